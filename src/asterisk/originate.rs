@@ -1,0 +1,174 @@
+//! Placing one call attempt with `ast_pbx_outgoing_exten` / `ast_pbx_outgoing_app`, waiting for it to
+//! complete, with caller id, account, variables and codecs from the call file. Owns the Asterisk objects
+//! the call needs (format capabilities, variable list) and releases them on every path.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use super::{c_string, sys};
+use crate::callfile::CallFile;
+use crate::host::CallResult;
+
+/// `AST_OUTGOING_WAIT_COMPLETE`: wait until the call has finished (pbx_spool's "2 /* wait to finish */").
+const WAIT_COMPLETE: i32 = 2;
+
+/// The slin capabilities plus the file's `Codecs:` lines; released on drop.
+struct FormatCaps(*mut sys::ast_format_cap);
+
+impl FormatCaps {
+    fn for_call(call: &CallFile) -> Option<Self> {
+        // SAFETY: allocates a new capabilities object owned by the returned wrapper (or NULL on failure).
+        let caps = unsafe { sys::prs_format_cap_new_slin() };
+        if caps.is_null() {
+            return None;
+        }
+        let caps = FormatCaps(caps);
+        for list in &call.codecs {
+            let list = c_string(list.clone());
+            // SAFETY: `caps.0` is a live capabilities object we own; `list` is a valid C string for the call.
+            unsafe { sys::ast_format_cap_update_by_allow_disallow(caps.0, list.as_ptr(), 1) };
+        }
+        Some(caps)
+    }
+}
+
+impl Drop for FormatCaps {
+    fn drop(&mut self) {
+        // SAFETY: releases the one reference this wrapper owns.
+        unsafe { sys::prs_format_cap_release(self.0) };
+    }
+}
+
+/// A linked `ast_variable` list in file order; destroyed on drop unless handed to Asterisk.
+struct Variables(*mut sys::ast_variable);
+
+impl Variables {
+    fn for_call(call: &CallFile, attempt: i32, file: &CStr) -> Self {
+        let mut list = Variables(ptr::null_mut());
+        let mut tail: *mut sys::ast_variable = ptr::null_mut();
+        let attempt_value = attempt.to_string();
+        let pairs = call
+            .variables
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .chain(std::iter::once((
+                &b"AST_OUTGOING_ATTEMPT"[..],
+                attempt_value.as_bytes(),
+            )));
+        for (name, value) in pairs {
+            let name = c_string(name);
+            let value = c_string(value);
+            // SAFETY: the strings are valid for the call; Asterisk copies them into the new node.
+            let node =
+                unsafe { sys::prs_variable_new(name.as_ptr(), value.as_ptr(), file.as_ptr()) };
+            if node.is_null() {
+                continue;
+            }
+            if tail.is_null() {
+                list.0 = node;
+            } else {
+                // SAFETY: `tail` is the last node of the list we own; appending keeps file order, which the
+                // dialplan relies on ("some people treat the spool file as a script").
+                unsafe { (*tail).next = node };
+            }
+            tail = node;
+        }
+        list
+    }
+}
+
+impl Drop for Variables {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: destroys the list we own exactly once.
+            unsafe { sys::ast_variables_destroy(self.0) };
+        }
+    }
+}
+
+/// Place one attempt and block until it has completed.
+pub(crate) fn place(call: &CallFile, attempt: i32) -> CallResult {
+    let failed = |reason: i32| CallResult {
+        answered: false,
+        reason,
+        reason_text: reason_text(reason),
+    };
+    let Some(caps) = FormatCaps::for_call(call) else {
+        return failed(0);
+    };
+    let file = c_string("pbx_spool_rs");
+    let variables = Variables::for_call(call, attempt, &file);
+    let tech = c_string(call.tech.clone());
+    let dest = c_string(call.dest.clone());
+    // Empty strings rather than NULL where the file says nothing, exactly as pbx_spool passes them.
+    let cid_num = c_string(call.cid_num.clone());
+    let cid_name = c_string(call.cid_name.clone());
+    let account = c_string(call.account.clone());
+    let timeout_ms = call.wait_time.saturating_mul(1000);
+    let mut reason: i32 = 0;
+    let res = if call.is_application() {
+        let app = c_string(call.application.clone());
+        let data = c_string(call.data.clone());
+        // SAFETY: every pointer is either NULL where Asterisk allows it or a valid C string/object that
+        // outlives the call; `vars` is only read (Asterisk copies the variables onto the channel).
+        unsafe {
+            sys::ast_pbx_outgoing_app(
+                tech.as_ptr(),
+                caps.0,
+                dest.as_ptr(),
+                timeout_ms,
+                app.as_ptr(),
+                data.as_ptr(),
+                &mut reason,
+                WAIT_COMPLETE,
+                cid_num.as_ptr(),
+                cid_name.as_ptr(),
+                variables.0,
+                account.as_ptr(),
+                ptr::null_mut(),
+                ptr::null(),
+            )
+        }
+    } else {
+        let context = c_string(call.context.clone());
+        let exten = c_string(call.extension.clone());
+        // SAFETY: as above.
+        unsafe {
+            sys::ast_pbx_outgoing_exten(
+                tech.as_ptr(),
+                caps.0,
+                dest.as_ptr(),
+                timeout_ms,
+                context.as_ptr(),
+                exten.as_ptr(),
+                call.priority,
+                &mut reason,
+                WAIT_COMPLETE,
+                cid_num.as_ptr(),
+                cid_name.as_ptr(),
+                variables.0,
+                account.as_ptr(),
+                ptr::null_mut(),
+                i32::from(call.early_media),
+                ptr::null(),
+            )
+        }
+    };
+    CallResult {
+        answered: res == 0,
+        reason,
+        reason_text: reason_text(reason),
+    }
+}
+
+fn reason_text(reason: i32) -> String {
+    // SAFETY: ast_channel_reason2str returns a static string for any value.
+    let text = unsafe { sys::ast_channel_reason2str(reason) };
+    if text.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null static NUL-terminated string.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,61 @@
+//! What the spooler needs from its host (Asterisk in production, a fake in unit tests): logging, placing
+//! a call, and a few facts about the running process. Pure interface; no FFI here.
+
+use crate::callfile::CallFile;
+
+/// Log severities, mapped onto Asterisk's levels by the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `ast_debug(n, ...)`: only emitted when core debug is at least `n`.
+    Debug(u8),
+    /// `ast_verb(n, ...)`.
+    Verbose(u8),
+    Notice,
+    Warning,
+    Error,
+}
+
+/// Where a log line comes from, for Asterisk's `file:line function` prefix.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub file: &'static str,
+    pub line: u32,
+    pub function: &'static str,
+}
+
+/// The result of one call attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallResult {
+    /// The call was answered and ran to completion.
+    pub answered: bool,
+    /// Asterisk's `reason` (AST_CONTROL_* / hangup cause family, see `ast_channel_reason2str`).
+    pub reason: i32,
+    pub reason_text: String,
+}
+
+/// The host the spooler runs in. Implementations must be callable from any thread.
+pub trait Host: Send + Sync + 'static {
+    fn log(&self, level: Level, origin: Origin, message: &str);
+    /// Place one attempt of `call` and block until it has completed (pbx_spool's "wait to finish").
+    /// `attempt` is the attempt number (1-based), exposed to the dialplan as `AST_OUTGOING_ATTEMPT`.
+    fn place_call(&self, call: &CallFile, attempt: i32) -> CallResult;
+    /// The process id written into `StartRetry` lines (`ast_mainpid`).
+    fn main_pid(&self) -> i64;
+    /// Whether the host has finished booting; the spool is not processed before that.
+    fn fully_booted(&self) -> bool;
+    /// Whether the stock pbx_spool module is loaded in the same process (two spoolers would dial every
+    /// call file twice).
+    fn stock_spooler_loaded(&self) -> bool;
+}
+
+/// Log through a [`Host`] with the caller's file, line and module as origin.
+#[macro_export]
+macro_rules! host_log {
+    ($host:expr, $level:expr, $($arg:tt)+) => {
+        $host.log(
+            $level,
+            $crate::host::Origin { file: file!(), line: line!(), function: module_path!() },
+            &format!($($arg)+),
+        )
+    };
+}

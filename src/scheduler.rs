@@ -1,0 +1,909 @@
+//! The spooler's engine: one scheduler thread that owns every piece of state (which files are known,
+//! their due times in a [`TimerWheel`], which are running), sleeping on inotify, a wake-up eventfd and a
+//! wall-clock timer; and a pool of reusable worker threads that visit due files ([`attempt::visit`]) and
+//! report back. No lock is held across file I/O or a call, and the scheduler never waits on a worker.
+//!
+//! Threads that Asterisk owns (load, unload, reload, CLI) only touch [`Control`]: atomics, a futex-based
+//! std mutex and an eventfd write. They never use crossbeam or parking_lot and never spawn std threads, so
+//! they are left with no Rust thread-local destructors that would keep the module mapped after unload.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::attempt::{self, AttemptStart, Outcome, SpoolPaths, VisitLimits};
+use crate::bookkeeping::{self, Mark, Millis};
+use crate::host::{Host, Level};
+use crate::host_log;
+use crate::watcher::{self, EventFd, Inotify, RawEvent, WallTimer};
+use crate::wheel::TimerWheel;
+
+/// How long a file created in place may stay open without a write-close before it is taken anyway, when
+/// the kernel cannot tell us whether a writer still has it open (no lease support). pbx_spool's value.
+const CREATE_GRACE_MS: Millis = 2000;
+/// Directory entries examined per scheduler iteration during a rescan, so that a rescan of 100,000 files
+/// does not hold back calls that are already due.
+const RESCAN_BATCH: usize = 512;
+
+/// Settings the scheduler applies; replaced on `module reload`.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub limits: VisitLimits,
+    /// Calls in progress at once; `None` = unlimited (pbx_spool's behaviour).
+    pub max_calls: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limits: VisitLimits::default(),
+            max_calls: None,
+        }
+    }
+}
+
+/// Requests from Asterisk's threads to the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Stop,
+    Rescan,
+}
+
+/// The answer to a stop request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAnswer {
+    Stopped,
+    /// Calls placed by the module are still in progress: stopping now would leave threads inside code
+    /// about to be unmapped.
+    Busy {
+        calls_in_progress: usize,
+    },
+}
+
+/// The handle Asterisk's threads use to talk to a running scheduler.
+pub struct Control {
+    wake: EventFd,
+    requests: Mutex<VecDeque<Request>>,
+    stop_answer: Mutex<Option<StopAnswer>>,
+    stop_answered: Condvar,
+    settings: Mutex<Settings>,
+    settings_changed: AtomicBool,
+    calls_in_progress: AtomicUsize,
+    /// Set when the scheduler thread has returned (normally or after a caught panic).
+    exited: AtomicBool,
+}
+
+impl Control {
+    pub fn new(settings: Settings) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Control {
+            wake: EventFd::new()?,
+            requests: Mutex::new(VecDeque::new()),
+            stop_answer: Mutex::new(None),
+            stop_answered: Condvar::new(),
+            settings: Mutex::new(settings),
+            settings_changed: AtomicBool::new(false),
+            calls_in_progress: AtomicUsize::new(0),
+            exited: AtomicBool::new(false),
+        }))
+    }
+
+    fn send(&self, request: Request) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(request);
+        self.wake.wake();
+    }
+
+    /// Ask the scheduler to stop. It refuses while calls are in progress; otherwise it stops dispatching,
+    /// joins its workers and returns, after which the caller joins the scheduler thread.
+    pub fn request_stop(&self) -> StopAnswer {
+        *self.stop_answer.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.send(Request::Stop);
+        let mut answer = self.stop_answer.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(a) = *answer {
+                return a;
+            }
+            if self.exited.load(Ordering::SeqCst) {
+                return StopAnswer::Stopped;
+            }
+            answer = self
+                .stop_answered
+                .wait(answer)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    pub fn request_rescan(&self) {
+        self.send(Request::Rescan);
+    }
+
+    pub fn update_settings(&self, settings: Settings) {
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
+        self.settings_changed.store(true, Ordering::SeqCst);
+        self.wake.wake();
+    }
+
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls_in_progress.load(Ordering::SeqCst)
+    }
+
+    /// Called on the scheduler thread as its very last act, so a stop request never waits on a dead thread.
+    pub fn mark_exited(&self) {
+        let _guard = self.stop_answer.lock().unwrap_or_else(|p| p.into_inner());
+        self.exited.store(true, Ordering::SeqCst);
+        self.stop_answered.notify_all();
+    }
+
+    fn answer_stop(&self, answer: StopAnswer) {
+        *self.stop_answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+        self.stop_answered.notify_all();
+    }
+}
+
+/// What the scheduler knows about one name in the outgoing directory.
+#[derive(Debug)]
+enum FileState {
+    /// In the wheel at its due time (its mtime).
+    Queued,
+    /// Created in place and still being written: taken when the writer closes it.
+    Writing,
+    /// Handed to a worker. `changed` records events seen meanwhile (the name may have been reused).
+    Running {
+        changed: bool,
+        attempt: Option<AttemptStart>,
+    },
+    /// Due but held back by `max_calls`.
+    Held,
+    /// Left for the admin; visited again only when the file changes.
+    Parked,
+}
+
+/// Messages from workers.
+enum Report {
+    Started(Arc<str>, AttemptStart),
+    Finished(Arc<str>, Outcome),
+}
+
+/// The scheduler thread's state.
+struct Scheduler<H: Host> {
+    host: Arc<H>,
+    control: Arc<Control>,
+    paths: SpoolPaths,
+    settings: Settings,
+    inotify: Inotify,
+    outgoing_wd: Option<i32>,
+    parent_wd: Option<i32>,
+    timer: WallTimer,
+    wheel: TimerWheel<Arc<str>>,
+    files: HashMap<Arc<str>, FileState>,
+    held: VecDeque<Arc<str>>,
+    rescan: Option<fs::ReadDir>,
+    running: usize,
+    jobs: Option<Sender<Arc<str>>>,
+    job_source: Receiver<Arc<str>>,
+    reports: Receiver<Report>,
+    report_sink: Sender<Report>,
+    idle_workers: Arc<AtomicUsize>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
+/// module starts at load.
+pub fn run<H: Host>(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) {
+    if !wait_until_booted(&*host, &control) {
+        control.answer_stop(StopAnswer::Stopped);
+        return;
+    }
+    if host.stock_spooler_loaded() {
+        host_log!(
+            host,
+            Level::Error,
+            "pbx_spool.so is loaded too: two spoolers on {} would dial every call file twice. pbx_spool_rs will \
+             not touch the spool. Add this line to modules.conf and restart Asterisk:  noload => pbx_spool.so",
+            paths.outgoing.display()
+        );
+        idle_until_stopped(&control);
+        return;
+    }
+    let mut scheduler = match Scheduler::new(host.clone(), control.clone(), paths) {
+        Ok(s) => s,
+        Err(err) => {
+            host_log!(
+                host,
+                Level::Error,
+                "Unable to start the outgoing spool: {err}"
+            );
+            idle_until_stopped(&control);
+            return;
+        }
+    };
+    scheduler.run();
+}
+
+/// pbx_spool starts only once Asterisk is fully booted; so do we. Returns false if stopped first.
+fn wait_until_booted<H: Host>(host: &H, control: &Control) -> bool {
+    loop {
+        if take_stop_request(control) {
+            return false;
+        }
+        if host.fully_booted() {
+            return true;
+        }
+        // Booting is a one-off wait of seconds; Asterisk offers modules no callback for it, so look again
+        // every 100 ms or as soon as we are woken.
+        let mut pfd = libc::pollfd {
+            fd: control.wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, 100) };
+        control.wake.drain();
+    }
+}
+
+fn take_stop_request(control: &Control) -> bool {
+    let mut requests = control.requests.lock().unwrap_or_else(|p| p.into_inner());
+    let stop = requests.contains(&Request::Stop);
+    requests.retain(|r| *r != Request::Stop);
+    stop
+}
+
+/// Do nothing until asked to stop (used when the spool must not be touched).
+fn idle_until_stopped(control: &Control) {
+    loop {
+        if take_stop_request(control) {
+            control.answer_stop(StopAnswer::Stopped);
+            return;
+        }
+        let mut pfd = libc::pollfd {
+            fd: control.wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call; blocks until woken.
+        unsafe { libc::poll(&mut pfd, 1, -1) };
+        control.wake.drain();
+    }
+}
+
+impl<H: Host> Scheduler<H> {
+    fn new(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) -> std::io::Result<Self> {
+        let (jobs, job_source) = crossbeam_channel::unbounded();
+        let (report_sink, reports) = crossbeam_channel::unbounded();
+        let settings = *control.settings.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Scheduler {
+            host,
+            control,
+            paths,
+            settings,
+            inotify: Inotify::new()?,
+            outgoing_wd: None,
+            parent_wd: None,
+            timer: WallTimer::new()?,
+            wheel: TimerWheel::new(bookkeeping::now_ms().max(0) as u64),
+            files: HashMap::new(),
+            held: VecDeque::new(),
+            rescan: None,
+            running: 0,
+            jobs: Some(jobs),
+            job_source,
+            reports,
+            report_sink,
+            idle_workers: Arc::new(AtomicUsize::new(0)),
+            workers: Vec::new(),
+        })
+    }
+
+    fn run(&mut self) {
+        self.watch_outgoing();
+        let mut events = Vec::new();
+        let mut readable = Vec::new();
+        let mut expired = Vec::new();
+        loop {
+            if self.handle_requests() {
+                break;
+            }
+            if self.control.settings_changed.swap(false, Ordering::SeqCst) {
+                self.settings = *self
+                    .control
+                    .settings
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                self.dispatch_held();
+            }
+            self.drain_reports();
+
+            events.clear();
+            if let Err(err) = self.inotify.read_events(&mut events) {
+                host_log!(
+                    self.host,
+                    Level::Error,
+                    "Unable to read inotify events: {err}"
+                );
+            }
+            for event in events.drain(..) {
+                self.handle_event(event);
+            }
+            self.continue_rescan();
+
+            let now = bookkeeping::now_ms();
+            expired.clear();
+            self.wheel.expire(now.max(0) as u64, &mut expired);
+            for (name, _) in expired.drain(..) {
+                self.fire(name, now);
+            }
+
+            if self.rescan.is_some() {
+                continue; // more of the directory to read: do not sleep
+            }
+            let next = self.wheel.next_due().map(|due| due as Millis);
+            if let Err(err) = self.timer.arm(next) {
+                host_log!(
+                    self.host,
+                    Level::Error,
+                    "Unable to arm the spool timer: {err}"
+                );
+            }
+            let fds = [
+                self.inotify.as_raw_fd(),
+                self.control.wake.as_raw_fd(),
+                self.timer.as_raw_fd(),
+            ];
+            if let Err(err) = watcher::wait_readable(&fds, &mut readable) {
+                host_log!(
+                    self.host,
+                    Level::Error,
+                    "poll failed in the spool scheduler: {err}"
+                );
+            }
+            self.control.wake.drain();
+            self.timer.drain();
+        }
+        self.shut_down_workers();
+        self.control.answer_stop(StopAnswer::Stopped);
+    }
+
+    /// Returns true when a stop has been accepted.
+    fn handle_requests(&mut self) -> bool {
+        let requests: Vec<Request> = self
+            .control
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        let mut stop = false;
+        for request in requests {
+            match request {
+                Request::Rescan => self.start_rescan("requested"),
+                Request::Stop => {
+                    // Reports may be pending from workers that just finished.
+                    self.drain_reports();
+                    if self.running > 0 {
+                        self.control.answer_stop(StopAnswer::Busy {
+                            calls_in_progress: self.running,
+                        });
+                    } else {
+                        stop = true;
+                    }
+                }
+            }
+        }
+        stop
+    }
+
+    fn shut_down_workers(&mut self) {
+        self.jobs = None; // workers see the channel close and exit
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+
+    fn watch_outgoing(&mut self) {
+        let outgoing = self.paths.outgoing.clone();
+        match self.inotify.add_watch(&outgoing, watcher::SPOOL_MASK) {
+            Ok(wd) => {
+                self.outgoing_wd = Some(wd);
+                if let Some(parent_wd) = self.parent_wd.take() {
+                    self.inotify.remove_watch(parent_wd);
+                }
+                self.start_rescan("start");
+            }
+            Err(err) => {
+                host_log!(
+                    self.host,
+                    Level::Error,
+                    "Unable to watch {}: {err}; waiting for it to be created",
+                    outgoing.display()
+                );
+                self.watch_parent();
+            }
+        }
+    }
+
+    fn watch_parent(&mut self) {
+        let Some(parent) = self.paths.outgoing.parent().map(Path::to_path_buf) else {
+            return;
+        };
+        match self.inotify.add_watch(&parent, watcher::PARENT_MASK) {
+            Ok(wd) => self.parent_wd = Some(wd),
+            Err(err) => host_log!(
+                self.host,
+                Level::Error,
+                "Unable to watch {}: {err}",
+                parent.display()
+            ),
+        }
+    }
+
+    fn start_rescan(&mut self, why: &str) {
+        match fs::read_dir(&self.paths.outgoing) {
+            Ok(dir) => {
+                host_log!(
+                    self.host,
+                    Level::Debug(1),
+                    "Scanning {} ({why})",
+                    self.paths.outgoing.display()
+                );
+                self.rescan = Some(dir);
+            }
+            Err(err) => host_log!(
+                self.host,
+                Level::Warning,
+                "Unable to open directory {}: {err}",
+                self.paths.outgoing.display()
+            ),
+        }
+    }
+
+    fn continue_rescan(&mut self) {
+        let Some(dir) = self.rescan.as_mut() else {
+            return;
+        };
+        let mut names = Vec::with_capacity(RESCAN_BATCH);
+        let mut finished = true;
+        for entry in dir.by_ref() {
+            let Ok(entry) = entry else { continue };
+            names.push(entry.file_name());
+            if names.len() == RESCAN_BATCH {
+                finished = false;
+                break;
+            }
+        }
+        if finished {
+            self.rescan = None;
+        }
+        for name in names {
+            let Some(name) = file_name_key(name.as_bytes()) else {
+                continue;
+            };
+            if !self.files.contains_key(&name) {
+                self.consider_new(name, false);
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: RawEvent) {
+        if event.mask & libc::IN_Q_OVERFLOW != 0 {
+            host_log!(
+                self.host,
+                Level::Warning,
+                "inotify queue overflowed: rescanning {} so no call file is missed",
+                self.paths.outgoing.display()
+            );
+            self.start_rescan("inotify overflow");
+            return;
+        }
+        if Some(event.wd) == self.parent_wd {
+            if event.name == b"outgoing"
+                || Some(event.name.as_slice())
+                    == self.paths.outgoing.file_name().map(|n| n.as_bytes())
+            {
+                host_log!(
+                    self.host,
+                    Level::Notice,
+                    "{} is back: watching it again",
+                    self.paths.outgoing.display()
+                );
+                self.watch_outgoing();
+            }
+            return;
+        }
+        if Some(event.wd) != self.outgoing_wd {
+            return;
+        }
+        if event.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED) != 0 {
+            self.outgoing_lost();
+            return;
+        }
+        let Some(name) = file_name_key(&event.name) else {
+            return;
+        };
+        let mask = event.mask;
+        let gone = mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0;
+        let created = mask & libc::IN_CREATE != 0;
+        let closed = mask & libc::IN_CLOSE_WRITE != 0;
+        let arrived = mask & libc::IN_MOVED_TO != 0;
+        let touched = mask & libc::IN_ATTRIB != 0;
+
+        match self.files.get_mut(&name) {
+            Some(FileState::Running { changed, .. }) => *changed = true,
+            Some(FileState::Queued) | Some(FileState::Held) => {
+                if gone {
+                    self.forget(&name);
+                } else {
+                    // touch, rewrite or replacement: follow the file's (new) mtime
+                    self.requeue_at_mtime(name);
+                }
+            }
+            Some(FileState::Writing) => {
+                if gone {
+                    self.forget(&name);
+                } else if closed || arrived {
+                    self.requeue_at_mtime(name);
+                }
+            }
+            Some(FileState::Parked) => {
+                if gone {
+                    self.files.remove(&name);
+                } else if closed || arrived || touched {
+                    self.files.remove(&name);
+                    self.consider_new(name, false);
+                }
+            }
+            None => {
+                if !gone && (created || closed || arrived || touched) {
+                    self.consider_new(name, created);
+                }
+            }
+        }
+    }
+
+    fn outgoing_lost(&mut self) {
+        if let Some(wd) = self.outgoing_wd.take() {
+            self.inotify.remove_watch(wd);
+        }
+        host_log!(
+            self.host,
+            Level::Warning,
+            "The spool directory {} disappeared; call files are not processed until it is back",
+            self.paths.outgoing.display()
+        );
+        let names: Vec<Arc<str>> = self
+            .files
+            .iter()
+            .filter(|(_, s)| !matches!(s, FileState::Running { .. }))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            self.forget(&name);
+        }
+        self.held.clear();
+        self.rescan = None;
+        self.watch_parent();
+        // It may have come back before the parent watch was in place.
+        if self.paths.outgoing.is_dir() {
+            host_log!(
+                self.host,
+                Level::Notice,
+                "{} is back: watching it again",
+                self.paths.outgoing.display()
+            );
+            self.watch_outgoing();
+        }
+    }
+
+    fn path_of(&self, name: &str) -> PathBuf {
+        self.paths.outgoing.join(name)
+    }
+
+    /// A name not known before: queue it at its mtime, or wait for its writer.
+    fn consider_new(&mut self, name: Arc<str>, just_created: bool) {
+        let path = self.path_of(&name);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            return;
+        };
+        if !meta.file_type().is_file() {
+            if meta.file_type().is_dir() {
+                return; // pbx_spool ignores subdirectories silently
+            }
+            host_log!(
+                self.host,
+                Level::Warning,
+                "Ignoring {}: not a regular file",
+                path.display()
+            );
+            self.files.insert(name, FileState::Parked);
+            return;
+        }
+        if just_created {
+            match watcher::open_for_writing(&path) {
+                Some(false) => {} // a hard link or an already closed file: take it now
+                Some(true) => {
+                    self.files.insert(name, FileState::Writing);
+                    return;
+                }
+                None => {
+                    // Cannot ask the kernel: wait for the write-close, but not forever.
+                    self.files.insert(name.clone(), FileState::Writing);
+                    self.wheel.schedule(
+                        name,
+                        (bookkeeping::now_ms() + CREATE_GRACE_MS).max(0) as u64,
+                    );
+                    return;
+                }
+            }
+        }
+        let due = bookkeeping::mtime_ms(&meta);
+        self.files.insert(name.clone(), FileState::Queued);
+        self.wheel.schedule(name, due.max(0) as u64);
+    }
+
+    fn requeue_at_mtime(&mut self, name: Arc<str>) {
+        match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
+            Some(due) => {
+                self.held.retain(|n| *n != name);
+                self.files.insert(name.clone(), FileState::Queued);
+                self.wheel.schedule(name, due.max(0) as u64);
+            }
+            None => self.forget(&name),
+        }
+    }
+
+    fn forget(&mut self, name: &Arc<str>) {
+        self.wheel.cancel(name);
+        if let Some(FileState::Held) = self.files.remove(name) {
+            self.held.retain(|n| n != name);
+        }
+    }
+
+    /// A wheel entry fell due.
+    fn fire(&mut self, name: Arc<str>, now: Millis) {
+        match self.files.get_mut(&name) {
+            Some(FileState::Queued) => {
+                // The file may have been re-dated since it was queued (pbx_spool misses this).
+                match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
+                    Some(mtime) if mtime > now => {
+                        self.wheel.schedule(name, mtime as u64);
+                    }
+                    Some(_) => self.dispatch_or_hold(name),
+                    None => self.forget(&name),
+                }
+            }
+            Some(FileState::Writing) => self.requeue_at_mtime(name), // grace period over
+            Some(FileState::Running {
+                attempt: Some(start),
+                ..
+            }) => {
+                // Still running RetryTime after it started: pbx_spool notes a DelayedRetry and looks again later.
+                let (retries, retry_time, own_mtime) = (
+                    start.retries_before,
+                    start.retry_time_s,
+                    start.own_mtime.clone(),
+                );
+                let path = self.path_of(&name);
+                match bookkeeping::append_mark(
+                    &path,
+                    Mark::DelayedRetry,
+                    self.host.main_pid(),
+                    retries,
+                    now,
+                    retry_time,
+                ) {
+                    Ok(mtime) => {
+                        own_mtime.store(mtime, Ordering::SeqCst);
+                        host_log!(
+                            self.host,
+                            Level::Debug(1),
+                            "Delaying retry since we're currently running '{}'",
+                            path.display()
+                        );
+                        self.wheel.schedule(name, mtime.max(0) as u64);
+                    }
+                    Err(err) => host_log!(
+                        self.host,
+                        Level::Debug(1),
+                        "Unable to note DelayedRetry in {}: {err}",
+                        path.display()
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch_or_hold(&mut self, name: Arc<str>) {
+        if self
+            .settings
+            .max_calls
+            .is_some_and(|max| self.running >= max)
+        {
+            host_log!(
+                self.host,
+                Level::Debug(1),
+                "{} is due; held back by maxcalls={}",
+                name,
+                self.settings.max_calls.unwrap_or(0)
+            );
+            self.files.insert(name.clone(), FileState::Held);
+            self.held.push_back(name);
+            return;
+        }
+        self.dispatch(name);
+    }
+
+    fn dispatch_held(&mut self) {
+        while let Some(name) = self.held.front().cloned() {
+            if self
+                .settings
+                .max_calls
+                .is_some_and(|max| self.running >= max)
+            {
+                return;
+            }
+            self.held.pop_front();
+            self.dispatch(name);
+        }
+    }
+
+    fn dispatch(&mut self, name: Arc<str>) {
+        if self.jobs.is_none() {
+            return;
+        }
+        self.files.insert(
+            name.clone(),
+            FileState::Running {
+                changed: false,
+                attempt: None,
+            },
+        );
+        self.running += 1;
+        self.control
+            .calls_in_progress
+            .store(self.running, Ordering::SeqCst);
+        if self.idle_workers.load(Ordering::SeqCst) == 0 {
+            self.spawn_worker();
+        }
+        if let Some(jobs) = self.jobs.as_ref() {
+            let _ = jobs.send(name);
+        }
+    }
+
+    fn spawn_worker(&mut self) {
+        let worker = Worker {
+            host: self.host.clone(),
+            paths: self.paths.clone(),
+            limits: self.settings.limits,
+            jobs: self.job_source.clone(),
+            reports: self.report_sink.clone(),
+            idle: self.idle_workers.clone(),
+            wake: self.control.clone(),
+        };
+        self.idle_workers.fetch_add(1, Ordering::SeqCst);
+        match std::thread::Builder::new()
+            .name("pbx_spool_rs worker".into())
+            .spawn(move || worker.run())
+        {
+            Ok(handle) => self.workers.push(handle),
+            Err(err) => {
+                self.idle_workers.fetch_sub(1, Ordering::SeqCst);
+                host_log!(
+                    self.host,
+                    Level::Error,
+                    "Unable to start a spool worker thread: {err}"
+                );
+            }
+        }
+    }
+
+    fn drain_reports(&mut self) {
+        while let Ok(report) = self.reports.try_recv() {
+            match report {
+                Report::Started(name, start) => {
+                    if let Some(FileState::Running { attempt, .. }) = self.files.get_mut(&name) {
+                        self.wheel
+                            .schedule(name.clone(), start.recheck_at.max(0) as u64);
+                        *attempt = Some(start);
+                    }
+                }
+                Report::Finished(name, outcome) => self.finished(name, outcome),
+            }
+        }
+    }
+
+    fn finished(&mut self, name: Arc<str>, outcome: Outcome) {
+        self.running -= 1;
+        self.control
+            .calls_in_progress
+            .store(self.running, Ordering::SeqCst);
+        self.wheel.cancel(&name);
+        let changed = matches!(
+            self.files.remove(&name),
+            Some(FileState::Running { changed: true, .. })
+        );
+        match outcome {
+            Outcome::Requeue(due) => {
+                if changed {
+                    self.requeue_at_mtime(name);
+                } else {
+                    self.files.insert(name.clone(), FileState::Queued);
+                    self.wheel.schedule(name, due.max(0) as u64);
+                }
+            }
+            Outcome::Done => {
+                if changed {
+                    // The name may have been reused by a new file while the old one was being handled.
+                    self.consider_new(name, false);
+                }
+            }
+            Outcome::Parked => {
+                self.files.insert(name, FileState::Parked);
+            }
+        }
+        self.dispatch_held();
+    }
+}
+
+/// A pool thread: visits due files one at a time and reports the outcome.
+struct Worker<H: Host> {
+    host: Arc<H>,
+    paths: SpoolPaths,
+    limits: VisitLimits,
+    jobs: Receiver<Arc<str>>,
+    reports: Sender<Report>,
+    idle: Arc<AtomicUsize>,
+    wake: Arc<Control>,
+}
+
+impl<H: Host> Worker<H> {
+    fn run(self) {
+        while let Ok(name) = self.jobs.recv() {
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+            let path = self.paths.outgoing.join(&*name);
+            let outcome = {
+                let reports = &self.reports;
+                let wake = &self.wake;
+                let started_name = name.clone();
+                let mut on_start = |start: AttemptStart| {
+                    let _ = reports.send(Report::Started(started_name.clone(), start));
+                    wake.wake.wake();
+                };
+                let visit = std::panic::AssertUnwindSafe(|| {
+                    attempt::visit(&*self.host, &self.paths, self.limits, &path, &mut on_start)
+                });
+                match std::panic::catch_unwind(visit) {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        host_log!(
+                            self.host,
+                            Level::Error,
+                            "Internal error while handling {}; leaving it for the admin",
+                            path.display()
+                        );
+                        Outcome::Parked
+                    }
+                }
+            };
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            let _ = self.reports.send(Report::Finished(name, outcome));
+            self.wake.wake.wake();
+        }
+    }
+}
+
+/// A directory entry's name as a queue key; `.`/`..` and names that are not UTF-8 are kept out.
+fn file_name_key(name: &[u8]) -> Option<Arc<str>> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+        return None;
+    }
+    std::str::from_utf8(name).ok().map(Arc::from)
+}

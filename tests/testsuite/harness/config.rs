@@ -1,0 +1,231 @@
+//! What an instance should look like (spooler, modules, options, dialplan, extra files) and the text of
+//! the configuration files that say so. Pure text: nothing here touches the disk or starts anything.
+
+use std::time::Duration;
+
+/// File name of the stock spooler module.
+pub const STOCK_SO: &str = "pbx_spool.so";
+/// File name our module is installed under in the instance's module directory.
+pub const RUST_SO: &str = "pbx_spool_rs.so";
+
+/// Stock modules every instance loads: enough for dialplan tests. Local channels, CDR and the AMI are
+/// built into the core in Asterisk 22 and need no module.
+pub const BASE_MODULES: &[&str] = &[
+    "pbx_config.so",
+    "app_userevent.so",
+    "app_verbose.so",
+    "app_echo.so",
+    "app_system.so",
+    "func_cdr.so",
+    "func_callerid.so",
+    "func_channel.so",
+    "func_strings.so",
+    "func_logic.so",
+];
+
+/// Which spooler the instance loads. Normal tests pick exactly one; `Both` exists for the test that
+/// checks pbx_spool_rs refuses to run beside pbx_spool, `Neither` for tests that load one by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spooler {
+    Stock,
+    Rust,
+    Both,
+    Neither,
+}
+
+impl Spooler {
+    /// The module files to load, in load order.
+    pub fn modules(self) -> &'static [&'static str] {
+        match self {
+            Spooler::Stock => &[STOCK_SO],
+            Spooler::Rust => &[RUST_SO],
+            Spooler::Both => &[STOCK_SO, RUST_SO],
+            Spooler::Neither => &[],
+        }
+    }
+
+    /// The single spooler module, for tests that run against one.
+    pub fn module(self) -> &'static str {
+        match self {
+            Spooler::Stock => STOCK_SO,
+            Spooler::Rust => RUST_SO,
+            other => panic!("Spooler::{other:?} is not a single module"),
+        }
+    }
+
+    /// Whether our module must be installed.
+    pub fn needs_ours(self) -> bool {
+        matches!(self, Spooler::Rust | Spooler::Both)
+    }
+}
+
+/// Settings for one instance; build with [`crate::harness::Asterisk::builder`], then `.start()`.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub(super) name: Option<String>,
+    pub(super) spooler: Spooler,
+    pub(super) verbose: u32,
+    pub(super) debug: u32,
+    pub(super) options: Vec<(String, String)>,
+    pub(super) modules: Vec<String>,
+    pub(super) extensions: String,
+    pub(super) files: Vec<(String, String)>,
+    pub(super) boot_timeout: Duration,
+}
+
+impl Builder {
+    pub(super) fn new(spooler: Spooler) -> Builder {
+        Builder {
+            name: None,
+            spooler,
+            verbose: 3,
+            debug: 0,
+            options: Vec::new(),
+            modules: BASE_MODULES.iter().map(|m| m.to_string()).collect(),
+            extensions: String::new(),
+            files: Vec::new(),
+            boot_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Names the instance directory (default: the test's name, from its thread).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// `[options] verbose` (default 3; the messages log records verbose up to 3 regardless).
+    pub fn verbose(mut self, level: u32) -> Self {
+        self.verbose = level;
+        self
+    }
+
+    /// `[options] debug` (default 0). The messages log records debug lines once this is above 0.
+    pub fn debug(mut self, level: u32) -> Self {
+        self.debug = level;
+        self
+    }
+
+    /// Any other `[options]` entry of asterisk.conf, e.g. `option("maxcalls", "2")`.
+    pub fn option(mut self, key: &str, value: impl ToString) -> Self {
+        self.options.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Loads one more stock module (file name, e.g. `app_stack.so`).
+    pub fn module(mut self, file: &str) -> Self {
+        if !self.modules.iter().any(|m| m == file) {
+            self.modules.push(file.to_owned());
+        }
+        self
+    }
+
+    /// The dialplan: contexts appended to extensions.conf after its `[general]` section.
+    pub fn extensions(mut self, contexts: &str) -> Self {
+        self.extensions = contexts.to_owned();
+        self
+    }
+
+    /// One more file in etc/ (e.g. `pbx_spool_rs.conf`); replaces a default one of the same name.
+    pub fn file(mut self, name: &str, contents: &str) -> Self {
+        self.files.retain(|(n, _)| n != name);
+        self.files.push((name.to_owned(), contents.to_owned()));
+        self
+    }
+
+    /// How long to wait for FullyBooted (default 30 s).
+    pub fn boot_timeout(mut self, timeout: Duration) -> Self {
+        self.boot_timeout = timeout;
+        self
+    }
+
+    /// asterisk.conf: every directory inside the instance directory `root` (an inside-chroot path).
+    pub(super) fn asterisk_conf(&self, root: &str) -> String {
+        let mut text = format!(
+            "[directories]\n\
+             astetcdir => {root}/etc\n\
+             astmoddir => {root}/modules\n\
+             astvarlibdir => {root}/lib\n\
+             astdbdir => {root}/lib\n\
+             astkeydir => {root}/lib\n\
+             astcachedir => {root}/lib/cache\n\
+             astdatadir => {root}/data\n\
+             astagidir => {root}/data/agi-bin\n\
+             astspooldir => {root}/spool\n\
+             astrundir => {root}/run\n\
+             astlogdir => {root}/log\n\
+             astsbindir => /usr/sbin\n\
+             \n\
+             [options]\n\
+             verbose = {}\n\
+             debug = {}\n",
+            self.verbose, self.debug
+        );
+        for (key, value) in &self.options {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        text
+    }
+
+    /// modules.conf: nothing but the listed modules, then the spooler(s).
+    pub(super) fn modules_conf(&self) -> String {
+        let mut text = String::from("[modules]\nautoload = no\n");
+        for module in self.module_files() {
+            text.push_str(&format!("load => {module}\n"));
+        }
+        text
+    }
+
+    /// Every module file the instance loads, spooler(s) last.
+    pub(super) fn module_files(&self) -> Vec<String> {
+        let mut files = self.modules.clone();
+        files.extend(self.spooler.modules().iter().map(|m| m.to_string()));
+        files
+    }
+
+    pub(super) fn extensions_conf(&self) -> String {
+        format!(
+            "[general]\nstatic = yes\nwriteprotect = yes\n\n{}\n",
+            self.extensions
+        )
+    }
+}
+
+/// logger.conf: one `messages` file with millisecond timestamps, nothing on the console.
+pub(super) fn logger_conf() -> String {
+    "[general]\n\
+     dateformat = %F %T.%3q\n\
+     \n\
+     [logfiles]\n\
+     messages => notice,warning,error,verbose(3),debug\n"
+        .to_owned()
+}
+
+/// manager.conf: loopback only, one user allowed everything. The secret is unique per instance so
+/// that logging in to somebody else's Asterisk (a port race) fails instead of silently succeeding.
+pub(super) fn manager_conf(port: u16, user: &str, secret: &str) -> String {
+    format!(
+        "[general]\n\
+         enabled = yes\n\
+         port = {port}\n\
+         bindaddr = 127.0.0.1\n\
+         \n\
+         [{user}]\n\
+         secret = {secret}\n\
+         read = all\n\
+         write = all\n"
+    )
+}
+
+/// Minimal versions of files the core reads at boot, so the log is free of "Unable to load config
+/// file" noise that would hide real errors.
+pub(super) fn quiet_defaults() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("cdr.conf", "[general]\nenable = yes\n"),
+        ("cel.conf", "[general]\nenable = no\n"),
+        ("features.conf", "[general]\n"),
+        ("acl.conf", ""),
+        ("udptl.conf", "[general]\n"),
+        ("ccss.conf", "[general]\n"),
+    ]
+}

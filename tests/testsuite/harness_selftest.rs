@@ -1,0 +1,104 @@
+//! Tests of the harness itself, against the stock pbx_spool only: if these fail, no other result of
+//! the suite means anything.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::harness::{Asterisk, Spooler, RUST_SO, STOCK_SO};
+
+/// `Local/s@ctx` answers in `ctx`; once answered, the spool's side runs `ctx2`, which reports through
+/// the AMI and hangs up.
+const DIALPLAN: &str = "\
+[ctx]
+exten => s,1,Answer()
+ same => n,Wait(10)
+
+[ctx2]
+exten => s,1,UserEvent(HarnessCheck,Value: 42)
+ same => n,Hangup()
+";
+
+const CALL: &str = "Channel: Local/s@ctx\nContext: ctx2\nExtension: s\n";
+
+#[test]
+fn boots_asterisk_22_with_only_the_stock_spooler() {
+    let ast = Asterisk::start(Spooler::Stock);
+    eprintln!("boot took {:?}", ast.boot_time());
+
+    let version = ast.cli("core show version");
+    assert!(
+        version.contains("Asterisk 22"),
+        "unexpected version: {version}"
+    );
+
+    let listing = ast.cli("module show like pbx_spool");
+    assert!(
+        listing.contains(STOCK_SO),
+        "pbx_spool.so not listed:\n{listing}"
+    );
+    assert_eq!(ast.module_status(STOCK_SO).as_deref(), Some("Running"));
+    assert!(
+        !ast.module_loaded(RUST_SO),
+        "pbx_spool_rs.so loaded without being asked for:\n{listing}"
+    );
+
+    assert!(ast.is_alive());
+    let threads = ast.thread_count();
+    assert!(threads > 1, "Asterisk runs many threads; counted {threads}");
+    let stable = ast.stable_thread_count(Duration::from_millis(500), Duration::from_secs(20));
+    assert!(stable > 1, "stable thread count {stable}");
+    assert!(
+        ast.log_text().contains("Asterisk Ready."),
+        "{}",
+        ast.diagnostics()
+    );
+}
+
+#[test]
+fn stock_spooler_places_a_dropped_call_file() {
+    let ast = Asterisk::builder(Spooler::Stock)
+        .extensions(DIALPLAN)
+        .start();
+    let file = ast.drop_call_file("harness.call", CALL);
+
+    let event = ast.expect_event("UserEvent HarnessCheck", Duration::from_secs(10), |e| {
+        e.is_user_event("HarnessCheck")
+    });
+    assert_eq!(event.get("Value"), Some("42"), "{event}");
+    ast.expect_until(
+        "the call file to leave outgoing/",
+        Duration::from_secs(10),
+        || !file.exists(),
+    );
+    assert!(
+        ast.wait_for_log("Call completed to Local/s@ctx", Duration::from_secs(10)),
+        "{}",
+        ast.diagnostics()
+    );
+    assert_eq!(
+        ast.ami().count_events(|e| e.is_user_event("HarnessCheck")),
+        1
+    );
+}
+
+#[test]
+fn instances_are_isolated_and_teardown_leaves_nothing() {
+    let first = Asterisk::start(Spooler::Stock);
+    let second = Asterisk::start(Spooler::Stock);
+    assert_ne!(first.ami_port(), second.ami_port());
+    assert_ne!(first.dir(), second.dir());
+    assert_ne!(first.pid(), second.pid());
+    assert!(first.cli("core show version").contains("Asterisk"));
+
+    let (pid, dir) = (first.pid(), first.dir().to_path_buf());
+    drop(first);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "Asterisk pid {pid} still exists after drop"
+    );
+    if std::env::var("PBX_SPOOL_RS_KEEP").as_deref() != Ok("1") {
+        assert!(!dir.exists(), "{} still exists after drop", dir.display());
+    }
+    // The other instance is untouched by its neighbour's teardown.
+    second.assert_alive();
+}

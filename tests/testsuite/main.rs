@@ -1,0 +1,9 @@
+//! Integration tests of pbx_spool_rs inside a real Asterisk 22 (the Debian sid chroot made by
+//! `tests/testsuite/env.sh`). Run as root. Every test starts its own isolated instance; see
+//! [`harness`]. Env: PBX_SPOOL_RS_ENV (chroot), PBX_SPOOL_RS_SO (module to test),
+//! PBX_SPOOL_RS_KEEP=1 (keep instance directories).
+
+mod harness;
+
+mod harness_selftest;
+mod lifecycle;
