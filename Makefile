@@ -1,0 +1,41 @@
+# pbx_spool_rs: build, install, and the project's test bed.
+#
+#   make                      build pbx_spool_rs.so (release) into target/release/
+#   make install              install it into ASTMODDIR (and the sample config into ASTETCDIR)
+#   make test                 everything a fresh Debian 12 machine needs, then every test
+#   make demo                 run the module for real in the project's Asterisk 22 and place a call
+#   make env                  create (once) the cached Debian sid chroot with asterisk and asterisk-dev
+
+CARGO ?= cargo
+ASTMODDIR ?= /usr/lib/x86_64-linux-gnu/asterisk/modules
+ASTETCDIR ?= /etc/asterisk
+export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
+MODULE := target/release/pbx_spool_rs.so
+
+.PHONY: all module install samples test unit-test integration-test demo env host-deps clean
+
+all: module
+
+module:
+	$(CARGO) build --release --lib
+	cp target/release/libpbx_spool_rs.so $(MODULE)
+
+install: module
+	install -d $(DESTDIR)$(ASTMODDIR)
+	install -m 0755 $(MODULE) $(DESTDIR)$(ASTMODDIR)/pbx_spool_rs.so
+
+host-deps:
+	bash tests/testsuite/host-deps.sh
+
+env: host-deps
+	bash tests/testsuite/env.sh
+
+test: env
+	$(CARGO) build --release --lib
+	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release
+
+demo: env module
+	bash tests/testsuite/demo.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the build host's packages pbx_spool_rs needs when they are missing: libclang (bindgen),
+# a C compiler (the shim), debootstrap and util-linux (the Asterisk chroot and its mount namespace).
+set -euo pipefail
+missing=()
+ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' || missing+=(libclang-dev)
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+command -v make >/dev/null || missing+=(make)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v python3 >/dev/null || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "host-deps: missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})." >&2
+        exit 1
+    fi
+    echo "host-deps: installing ${missing[*]}" >&2
+    apt-get update -qq || { echo "host-deps: apt-get update failed; is the Debian mirror reachable?" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+    echo "host-deps: cargo is not on PATH; install Rust (rustup) first." >&2
+    exit 1
+fi
