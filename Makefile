@@ -34,8 +34,9 @@ test: env
 	$(CARGO) build --release --lib
 	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release
 
-demo: env module
-	bash tests/testsuite/demo.sh
+demo: env
+	$(CARGO) build --release --lib
+	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite demo:: -- --ignored --nocapture --test-threads=1
 
 clean:
 	$(CARGO) clean

@@ -17,6 +17,7 @@ const FUNCTIONS: &[&str] = &[
     "ast_format_cap_update_by_allow_disallow",
     "ast_channel_reason2str",
     "ast_module_check",
+    "ast_callid_threadassoc_remove",
     "prs_log",
     "prs_verbose",
     "prs_debug_enabled",

@@ -19,7 +19,7 @@ int pbx_spool_rs_reload(void);
 
 /* Implemented in C (src/shim.c). */
 void prs_log(int level, const char *file, int line, const char *function, const char *message);
-void prs_verbose(int level, const char *message);
+void prs_verbose(int level, const char *file, int line, const char *function, const char *message);
 int prs_debug_enabled(int level);
 int prs_fully_booted(void);
 struct ast_format_cap *prs_format_cap_new_slin(void);

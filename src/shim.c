@@ -22,9 +22,11 @@ void prs_log(int level, const char *file, int line, const char *function, const 
 	ast_log(level, file, line, function, "%s\n", message);
 }
 
-void prs_verbose(int level, const char *message)
+void prs_verbose(int level, const char *file, int line, const char *function, const char *message)
 {
-	ast_verb(level, "%s\n", message);
+	if (VERBOSITY_ATLEAST(level)) {
+		__ast_verbose(file, line, function, level, "%s\n", message);
+	}
 }
 
 int prs_debug_enabled(int level)

@@ -35,8 +35,19 @@ pub(crate) fn log(level: Level, origin: Origin, message: &str) {
     let text = c_string(message);
     match level {
         Level::Verbose(n) => {
-            // SAFETY: `text` is a valid NUL-terminated string alive for the call; the shim formats it with "%s".
-            unsafe { sys::prs_verbose(i32::from(n), text.as_ptr()) };
+            let file = c_string(origin.file);
+            let function = c_string(origin.function);
+            // SAFETY: all strings are valid, NUL-terminated and alive for the call; the shim formats
+            // `text` with "%s".
+            unsafe {
+                sys::prs_verbose(
+                    i32::from(n),
+                    file.as_ptr(),
+                    origin.line as i32,
+                    function.as_ptr(),
+                    text.as_ptr(),
+                )
+            };
         }
         Level::Debug(n) => {
             // SAFETY: plain query of Asterisk's debug level.

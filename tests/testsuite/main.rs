@@ -5,5 +5,6 @@
 
 mod harness;
 
+mod demo;
 mod harness_selftest;
 mod lifecycle;

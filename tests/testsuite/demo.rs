@@ -1,0 +1,120 @@
+//! `make demo`: pbx_spool_rs for real, narrated. Starts Asterisk 22 (the project's chroot) with
+//! pbx_spool_rs, drops real call files into its spool and shows what happens: the call placed and
+//! answered, the archived file, and a call that is never answered being retried and expiring.
+//! Marked #[ignore] so the test run skips it; `make demo` runs it with --ignored --nocapture.
+
+use std::time::Duration;
+
+use crate::harness::{Asterisk, Spooler};
+
+const DIALPLAN: &str = "\
+[customers]
+; stands in for a phone: answers, \"talks\", hangs up
+exten => 100,1,Answer()
+ same => n,Wait(1)
+ same => n,Hangup()
+; a phone that never answers
+exten => 200,1,Busy(1)
+
+[reminders]
+exten => s,1,NoOp(Reminder for ${CALLERID(num)}, attempt ${AST_OUTGOING_ATTEMPT}, ref ${APPOINTMENT})
+ same => n,UserEvent(DemoReminder,Appointment: ${APPOINTMENT},Attempt: ${AST_OUTGOING_ATTEMPT})
+ same => n,Hangup()
+exten => failed,1,UserEvent(DemoFailed,Reason: ${REASON})
+";
+
+fn show(title: &str, body: &str) {
+    println!("\n=== {title}\n{}", body.trim_end());
+}
+
+fn module_lines(ast: &Asterisk, since: usize) -> String {
+    ast.log_since(since)
+        .lines()
+        .filter(|l| {
+            l.contains("src/attempt.rs") || l.contains("Attempting call") || l.contains("UserEvent")
+        })
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+#[ignore = "the narrated demo; run with `make demo`"]
+fn demo() {
+    let ast = Asterisk::builder(Spooler::Rust)
+        .name("demo")
+        .verbose(3)
+        .extensions(DIALPLAN)
+        .start();
+    show("Asterisk", &ast.cli("core show version"));
+    show("Module", &ast.cli("module show like pbx_spool"));
+
+    let answered = "\
+Channel: Local/100@customers
+CallerID: \"Clinic\" <5550100>
+Context: reminders
+Extension: s
+Set: APPOINTMENT=2026-12-01 09:30
+Archive: yes
+";
+    show(
+        "Dropping reminder.call into outgoing/ (written elsewhere, renamed in)",
+        answered,
+    );
+    let mark = ast.log_mark();
+    let file = ast.drop_call_file("reminder.call", answered);
+    let event = ast.expect_event("the reminder call to run", Duration::from_secs(10), |e| {
+        e.is_user_event("DemoReminder")
+    });
+    ast.expect_until(
+        "reminder.call to be archived",
+        Duration::from_secs(10),
+        || !file.exists(),
+    );
+    show("AMI UserEvent from the dialplan", &format!("{event:?}"));
+    let done = ast.outgoing_done_dir().join("reminder.call");
+    ast.expect_until("the archived file", Duration::from_secs(5), || {
+        std::fs::read_to_string(&done).is_ok_and(|t| t.contains("Status:"))
+    });
+    show(
+        "outgoing_done/reminder.call",
+        &std::fs::read_to_string(&done).unwrap_or_default(),
+    );
+    show("Log", &module_lines(&ast, mark));
+    assert!(std::fs::read_to_string(&done)
+        .unwrap_or_default()
+        .ends_with("Status: Completed\n"));
+
+    let unanswered = "\
+Channel: Local/200@customers
+Context: reminders
+Extension: s
+MaxRetries: 1
+RetryTime: 2
+Archive: yes
+";
+    show(
+        "Dropping busy.call: the phone is busy; one retry two seconds later",
+        unanswered,
+    );
+    let mark = ast.log_mark();
+    let file = ast.drop_call_file("busy.call", unanswered);
+    ast.expect_until("busy.call to expire", Duration::from_secs(20), || {
+        !file.exists()
+    });
+    let done = ast.outgoing_done_dir().join("busy.call");
+    ast.expect_until("the archived file", Duration::from_secs(5), || {
+        std::fs::read_to_string(&done).is_ok_and(|t| t.contains("Status:"))
+    });
+    show(
+        "outgoing_done/busy.call",
+        &std::fs::read_to_string(&done).unwrap_or_default(),
+    );
+    show("Log", &module_lines(&ast, mark));
+    assert!(std::fs::read_to_string(&done)
+        .unwrap_or_default()
+        .ends_with("Status: Expired\n"));
+    println!(
+        "\nDemo finished: both call files were handled by pbx_spool_rs in a real Asterisk 22."
+    );
+}
