@@ -25,6 +25,16 @@ const FUNCTIONS: &[&str] = &[
     "prs_format_cap_new_slin",
     "prs_format_cap_release",
     "prs_variable_new",
+    "prs_config_load",
+    "prs_function_write_escalates",
+    "prs_live_dangerously",
+    "prs_manager_event",
+    "prs_cli_write",
+    "prs_cli_register",
+    "prs_cli_unregister",
+    "ast_category_browse",
+    "ast_variable_browse",
+    "ast_config_destroy",
 ];
 const VARIABLES: &[&str] = &["ast_config_AST_SPOOL_DIR", "ast_mainpid"];
 const CONSTANTS: &[&str] = &[
@@ -33,21 +43,18 @@ const CONSTANTS: &[&str] = &[
     "__LOG_WARNING",
     "__LOG_ERROR",
     "__LOG_VERBOSE",
+    "EVENT_FLAG_SYSTEM",
+    "EVENT_FLAG_CALL",
 ];
-const ENUMS: &[&str] = &["ast_module_load_result"];
+const ENUMS: &[&str] = &["ast_module_load_result", "prs_config_status", "prs_cli_command"];
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     for var in ["ASTERISK_INCLUDE_DIR", "PBX_SPOOL_RS_ENV"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    for file in [
-        "asterisk-headers/wrapper.h",
-        "include/pbx_spool_rs.h",
-        "src/shim.c",
-    ] {
+    for file in ["asterisk-headers/wrapper.h", "include/pbx_spool_rs.h", "src/shim.c"] {
         println!("cargo:rerun-if-changed={file}");
     }
 
@@ -62,14 +69,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!(
-        "cargo:rerun-if-changed={}",
-        asterisk_include.join("asterisk.h").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        asterisk_include.join("asterisk/buildopts.h").display()
-    );
+    println!("cargo:rerun-if-changed={}", asterisk_include.join("asterisk.h").display());
+    println!("cargo:rerun-if-changed={}", asterisk_include.join("asterisk/buildopts.h").display());
     let private_include = private_asterisk_include(&asterisk_include, &out_dir);
     let own_include = manifest_dir.join("include");
     let defines = [
@@ -79,41 +80,23 @@ fn main() {
         ("_REENTRANT", "1"),
     ];
 
-    compile_shim(
-        &manifest_dir,
-        &out_dir,
-        &private_include,
-        &own_include,
-        &defines,
-    );
-    generate_bindings(
-        &manifest_dir,
-        &out_dir,
-        &private_include,
-        &own_include,
-        &defines,
-    );
+    compile_shim(&manifest_dir, &out_dir, &private_include, &own_include, &defines);
+    generate_bindings(&manifest_dir, &out_dir, &private_include, &own_include, &defines);
 }
 
 fn find_asterisk_include() -> Option<PathBuf> {
-    let has_headers =
-        |dir: &Path| dir.join("asterisk.h").is_file() && dir.join("asterisk").is_dir();
+    let has_headers = |dir: &Path| dir.join("asterisk.h").is_file() && dir.join("asterisk").is_dir();
     if let Some(dir) = env::var_os("ASTERISK_INCLUDE_DIR").map(PathBuf::from) {
         if has_headers(&dir) {
             return Some(dir);
         }
-        eprintln!(
-            "warning: ASTERISK_INCLUDE_DIR={} has no asterisk.h; looking elsewhere",
-            dir.display()
-        );
+        eprintln!("warning: ASTERISK_INCLUDE_DIR={} has no asterisk.h; looking elsewhere", dir.display());
     }
     let system = PathBuf::from("/usr/include");
     if has_headers(&system) {
         return Some(system);
     }
-    let env_dir = env::var_os("PBX_SPOOL_RS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| DEFAULT_ENV_DIR.into());
+    let env_dir = env::var_os("PBX_SPOOL_RS_ENV").map(PathBuf::from).unwrap_or_else(|| DEFAULT_ENV_DIR.into());
     let chroot = env_dir.join("usr/include");
     has_headers(&chroot).then_some(chroot)
 }
@@ -170,11 +153,7 @@ fn generate_bindings(
     defines: &[(&str, &str)],
 ) {
     let mut builder = bindgen::Builder::default()
-        .header(
-            manifest_dir
-                .join("asterisk-headers/wrapper.h")
-                .to_string_lossy(),
-        )
+        .header(manifest_dir.join("asterisk-headers/wrapper.h").to_string_lossy())
         .clang_arg(format!("-I{}", private_include.display()))
         .clang_arg(format!("-I{}", own_include.display()))
         // Asterisk's RAII_VAR uses clang blocks when compiled by clang.
@@ -204,19 +183,18 @@ fn generate_bindings(
         "ast_channel",
         "ast_assigned_ids",
         "ast_comment",
+        "ast_config",
         "pid_t",
         "__pid_t",
     ] {
         builder = builder.allowlist_type(item);
     }
-    for item in ["ast_format_cap", "ast_channel", "ast_comment"] {
+    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config"] {
         builder = builder.opaque_type(item);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {
         eprintln!("error: bindgen could not read Asterisk's headers: {err}");
         std::process::exit(1);
     });
-    bindings
-        .write_to_file(out_dir.join("bindings.rs"))
-        .expect("write bindings.rs");
+    bindings.write_to_file(out_dir.join("bindings.rs")).expect("write bindings.rs");
 }

@@ -8,6 +8,7 @@
 #include "asterisk/cli.h"
 #include "asterisk/config.h"
 #include "asterisk/format_cap.h"
+#include "asterisk/manager.h"
 #include "asterisk/module.h"
 #include "asterisk/options.h"
 #include "asterisk/paths.h"

@@ -4,13 +4,14 @@
 //! wording so existing log watchers keep working. No FFI here.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::bookkeeping::{self, Mark, Millis, ReadError, Removal, RemovalRules, Status};
-use crate::callfile::{self, CallFile, DiagnosticKind, Severity};
+use crate::callfile::{self, CallFile, Diagnostic, DiagnosticKind, Severity};
 use crate::host::{Host, Level};
 use crate::host_log;
+use crate::policy::{self, FunctionRegistry, Policy};
 
 /// Where call files live and the limits applied when reading them.
 #[derive(Debug, Clone)]
@@ -19,18 +20,42 @@ pub struct SpoolPaths {
     pub done: std::path::PathBuf,
 }
 
-/// Per-visit settings taken from the configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct VisitLimits {
+/// The rules a visit applies before anything is dialled, from pbx_spool_rs.conf (replaced on reload).
+#[derive(Debug, Clone)]
+pub struct VisitRules {
     /// Files larger than this are refused unread.
     pub max_file_size: u64,
+    /// Owners (uids) a call file may have; `None` = no owner check.
+    pub allowed_owners: Option<Vec<u32>>,
+    pub policy: Policy,
+    /// asterisk.conf `live_dangerously`: writes to dangerous dialplan functions allowed.
+    pub live_dangerously: bool,
 }
 
-impl Default for VisitLimits {
+impl Default for VisitRules {
     fn default() -> Self {
-        VisitLimits {
+        VisitRules {
             max_file_size: 64 * 1024,
+            allowed_owners: None,
+            policy: Policy::default(),
+            live_dangerously: false,
         }
+    }
+}
+
+/// Asterisk's function registry as the policy sees it, with `live_dangerously` fixed at (re)load.
+struct HostFunctions<'a, H: Host> {
+    host: &'a H,
+    live_dangerously: bool,
+}
+
+impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
+    fn writes_are_dangerous(&self, name: &str) -> bool {
+        self.host.function_writes_are_dangerous(name)
+    }
+
+    fn live_dangerously(&self) -> bool {
+        self.live_dangerously
     }
 }
 
@@ -60,91 +85,234 @@ pub struct AttemptStart {
     pub own_mtime: Arc<AtomicI64>,
 }
 
+/// Totals since load, for `spool show status`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub attempts: AtomicU64,
+    pub completed: AtomicU64,
+    pub expired: AtomicU64,
+    pub failed: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// How a call file ended, as reported in the `SpoolFinished` manager event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalStatus {
+    Completed,
+    Expired,
+    Failed,
+    /// Refused by the security policy (archived with `Status: Failed`).
+    Rejected,
+}
+
+impl FinalStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            FinalStatus::Completed => "Completed",
+            FinalStatus::Expired => "Expired",
+            FinalStatus::Failed => "Failed",
+            FinalStatus::Rejected => "Rejected",
+        }
+    }
+
+    /// What the archived file's `Status:` line says (pbx_spool knows no "Rejected").
+    fn archive_status(self) -> Status {
+        match self {
+            FinalStatus::Completed => Status::Completed,
+            FinalStatus::Expired => Status::Expired,
+            FinalStatus::Failed | FinalStatus::Rejected => Status::Failed,
+        }
+    }
+}
+
+/// A unique id for the channel of one attempt, announced in manager events so a dialer can match the
+/// call's own events (Newchannel, Hangup, ...) to its call file.
+fn attempt_uniqueid(pid: i64) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("spool-{pid}-{}-{}", bookkeeping::now_ms() / 1000, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One visit's context: what is needed to log, announce and finish the file.
+struct Visit<'a, H: Host> {
+    host: &'a H,
+    paths: &'a SpoolPaths,
+    path: &'a Path,
+    shown: String,
+    stats: &'a Stats,
+}
+
+/// The last attempt of a file, for the `SpoolFinished` event.
+#[derive(Default)]
+struct LastAttempt {
+    attempts: i32,
+    reason: i32,
+    reason_text: String,
+    uniqueid: String,
+}
+
+impl<H: Host> Visit<'_, H> {
+    fn log(&self, level: Level, message: String) {
+        host_log!(self.host, level, "{message}");
+    }
+
+    /// Remove the file per pbx_spool's rules, count and announce the final status.
+    fn finish(&self, call: &CallFile, status: FinalStatus, own_mtime: Option<Millis>, last: LastAttempt) -> Outcome {
+        let rules = RemovalRules { always_delete: call.always_delete, archive: call.archive, own_mtime };
+        let outcome = match bookkeeping::remove_from_queue(
+            self.path,
+            &self.paths.done,
+            rules,
+            status.archive_status(),
+            bookkeeping::now_ms(),
+        ) {
+            Removal::Deleted | Removal::Gone => Outcome::Done,
+            Removal::Archived(target) => {
+                self.log(Level::Debug(1), format!("Archived {} as {}", self.shown, target.display()));
+                Outcome::Done
+            }
+            Removal::LeftInPlace { due } => {
+                self.log(
+                    Level::Debug(1),
+                    format!("Leaving {} in place (AlwaysDelete: no, mtime in the future)", self.shown),
+                );
+                return Outcome::Requeue(due);
+            }
+            Removal::ArchiveFailedDeleted(why) => {
+                self.log(Level::Warning, format!("{why} -- outgoing spool archiving disabled; {} deleted", self.shown));
+                Outcome::Done
+            }
+            Removal::Stuck(why) => {
+                self.log(
+                    Level::Error,
+                    format!("Unable to remove finished call file {}: {why}; leaving it for the admin", self.shown),
+                );
+                Outcome::Parked
+            }
+        };
+        let counter = match status {
+            FinalStatus::Completed => &self.stats.completed,
+            FinalStatus::Expired => &self.stats.expired,
+            FinalStatus::Failed => &self.stats.failed,
+            FinalStatus::Rejected => &self.stats.rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let channel = String::from_utf8_lossy(&call.channel()).into_owned();
+        self.host.manager_event(
+            "SpoolFinished",
+            &[
+                ("File", self.shown.clone()),
+                ("Channel", channel),
+                ("Status", status.as_str().into()),
+                ("Attempts", last.attempts.to_string()),
+                ("MaxRetries", call.max_retries.to_string()),
+                ("Reason", last.reason.to_string()),
+                ("ReasonText", last.reason_text),
+                ("Uniqueid", last.uniqueid.clone()),
+                ("Linkedid", last.uniqueid),
+            ],
+        );
+        outcome
+    }
+
+    /// A file refused before any attempt (unreadable as a call file, invalid, or against the policy).
+    fn refuse(&self, call: &CallFile, status: FinalStatus) -> Outcome {
+        let last = LastAttempt { attempts: call.retries, ..LastAttempt::default() };
+        self.finish(call, status, None, last)
+    }
+}
+
+/// Why a call file is refused before any attempt, in the words that are logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: FinalStatus,
+    pub lines: Vec<String>,
+}
+
+/// Every check made before a call file may be dialled: owner, validity (pbx_spool's rule), hostile
+/// contents, and the security policy. Shared by the spool and the admin's `spool check`.
+pub fn preflight<H: Host>(
+    host: &H,
+    rules: &VisitRules,
+    call: &CallFile,
+    diagnostics: &[Diagnostic],
+    owner_uid: u32,
+    shown: &str,
+) -> Result<(), Refusal> {
+    let refuse = |status, lines: Vec<String>| Err(Refusal { status, lines });
+    if rules.allowed_owners.as_ref().is_some_and(|owners| !owners.contains(&owner_uid)) {
+        return refuse(
+            FinalStatus::Rejected,
+            vec![format!(
+                "Rejected {shown}: owned by a user not allowed to submit calls (rule owner, value 'uid {owner_uid}')"
+            )],
+        );
+    }
+    if let Err(invalid) = call.validate() {
+        return refuse(
+            FinalStatus::Failed,
+            vec![invalid.message(shown), format!("Invalid file contents in {shown}, deleting")],
+        );
+    }
+    if diagnostics.iter().any(|d| d.kind == DiagnosticKind::NulByte) {
+        return refuse(FinalStatus::Rejected, vec![format!("Rejected {shown}: it contains NUL bytes (rule contents)")]);
+    }
+    let functions = HostFunctions { host, live_dangerously: rules.live_dangerously };
+    policy::check(call, &rules.policy, &functions)
+        .map_err(|rejection| Refusal { status: FinalStatus::Rejected, lines: vec![rejection.message(shown)] })
+}
+
 /// Visit `path`, which has fallen due. `on_start` is told when a call attempt begins.
 pub fn visit<H: Host>(
     host: &H,
     paths: &SpoolPaths,
-    limits: VisitLimits,
+    rules: &VisitRules,
+    stats: &Stats,
     path: &Path,
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
-    let shown = path.display().to_string();
-    let bytes = match bookkeeping::read_call_file(path, limits.max_file_size) {
-        Ok((bytes, _)) => bytes,
+    let visit = Visit { host, paths, path, shown: path.display().to_string(), stats };
+    let shown = visit.shown.as_str();
+    let (bytes, meta) = match bookkeeping::read_call_file(path, rules.max_file_size) {
+        Ok(read) => read,
         Err(ReadError::Gone) => return Outcome::Done,
         Err(err @ ReadError::NotRegular(_)) => {
-            host_log!(
-                host,
-                Level::Warning,
-                "Ignoring {shown}: {err}; leaving it in place"
-            );
+            visit.log(Level::Warning, format!("Ignoring {shown}: {err}; leaving it in place"));
             return Outcome::Parked;
         }
         Err(err @ ReadError::TooLarge { .. }) => {
-            host_log!(
-                host,
-                Level::Warning,
-                "Invalid file contents in {shown}, deleting: {err}"
-            );
-            return finish(
-                host,
-                paths,
-                path,
-                &CallFile::default(),
-                Status::Failed,
-                None,
-            );
+            visit.log(Level::Warning, format!("Rejected {shown}: {err} (rule max_file_size); deleting"));
+            return visit.refuse(&CallFile::default(), FinalStatus::Rejected);
         }
         Err(ReadError::Io(err)) => {
-            host_log!(
-                host,
-                Level::Error,
-                "Unable to open {shown}: {err}; leaving it in place for the admin"
-            );
+            visit.log(Level::Error, format!("Unable to open {shown}: {err}; leaving it in place for the admin"));
             return Outcome::Parked;
         }
     };
 
     let parsed = callfile::parse(&bytes);
-    let mut hostile = false;
     for diagnostic in &parsed.diagnostics {
         let level = match diagnostic.severity {
             Severity::Notice => Level::Notice,
             Severity::Warning => Level::Warning,
         };
-        host_log!(host, level, "{}", diagnostic.message(&shown));
-        hostile |= diagnostic.kind == DiagnosticKind::NulByte;
+        visit.log(level, diagnostic.message(shown));
     }
     let call = parsed.call;
-    if let Err(invalid) = call.validate() {
-        host_log!(host, Level::Warning, "{}", invalid.message(&shown));
-        host_log!(
-            host,
-            Level::Warning,
-            "Invalid file contents in {shown}, deleting"
-        );
-        return finish(host, paths, path, &call, Status::Failed, None);
-    }
-    if hostile {
-        host_log!(
-            host,
-            Level::Warning,
-            "Invalid file contents in {shown} (NUL bytes), deleting"
-        );
-        return finish(host, paths, path, &call, Status::Failed, None);
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Err(refusal) = preflight(host, rules, &call, &parsed.diagnostics, meta.uid(), shown) {
+            for line in refusal.lines {
+                visit.log(Level::Warning, line);
+            }
+            return visit.refuse(&call, refusal.status);
+        }
     }
 
-    host_log!(
-        host,
-        Level::Debug(1),
-        "Filename: {shown}, Retries: {}, max: {}",
-        call.retries,
-        call.max_retries
-    );
+    visit.log(Level::Debug(1), format!("Filename: {shown}, Retries: {}, max: {}", call.retries, call.max_retries));
     let channel = String::from_utf8_lossy(&call.channel()).into_owned();
     if call.retries > call.max_retries {
         log_expired(host, &channel, call.retries);
-        return finish(host, paths, path, &call, Status::Expired, None);
+        return visit.refuse(&call, FinalStatus::Expired);
     }
 
     let pid = host.main_pid();
@@ -157,24 +325,18 @@ pub fn visit<H: Host>(
         if call.calling_pid.is_some() {
             bookkeeping::append_mark(path, Mark::AbortRetry, pid, attempt, now, call.retry_time)?;
         }
-        bookkeeping::append_mark(
-            path,
-            Mark::StartRetry,
-            pid,
-            attempt,
-            now + retry_ms,
-            call.retry_time,
-        )
+        bookkeeping::append_mark(path, Mark::StartRetry, pid, attempt, now + retry_ms, call.retry_time)
     };
     let own_mtime = match record() {
         Ok(mtime) => Arc::new(AtomicI64::new(mtime)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Outcome::Done,
         Err(err) => {
-            host_log!(
-                host,
+            visit.log(
                 Level::Error,
-                "Unable to record the attempt in {shown} ({err}): not dialling, so that no attempt goes unrecorded; \
-                 leaving the file for the admin"
+                format!(
+                    "Unable to record the attempt in {shown} ({err}): not dialling, so that no attempt goes \
+                     unrecorded; leaving the file for the admin"
+                ),
             );
             return Outcome::Parked;
         }
@@ -186,66 +348,50 @@ pub fn visit<H: Host>(
         own_mtime: own_mtime.clone(),
     });
 
-    if call.is_application() {
-        host_log!(
-            host,
-            Level::Verbose(3),
-            "Attempting call on {channel} for application {}({}) (Retry {attempt})",
-            String::from_utf8_lossy(&call.application),
-            String::from_utf8_lossy(&call.data)
-        );
+    let destination = if call.is_application() {
+        format!("application {}({})", String::from_utf8_lossy(&call.application), String::from_utf8_lossy(&call.data))
     } else {
-        host_log!(
-            host,
-            Level::Verbose(3),
-            "Attempting call on {channel} for {}@{}:{} (Retry {attempt})",
+        format!(
+            "{}@{}:{}",
             String::from_utf8_lossy(&call.extension),
             String::from_utf8_lossy(&call.context),
             call.priority
-        );
-    }
-    let result = host.place_call(&call, attempt);
-    if result.answered {
-        host_log!(host, Level::Notice, "Call completed to {channel}");
-        return finish(
-            host,
-            paths,
-            path,
-            &call,
-            Status::Completed,
-            Some(own_mtime.load(Ordering::SeqCst)),
-        );
-    }
-    host_log!(
-        host,
-        Level::Notice,
-        "Call failed to go through, reason ({}) {}",
-        result.reason,
-        result.reason_text
+        )
+    };
+    visit.log(Level::Verbose(3), format!("Attempting call on {channel} for {destination} (Retry {attempt})"));
+    let uniqueid = attempt_uniqueid(pid);
+    stats.attempts.fetch_add(1, Ordering::Relaxed);
+    host.manager_event(
+        "SpoolAttempt",
+        &[
+            ("File", shown.to_string()),
+            ("Channel", channel.clone()),
+            ("Destination", destination),
+            ("Attempt", attempt.to_string()),
+            ("MaxRetries", call.max_retries.to_string()),
+            ("Uniqueid", uniqueid.clone()),
+        ],
     );
+    let result = host.place_call(&call, attempt, &uniqueid);
+    let last =
+        LastAttempt { attempts: attempt, reason: result.reason, reason_text: result.reason_text.clone(), uniqueid };
+    if result.answered {
+        visit.log(Level::Notice, format!("Call completed to {channel}"));
+        return visit.finish(&call, FinalStatus::Completed, Some(own_mtime.load(Ordering::SeqCst)), last);
+    }
+    visit.log(Level::Notice, format!("Call failed to go through, reason ({}) {}", result.reason, result.reason_text));
     if attempt > call.max_retries {
         log_expired(host, &channel, attempt);
-        return finish(
-            host,
-            paths,
-            path,
-            &call,
-            Status::Expired,
-            Some(own_mtime.load(Ordering::SeqCst)),
-        );
+        return visit.finish(&call, FinalStatus::Expired, Some(own_mtime.load(Ordering::SeqCst)), last);
     }
-    match bookkeeping::append_mark(
-        path,
-        Mark::EndRetry,
-        pid,
-        attempt,
-        bookkeeping::now_ms(),
-        call.retry_time,
-    ) {
+    match bookkeeping::append_mark(path, Mark::EndRetry, pid, attempt, bookkeeping::now_ms(), call.retry_time) {
         Ok(due) => Outcome::Requeue(due),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Outcome::Done,
         Err(err) => {
-            host_log!(host, Level::Error, "Unable to record the end of the attempt in {shown} ({err}); leaving the file for the admin");
+            visit.log(
+                Level::Error,
+                format!("Unable to record the end of the attempt in {shown} ({err}); leaving the file for the admin"),
+            );
             Outcome::Parked
         }
     }
@@ -259,57 +405,4 @@ fn log_expired<H: Host>(host: &H, channel: &str, attempts: i32) {
         Level::Notice,
         "Queued call to {channel} expired without completion after {attempts} attempt{plural}"
     );
-}
-
-fn finish<H: Host>(
-    host: &H,
-    paths: &SpoolPaths,
-    path: &Path,
-    call: &CallFile,
-    status: Status,
-    own_mtime: Option<Millis>,
-) -> Outcome {
-    let rules = RemovalRules {
-        always_delete: call.always_delete,
-        archive: call.archive,
-        own_mtime,
-    };
-    let shown = path.display();
-    match bookkeeping::remove_from_queue(path, &paths.done, rules, status, bookkeeping::now_ms()) {
-        Removal::Deleted | Removal::Gone => Outcome::Done,
-        Removal::Archived(target) => {
-            host_log!(
-                host,
-                Level::Debug(1),
-                "Archived {shown} as {} with Status: {}",
-                target.display(),
-                status.as_str()
-            );
-            Outcome::Done
-        }
-        Removal::LeftInPlace { due } => {
-            host_log!(
-                host,
-                Level::Debug(1),
-                "Leaving {shown} in place (AlwaysDelete: no, mtime in the future)"
-            );
-            Outcome::Requeue(due)
-        }
-        Removal::ArchiveFailedDeleted(why) => {
-            host_log!(
-                host,
-                Level::Warning,
-                "{why} -- outgoing spool archiving disabled; {shown} deleted"
-            );
-            Outcome::Done
-        }
-        Removal::Stuck(why) => {
-            host_log!(
-                host,
-                Level::Error,
-                "Unable to remove finished call file {shown}: {why}; leaving it for the admin"
-            );
-            Outcome::Parked
-        }
-    }
 }

@@ -65,13 +65,7 @@ impl Status {
 
 /// The exact text pbx_spool appends: an empty line, then `Tag: <pid> <retries> (<unix time>)`.
 pub fn mark_line(mark: Mark, pid: i64, retries: i32, stamp_secs: i64) -> String {
-    format!(
-        "\n{}: {} {} ({})\n",
-        mark.as_str(),
-        pid,
-        retries,
-        stamp_secs
-    )
+    format!("\n{}: {} {} ({})\n", mark.as_str(), pid, retries, stamp_secs)
 }
 
 /// Append a bookkeeping line, then set atime to `stamp` and mtime to `stamp + retry_time` as pbx_spool's
@@ -99,8 +93,7 @@ pub fn append_mark(
 
 /// Set a file's access and modification times (milliseconds), without following symlinks.
 pub fn set_times(path: &Path, atime_ms: Millis, mtime_ms: Millis) -> io::Result<()> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let to_timespec = |ms: Millis| libc::timespec {
         tv_sec: ms.div_euclid(1000) as libc::time_t,
         tv_nsec: (ms.rem_euclid(1000) * 1_000_000) as libc::c_long,
@@ -108,14 +101,7 @@ pub fn set_times(path: &Path, atime_ms: Millis, mtime_ms: Millis) -> io::Result<
     let times = [to_timespec(atime_ms), to_timespec(mtime_ms)];
     // SAFETY: `c_path` is a valid NUL-terminated string and `times` points to two initialised timespecs,
     // both alive for the duration of the call.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
     if rc == 0 {
         Ok(())
     } else {
@@ -185,19 +171,13 @@ pub fn read_call_file(path: &Path, cap: u64) -> Result<(Vec<u8>, fs::Metadata), 
         return Err(ReadError::NotRegular(file_kind(&meta)));
     }
     if meta.len() > cap {
-        return Err(ReadError::TooLarge {
-            size: meta.len(),
-            cap,
-        });
+        return Err(ReadError::TooLarge { size: meta.len(), cap });
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // `take` bounds memory even if the file grows between fstat and read.
     file.take(cap + 1).read_to_end(&mut bytes).map_err(io_err)?;
     if bytes.len() as u64 > cap {
-        return Err(ReadError::TooLarge {
-            size: bytes.len() as u64,
-            cap,
-        });
+        return Err(ReadError::TooLarge { size: bytes.len() as u64, cap });
     }
     Ok((bytes, meta))
 }
@@ -232,13 +212,7 @@ pub struct RemovalRules {
 /// Remove a finished call file the way pbx_spool's `remove_from_queue` does: keep it when `AlwaysDelete`
 /// is off and its mtime is in the future; otherwise delete it, or with `Archive` move it into `done_dir`
 /// (replacing an older file of the same name) and append `Status: <status>` after the move.
-pub fn remove_from_queue(
-    path: &Path,
-    done_dir: &Path,
-    rules: RemovalRules,
-    status: Status,
-    now: Millis,
-) -> Removal {
+pub fn remove_from_queue(path: &Path, done_dir: &Path, rules: RemovalRules, status: Status, now: Millis) -> Removal {
     if !rules.always_delete {
         match fs::symlink_metadata(path) {
             Ok(meta) => {
@@ -265,10 +239,7 @@ pub fn remove_from_queue(
         Err(e) => Removal::Stuck(format!("{why}; and unable to delete it: {e}")),
     };
     if let Err(e) = create_dir_all_mode(done_dir, 0o777) {
-        return delete_instead(format!(
-            "Unable to create queue directory {} ({e})",
-            done_dir.display()
-        ));
+        return delete_instead(format!("Unable to create queue directory {} ({e})", done_dir.display()));
     }
     let Some(base) = path.file_name() else {
         return delete_instead("it has no file name".into());
@@ -282,11 +253,7 @@ pub fn remove_from_queue(
         return delete_instead(format!("unable to move it to {}: {e}", target.display()));
     }
     // Appended only after the move, out of the watched directory, so it causes no event there.
-    if let Ok(mut f) = OpenOptions::new()
-        .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&target)
-    {
+    if let Ok(mut f) = OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(&target) {
         let _ = f.write_all(format!("Status: {}\n", status.as_str()).as_bytes());
     }
     Removal::Archived(target)
@@ -312,8 +279,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("prs-bookkeeping-{}-{}", name, std::process::id()));
+        let dir = std::env::temp_dir().join(format!("prs-bookkeeping-{}-{}", name, std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -321,10 +287,7 @@ mod tests {
 
     #[test]
     fn mark_line_is_pbx_spools_format() {
-        assert_eq!(
-            mark_line(Mark::StartRetry, 1234, 1, 1700000300),
-            "\nStartRetry: 1234 1 (1700000300)\n"
-        );
+        assert_eq!(mark_line(Mark::StartRetry, 1234, 1, 1700000300), "\nStartRetry: 1234 1 (1700000300)\n");
         assert_eq!(mark_line(Mark::EndRetry, 7, 2, 5), "\nEndRetry: 7 2 (5)\n");
     }
 
@@ -336,10 +299,7 @@ mod tests {
         let stamp = 1_700_000_000_123;
         let mtime = append_mark(&f, Mark::EndRetry, 42, 3, stamp, 60).unwrap();
         assert_eq!(mtime, stamp + 60_000);
-        assert_eq!(
-            fs::read_to_string(&f).unwrap(),
-            "Channel: Local/s@x\n\nEndRetry: 42 3 (1700000000)\n"
-        );
+        assert_eq!(fs::read_to_string(&f).unwrap(), "Channel: Local/s@x\n\nEndRetry: 42 3 (1700000000)\n");
         assert_eq!(mtime_ms(&fs::metadata(&f).unwrap()), stamp + 60_000);
         fs::remove_dir_all(dir).unwrap();
     }
@@ -360,29 +320,14 @@ mod tests {
         let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
         // SAFETY: valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        assert!(matches!(
-            read_call_file(&fifo, 1024),
-            Err(ReadError::NotRegular("FIFO"))
-        ));
+        assert!(matches!(read_call_file(&fifo, 1024), Err(ReadError::NotRegular("FIFO"))));
         let link = dir.join("link.call");
         std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
-        assert!(matches!(
-            read_call_file(&link, 1024),
-            Err(ReadError::NotRegular(_))
-        ));
+        assert!(matches!(read_call_file(&link, 1024), Err(ReadError::NotRegular(_))));
         let big = dir.join("big.call");
         fs::write(&big, vec![b'x'; 2048]).unwrap();
-        assert!(matches!(
-            read_call_file(&big, 1024),
-            Err(ReadError::TooLarge {
-                size: 2048,
-                cap: 1024
-            })
-        ));
-        assert!(matches!(
-            read_call_file(&dir.join("nope"), 1024),
-            Err(ReadError::Gone)
-        ));
+        assert!(matches!(read_call_file(&big, 1024), Err(ReadError::TooLarge { size: 2048, cap: 1024 })));
+        assert!(matches!(read_call_file(&dir.join("nope"), 1024), Err(ReadError::Gone)));
         let ok = dir.join("ok.call");
         fs::write(&ok, "Channel: a/b\n").unwrap();
         assert_eq!(read_call_file(&ok, 1024).unwrap().0, b"Channel: a/b\n");
@@ -394,18 +339,11 @@ mod tests {
         let dir = temp_dir("remove");
         let done = dir.join("outgoing_done");
         let now = now_ms();
-        let rules = |always_delete, archive| RemovalRules {
-            always_delete,
-            archive,
-            own_mtime: None,
-        };
+        let rules = |always_delete, archive| RemovalRules { always_delete, archive, own_mtime: None };
 
         let f = dir.join("del.call");
         fs::write(&f, "x\n").unwrap();
-        assert_eq!(
-            remove_from_queue(&f, &done, rules(true, false), Status::Completed, now),
-            Removal::Deleted
-        );
+        assert_eq!(remove_from_queue(&f, &done, rules(true, false), Status::Completed, now), Removal::Deleted);
         assert!(!f.exists());
 
         let f = dir.join("arch.call");
@@ -416,39 +354,24 @@ mod tests {
             remove_from_queue(&f, &done, rules(true, true), Status::Expired, now),
             Removal::Archived(done.join("arch.call"))
         );
-        assert_eq!(
-            fs::read_to_string(done.join("arch.call")).unwrap(),
-            "x\nStatus: Expired\n"
-        );
+        assert_eq!(fs::read_to_string(done.join("arch.call")).unwrap(), "x\nStatus: Expired\n");
 
         let f = dir.join("future.call");
         fs::write(&f, "x\n").unwrap();
         set_times(&f, now, now + 3_600_000).unwrap();
         assert_eq!(
             remove_from_queue(&f, &done, rules(false, false), Status::Completed, now),
-            Removal::LeftInPlace {
-                due: now + 3_600_000
-            }
+            Removal::LeftInPlace { due: now + 3_600_000 }
         );
         assert!(f.exists());
         // The same future mtime set by our own bookkeeping is not a request to dial again.
-        let own = RemovalRules {
-            always_delete: false,
-            archive: false,
-            own_mtime: Some(now + 3_600_000),
-        };
-        assert_eq!(
-            remove_from_queue(&f, &done, own, Status::Completed, now),
-            Removal::Deleted
-        );
+        let own = RemovalRules { always_delete: false, archive: false, own_mtime: Some(now + 3_600_000) };
+        assert_eq!(remove_from_queue(&f, &done, own, Status::Completed, now), Removal::Deleted);
 
         let f = dir.join("past.call");
         fs::write(&f, "x\n").unwrap();
         set_times(&f, now, now - 1000).unwrap();
-        assert_eq!(
-            remove_from_queue(&f, &done, rules(false, false), Status::Completed, now),
-            Removal::Deleted
-        );
+        assert_eq!(remove_from_queue(&f, &done, rules(false, false), Status::Completed, now), Removal::Deleted);
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -460,11 +383,7 @@ mod tests {
         fs::write(&done, "not a dir").unwrap();
         let f = dir.join("a.call");
         fs::write(&f, "x\n").unwrap();
-        let rules = RemovalRules {
-            always_delete: true,
-            archive: true,
-            own_mtime: None,
-        };
+        let rules = RemovalRules { always_delete: true, archive: true, own_mtime: None };
         assert!(matches!(
             remove_from_queue(&f, &done, rules, Status::Failed, now_ms()),
             Removal::ArchiveFailedDeleted(_)

@@ -22,10 +22,7 @@ pub fn split(input: &[u8]) -> (Vec<u8>, Vec<u8>) {
     // The number is shrunk a second time even when the bare-number path already did it,
     // because Asterisk's split does so unconditionally; shrinking is not always idempotent
     // (a `.` can become the last byte), so skipping it would change results.
-    let number = parts
-        .location
-        .map(|location| shrink_phone_number(&location))
-        .unwrap_or_default();
+    let number = parts.location.map(|location| shrink_phone_number(&location)).unwrap_or_default();
     (name, number)
 }
 
@@ -79,26 +76,17 @@ fn parse(input: &[u8]) -> CallerIdParts {
             None => after_open,
         };
         let (name, _) = strip_quoted(&value[..open]);
-        return CallerIdParts {
-            name: Some(unescape_quoted(name)),
-            location: Some(location.to_vec()),
-        };
+        return CallerIdParts { name: Some(unescape_quoted(name)), location: Some(location.to_vec()) };
     }
 
     let probe = &value[..value.len().min(NUMBER_PROBE_LEN)];
     let shrunk_probe = shrink_phone_number(probe);
     // A value the user put in quotes is a name even when it looks like a number.
     if !whole_value_was_quoted && is_phone_number(&shrunk_probe) {
-        return CallerIdParts {
-            name: None,
-            location: Some(shrunk_probe),
-        };
+        return CallerIdParts { name: None, location: Some(shrunk_probe) };
     }
     let (name, _) = strip_quoted(value);
-    CallerIdParts {
-        name: Some(unescape_quoted(name)),
-        location: None,
-    }
+    CallerIdParts { name: Some(unescape_quoted(name)), location: None }
 }
 
 /// Strips surrounding blanks, then one pair of surrounding double quotes if both ends have one.
@@ -138,14 +126,8 @@ fn is_blank(byte: u8) -> bool {
 }
 
 fn strip_blanks(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|&byte| !is_blank(byte))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|&byte| !is_blank(byte))
-        .map_or(start, |last| last + 1);
+    let start = value.iter().position(|&byte| !is_blank(byte)).unwrap_or(value.len());
+    let end = value.iter().rposition(|&byte| !is_blank(byte)).map_or(start, |last| last + 1);
     &value[start..end.max(start)]
 }
 
@@ -162,18 +144,11 @@ mod tests {
 
     fn split_str(input: &str) -> (String, String) {
         let (name, number) = split(input.as_bytes());
-        (
-            String::from_utf8(name).expect("utf-8 name"),
-            String::from_utf8(number).expect("utf-8 number"),
-        )
+        (String::from_utf8(name).expect("utf-8 name"), String::from_utf8(number).expect("utf-8 number"))
     }
 
     fn assert_split(input: &str, name: &str, number: &str) {
-        assert_eq!(
-            split_str(input),
-            (name.to_string(), number.to_string()),
-            "input {input:?}"
-        );
+        assert_eq!(split_str(input), (name.to_string(), number.to_string()), "input {input:?}");
     }
 
     #[test]
@@ -272,11 +247,7 @@ mod tests {
 
     #[test]
     fn escaped_quotes_in_names_are_unescaped() {
-        assert_split(
-            "\"Bob \\\"The Builder\\\"\" <1>",
-            "Bob \"The Builder\"",
-            "1",
-        );
+        assert_split("\"Bob \\\"The Builder\\\"\" <1>", "Bob \"The Builder\"", "1");
         assert_split("Back\\\\slash", "Back\\slash", "");
         assert_split("trailing\\", "trailing", "");
         assert_split("\\a\\b", "ab", "");

@@ -130,9 +130,7 @@ impl Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(
-            "At least one of app or extension must be specified, along with tech and dest",
-        )
+        formatter.write_str("At least one of app or extension must be specified, along with tech and dest")
     }
 }
 
@@ -199,19 +197,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     fn for_line(line: usize, kind: DiagnosticKind) -> Self {
-        Diagnostic {
-            line,
-            severity: kind.severity(),
-            kind,
-            key: Vec::new(),
-        }
+        Diagnostic { line, severity: kind.severity(), kind, key: Vec::new() }
     }
 
     fn for_key(line: usize, kind: DiagnosticKind, key: &[u8]) -> Self {
-        Diagnostic {
-            key: key.to_vec(),
-            ..Diagnostic::for_line(line, kind)
-        }
+        Diagnostic { key: key.to_vec(), ..Diagnostic::for_line(line, kind) }
     }
 
     /// The log text pbx_spool 22 prints for this problem in the file at `path`. Where pbx_spool
@@ -291,9 +281,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
 pub fn is_true(value: &[u8]) -> bool {
     const TRUE_WORDS: [&[u8]; 6] = [b"yes", b"true", b"y", b"t", b"1", b"on"];
     let value = until_nul(value);
-    TRUE_WORDS
-        .iter()
-        .any(|word| value.eq_ignore_ascii_case(word))
+    TRUE_WORDS.iter().any(|word| value.eq_ignore_ascii_case(word))
 }
 
 /// The keys pbx_spool knows; several spellings share one behaviour.
@@ -352,20 +340,11 @@ impl Keyword {
     /// Matches case-insensitively (ASCII only, like `strcasecmp` in the C locale) and exactly:
     /// blanks around the key make it unknown, as in pbx_spool.
     fn recognise(key: &[u8]) -> Option<Keyword> {
-        KEYWORDS
-            .iter()
-            .find(|(name, _)| key.eq_ignore_ascii_case(name))
-            .map(|&(_, keyword)| keyword)
+        KEYWORDS.iter().find(|(name, _)| key.eq_ignore_ascii_case(name)).map(|&(_, keyword)| keyword)
     }
 }
 
-fn apply_setting(
-    call: &mut CallFile,
-    diagnostics: &mut Vec<Diagnostic>,
-    line: usize,
-    key: &[u8],
-    value: &[u8],
-) {
+fn apply_setting(call: &mut CallFile, diagnostics: &mut Vec<Diagnostic>, line: usize, key: &[u8], value: &[u8]) {
     let mut report = |kind| diagnostics.push(Diagnostic::for_key(line, kind, key));
     let Some(keyword) = Keyword::recognise(key) else {
         report(DiagnosticKind::UnknownKeyword);
@@ -428,9 +407,7 @@ fn apply_setting(
         }
         Keyword::DelayedRetry => {}
         Keyword::SetVariable => match split_at_first(value, b'=') {
-            Some((name, variable_value)) => call
-                .variables
-                .push((name.to_vec(), variable_value.to_vec())),
+            Some((name, variable_value)) => call.variables.push((name.to_vec(), variable_value.to_vec())),
             None => report(DiagnosticKind::MalformedSet),
         },
         Keyword::Account => call.account = value.to_vec(),
@@ -445,8 +422,7 @@ fn apply_setting(
 fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let has_lines = !bytes.is_empty();
-    body.split(|&byte| byte == b'\n')
-        .take_while(move |_| has_lines)
+    body.split(|&byte| byte == b'\n').take_while(move |_| has_lines)
 }
 
 /// Applies pbx_spool's per-line clean-up in its order: `#` comments, `;` comments with `\;`
@@ -457,10 +433,7 @@ fn clean_line(content: &[u8]) -> Vec<u8> {
         line.truncate(hash);
     }
     cut_semicolon_comment(&mut line);
-    let kept = line
-        .iter()
-        .rposition(|&byte| !is_blank(byte))
-        .map_or(0, |last| last + 1);
+    let kept = line.iter().rposition(|&byte| !is_blank(byte)).map_or(0, |last| last + 1);
     line.truncate(kept);
     line
 }
@@ -468,9 +441,9 @@ fn clean_line(content: &[u8]) -> Vec<u8> {
 /// A `#` starts a comment only at the start of the line or after a space or tab, so values such
 /// as `SIP/100#2` keep their `#`.
 fn comment_hash_position(line: &[u8]) -> Option<usize> {
-    line.iter().enumerate().position(|(index, &byte)| {
-        byte == b'#' && (index == 0 || line[index - 1] == b' ' || line[index - 1] == b'\t')
-    })
+    line.iter()
+        .enumerate()
+        .position(|(index, &byte)| byte == b'#' && (index == 0 || line[index - 1] == b' ' || line[index - 1] == b'\t'))
 }
 
 /// Cuts the line at the first `;` that is not escaped, turning each `\;` into `;`.
@@ -500,10 +473,7 @@ fn is_blank(byte: u8) -> bool {
 }
 
 fn skip_blanks(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|&byte| !is_blank(byte))
-        .unwrap_or(value.len());
+    let start = value.iter().position(|&byte| !is_blank(byte)).unwrap_or(value.len());
     &value[start..]
 }
 
@@ -528,10 +498,7 @@ fn truncated(mut bytes: Vec<u8>, max_len: usize) -> Vec<u8> {
 /// skipped, then an optional sign and digits, at most 30 characters in all; whatever follows is
 /// ignored. `None` where sscanf would convert nothing.
 fn scan_decimal(value: &[u8]) -> Option<i128> {
-    let start = value
-        .iter()
-        .position(|&byte| !is_c_space(byte))
-        .unwrap_or(value.len());
+    let start = value.iter().position(|&byte| !is_c_space(byte)).unwrap_or(value.len());
     let field = &value[start..];
     let field = &field[..field.len().min(SCANF_NUMBER_WIDTH)];
     let (negative, digits) = match field.split_first() {
@@ -539,10 +506,7 @@ fn scan_decimal(value: &[u8]) -> Option<i128> {
         Some((b'+', rest)) => (false, rest),
         _ => (false, field),
     };
-    let digit_count = digits
-        .iter()
-        .take_while(|byte| byte.is_ascii_digit())
-        .count();
+    let digit_count = digits.iter().take_while(|byte| byte.is_ascii_digit()).count();
     if digit_count == 0 {
         return None;
     }
@@ -550,9 +514,7 @@ fn scan_decimal(value: &[u8]) -> Option<i128> {
     // so that no input can panic.
     let magnitude = digits[..digit_count]
         .iter()
-        .try_fold(0i128, |total, &digit| {
-            total.checked_mul(10)?.checked_add(i128::from(digit - b'0'))
-        })?;
+        .try_fold(0i128, |total, &digit| total.checked_mul(10)?.checked_add(i128::from(digit - b'0')))?;
     Some(if negative { -magnitude } else { magnitude })
 }
 
@@ -579,11 +541,7 @@ mod tests {
     const PATH: &str = "/var/spool/asterisk/outgoing/test.call";
 
     fn kinds(parsed: &Parsed) -> Vec<(usize, DiagnosticKind)> {
-        parsed
-            .diagnostics
-            .iter()
-            .map(|diagnostic| (diagnostic.line, diagnostic.kind))
-            .collect()
+        parsed.diagnostics.iter().map(|diagnostic| (diagnostic.line, diagnostic.kind)).collect()
     }
 
     fn parse_str(text: &str) -> Parsed {
@@ -623,8 +581,7 @@ mod tests {
 
     #[test]
     fn typical_dialplan_call_file() {
-        let parsed =
-            parse_str("Channel: SIP/200\nContext: from-internal\nExtension: 300\nPriority: 2\n");
+        let parsed = parse_str("Channel: SIP/200\nContext: from-internal\nExtension: 300\nPriority: 2\n");
         assert!(parsed.diagnostics.is_empty());
         assert_eq!(parsed.call.context, b"from-internal");
         assert_eq!(parsed.call.extension, b"300");
@@ -777,10 +734,7 @@ mod tests {
         let diagnostic = &parsed.diagnostics[0];
         assert_eq!(diagnostic.severity, Severity::Notice);
         assert!(diagnostic.key.is_empty());
-        assert_eq!(
-            diagnostic.message(PATH),
-            format!("Syntax error at line 2 of {PATH}")
-        );
+        assert_eq!(diagnostic.message(PATH), format!("Syntax error at line 2 of {PATH}"));
         assert!(parsed.call.application.is_empty());
         assert_eq!(parsed.call.data, b"d");
     }
@@ -793,8 +747,7 @@ mod tests {
 
     #[test]
     fn keys_are_case_insensitive() {
-        let parsed =
-            parse_str("CHANNEL: SIP/1\napplication: Echo\nsEtVaR: a=b\nEARLY_MEDIA: yes\n");
+        let parsed = parse_str("CHANNEL: SIP/1\napplication: Echo\nsEtVaR: a=b\nEARLY_MEDIA: yes\n");
         assert!(parsed.diagnostics.is_empty());
         assert_eq!(parsed.call.tech, b"SIP");
         assert_eq!(parsed.call.application, b"Echo");
@@ -805,13 +758,7 @@ mod tests {
     #[test]
     fn blanks_around_the_key_make_it_unknown() {
         let parsed = parse_str("Channel : SIP/1\n  Data: x\n");
-        assert_eq!(
-            kinds(&parsed),
-            vec![
-                (1, DiagnosticKind::UnknownKeyword),
-                (2, DiagnosticKind::UnknownKeyword)
-            ]
-        );
+        assert_eq!(kinds(&parsed), vec![(1, DiagnosticKind::UnknownKeyword), (2, DiagnosticKind::UnknownKeyword)]);
         assert_eq!(parsed.diagnostics[0].key, b"Channel ");
         assert_eq!(parsed.diagnostics[1].key, b"  Data");
         assert!(parsed.call.tech.is_empty() && parsed.call.data.is_empty());
@@ -824,10 +771,7 @@ mod tests {
         assert_eq!(diagnostic.kind, DiagnosticKind::UnknownKeyword);
         assert_eq!(diagnostic.severity, Severity::Warning);
         assert_eq!(diagnostic.key, b"FooBar");
-        assert_eq!(
-            diagnostic.message(PATH),
-            format!("Unknown keyword 'FooBar' at line 2 of {PATH}")
-        );
+        assert_eq!(diagnostic.message(PATH), format!("Unknown keyword 'FooBar' at line 2 of {PATH}"));
     }
 
     #[test]
@@ -856,9 +800,7 @@ mod tests {
 
     #[test]
     fn later_lines_override_earlier_ones() {
-        let parsed = parse_str(
-            "Channel: SIP/1\nChannel: SIP/2\nData: a\nData: b\nPriority: 3\nPriority: 4\n",
-        );
+        let parsed = parse_str("Channel: SIP/1\nChannel: SIP/2\nData: a\nData: b\nPriority: 3\nPriority: 4\n");
         assert_eq!(parsed.call.dest, b"2");
         assert_eq!(parsed.call.data, b"b");
         assert_eq!(parsed.call.priority, 4);
@@ -942,8 +884,7 @@ mod tests {
 
     #[test]
     fn numbers_follow_sscanf() {
-        let parsed =
-            parse_str("MaxRetries: +3 tries\nPriority: 7abc\nRetryTime: 0012\nWaitTime: 9.5\n");
+        let parsed = parse_str("MaxRetries: +3 tries\nPriority: 7abc\nRetryTime: 0012\nWaitTime: 9.5\n");
         assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
         assert_eq!(parsed.call.max_retries, 3);
         assert_eq!(parsed.call.priority, 7);
@@ -964,28 +905,18 @@ mod tests {
         assert_eq!(kinds(&parsed), vec![(3, DiagnosticKind::InvalidMaxRetries)]);
         assert_eq!(parsed.call.max_retries, 0);
         assert_eq!(parsed.diagnostics[0].key, b"MaxRetries");
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            format!("Invalid max retries at line 3 of {PATH}")
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), format!("Invalid max retries at line 3 of {PATH}"));
     }
 
     #[test]
     fn invalid_priority_warns_and_uses_one() {
         for bad in ["0", "-4", "x", "", "-", "+"] {
             let parsed = parse_str(&format!("Priority: 9\nPriority: {bad}\n"));
-            assert_eq!(
-                kinds(&parsed),
-                vec![(2, DiagnosticKind::InvalidPriority)],
-                "value {bad:?}"
-            );
+            assert_eq!(kinds(&parsed), vec![(2, DiagnosticKind::InvalidPriority)], "value {bad:?}");
             assert_eq!(parsed.call.priority, 1);
         }
         let parsed = parse_str("Priority: 0\n");
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            format!("Invalid priority at line 1 of {PATH}")
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), format!("Invalid priority at line 1 of {PATH}"));
     }
 
     #[test]
@@ -993,10 +924,7 @@ mod tests {
         let parsed = parse_str("Channel: SIP/1\nRetryTime: 0\n");
         assert_eq!(kinds(&parsed), vec![(2, DiagnosticKind::InvalidRetryTime)]);
         assert_eq!(parsed.call.retry_time, 300);
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            format!("Invalid retrytime at line 2 of {PATH}")
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), format!("Invalid retrytime at line 2 of {PATH}"));
     }
 
     #[test]
@@ -1004,10 +932,7 @@ mod tests {
         let parsed = parse_str("WaitTime: 10\nWaitTime: soon\n");
         assert_eq!(kinds(&parsed), vec![(2, DiagnosticKind::InvalidWaitTime)]);
         assert_eq!(parsed.call.wait_time, 45);
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            format!("Invalid waittime at line 2 of {PATH}")
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), format!("Invalid waittime at line 2 of {PATH}"));
     }
 
     #[test]
@@ -1028,10 +953,7 @@ mod tests {
         assert_eq!(parsed.call.priority, 1);
         assert_eq!(parsed.call.retry_time, i32::MAX);
         assert_eq!(parsed.call.wait_time, 45);
-        assert_eq!(
-            parse_str("MaxRetries: -2147483648\n").call.max_retries,
-            i32::MIN
-        );
+        assert_eq!(parse_str("MaxRetries: -2147483648\n").call.max_retries, i32::MIN);
     }
 
     #[test]
@@ -1057,10 +979,7 @@ mod tests {
         assert_eq!(scan_decimal(b"- 1"), None);
         assert_eq!(scan_decimal(b""), None);
         assert_eq!(scan_decimal(b"\x01 5"), None);
-        assert_eq!(
-            scan_decimal("9".repeat(40).as_bytes()),
-            Some(10i128.pow(30) - 1)
-        );
+        assert_eq!(scan_decimal("9".repeat(40).as_bytes()), Some(10i128.pow(30) - 1));
     }
 
     // ---- Retry bookkeeping ----
@@ -1103,10 +1022,7 @@ mod tests {
         let parsed = parse_str("StartRetry: 9 1 (1)\nStartRetry: ?\n");
         assert_eq!(kinds(&parsed), vec![(2, DiagnosticKind::CallingPid)]);
         assert_eq!(parsed.call.calling_pid, None);
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            "Unable to retrieve calling PID!"
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), "Unable to retrieve calling PID!");
     }
 
     #[test]
@@ -1124,16 +1040,10 @@ mod tests {
 
     #[test]
     fn set_variables_keep_file_order_and_duplicates() {
-        let parsed = parse_str(
-            "Set: B=2\nSetVar: A=1\nSet: CDR(userfield)=x\nSet: B=3\nset: EMPTY=\nSet: =nameless\n",
-        );
+        let parsed = parse_str("Set: B=2\nSetVar: A=1\nSet: CDR(userfield)=x\nSet: B=3\nset: EMPTY=\nSet: =nameless\n");
         assert!(parsed.diagnostics.is_empty());
-        let variables: Vec<(&[u8], &[u8])> = parsed
-            .call
-            .variables
-            .iter()
-            .map(|(name, value)| (name.as_slice(), value.as_slice()))
-            .collect();
+        let variables: Vec<(&[u8], &[u8])> =
+            parsed.call.variables.iter().map(|(name, value)| (name.as_slice(), value.as_slice())).collect();
         assert_eq!(
             variables,
             vec![
@@ -1150,22 +1060,13 @@ mod tests {
     #[test]
     fn set_splits_at_the_first_equals_and_keeps_blanks() {
         let parsed = parse_str("Set: FOO = a=b\n");
-        assert_eq!(
-            parsed.call.variables,
-            vec![(b"FOO ".to_vec(), b" a=b".to_vec())]
-        );
+        assert_eq!(parsed.call.variables, vec![(b"FOO ".to_vec(), b" a=b".to_vec())]);
     }
 
     #[test]
     fn set_without_equals_warns_with_the_key_as_written() {
         let parsed = parse_str("setVAR: lonely\nSet: x\n");
-        assert_eq!(
-            kinds(&parsed),
-            vec![
-                (1, DiagnosticKind::MalformedSet),
-                (2, DiagnosticKind::MalformedSet)
-            ]
-        );
+        assert_eq!(kinds(&parsed), vec![(1, DiagnosticKind::MalformedSet), (2, DiagnosticKind::MalformedSet)]);
         assert_eq!(
             parsed.diagnostics[0].message(PATH),
             "Malformed \"setVAR\" argument.  Should be \"setVAR: variable=value\""
@@ -1182,10 +1083,7 @@ mod tests {
     #[test]
     fn codecs_accumulate_in_file_order() {
         let parsed = parse_str("Codecs: ulaw,alaw\nCodecs: !all,g722\n");
-        assert_eq!(
-            parsed.call.codecs,
-            vec![b"ulaw,alaw".to_vec(), b"!all,g722".to_vec()]
-        );
+        assert_eq!(parsed.call.codecs, vec![b"ulaw,alaw".to_vec(), b"!all,g722".to_vec()]);
     }
 
     #[test]
@@ -1202,13 +1100,7 @@ mod tests {
     #[test]
     fn early_media_spelling_is_exact() {
         let parsed = parse_str("EarlyMedia: yes\nearly-media: yes\n");
-        assert_eq!(
-            kinds(&parsed),
-            vec![
-                (1, DiagnosticKind::UnknownKeyword),
-                (2, DiagnosticKind::UnknownKeyword)
-            ]
-        );
+        assert_eq!(kinds(&parsed), vec![(1, DiagnosticKind::UnknownKeyword), (2, DiagnosticKind::UnknownKeyword)]);
         assert!(!parsed.call.early_media);
     }
 
@@ -1279,10 +1171,7 @@ mod tests {
         let parsed = parse(&file);
         assert_eq!(kinds(&parsed), vec![(2, DiagnosticKind::LongLine)]);
         assert_eq!(parsed.diagnostics[0].severity, Severity::Warning);
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            format!("Skipping extremely long line at line 2 of {PATH}")
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), format!("Skipping extremely long line at line 2 of {PATH}"));
         assert_eq!(parsed.call.data, b"short");
         assert_eq!(parsed.call.context, b"after");
     }
@@ -1309,13 +1198,7 @@ mod tests {
         let mut file = data_line_of_len(10_000);
         file.extend_from_slice(b"\nbad line\n");
         let parsed = parse(&file);
-        assert_eq!(
-            kinds(&parsed),
-            vec![
-                (1, DiagnosticKind::LongLine),
-                (2, DiagnosticKind::SyntaxError)
-            ]
-        );
+        assert_eq!(kinds(&parsed), vec![(1, DiagnosticKind::LongLine), (2, DiagnosticKind::SyntaxError)]);
     }
 
     // ---- Bytes that are not text ----
@@ -1325,10 +1208,7 @@ mod tests {
         let parsed = parse(b"Data: caf\xe9 \xff\xfe\nSet: V\xc3=\x80\x81\nChannel: SIP/\xf0\x9f\n");
         assert!(parsed.diagnostics.is_empty());
         assert_eq!(parsed.call.data, b"caf\xe9 \xff\xfe");
-        assert_eq!(
-            parsed.call.variables,
-            vec![(b"V\xc3".to_vec(), b"\x80\x81".to_vec())]
-        );
+        assert_eq!(parsed.call.variables, vec![(b"V\xc3".to_vec(), b"\x80\x81".to_vec())]);
         assert_eq!(parsed.call.dest, b"\xf0\x9f");
     }
 
@@ -1342,10 +1222,7 @@ mod tests {
     fn non_utf8_unknown_key_message_is_lossy_but_does_not_fail() {
         let parsed = parse(b"K\xffy: v\n");
         assert_eq!(parsed.diagnostics[0].key, b"K\xffy");
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            format!("Unknown keyword 'K\u{fffd}y' at line 1 of {PATH}")
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), format!("Unknown keyword 'K\u{fffd}y' at line 1 of {PATH}"));
     }
 
     #[test]
@@ -1353,10 +1230,7 @@ mod tests {
         let parsed = parse(b"Channel: SIP/1\nData: visible\0hidden\nContext: c\n");
         assert_eq!(kinds(&parsed), vec![(2, DiagnosticKind::NulByte)]);
         assert_eq!(parsed.diagnostics[0].severity, Severity::Warning);
-        assert_eq!(
-            parsed.diagnostics[0].message(PATH),
-            format!("NUL byte at line 2 of {PATH}")
-        );
+        assert_eq!(parsed.diagnostics[0].message(PATH), format!("NUL byte at line 2 of {PATH}"));
         assert_eq!(parsed.call.data, b"visible");
         assert_eq!(parsed.call.context, b"c");
     }
@@ -1364,13 +1238,7 @@ mod tests {
     #[test]
     fn nul_byte_before_the_colon_also_yields_the_line_s_own_diagnostic() {
         let parsed = parse(b"Data\0: x\n");
-        assert_eq!(
-            kinds(&parsed),
-            vec![
-                (1, DiagnosticKind::NulByte),
-                (1, DiagnosticKind::SyntaxError)
-            ]
-        );
+        assert_eq!(kinds(&parsed), vec![(1, DiagnosticKind::NulByte), (1, DiagnosticKind::SyntaxError)]);
         assert!(parsed.call.data.is_empty());
     }
 
@@ -1379,20 +1247,14 @@ mod tests {
         let mut file = data_line_of_len(MAX_LINE_LEN);
         file[10] = 0;
         let parsed = parse(&file);
-        assert_eq!(
-            kinds(&parsed),
-            vec![(1, DiagnosticKind::NulByte), (1, DiagnosticKind::LongLine)]
-        );
+        assert_eq!(kinds(&parsed), vec![(1, DiagnosticKind::NulByte), (1, DiagnosticKind::LongLine)]);
     }
 
     #[test]
     fn only_newlines_and_lone_newline() {
         assert!(parse(b"\n").diagnostics.is_empty());
         assert!(parse(b"\n\n\n\n").diagnostics.is_empty());
-        assert_eq!(
-            kinds(&parse(b"\n\n\nx")),
-            vec![(4, DiagnosticKind::SyntaxError)]
-        );
+        assert_eq!(kinds(&parse(b"\n\n\nx")), vec![(4, DiagnosticKind::SyntaxError)]);
     }
 
     #[test]
@@ -1409,10 +1271,7 @@ mod tests {
     fn binary_garbage_does_not_panic() {
         let garbage: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
         let parsed = parse(&garbage);
-        assert!(parsed
-            .diagnostics
-            .iter()
-            .any(|diagnostic| diagnostic.kind == DiagnosticKind::NulByte));
+        assert!(parsed.diagnostics.iter().any(|diagnostic| diagnostic.kind == DiagnosticKind::NulByte));
     }
 
     // ---- Property-style: nothing panics, invariants hold ----

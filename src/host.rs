@@ -38,7 +38,10 @@ pub trait Host: Send + Sync + 'static {
     fn log(&self, level: Level, origin: Origin, message: &str);
     /// Place one attempt of `call` and block until it has completed (pbx_spool's "wait to finish").
     /// `attempt` is the attempt number (1-based), exposed to the dialplan as `AST_OUTGOING_ATTEMPT`.
-    fn place_call(&self, call: &CallFile, attempt: i32) -> CallResult;
+    /// `uniqueid` is the id to give the call's channel (announced in the manager events).
+    fn place_call(&self, call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult;
+    /// Send an AMI event (category "call").
+    fn manager_event(&self, event: &str, fields: &[(&str, String)]);
     /// The process id written into `StartRetry` lines (`ast_mainpid`).
     fn main_pid(&self) -> i64;
     /// Whether the host has finished booting; the spool is not processed before that.
@@ -46,6 +49,8 @@ pub trait Host: Send + Sync + 'static {
     /// Whether the stock pbx_spool module is loaded in the same process (two spoolers would dial every
     /// call file twice).
     fn stock_spooler_loaded(&self) -> bool;
+    /// Whether the dialplan function `name` is registered as dangerous to write (Asterisk's own flag).
+    fn function_writes_are_dangerous(&self, name: &str) -> bool;
 }
 
 /// Log through a [`Host`] with the caller's file, line and module as origin.

@@ -12,7 +12,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use crate::asterisk::{self, Asterisk};
-use crate::attempt::SpoolPaths;
+use crate::attempt::{SpoolPaths, VisitRules};
+use crate::config::{self, SpoolConfig};
 use crate::host::{Host, Level};
 use crate::host_log;
 use crate::scheduler::{self, Control, Settings, StopAnswer};
@@ -26,6 +27,7 @@ const LOAD_FAILURE: i32 = -1;
 struct Runtime {
     control: Arc<Control>,
     thread: libc::pthread_t,
+    outgoing: std::path::PathBuf,
 }
 
 // SAFETY: pthread_t is an opaque thread id; it is only passed to pthread_join, from any thread.
@@ -44,11 +46,7 @@ fn guarded(entry: &str, on_panic: i32, body: impl FnOnce() -> i32) -> i32 {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            host_log!(
-                Asterisk,
-                Level::Error,
-                "pbx_spool_rs: internal error in {entry}: {what}"
-            );
+            host_log!(Asterisk, Level::Error, "pbx_spool_rs: internal error in {entry}: {what}");
             on_panic
         }
     }
@@ -57,15 +55,8 @@ fn guarded(entry: &str, on_panic: i32, body: impl FnOnce() -> i32) -> i32 {
 fn install_panic_hook() {
     // Panics are caught and logged at the wall; the hook only keeps std from printing to stderr/stdout.
     std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        host_log!(
-            Asterisk,
-            Level::Error,
-            "pbx_spool_rs: panic{location}: {info}"
-        );
+        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        host_log!(Asterisk, Level::Error, "pbx_spool_rs: panic{location}: {info}");
     }));
 }
 
@@ -87,10 +78,7 @@ pub extern "C" fn pbx_spool_rs_reload() -> i32 {
 fn load() -> i32 {
     install_panic_hook();
     let spool = asterisk::spool_dir();
-    let paths = SpoolPaths {
-        outgoing: spool.join("outgoing"),
-        done: spool.join("outgoing_done"),
-    };
+    let paths = SpoolPaths { outgoing: spool.join("outgoing"), done: spool.join("outgoing_done") };
     if let Err(err) = create_dir_mode(&paths.outgoing) {
         host_log!(
             Asterisk,
@@ -114,47 +102,41 @@ fn load() -> i32 {
     if runtime.is_some() {
         return LOAD_SUCCESS;
     }
-    let control = match Control::new(Settings::default()) {
+    let settings = load_settings(None).unwrap_or_default();
+    let control = match Control::new(settings) {
         Ok(control) => control,
         Err(err) => {
-            host_log!(
-                Asterisk,
-                Level::Error,
-                "Unable to set up the outgoing spool: {err}"
-            );
+            host_log!(Asterisk, Level::Error, "Unable to set up the outgoing spool: {err}");
             return LOAD_FAILURE;
         }
     };
     let thread_control = control.clone();
+    let outgoing = paths.outgoing.clone();
     let thread = match spawn_joinable(Box::new(move || {
         let exited = thread_control.clone();
         let run = AssertUnwindSafe(|| scheduler::run(Arc::new(Asterisk), thread_control, paths));
         if catch_unwind(run).is_err() {
-            host_log!(
-                Asterisk,
-                Level::Error,
-                "pbx_spool_rs: the spool scheduler stopped after an internal error"
-            );
+            host_log!(Asterisk, Level::Error, "pbx_spool_rs: the spool scheduler stopped after an internal error");
         }
         exited.mark_exited();
     })) {
         Ok(thread) => thread,
         Err(err) => {
-            host_log!(
-                Asterisk,
-                Level::Error,
-                "Unable to create the spool thread: {err}"
-            );
+            host_log!(Asterisk, Level::Error, "Unable to create the spool thread: {err}");
             return LOAD_FAILURE;
         }
     };
-    *runtime = Some(Runtime { control, thread });
+    *runtime = Some(Runtime { control, thread, outgoing });
+    drop(runtime);
+    // SAFETY: registers the shim's static CLI entries once per load; unregistered in unload.
+    unsafe { asterisk::sys::prs_cli_register() };
     LOAD_SUCCESS
 }
 
 fn unload() -> i32 {
-    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(runtime) = slot.take() else { return 0 };
+    // Taken out of the slot so that no lock is held while waiting: CLI handlers look at the slot, and
+    // unregistering the CLI waits for running handlers.
+    let Some(runtime) = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take() else { return 0 };
     match runtime.control.request_stop() {
         StopAnswer::Busy { calls_in_progress } => {
             host_log!(
@@ -163,10 +145,12 @@ fn unload() -> i32 {
                 "pbx_spool_rs: {calls_in_progress} call(s) placed from the spool are still in progress; not unloading. \
                  Nothing was stopped; try again when they have finished"
             );
-            *slot = Some(runtime);
+            *RUNTIME.lock().unwrap_or_else(|p| p.into_inner()) = Some(runtime);
             -1
         }
         StopAnswer::Stopped => {
+            // SAFETY: the entries were registered at load; unregistering waits for running handlers.
+            unsafe { asterisk::sys::prs_cli_unregister() };
             // SAFETY: `thread` was created joinable by spawn_joinable and is joined exactly once, here.
             unsafe { libc::pthread_join(runtime.thread, std::ptr::null_mut()) };
             0
@@ -177,18 +161,95 @@ fn unload() -> i32 {
 fn reload() -> i32 {
     let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(runtime) = slot.as_ref() {
-        runtime.control.update_settings(Settings::default());
+        match load_settings(Some(runtime.control.settings())) {
+            Ok(settings) => runtime.control.update_settings(settings),
+            Err(()) => return -1,
+        }
     }
     0
 }
 
+const CONFIG_FILE: &str = "pbx_spool_rs.conf";
+
+/// Read pbx_spool_rs.conf through Asterisk's loader. A missing file means the defaults; a malformed one
+/// is reported and `previous` (or the defaults) stays in force, signalled by `Err`.
+fn load_settings(previous: Option<Settings>) -> Result<Settings, ()> {
+    let kept = if previous.is_some() { "the previous settings stay in force" } else { "using the defaults" };
+    let entries = match asterisk::config::load(CONFIG_FILE) {
+        asterisk::config::Loaded::Entries(entries) => entries,
+        asterisk::config::Loaded::Missing => {
+            host_log!(Asterisk, Level::Debug(1), "No {CONFIG_FILE}: using the defaults");
+            Vec::new()
+        }
+        asterisk::config::Loaded::Invalid => {
+            host_log!(Asterisk, Level::Error, "{CONFIG_FILE} could not be parsed; {kept}");
+            return Err(());
+        }
+    };
+    let config = match config::from_entries(&entries) {
+        Ok((config, warnings)) => {
+            for problem in warnings {
+                host_log!(Asterisk, Level::Warning, "{CONFIG_FILE} line {}: {}", problem.line, problem.message);
+            }
+            config
+        }
+        Err(problems) => {
+            for problem in problems {
+                host_log!(Asterisk, Level::Error, "{CONFIG_FILE} line {}: {}", problem.line, problem.message);
+            }
+            host_log!(Asterisk, Level::Error, "{CONFIG_FILE} has errors; {kept}");
+            return Err(());
+        }
+    };
+    Ok(settings_from(&config))
+}
+
+fn settings_from(config: &SpoolConfig) -> Settings {
+    let allowed_owners = config.owner_check.then(|| {
+        if config.allowed_owners.is_empty() {
+            // SAFETY: geteuid has no preconditions.
+            let me = unsafe { libc::geteuid() };
+            vec![me, 0]
+        } else {
+            config.allowed_owners.iter().filter_map(|name| uid_of(name)).collect()
+        }
+    });
+    let rules = VisitRules {
+        max_file_size: config.max_file_size,
+        allowed_owners,
+        policy: config.policy.clone(),
+        live_dangerously: asterisk::config::live_dangerously(),
+    };
+    Settings {
+        rules: Arc::new(rules),
+        max_calls: config.max_calls,
+        max_rate: config.max_rate,
+        description: Arc::new(config::describe(config)),
+    }
+}
+
+/// A user name (or a numeric uid) to a uid; unknown names are reported and skipped.
+fn uid_of(name: &str) -> Option<u32> {
+    if let Ok(uid) = name.parse::<u32>() {
+        return Some(uid);
+    }
+    let c_name = asterisk::c_string(name);
+    // SAFETY: a zeroed passwd is a valid out-parameter for getpwnam_r.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call and the buffer length is passed exactly.
+    let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut result) };
+    if rc == 0 && !result.is_null() {
+        return Some(entry.pw_uid);
+    }
+    host_log!(Asterisk, Level::Warning, "{CONFIG_FILE}: allowed_owner '{name}' is not a known user; ignored");
+    None
+}
+
 fn create_dir_mode(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o777)
-        .create(dir)
-    {
+    match std::fs::DirBuilder::new().recursive(true).mode(0o777).create(dir) {
         Err(_) if dir.is_dir() => Ok(()),
         other => other,
     }
@@ -217,4 +278,201 @@ fn spawn_joinable(body: ThreadBody) -> std::io::Result<libc::pthread_t> {
         return Err(std::io::Error::from_raw_os_error(rc));
     }
     Ok(thread)
+}
+
+/// The control handle of the running spooler, cloned out so no lock is held while a command runs
+/// (unload waits for running CLI handlers; a handler waiting on RUNTIME would deadlock it).
+fn running_control() -> Option<(Arc<Control>, std::path::PathBuf)> {
+    let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    slot.as_ref().map(|r| (r.control.clone(), r.outgoing.clone()))
+}
+
+fn cli_write(fd: i32, text: &str) {
+    let text = asterisk::c_string(text);
+    // SAFETY: valid C string for the call; the shim prints it with "%s".
+    unsafe { asterisk::sys::prs_cli_write(fd, text.as_ptr()) };
+}
+
+/// CLI result codes understood by the shim.
+const CLI_SUCCESS: i32 = 0;
+const CLI_SHOWUSAGE: i32 = 1;
+const CLI_FAILURE: i32 = 2;
+
+#[no_mangle]
+pub extern "C" fn pbx_spool_rs_cli(command: i32, fd: i32, argc: i32, argv: *const *const libc::c_char) -> i32 {
+    guarded("CLI", CLI_FAILURE, || {
+        let args: Vec<String> = (0..argc.max(0) as usize)
+            .map(|i| {
+                // SAFETY: Asterisk passes `argc` valid C strings in `argv` for the duration of the handler.
+                let arg = unsafe { *argv.add(i) };
+                if arg.is_null() {
+                    String::new()
+                } else {
+                    // SAFETY: non-null NUL-terminated argument owned by Asterisk for the call.
+                    unsafe { std::ffi::CStr::from_ptr(arg) }.to_string_lossy().into_owned()
+                }
+            })
+            .collect();
+        let (code, text) = cli::run(command as u32, &args, running_control());
+        cli_write(fd, &text);
+        code
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn pbx_spool_rs_cli_complete(
+    word: *const libc::c_char,
+    n: i32,
+    out: *mut libc::c_char,
+    out_len: i32,
+) -> i32 {
+    guarded("CLI completion", 0, || {
+        if word.is_null() || out.is_null() || out_len <= 1 {
+            return 0;
+        }
+        // SAFETY: Asterisk passes the word being completed as a valid C string.
+        let word = unsafe { std::ffi::CStr::from_ptr(word) }.to_string_lossy().into_owned();
+        let Some(name) = cli::complete_file(&word, n.max(0) as usize, running_control()) else { return 0 };
+        let bytes = name.as_bytes();
+        if bytes.len() + 1 > out_len as usize || bytes.contains(&0) {
+            return 0;
+        }
+        // SAFETY: `out` has room for `out_len` bytes (checked above) and does not overlap `bytes`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), bytes.len());
+            *out.add(bytes.len()) = 0;
+        }
+        1
+    })
+}
+
+/// The admin commands, behind the C entry points above.
+mod cli {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use super::{CLI_FAILURE, CLI_SHOWUSAGE, CLI_SUCCESS};
+    use crate::asterisk::sys::prs_cli_command as id;
+    use crate::asterisk::Asterisk;
+    use crate::attempt::{self, Stats};
+    use crate::bookkeeping;
+    use crate::callfile;
+    use crate::report;
+    use crate::scheduler::{Control, Settings, SnapshotQuery};
+
+    fn totals(stats: &Stats) -> report::Totals {
+        report::Totals {
+            attempts: stats.attempts.load(Ordering::Relaxed),
+            completed: stats.completed.load(Ordering::Relaxed),
+            expired: stats.expired.load(Ordering::Relaxed),
+            failed: stats.failed.load(Ordering::Relaxed),
+            rejected: stats.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    fn describe(settings: &Settings) -> Vec<(String, String)> {
+        let limit = |v: Option<String>| v.unwrap_or_else(|| "unlimited".into());
+        let mut rows = vec![
+            ("maxcalls".to_string(), limit(settings.max_calls.map(|v| v.to_string()))),
+            ("maxrate".to_string(), limit(settings.max_rate.map(|v| format!("{v}/s")))),
+            ("max_file_size".to_string(), format!("{} bytes", settings.rules.max_file_size)),
+            (
+                "owner_check".to_string(),
+                match &settings.rules.allowed_owners {
+                    None => "off".into(),
+                    Some(uids) => format!("uids {uids:?}"),
+                },
+            ),
+            ("live_dangerously".to_string(), if settings.rules.live_dangerously { "yes" } else { "no" }.into()),
+        ];
+        rows.extend(settings.description.iter().cloned());
+        rows
+    }
+
+    /// Read and check one call file as the spool would, for `spool show file` and `spool check`.
+    fn examine(path: &Path, settings: &Settings) -> Result<String, String> {
+        let (bytes, meta) = bookkeeping::read_call_file(path, settings.rules.max_file_size)
+            .map_err(|err| format!("{}: {err}\n", path.display()))?;
+        let parsed = callfile::parse(&bytes);
+        let shown = path.display().to_string();
+        use std::os::unix::fs::MetadataExt;
+        let verdict =
+            attempt::preflight(&Asterisk, &settings.rules, &parsed.call, &parsed.diagnostics, meta.uid(), &shown)
+                .map_err(|refusal| refusal.lines.join("; "));
+        Ok(report::call_file(&shown, &parsed.call, &parsed.diagnostics, &verdict))
+    }
+
+    pub(super) fn run(command: u32, args: &[String], running: Option<(Arc<Control>, PathBuf)>) -> (i32, String) {
+        if command == id::PRS_CLI_CHECK {
+            let settings = running.as_ref().map(|(c, _)| c.settings()).unwrap_or_default();
+            let path = Path::new(&args[2]);
+            return match examine(path, &settings) {
+                Ok(text) => (CLI_SUCCESS, text),
+                Err(text) => (CLI_FAILURE, text),
+            };
+        }
+        let Some((control, outgoing)) = running else {
+            return (CLI_FAILURE, "pbx_spool_rs is not running\n".into());
+        };
+        match command {
+            id::PRS_CLI_RESCAN => {
+                control.request_rescan();
+                (CLI_SUCCESS, format!("Rescanning {}\n", outgoing.display()))
+            }
+            id::PRS_CLI_SHOW_STATUS => match control.snapshot(SnapshotQuery { limit: 0, file: None }) {
+                Some(snapshot) => {
+                    (CLI_SUCCESS, report::status(&snapshot, totals(&control.stats), &describe(&control.settings())))
+                }
+                None => (CLI_FAILURE, "The spool scheduler did not answer (stopping?)\n".into()),
+            },
+            id::PRS_CLI_SHOW_QUEUE => {
+                let limit = match args.get(3).map(|a| a.parse::<usize>()) {
+                    None => 20,
+                    Some(Ok(n)) => n,
+                    Some(Err(_)) => return (CLI_SHOWUSAGE, String::new()),
+                };
+                let Some(snapshot) = control.snapshot(SnapshotQuery { limit, file: None }) else {
+                    return (CLI_FAILURE, "The spool scheduler did not answer (stopping?)\n".into());
+                };
+                let max = control.settings().rules.max_file_size;
+                let rows: Vec<report::QueueRow> = snapshot
+                    .next
+                    .into_iter()
+                    .map(|(name, due)| {
+                        let call = bookkeeping::read_call_file(&outgoing.join(&name), max)
+                            .ok()
+                            .map(|(b, _)| callfile::parse(&b).call);
+                        report::QueueRow { name, due, call }
+                    })
+                    .collect();
+                (CLI_SUCCESS, report::queue(&rows, bookkeeping::now_ms()))
+            }
+            id::PRS_CLI_SHOW_FILE => {
+                let name = &args[3];
+                if name.contains('/') {
+                    return (
+                        CLI_FAILURE,
+                        "Give the name of a file in the outgoing directory (use spool check <path> for others)\n"
+                            .into(),
+                    );
+                }
+                let state = control
+                    .snapshot(SnapshotQuery { limit: 0, file: Some(name.clone()) })
+                    .and_then(|s| s.file_state)
+                    .unwrap_or_else(|| "not queued".into());
+                match examine(&outgoing.join(name), &control.settings()) {
+                    Ok(text) => (CLI_SUCCESS, format!("{text}State:       {state}\n")),
+                    Err(text) => (CLI_FAILURE, text),
+                }
+            }
+            _ => (CLI_FAILURE, "unknown command\n".into()),
+        }
+    }
+
+    pub(super) fn complete_file(word: &str, n: usize, running: Option<(Arc<Control>, PathBuf)>) -> Option<String> {
+        let (control, _) = running?;
+        let snapshot = control.snapshot(SnapshotQuery { limit: 1000, file: None })?;
+        snapshot.next.into_iter().map(|(name, _)| name).filter(|name| name.starts_with(word)).nth(n)
+    }
 }

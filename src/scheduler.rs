@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::attempt::{self, AttemptStart, Outcome, SpoolPaths, VisitLimits};
+use crate::attempt::{self, AttemptStart, Outcome, SpoolPaths, Stats, VisitRules};
 use crate::bookkeeping::{self, Mark, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
@@ -32,27 +32,53 @@ const CREATE_GRACE_MS: Millis = 2000;
 const RESCAN_BATCH: usize = 512;
 
 /// Settings the scheduler applies; replaced on `module reload`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
-    pub limits: VisitLimits,
+    pub rules: Arc<VisitRules>,
     /// Calls in progress at once; `None` = unlimited (pbx_spool's behaviour).
     pub max_calls: Option<usize>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            limits: VisitLimits::default(),
-            max_calls: None,
-        }
-    }
+    /// Calls started per second; `None` = unlimited.
+    pub max_rate: Option<f64>,
+    /// The effective pbx_spool_rs.conf, described for `spool show status`.
+    pub description: Arc<Vec<(String, String)>>,
 }
 
 /// Requests from Asterisk's threads to the scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Request {
     Stop,
     Rescan,
+    Snapshot(SnapshotQuery),
+}
+
+/// What an admin command wants to see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotQuery {
+    /// How many of the next due files to list.
+    pub limit: usize,
+    /// A file whose state to report.
+    pub file: Option<String>,
+}
+
+/// The scheduler's state as an admin sees it (`spool show ...`).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Waiting for their due time (first attempt).
+    pub queued: usize,
+    /// Waiting for their next attempt after a failed one.
+    pub waiting_retry: usize,
+    /// Due, but held back by maxcalls/maxrate.
+    pub held: usize,
+    /// Attempts in progress.
+    pub in_progress: usize,
+    /// Created in place and still being written.
+    pub being_written: usize,
+    /// Left for the admin (unreadable, not writable, not a regular file).
+    pub parked: usize,
+    /// The next files by due time (name, due time in ms), up to the query's limit.
+    pub next: Vec<(String, Millis)>,
+    /// The queried file's state, if it is known.
+    pub file_state: Option<String>,
 }
 
 /// The answer to a stop request.
@@ -77,6 +103,10 @@ pub struct Control {
     calls_in_progress: AtomicUsize,
     /// Set when the scheduler thread has returned (normally or after a caught panic).
     exited: AtomicBool,
+    snapshot: Mutex<Option<Snapshot>>,
+    snapshot_ready: Condvar,
+    /// Totals since load.
+    pub stats: Arc<Stats>,
 }
 
 impl Control {
@@ -90,14 +120,14 @@ impl Control {
             settings_changed: AtomicBool::new(false),
             calls_in_progress: AtomicUsize::new(0),
             exited: AtomicBool::new(false),
+            snapshot: Mutex::new(None),
+            snapshot_ready: Condvar::new(),
+            stats: Arc::new(Stats::default()),
         }))
     }
 
     fn send(&self, request: Request) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(request);
+        self.requests.lock().unwrap_or_else(|p| p.into_inner()).push_back(request);
         self.wake.wake();
     }
 
@@ -114,10 +144,7 @@ impl Control {
             if self.exited.load(Ordering::SeqCst) {
                 return StopAnswer::Stopped;
             }
-            answer = self
-                .stop_answered
-                .wait(answer)
-                .unwrap_or_else(|p| p.into_inner());
+            answer = self.stop_answered.wait(answer).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -129,6 +156,35 @@ impl Control {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
         self.settings_changed.store(true, Ordering::SeqCst);
         self.wake.wake();
+    }
+
+    /// Ask the scheduler for its state. Bounded wait: an admin command must never hang the CLI (and with
+    /// it `module unload`, which waits for CLI handlers) on a scheduler that is stopping.
+    pub fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.send(Request::Snapshot(query));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut slot = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(snapshot) = slot.take() {
+                return Some(snapshot);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline || self.exited.load(Ordering::SeqCst) {
+                return None;
+            }
+            slot = self.snapshot_ready.wait_timeout(slot, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    fn answer_snapshot(&self, snapshot: Snapshot) {
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+        self.snapshot_ready.notify_all();
+    }
+
+    /// The settings in force (a copy).
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn calls_in_progress(&self) -> usize {
@@ -153,13 +209,12 @@ impl Control {
 enum FileState {
     /// In the wheel at its due time (its mtime).
     Queued,
+    /// In the wheel for its next attempt after a failed one.
+    Retrying,
     /// Created in place and still being written: taken when the writer closes it.
     Writing,
     /// Handed to a worker. `changed` records events seen meanwhile (the name may have been reused).
-    Running {
-        changed: bool,
-        attempt: Option<AttemptStart>,
-    },
+    Running { changed: bool, attempt: Option<AttemptStart> },
     /// Due but held back by `max_calls`.
     Held,
     /// Left for the admin; visited again only when the file changes.
@@ -185,10 +240,13 @@ struct Scheduler<H: Host> {
     wheel: TimerWheel<Arc<str>>,
     files: HashMap<Arc<str>, FileState>,
     held: VecDeque<Arc<str>>,
+    /// When the last call was started (for maxrate), and when the next held one may start.
+    last_start: Option<Millis>,
+    rate_wakeup: Option<Millis>,
     rescan: Option<fs::ReadDir>,
     running: usize,
-    jobs: Option<Sender<Arc<str>>>,
-    job_source: Receiver<Arc<str>>,
+    jobs: Option<Sender<Job>>,
+    job_source: Receiver<Job>,
     reports: Receiver<Report>,
     report_sink: Sender<Report>,
     idle_workers: Arc<AtomicUsize>,
@@ -216,11 +274,7 @@ pub fn run<H: Host>(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) {
     let mut scheduler = match Scheduler::new(host.clone(), control.clone(), paths) {
         Ok(s) => s,
         Err(err) => {
-            host_log!(
-                host,
-                Level::Error,
-                "Unable to start the outgoing spool: {err}"
-            );
+            host_log!(host, Level::Error, "Unable to start the outgoing spool: {err}");
             idle_until_stopped(&control);
             return;
         }
@@ -239,11 +293,7 @@ fn wait_until_booted<H: Host>(host: &H, control: &Control) -> bool {
         }
         // Booting is a one-off wait of seconds; Asterisk offers modules no callback for it, so look again
         // every 100 ms or as soon as we are woken.
-        let mut pfd = libc::pollfd {
-            fd: control.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: control.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe { libc::poll(&mut pfd, 1, 100) };
         control.wake.drain();
@@ -264,11 +314,7 @@ fn idle_until_stopped(control: &Control) {
             control.answer_stop(StopAnswer::Stopped);
             return;
         }
-        let mut pfd = libc::pollfd {
-            fd: control.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: control.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd for the duration of the call; blocks until woken.
         unsafe { libc::poll(&mut pfd, 1, -1) };
         control.wake.drain();
@@ -279,7 +325,7 @@ impl<H: Host> Scheduler<H> {
     fn new(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) -> std::io::Result<Self> {
         let (jobs, job_source) = crossbeam_channel::unbounded();
         let (report_sink, reports) = crossbeam_channel::unbounded();
-        let settings = *control.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let settings = control.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(Scheduler {
             host,
             control,
@@ -292,6 +338,8 @@ impl<H: Host> Scheduler<H> {
             wheel: TimerWheel::new(bookkeeping::now_ms().max(0) as u64),
             files: HashMap::new(),
             held: VecDeque::new(),
+            last_start: None,
+            rate_wakeup: None,
             rescan: None,
             running: 0,
             jobs: Some(jobs),
@@ -313,22 +361,14 @@ impl<H: Host> Scheduler<H> {
                 break;
             }
             if self.control.settings_changed.swap(false, Ordering::SeqCst) {
-                self.settings = *self
-                    .control
-                    .settings
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                self.settings = self.control.settings();
                 self.dispatch_held();
             }
             self.drain_reports();
 
             events.clear();
             if let Err(err) = self.inotify.read_events(&mut events) {
-                host_log!(
-                    self.host,
-                    Level::Error,
-                    "Unable to read inotify events: {err}"
-                );
+                host_log!(self.host, Level::Error, "Unable to read inotify events: {err}");
             }
             for event in events.drain(..) {
                 self.handle_event(event);
@@ -345,25 +385,17 @@ impl<H: Host> Scheduler<H> {
             if self.rescan.is_some() {
                 continue; // more of the directory to read: do not sleep
             }
-            let next = self.wheel.next_due().map(|due| due as Millis);
+            self.dispatch_held();
+            let next = match (self.wheel.next_due().map(|due| due as Millis), self.rate_wakeup) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if let Err(err) = self.timer.arm(next) {
-                host_log!(
-                    self.host,
-                    Level::Error,
-                    "Unable to arm the spool timer: {err}"
-                );
+                host_log!(self.host, Level::Error, "Unable to arm the spool timer: {err}");
             }
-            let fds = [
-                self.inotify.as_raw_fd(),
-                self.control.wake.as_raw_fd(),
-                self.timer.as_raw_fd(),
-            ];
+            let fds = [self.inotify.as_raw_fd(), self.control.wake.as_raw_fd(), self.timer.as_raw_fd()];
             if let Err(err) = watcher::wait_readable(&fds, &mut readable) {
-                host_log!(
-                    self.host,
-                    Level::Error,
-                    "poll failed in the spool scheduler: {err}"
-                );
+                host_log!(self.host, Level::Error, "poll failed in the spool scheduler: {err}");
             }
             self.control.wake.drain();
             self.timer.drain();
@@ -374,24 +406,22 @@ impl<H: Host> Scheduler<H> {
 
     /// Returns true when a stop has been accepted.
     fn handle_requests(&mut self) -> bool {
-        let requests: Vec<Request> = self
-            .control
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
+        let requests: Vec<Request> =
+            self.control.requests.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
         let mut stop = false;
         for request in requests {
             match request {
                 Request::Rescan => self.start_rescan("requested"),
+                Request::Snapshot(query) => {
+                    self.drain_reports();
+                    let snapshot = self.snapshot(&query);
+                    self.control.answer_snapshot(snapshot);
+                }
                 Request::Stop => {
                     // Reports may be pending from workers that just finished.
                     self.drain_reports();
                     if self.running > 0 {
-                        self.control.answer_stop(StopAnswer::Busy {
-                            calls_in_progress: self.running,
-                        });
+                        self.control.answer_stop(StopAnswer::Busy { calls_in_progress: self.running });
                     } else {
                         stop = true;
                     }
@@ -436,24 +466,14 @@ impl<H: Host> Scheduler<H> {
         };
         match self.inotify.add_watch(&parent, watcher::PARENT_MASK) {
             Ok(wd) => self.parent_wd = Some(wd),
-            Err(err) => host_log!(
-                self.host,
-                Level::Error,
-                "Unable to watch {}: {err}",
-                parent.display()
-            ),
+            Err(err) => host_log!(self.host, Level::Error, "Unable to watch {}: {err}", parent.display()),
         }
     }
 
     fn start_rescan(&mut self, why: &str) {
         match fs::read_dir(&self.paths.outgoing) {
             Ok(dir) => {
-                host_log!(
-                    self.host,
-                    Level::Debug(1),
-                    "Scanning {} ({why})",
-                    self.paths.outgoing.display()
-                );
+                host_log!(self.host, Level::Debug(1), "Scanning {} ({why})", self.paths.outgoing.display());
                 self.rescan = Some(dir);
             }
             Err(err) => host_log!(
@@ -505,15 +525,9 @@ impl<H: Host> Scheduler<H> {
         }
         if Some(event.wd) == self.parent_wd {
             if event.name == b"outgoing"
-                || Some(event.name.as_slice())
-                    == self.paths.outgoing.file_name().map(|n| n.as_bytes())
+                || Some(event.name.as_slice()) == self.paths.outgoing.file_name().map(|n| n.as_bytes())
             {
-                host_log!(
-                    self.host,
-                    Level::Notice,
-                    "{} is back: watching it again",
-                    self.paths.outgoing.display()
-                );
+                host_log!(self.host, Level::Notice, "{} is back: watching it again", self.paths.outgoing.display());
                 self.watch_outgoing();
             }
             return;
@@ -537,7 +551,7 @@ impl<H: Host> Scheduler<H> {
 
         match self.files.get_mut(&name) {
             Some(FileState::Running { changed, .. }) => *changed = true,
-            Some(FileState::Queued) | Some(FileState::Held) => {
+            Some(FileState::Queued | FileState::Retrying | FileState::Held) => {
                 if gone {
                     self.forget(&name);
                 } else {
@@ -592,12 +606,7 @@ impl<H: Host> Scheduler<H> {
         self.watch_parent();
         // It may have come back before the parent watch was in place.
         if self.paths.outgoing.is_dir() {
-            host_log!(
-                self.host,
-                Level::Notice,
-                "{} is back: watching it again",
-                self.paths.outgoing.display()
-            );
+            host_log!(self.host, Level::Notice, "{} is back: watching it again", self.paths.outgoing.display());
             self.watch_outgoing();
         }
     }
@@ -616,12 +625,7 @@ impl<H: Host> Scheduler<H> {
             if meta.file_type().is_dir() {
                 return; // pbx_spool ignores subdirectories silently
             }
-            host_log!(
-                self.host,
-                Level::Warning,
-                "Ignoring {}: not a regular file",
-                path.display()
-            );
+            host_log!(self.host, Level::Warning, "Ignoring {}: not a regular file", path.display());
             self.files.insert(name, FileState::Parked);
             return;
         }
@@ -635,10 +639,7 @@ impl<H: Host> Scheduler<H> {
                 None => {
                     // Cannot ask the kernel: wait for the write-close, but not forever.
                     self.files.insert(name.clone(), FileState::Writing);
-                    self.wheel.schedule(
-                        name,
-                        (bookkeeping::now_ms() + CREATE_GRACE_MS).max(0) as u64,
-                    );
+                    self.wheel.schedule(name, (bookkeeping::now_ms() + CREATE_GRACE_MS).max(0) as u64);
                     return;
                 }
             }
@@ -669,7 +670,7 @@ impl<H: Host> Scheduler<H> {
     /// A wheel entry fell due.
     fn fire(&mut self, name: Arc<str>, now: Millis) {
         match self.files.get_mut(&name) {
-            Some(FileState::Queued) => {
+            Some(FileState::Queued | FileState::Retrying) => {
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
                 match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                     Some(mtime) if mtime > now => {
@@ -680,16 +681,10 @@ impl<H: Host> Scheduler<H> {
                 }
             }
             Some(FileState::Writing) => self.requeue_at_mtime(name), // grace period over
-            Some(FileState::Running {
-                attempt: Some(start),
-                ..
-            }) => {
+            Some(FileState::Running { attempt: Some(start), .. }) => {
                 // Still running RetryTime after it started: pbx_spool notes a DelayedRetry and looks again later.
-                let (retries, retry_time, own_mtime) = (
-                    start.retries_before,
-                    start.retry_time_s,
-                    start.own_mtime.clone(),
-                );
+                let (retries, retry_time, own_mtime) =
+                    (start.retries_before, start.retry_time_s, start.own_mtime.clone());
                 let path = self.path_of(&name);
                 match bookkeeping::append_mark(
                     &path,
@@ -721,60 +716,65 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    fn dispatch_or_hold(&mut self, name: Arc<str>) {
-        if self
-            .settings
-            .max_calls
-            .is_some_and(|max| self.running >= max)
-        {
-            host_log!(
-                self.host,
-                Level::Debug(1),
-                "{} is due; held back by maxcalls={}",
-                name,
-                self.settings.max_calls.unwrap_or(0)
-            );
-            self.files.insert(name.clone(), FileState::Held);
-            self.held.push_back(name);
-            return;
+    /// Why a due file cannot start now, if it cannot: `maxcalls` reached, or `maxrate`'s spacing not yet
+    /// elapsed (with the time the next start is allowed).
+    fn capacity(&self, now: Millis) -> Result<(), (&'static str, Option<Millis>)> {
+        if self.settings.max_calls.is_some_and(|max| self.running >= max) {
+            return Err(("maxcalls", None));
         }
-        self.dispatch(name);
+        if let Some(rate) = self.settings.max_rate {
+            // Starts are spaced 1/rate apart, so no one-second window ever holds more than `rate` starts.
+            let spacing = (1000.0 / rate).ceil() as Millis;
+            if let Some(last) = self.last_start {
+                if now < last + spacing {
+                    return Err(("maxrate", Some(last + spacing)));
+                }
+            }
+        }
+        Ok(())
     }
 
+    fn dispatch_or_hold(&mut self, name: Arc<str>) {
+        let now = bookkeeping::now_ms();
+        if self.held.is_empty() && self.capacity(now).is_ok() {
+            self.dispatch(name, now);
+            return;
+        }
+        // Behind the limits, or behind files that fell due earlier: wait in due-time order.
+        if let Err((limit, _)) = self.capacity(now) {
+            host_log!(self.host, Level::Debug(1), "{name} is due; held back by {limit}");
+        }
+        self.files.insert(name.clone(), FileState::Held);
+        self.held.push_back(name);
+    }
+
+    /// Start held files while capacity allows; returns when the next one may start under maxrate.
     fn dispatch_held(&mut self) {
+        self.rate_wakeup = None;
         while let Some(name) = self.held.front().cloned() {
-            if self
-                .settings
-                .max_calls
-                .is_some_and(|max| self.running >= max)
-            {
+            let now = bookkeeping::now_ms();
+            if let Err((_, wakeup)) = self.capacity(now) {
+                self.rate_wakeup = wakeup;
                 return;
             }
             self.held.pop_front();
-            self.dispatch(name);
+            self.dispatch(name, now);
         }
     }
 
-    fn dispatch(&mut self, name: Arc<str>) {
+    fn dispatch(&mut self, name: Arc<str>, now: Millis) {
         if self.jobs.is_none() {
             return;
         }
-        self.files.insert(
-            name.clone(),
-            FileState::Running {
-                changed: false,
-                attempt: None,
-            },
-        );
+        self.last_start = Some(now);
+        self.files.insert(name.clone(), FileState::Running { changed: false, attempt: None });
         self.running += 1;
-        self.control
-            .calls_in_progress
-            .store(self.running, Ordering::SeqCst);
+        self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
         if self.idle_workers.load(Ordering::SeqCst) == 0 {
             self.spawn_worker();
         }
         if let Some(jobs) = self.jobs.as_ref() {
-            let _ = jobs.send(name);
+            let _ = jobs.send(Job { name, rules: self.settings.rules.clone() });
         }
     }
 
@@ -782,27 +782,58 @@ impl<H: Host> Scheduler<H> {
         let worker = Worker {
             host: self.host.clone(),
             paths: self.paths.clone(),
-            limits: self.settings.limits,
             jobs: self.job_source.clone(),
             reports: self.report_sink.clone(),
             idle: self.idle_workers.clone(),
             wake: self.control.clone(),
         };
         self.idle_workers.fetch_add(1, Ordering::SeqCst);
-        match std::thread::Builder::new()
-            .name("pbx_spool_rs worker".into())
-            .spawn(move || worker.run())
-        {
+        match std::thread::Builder::new().name("pbx_spool_rs worker".into()).spawn(move || worker.run()) {
             Ok(handle) => self.workers.push(handle),
             Err(err) => {
                 self.idle_workers.fetch_sub(1, Ordering::SeqCst);
-                host_log!(
-                    self.host,
-                    Level::Error,
-                    "Unable to start a spool worker thread: {err}"
-                );
+                host_log!(self.host, Level::Error, "Unable to start a spool worker thread: {err}");
             }
         }
+    }
+
+    fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for state in self.files.values() {
+            match state {
+                FileState::Queued => snapshot.queued += 1,
+                FileState::Retrying => snapshot.waiting_retry += 1,
+                FileState::Held => snapshot.held += 1,
+                FileState::Running { .. } => snapshot.in_progress += 1,
+                FileState::Writing => snapshot.being_written += 1,
+                FileState::Parked => snapshot.parked += 1,
+            }
+        }
+        // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
+        let waiting = |name: &Arc<str>| matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying));
+        let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
+        snapshot.next = listed
+            .into_iter()
+            .filter(|(name, _)| waiting(name))
+            .take(query.limit)
+            .map(|(name, due)| (name.to_string(), due as Millis))
+            .collect();
+        if let Some(file) = &query.file {
+            snapshot.file_state = self.files.get(file.as_str()).map(|state| match state {
+                FileState::Queued => "queued".to_string(),
+                FileState::Retrying => "waiting for its next attempt".to_string(),
+                FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
+                FileState::Running { .. } => "attempt in progress".to_string(),
+                FileState::Writing => "being written (waiting for its writer to close it)".to_string(),
+                FileState::Parked => "left for the admin (see the log)".to_string(),
+            });
+            if let (Some(state), Some(due)) =
+                (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(file.as_str())))
+            {
+                state.push_str(&format!(", due at {} ms", due));
+            }
+        }
+        snapshot
     }
 
     fn drain_reports(&mut self) {
@@ -810,8 +841,7 @@ impl<H: Host> Scheduler<H> {
             match report {
                 Report::Started(name, start) => {
                     if let Some(FileState::Running { attempt, .. }) = self.files.get_mut(&name) {
-                        self.wheel
-                            .schedule(name.clone(), start.recheck_at.max(0) as u64);
+                        self.wheel.schedule(name.clone(), start.recheck_at.max(0) as u64);
                         *attempt = Some(start);
                     }
                 }
@@ -822,20 +852,15 @@ impl<H: Host> Scheduler<H> {
 
     fn finished(&mut self, name: Arc<str>, outcome: Outcome) {
         self.running -= 1;
-        self.control
-            .calls_in_progress
-            .store(self.running, Ordering::SeqCst);
+        self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
         self.wheel.cancel(&name);
-        let changed = matches!(
-            self.files.remove(&name),
-            Some(FileState::Running { changed: true, .. })
-        );
+        let changed = matches!(self.files.remove(&name), Some(FileState::Running { changed: true, .. }));
         match outcome {
             Outcome::Requeue(due) => {
                 if changed {
                     self.requeue_at_mtime(name);
                 } else {
-                    self.files.insert(name.clone(), FileState::Queued);
+                    self.files.insert(name.clone(), FileState::Retrying);
                     self.wheel.schedule(name, due.max(0) as u64);
                 }
             }
@@ -853,12 +878,17 @@ impl<H: Host> Scheduler<H> {
     }
 }
 
+/// A due file handed to a worker, with the rules in force when it fell due.
+struct Job {
+    name: Arc<str>,
+    rules: Arc<VisitRules>,
+}
+
 /// A pool thread: visits due files one at a time and reports the outcome.
 struct Worker<H: Host> {
     host: Arc<H>,
     paths: SpoolPaths,
-    limits: VisitLimits,
-    jobs: Receiver<Arc<str>>,
+    jobs: Receiver<Job>,
     reports: Sender<Report>,
     idle: Arc<AtomicUsize>,
     wake: Arc<Control>,
@@ -866,7 +896,7 @@ struct Worker<H: Host> {
 
 impl<H: Host> Worker<H> {
     fn run(self) {
-        while let Ok(name) = self.jobs.recv() {
+        while let Ok(Job { name, rules }) = self.jobs.recv() {
             self.idle.fetch_sub(1, Ordering::SeqCst);
             let path = self.paths.outgoing.join(&*name);
             let outcome = {
@@ -878,7 +908,7 @@ impl<H: Host> Worker<H> {
                     wake.wake.wake();
                 };
                 let visit = std::panic::AssertUnwindSafe(|| {
-                    attempt::visit(&*self.host, &self.paths, self.limits, &path, &mut on_start)
+                    attempt::visit(&*self.host, &self.paths, &rules, &self.wake.stats, &path, &mut on_start)
                 });
                 match std::panic::catch_unwind(visit) {
                     Ok(outcome) => outcome,

@@ -13,7 +13,12 @@
 #include "asterisk/logger.h"
 #include "asterisk/module.h"
 #include "asterisk/options.h"
+#include "asterisk/cli.h"
 #include "asterisk/config.h"
+#include "asterisk/manager.h"
+#include "asterisk/paths.h"
+#include "asterisk/pbx.h"
+#include "asterisk/utils.h"
 
 #include "pbx_spool_rs.h"
 
@@ -58,6 +63,147 @@ void prs_format_cap_release(struct ast_format_cap *cap)
 struct ast_variable *prs_variable_new(const char *name, const char *value, const char *file)
 {
 	return ast_variable_new(name, value, file);
+}
+
+struct ast_config *prs_config_load(const char *filename, int *status)
+{
+	struct ast_flags flags = { 0 };
+	struct ast_config *cfg = ast_config_load2(filename, "pbx_spool_rs", flags);
+
+	if (cfg == CONFIG_STATUS_FILEMISSING) {
+		*status = PRS_CONFIG_MISSING;
+		return NULL;
+	}
+	if (cfg == CONFIG_STATUS_FILEINVALID || cfg == CONFIG_STATUS_FILEUNCHANGED) {
+		*status = PRS_CONFIG_INVALID;
+		return NULL;
+	}
+	*status = PRS_CONFIG_LOADED;
+	return cfg;
+}
+
+int prs_function_write_escalates(const char *name)
+{
+	struct ast_custom_function *function = ast_custom_function_find(name);
+
+	if (!function) {
+		return -1;
+	}
+	return function->write_escalates ? 1 : 0;
+}
+
+int prs_live_dangerously(void)
+{
+	struct ast_flags flags = { 0 };
+	struct ast_config *cfg = ast_config_load2(ast_config_AST_CONFIG_FILE, "pbx_spool_rs", flags);
+	const char *value;
+	int result = 0;
+
+	if (!cfg || cfg == CONFIG_STATUS_FILEINVALID || cfg == CONFIG_STATUS_FILEUNCHANGED) {
+		return 0;
+	}
+	value = ast_variable_retrieve(cfg, "options", "live_dangerously");
+	result = value && ast_true(value);
+	ast_config_destroy(cfg);
+	return result;
+}
+
+void prs_manager_event(int category, const char *event, const char *body)
+{
+	manager_event(category, event, "%s", body);
+}
+
+void prs_cli_write(int fd, const char *text)
+{
+	ast_cli(fd, "%s", text);
+}
+
+/* CLI handlers: CLI_INIT and completion here, the command itself in Rust (pbx_spool_rs_cli). */
+static char *cli_dispatch(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a, int id,
+	const char *command, const char *usage, int min_args, int max_args)
+{
+	char word[256];
+
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = (char *) command;
+		e->usage = usage;
+		return NULL;
+	case CLI_GENERATE:
+		if (id == PRS_CLI_SHOW_FILE && a->pos == 3
+			&& pbx_spool_rs_cli_complete(a->word, a->n, word, sizeof(word))) {
+			return ast_strdup(word);
+		}
+		return NULL;
+	}
+	if (a->argc < min_args || a->argc > max_args) {
+		return CLI_SHOWUSAGE;
+	}
+	switch (pbx_spool_rs_cli(id, a->fd, a->argc, a->argv)) {
+	case 0:
+		return CLI_SUCCESS;
+	case 1:
+		return CLI_SHOWUSAGE;
+	default:
+		return CLI_FAILURE;
+	}
+}
+
+static char *handle_show_status(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_SHOW_STATUS, "spool show status",
+		"Usage: spool show status\n"
+		"       Shows the outgoing spool: files queued, due, in progress, waiting for a retry or held\n"
+		"       back by maxcalls/maxrate, totals since load, and the effective configuration.\n", 3, 3);
+}
+
+static char *handle_show_queue(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_SHOW_QUEUE, "spool show queue",
+		"Usage: spool show queue [limit]\n"
+		"       Lists the next call files by due time (default 20): name, channel, destination,\n"
+		"       attempt and when it is due.\n", 3, 4);
+}
+
+static char *handle_show_file(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_SHOW_FILE, "spool show file",
+		"Usage: spool show file <name>\n"
+		"       Shows a call file in the outgoing spool as pbx_spool_rs sees it: parsed fields,\n"
+		"       its state and the security policy's verdict.\n", 4, 4);
+}
+
+static char *handle_check(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_CHECK, "spool check",
+		"Usage: spool check <path>\n"
+		"       Validates a call file anywhere on disk with the same parser and policy as the spool,\n"
+		"       printing every problem with its line number. Nothing is queued.\n", 3, 3);
+}
+
+static char *handle_rescan(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_RESCAN, "spool rescan",
+		"Usage: spool rescan\n"
+		"       Reads the whole outgoing directory again and queues every call file not yet known.\n", 2, 2);
+}
+
+static struct ast_cli_entry cli_entries[] = {
+	AST_CLI_DEFINE(handle_show_status, "Show the outgoing spool's state"),
+	AST_CLI_DEFINE(handle_show_queue, "List the next call files by due time"),
+	AST_CLI_DEFINE(handle_show_file, "Show one call file as the spooler sees it"),
+	AST_CLI_DEFINE(handle_check, "Validate a call file without queueing it"),
+	AST_CLI_DEFINE(handle_rescan, "Rescan the outgoing spool directory"),
+};
+
+void prs_cli_register(void)
+{
+	ast_cli_register_multiple(cli_entries, ARRAY_LEN(cli_entries));
+}
+
+void prs_cli_unregister(void)
+{
+	ast_cli_unregister_multiple(cli_entries, ARRAY_LEN(cli_entries));
 }
 
 static int load_module(void)

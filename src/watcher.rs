@@ -55,15 +55,12 @@ impl Inotify {
     pub fn new() -> io::Result<Self> {
         // SAFETY: plain syscall with constant flags.
         let fd = owned(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
-        Ok(Inotify {
-            fd,
-            buffer: vec![0; 64 * 1024],
-        })
+        Ok(Inotify { fd, buffer: vec![0; 64 * 1024] })
     }
 
     pub fn add_watch(&self, dir: &Path, mask: u32) -> io::Result<i32> {
-        let c_path = CString::new(dir.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let c_path =
+            CString::new(dir.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: the descriptor is open and `c_path` is a valid NUL-terminated string for the call's duration.
         check(unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c_path.as_ptr(), mask) })
     }
@@ -78,13 +75,7 @@ impl Inotify {
         const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
         loop {
             // SAFETY: the buffer is valid for writes of its full length and outlives the call.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    self.buffer.as_mut_ptr().cast(),
-                    self.buffer.len(),
-                )
-            };
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), self.buffer.as_mut_ptr().cast(), self.buffer.len()) };
             if n < 0 {
                 let err = io::Error::last_os_error();
                 return match err.kind() {
@@ -103,15 +94,8 @@ impl Inotify {
                 let name_start = offset + HEADER;
                 let name_end = (name_start + header.len as usize).min(n);
                 let raw_name = &self.buffer[name_start..name_end];
-                let name_len = raw_name
-                    .iter()
-                    .position(|&b| b == 0)
-                    .unwrap_or(raw_name.len());
-                out.push(RawEvent {
-                    wd: header.wd,
-                    mask: header.mask,
-                    name: raw_name[..name_len].to_vec(),
-                });
+                let name_len = raw_name.iter().position(|&b| b == 0).unwrap_or(raw_name.len());
+                out.push(RawEvent { wd: header.wd, mask: header.mask, name: raw_name[..name_len].to_vec() });
                 offset = name_end;
             }
             if n < self.buffer.len() / 2 {
@@ -169,9 +153,7 @@ pub struct WallTimer {
 impl WallTimer {
     pub fn new() -> io::Result<Self> {
         // SAFETY: plain syscall with constant arguments.
-        let fd = owned(unsafe {
-            libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
-        })?;
+        let fd = owned(unsafe { libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) })?;
         Ok(WallTimer { fd })
     }
 
@@ -185,24 +167,12 @@ impl WallTimer {
                     tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
                 }
             }
-            None => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
+            None => libc::timespec { tv_sec: 0, tv_nsec: 0 },
         };
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: value,
-        };
+        let spec = libc::itimerspec { it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 }, it_value: value };
         let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
         // SAFETY: `spec` is a valid itimerspec for the call's duration; a null old-value pointer is allowed.
-        check(unsafe {
-            libc::timerfd_settime(self.fd.as_raw_fd(), flags, &spec, std::ptr::null_mut())
-        })
-        .map(|_| ())
+        check(unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), flags, &spec, std::ptr::null_mut()) }).map(|_| ())
     }
 
     /// Consume an expiry or a clock-change notification.
@@ -221,14 +191,8 @@ impl AsRawFd for WallTimer {
 
 /// Wait until one of `fds` is readable. Returns which ones are.
 pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> {
-    let mut pollfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+    let mut pollfds: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     loop {
         // SAFETY: `pollfds` is a valid array of `len` pollfd structs alive for the call; timeout -1 = block,
         // the timerfd bounds the wait.
@@ -242,11 +206,7 @@ pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> 
         }
     }
     readable.clear();
-    readable.extend(
-        pollfds
-            .iter()
-            .map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0),
-    );
+    readable.extend(pollfds.iter().map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0));
     Ok(())
 }
 
@@ -256,12 +216,8 @@ pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> 
 pub fn open_for_writing(path: &Path) -> Option<bool> {
     let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: valid NUL-terminated path; the returned descriptor is owned right below.
-    let fd = unsafe {
-        libc::open(
-            c_path.as_ptr(),
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    };
+    let fd =
+        unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC) };
     let fd = owned(fd).ok()?;
     // SAFETY: fcntl on our own open descriptor.
     let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) };

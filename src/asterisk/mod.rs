@@ -2,6 +2,7 @@
 //! the rest of the crate uses through the [`crate::host::Host`] trait. Only this module and
 //! `crate::module` touch FFI.
 
+pub(crate) mod config;
 mod originate;
 
 use std::ffi::{CStr, CString};
@@ -9,20 +10,13 @@ use std::ffi::{CStr, CString};
 use crate::callfile::CallFile;
 use crate::host::{CallResult, Host, Level, Origin};
 
-#[allow(
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    dead_code,
-    unsafe_op_in_unsafe_fn,
-    clippy::all
-)]
+#[allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code, unsafe_op_in_unsafe_fn, clippy::all)]
 pub(crate) mod sys {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
 /// Turn text into a C string for Asterisk, replacing interior NULs (which C would cut at) with spaces.
-pub(crate) fn c_string(text: impl Into<Vec<u8>>) -> CString {
+pub fn c_string(text: impl Into<Vec<u8>>) -> CString {
     let mut bytes = text.into();
     for b in bytes.iter_mut().filter(|b| **b == 0) {
         *b = b' ';
@@ -40,13 +34,7 @@ pub(crate) fn log(level: Level, origin: Origin, message: &str) {
             // SAFETY: all strings are valid, NUL-terminated and alive for the call; the shim formats
             // `text` with "%s".
             unsafe {
-                sys::prs_verbose(
-                    i32::from(n),
-                    file.as_ptr(),
-                    origin.line as i32,
-                    function.as_ptr(),
-                    text.as_ptr(),
-                )
+                sys::prs_verbose(i32::from(n), file.as_ptr(), origin.line as i32, function.as_ptr(), text.as_ptr())
             };
         }
         Level::Debug(n) => {
@@ -67,15 +55,7 @@ fn emit(level: i32, origin: Origin, text: &CStr) {
     let function = c_string(origin.function);
     // SAFETY: all three strings are valid, NUL-terminated and alive for the call; the shim passes `text`
     // as an argument to a "%s" format, never as the format itself.
-    unsafe {
-        sys::prs_log(
-            level,
-            file.as_ptr(),
-            origin.line as i32,
-            function.as_ptr(),
-            text.as_ptr(),
-        )
-    };
+    unsafe { sys::prs_log(level, file.as_ptr(), origin.line as i32, function.as_ptr(), text.as_ptr()) };
 }
 
 /// The spool directory from asterisk.conf (`astspooldir`).
@@ -87,9 +67,7 @@ pub(crate) fn spool_dir() -> std::path::PathBuf {
     }
     // SAFETY: non-null, NUL-terminated string owned by Asterisk for the process lifetime.
     let bytes = unsafe { CStr::from_ptr(raw) }.to_bytes();
-    std::path::PathBuf::from(std::ffi::OsStr::new(
-        std::str::from_utf8(bytes).unwrap_or("/var/spool/asterisk"),
-    ))
+    std::path::PathBuf::from(std::ffi::OsStr::new(std::str::from_utf8(bytes).unwrap_or("/var/spool/asterisk")))
 }
 
 /// Whether a module is loaded (`ast_module_check`).
@@ -107,8 +85,21 @@ impl Host for Asterisk {
         log(level, origin, message);
     }
 
-    fn place_call(&self, call: &CallFile, attempt: i32) -> CallResult {
-        originate::place(call, attempt)
+    fn place_call(&self, call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
+        originate::place(call, attempt, uniqueid)
+    }
+
+    fn manager_event(&self, event: &str, fields: &[(&str, String)]) {
+        let mut body = String::new();
+        for (key, value) in fields {
+            // A value must not end the line early or inject fields of its own.
+            let value: String = value.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+            body.push_str(&format!("{key}: {value}\r\n"));
+        }
+        let event = c_string(event);
+        let body = c_string(body);
+        // SAFETY: both strings are valid for the call; the shim passes `body` to a "%s" format.
+        unsafe { sys::prs_manager_event(sys::EVENT_FLAG_CALL as i32, event.as_ptr(), body.as_ptr()) };
     }
 
     fn main_pid(&self) -> i64 {
@@ -123,5 +114,11 @@ impl Host for Asterisk {
 
     fn stock_spooler_loaded(&self) -> bool {
         module_loaded("pbx_spool.so")
+    }
+
+    fn function_writes_are_dangerous(&self, name: &str) -> bool {
+        let name = c_string(name);
+        // SAFETY: valid C string for the call; Asterisk's function registry is safe to query from any thread.
+        unsafe { sys::prs_function_write_escalates(name.as_ptr()) == 1 }
     }
 }

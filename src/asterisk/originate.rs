@@ -51,16 +51,12 @@ impl Variables {
             .variables
             .iter()
             .map(|(n, v)| (n.as_slice(), v.as_slice()))
-            .chain(std::iter::once((
-                &b"AST_OUTGOING_ATTEMPT"[..],
-                attempt_value.as_bytes(),
-            )));
+            .chain(std::iter::once((&b"AST_OUTGOING_ATTEMPT"[..], attempt_value.as_bytes())));
         for (name, value) in pairs {
             let name = c_string(name);
             let value = c_string(value);
             // SAFETY: the strings are valid for the call; Asterisk copies them into the new node.
-            let node =
-                unsafe { sys::prs_variable_new(name.as_ptr(), value.as_ptr(), file.as_ptr()) };
+            let node = unsafe { sys::prs_variable_new(name.as_ptr(), value.as_ptr(), file.as_ptr()) };
             if node.is_null() {
                 continue;
             }
@@ -87,12 +83,8 @@ impl Drop for Variables {
 }
 
 /// Place one attempt and block until it has completed.
-pub(crate) fn place(call: &CallFile, attempt: i32) -> CallResult {
-    let failed = |reason: i32| CallResult {
-        answered: false,
-        reason,
-        reason_text: reason_text(reason),
-    };
+pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
+    let failed = |reason: i32| CallResult { answered: false, reason, reason_text: reason_text(reason) };
     let Some(caps) = FormatCaps::for_call(call) else {
         return failed(0);
     };
@@ -105,6 +97,8 @@ pub(crate) fn place(call: &CallFile, attempt: i32) -> CallResult {
     let cid_name = c_string(call.cid_name.clone());
     let account = c_string(call.account.clone());
     let timeout_ms = call.wait_time.saturating_mul(1000);
+    let uniqueid = c_string(uniqueid);
+    let assigned = sys::ast_assigned_ids { uniqueid: uniqueid.as_ptr(), uniqueid2: ptr::null() };
     let mut reason: i32 = 0;
     let res = if call.is_application() {
         let app = c_string(call.application.clone());
@@ -126,7 +120,7 @@ pub(crate) fn place(call: &CallFile, attempt: i32) -> CallResult {
                 variables.0,
                 account.as_ptr(),
                 ptr::null_mut(),
-                ptr::null(),
+                &assigned,
             )
         }
     } else {
@@ -150,15 +144,11 @@ pub(crate) fn place(call: &CallFile, attempt: i32) -> CallResult {
                 account.as_ptr(),
                 ptr::null_mut(),
                 i32::from(call.early_media),
-                ptr::null(),
+                &assigned,
             )
         }
     };
-    CallResult {
-        answered: res == 0,
-        reason,
-        reason_text: reason_text(reason),
-    }
+    CallResult { answered: res == 0, reason, reason_text: reason_text(reason) }
 }
 
 fn reason_text(reason: i32) -> String {
@@ -168,7 +158,5 @@ fn reason_text(reason: i32) -> String {
         return String::new();
     }
     // SAFETY: non-null static NUL-terminated string.
-    unsafe { CStr::from_ptr(text) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
 }

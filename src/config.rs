@@ -1,0 +1,815 @@
+//! Turns the entries of pbx_spool_rs.conf (read by Asterisk's config loader elsewhere) into
+//! validated [`SpoolConfig`] settings, and describes the settings in force for the admin.
+//!
+//! Pure: entries in, settings or problems out. No I/O, no FFI, no logging. An invalid value
+//! rejects the whole file, so the caller keeps the settings it had; unknown keys and categories
+//! are only warned about.
+
+use std::fmt;
+
+use crate::policy::{ChannelRule, FirstLegMode, Policy, RuleAction};
+
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 65536;
+/// Smaller than the shortest useful call file, so surely a typo.
+const MIN_MAX_FILE_SIZE: u64 = 128;
+/// Far above what any PBX can originate; a larger value is a typo, not a wish.
+const MAX_MAX_RATE: f64 = 100_000.0;
+const GENERAL_CATEGORY: &str = "general";
+/// The `deny_application` value that empties the list.
+const NO_APPLICATIONS: &str = "none";
+
+/// One `key = value` line of pbx_spool_rs.conf, as Asterisk's loader read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub category: String,
+    pub key: String,
+    pub value: String,
+    pub line: u32,
+}
+
+/// Everything pbx_spool_rs.conf controls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolConfig {
+    pub policy: Policy,
+    /// Call files larger than this many bytes are refused unread.
+    pub max_file_size: u64,
+    /// Whether a call file's owner must be one of [`SpoolConfig::allowed_owners`].
+    pub owner_check: bool,
+    /// User names or numeric uids; empty means the user Asterisk runs as, or root.
+    pub allowed_owners: Vec<String>,
+    /// Most calls in progress at once; `None` = unlimited.
+    pub max_calls: Option<usize>,
+    /// Most calls started per second; `None` = unlimited.
+    pub max_rate: Option<f64>,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            policy: Policy::default(),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            owner_check: true,
+            allowed_owners: Vec::new(),
+            max_calls: None,
+            max_rate: None,
+        }
+    }
+}
+
+/// Something wrong in pbx_spool_rs.conf, where it is, and a sentence for the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub line: u32,
+    /// The key as written (for a category problem, the category in brackets).
+    pub key: String,
+    /// Complete on its own: names the key and, for a bad value, the value.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Reads the settings from the entries of pbx_spool_rs.conf. All keys live in `[general]`:
+/// `first_leg` (local|strict|any); `allow`/`deny` (repeatable channel patterns, order kept);
+/// `deny_application` (repeatable; the first occurrence replaces the default list, `none` empties
+/// it); `max_set_lines`, `max_value_len`, `max_file_size`, `owner_check` (Asterisk's true/false
+/// words), `allowed_owner` (repeatable), `maxcalls`, `maxrate`. A single-valued key given twice
+/// takes its last value, with a warning.
+///
+/// # Errors
+///
+/// When any value is invalid: every problem found (errors and warnings, in line order), so the
+/// caller can report them all and keep its previous settings.
+pub fn from_entries(entries: &[ConfigEntry]) -> Result<(SpoolConfig, Vec<ConfigProblem>), Vec<ConfigProblem>> {
+    let mut reader = Reader::default();
+    for entry in entries {
+        reader.read(entry);
+    }
+    reader.finish()
+}
+
+/// The settings in force as (key, value) lines for the admin's `spool show status`, with the
+/// keys pbx_spool_rs.conf uses.
+pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
+    let policy = &config.policy;
+    let channel_rules = if policy.channel_rules.is_empty() {
+        "none".to_string()
+    } else {
+        policy
+            .channel_rules
+            .iter()
+            .map(|rule| format!("{} {}", rule.action.keyword(), rule.pattern))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let denied_applications = if policy.denied_applications.is_empty() {
+        NO_APPLICATIONS.to_string()
+    } else {
+        policy.denied_applications.join(", ")
+    };
+    let allowed_owners = if config.allowed_owners.is_empty() {
+        "the user Asterisk runs as, or root".to_string()
+    } else {
+        config.allowed_owners.join(", ")
+    };
+    let max_calls = config.max_calls.map_or_else(|| "unlimited".to_string(), |calls| calls.to_string());
+    let max_rate = config.max_rate.map_or_else(|| "unlimited".to_string(), |rate| format!("{rate} calls/s"));
+    [
+        ("first_leg", policy.first_leg.keyword().to_string()),
+        ("allow/deny", channel_rules),
+        ("deny_application", denied_applications),
+        ("max_set_lines", policy.max_set_lines.to_string()),
+        ("max_value_len", format!("{} bytes", policy.max_value_len)),
+        ("max_file_size", format!("{} bytes", config.max_file_size)),
+        ("owner_check", yes_no(config.owner_check).to_string()),
+        ("allowed_owner", allowed_owners),
+        ("maxcalls", max_calls),
+        ("maxrate", max_rate),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    FirstLeg,
+    Allow,
+    Deny,
+    DenyApplication,
+    MaxSetLines,
+    MaxValueLen,
+    MaxFileSize,
+    OwnerCheck,
+    AllowedOwner,
+    MaxCalls,
+    MaxRate,
+}
+
+const KEYS: [(&str, Key); 11] = [
+    ("first_leg", Key::FirstLeg),
+    ("allow", Key::Allow),
+    ("deny", Key::Deny),
+    ("deny_application", Key::DenyApplication),
+    ("max_set_lines", Key::MaxSetLines),
+    ("max_value_len", Key::MaxValueLen),
+    ("max_file_size", Key::MaxFileSize),
+    ("owner_check", Key::OwnerCheck),
+    ("allowed_owner", Key::AllowedOwner),
+    ("maxcalls", Key::MaxCalls),
+    ("maxrate", Key::MaxRate),
+];
+
+impl Key {
+    /// Case-insensitive, as Asterisk modules compare their keys.
+    fn recognise(key: &str) -> Option<Key> {
+        KEYS.iter().find(|(name, _)| key.eq_ignore_ascii_case(name)).map(|&(_, known)| known)
+    }
+
+    fn is_repeatable(self) -> bool {
+        matches!(self, Key::Allow | Key::Deny | Key::DenyApplication | Key::AllowedOwner)
+    }
+}
+
+/// The state of one pass over the entries.
+#[derive(Default)]
+struct Reader {
+    config: SpoolConfig,
+    errors: Vec<ConfigProblem>,
+    warnings: Vec<ConfigProblem>,
+    /// Line where each single-valued key was last set, to warn when it is set again.
+    single_keys_set_at: Vec<(Key, u32)>,
+    /// `None` while no `deny_application` line was read: the default list stays.
+    denied_applications: Option<Vec<String>>,
+    deny_application_none_at: Option<u32>,
+    first_allowed_owner_at: Option<u32>,
+    /// Lower-cased, so each unknown category is reported once.
+    unknown_categories: Vec<String>,
+}
+
+impl Reader {
+    fn read(&mut self, entry: &ConfigEntry) {
+        let category = entry.category.trim();
+        if !category.eq_ignore_ascii_case(GENERAL_CATEGORY) {
+            self.report_unknown_category(category, entry.line);
+            return;
+        }
+        let key_text = entry.key.trim();
+        let value = entry.value.trim();
+        let Some(key) = Key::recognise(key_text) else {
+            self.warn(entry, format!("unknown key '{key_text}' ignored (see pbx_spool_rs.conf.sample)"));
+            return;
+        };
+        if !key.is_repeatable() {
+            self.note_single_key(key, entry);
+        }
+        if let Err(reason) = self.apply(key, value, entry.line) {
+            let problem = ConfigProblem {
+                line: entry.line,
+                key: entry.key.clone(),
+                message: format!("{key_text} = {value}: {reason}"),
+            };
+            self.errors.push(problem);
+        }
+    }
+
+    fn apply(&mut self, key: Key, value: &str, line: u32) -> Result<(), String> {
+        let policy = &mut self.config.policy;
+        match key {
+            Key::FirstLeg => policy.first_leg = parse_first_leg(value)?,
+            Key::Allow | Key::Deny => {
+                let action = if key == Key::Allow { RuleAction::Allow } else { RuleAction::Deny };
+                policy.channel_rules.push(ChannelRule { action, pattern: parse_channel_pattern(value)? });
+            }
+            Key::DenyApplication => {
+                // The first line replaces the defaults, so a list written out is the whole list.
+                let names = self.denied_applications.get_or_insert_with(Vec::new);
+                if value.eq_ignore_ascii_case(NO_APPLICATIONS) {
+                    self.deny_application_none_at.get_or_insert(line);
+                } else {
+                    let name = parse_application_name(value)?;
+                    if !names.iter().any(|known| known.eq_ignore_ascii_case(&name)) {
+                        names.push(name);
+                    }
+                }
+            }
+            Key::MaxSetLines => policy.max_set_lines = parse_count(value)?,
+            Key::MaxValueLen => {
+                let length = parse_count(value)?;
+                if length == 0 {
+                    return Err("must be at least 1 (there is no unlimited)".to_string());
+                }
+                policy.max_value_len = length;
+            }
+            Key::MaxFileSize => {
+                let size = parse_count(value)?;
+                let size = u64::try_from(size).map_err(|_| "too large".to_string())?;
+                if size < MIN_MAX_FILE_SIZE {
+                    return Err(format!("must be at least {MIN_MAX_FILE_SIZE} bytes"));
+                }
+                self.config.max_file_size = size;
+            }
+            Key::OwnerCheck => self.config.owner_check = parse_yes_no(value)?,
+            Key::AllowedOwner => {
+                self.first_allowed_owner_at.get_or_insert(line);
+                let owner = parse_owner(value)?;
+                if !self.config.allowed_owners.contains(&owner) {
+                    self.config.allowed_owners.push(owner);
+                }
+            }
+            Key::MaxCalls => {
+                let calls = parse_count(value)?;
+                self.config.max_calls = (calls != 0).then_some(calls);
+            }
+            Key::MaxRate => self.config.max_rate = parse_rate(value)?,
+        }
+        Ok(())
+    }
+
+    fn note_single_key(&mut self, key: Key, entry: &ConfigEntry) {
+        let earlier = self.single_keys_set_at.iter_mut().find(|(seen, _)| *seen == key);
+        match earlier {
+            Some((_, earlier_line)) => {
+                let message = format!(
+                    "{} was already set at line {earlier_line}; this later value replaces it",
+                    entry.key.trim()
+                );
+                *earlier_line = entry.line;
+                self.warn(entry, message);
+            }
+            None => self.single_keys_set_at.push((key, entry.line)),
+        }
+    }
+
+    fn report_unknown_category(&mut self, category: &str, line: u32) {
+        let folded = category.to_ascii_lowercase();
+        if self.unknown_categories.contains(&folded) {
+            return;
+        }
+        self.unknown_categories.push(folded);
+        self.warnings.push(ConfigProblem {
+            line,
+            key: format!("[{category}]"),
+            message: format!(
+                "unknown category [{category}]; its settings are ignored (all settings belong \
+                 in [{GENERAL_CATEGORY}])"
+            ),
+        });
+    }
+
+    fn warn(&mut self, entry: &ConfigEntry, message: String) {
+        self.warnings.push(ConfigProblem { line: entry.line, key: entry.key.clone(), message });
+    }
+
+    fn finish(mut self) -> Result<(SpoolConfig, Vec<ConfigProblem>), Vec<ConfigProblem>> {
+        if let Some(names) = self.denied_applications.take() {
+            match self.deny_application_none_at {
+                Some(line) if !names.is_empty() => self.errors.push(ConfigProblem {
+                    line,
+                    key: "deny_application".to_string(),
+                    message: format!(
+                        "deny_application = {NO_APPLICATIONS}: cannot be combined with \
+                         application names ({})",
+                        names.join(", ")
+                    ),
+                }),
+                _ => self.config.policy.denied_applications = names,
+            }
+        }
+        if let (false, Some(line)) = (self.config.owner_check, self.first_allowed_owner_at) {
+            self.warnings.push(ConfigProblem {
+                line,
+                key: "allowed_owner".to_string(),
+                message: "allowed_owner has no effect while owner_check = no".to_string(),
+            });
+        }
+        self.warnings.sort_by_key(|problem| problem.line);
+        if self.errors.is_empty() {
+            return Ok((self.config, self.warnings));
+        }
+        let mut problems = self.errors;
+        problems.append(&mut self.warnings);
+        problems.sort_by_key(|problem| problem.line);
+        Err(problems)
+    }
+}
+
+fn parse_first_leg(value: &str) -> Result<FirstLegMode, String> {
+    [FirstLegMode::Local, FirstLegMode::Strict, FirstLegMode::Any]
+        .into_iter()
+        .find(|mode| value.eq_ignore_ascii_case(mode.keyword()))
+        .ok_or_else(|| "expected local, strict or any".to_string())
+}
+
+fn parse_channel_pattern(value: &str) -> Result<String, String> {
+    // Without a `/` a pattern can only match through `*`, which is surely not what was meant.
+    if !value.contains('/') || value.chars().any(char::is_control) {
+        return Err("expected a channel pattern Tech/Dest, such as Local/*@campaign".to_string());
+    }
+    Ok(value.to_string())
+}
+
+fn parse_application_name(value: &str) -> Result<String, String> {
+    // Strict on purpose: `System, Exec` read as one name would silently deny nothing.
+    let is_name = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !is_name {
+        return Err(format!("expected one application name, such as System, per line (or {NO_APPLICATIONS})"));
+    }
+    Ok(value.to_string())
+}
+
+fn parse_owner(value: &str) -> Result<String, String> {
+    // POSIX portable user names (a trailing `$` is common for machine accounts) or a uid.
+    let body = value.strip_suffix('$').unwrap_or(value);
+    let is_user = !body.is_empty()
+        && !body.starts_with('-')
+        && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !is_user {
+        return Err("expected one user name or numeric uid per line".to_string());
+    }
+    Ok(value.to_string())
+}
+
+/// A whole non-negative decimal number, digits only.
+fn parse_count(value: &str) -> Result<usize, String> {
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err("expected a whole number".to_string());
+    }
+    value.parse().map_err(|_| "too large".to_string())
+}
+
+/// Asterisk's `ast_true()`/`ast_false()` words; anything else is an error rather than "no".
+fn parse_yes_no(value: &str) -> Result<bool, String> {
+    const YES: [&str; 6] = ["yes", "true", "y", "t", "1", "on"];
+    const NO: [&str; 6] = ["no", "false", "n", "f", "0", "off"];
+    let is = |words: &[&str]| words.iter().any(|word| value.eq_ignore_ascii_case(word));
+    if is(&YES) {
+        Ok(true)
+    } else if is(&NO) {
+        Ok(false)
+    } else {
+        Err("expected yes or no".to_string())
+    }
+}
+
+/// Calls per second; 0 means unlimited.
+fn parse_rate(value: &str) -> Result<Option<f64>, String> {
+    let rate: f64 = value.parse().map_err(|_| "expected a number of calls per second".to_string())?;
+    // NaN and the infinities fall outside the range too.
+    if !(0.0..=MAX_MAX_RATE).contains(&rate) {
+        return Err(format!("must be between 0 (unlimited) and {MAX_MAX_RATE} calls per second"));
+    }
+    Ok((rate > 0.0).then_some(rate))
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{self, DEFAULT_MAX_SET_LINES, DEFAULT_MAX_VALUE_LEN};
+
+    fn general(lines: &[(&str, &str)]) -> Vec<ConfigEntry> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(index, (key, value))| ConfigEntry {
+                category: GENERAL_CATEGORY.to_string(),
+                key: (*key).to_string(),
+                value: (*value).to_string(),
+                line: index as u32 + 2,
+            })
+            .collect()
+    }
+
+    fn accepted(lines: &[(&str, &str)]) -> SpoolConfig {
+        match from_entries(&general(lines)) {
+            Ok((config, warnings)) => {
+                assert!(warnings.is_empty(), "{warnings:?}");
+                config
+            }
+            Err(problems) => panic!("rejected: {problems:?}"),
+        }
+    }
+
+    fn rejected(lines: &[(&str, &str)]) -> Vec<ConfigProblem> {
+        match from_entries(&general(lines)) {
+            Ok((config, _)) => panic!("accepted: {config:?}"),
+            Err(problems) => problems,
+        }
+    }
+
+    fn rules(config: &SpoolConfig) -> Vec<(RuleAction, &str)> {
+        config.policy.channel_rules.iter().map(|rule| (rule.action, rule.pattern.as_str())).collect()
+    }
+
+    #[test]
+    fn no_entries_means_the_defaults() {
+        let config = accepted(&[]);
+        assert_eq!(config, SpoolConfig::default());
+        assert_eq!(config.policy.first_leg, FirstLegMode::Local);
+        assert!(config.policy.channel_rules.is_empty());
+        assert_eq!(config.policy.denied_applications, vec!["System", "TrySystem"]);
+        assert_eq!(config.policy.max_set_lines, DEFAULT_MAX_SET_LINES);
+        assert_eq!(config.policy.max_value_len, DEFAULT_MAX_VALUE_LEN);
+        assert_eq!(config.max_file_size, 65536);
+        assert!(config.owner_check);
+        assert!(config.allowed_owners.is_empty());
+        assert_eq!(config.max_calls, None);
+        assert_eq!(config.max_rate, None);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let config = accepted(&[
+            ("first_leg", "strict"),
+            ("deny", "Local/*"),
+            ("allow", "Local/*@campaign"),
+            ("deny_application", "Exec"),
+            ("max_set_lines", "10"),
+            ("max_value_len", "512"),
+            ("max_file_size", "4096"),
+            ("owner_check", "no"),
+            ("maxcalls", "20"),
+            ("maxrate", "2.5"),
+        ]);
+        assert_eq!(config.policy.first_leg, FirstLegMode::Strict);
+        assert_eq!(rules(&config), vec![(RuleAction::Deny, "Local/*"), (RuleAction::Allow, "Local/*@campaign")]);
+        assert_eq!(config.policy.denied_applications, vec!["Exec"]);
+        assert_eq!(config.policy.max_set_lines, 10);
+        assert_eq!(config.policy.max_value_len, 512);
+        assert_eq!(config.max_file_size, 4096);
+        assert!(!config.owner_check);
+        assert_eq!(config.max_calls, Some(20));
+        assert_eq!(config.max_rate, Some(2.5));
+    }
+
+    #[test]
+    fn keys_categories_and_words_ignore_case_and_blanks() {
+        let entries = vec![ConfigEntry {
+            category: " General ".to_string(),
+            key: " First_Leg ".to_string(),
+            value: " ANY ".to_string(),
+            line: 3,
+        }];
+        let (config, warnings) = from_entries(&entries).expect("valid");
+        assert!(warnings.is_empty());
+        assert_eq!(config.policy.first_leg, FirstLegMode::Any);
+    }
+
+    #[test]
+    fn first_leg_words() {
+        let table = [
+            ("local", Some(FirstLegMode::Local)),
+            ("Strict", Some(FirstLegMode::Strict)),
+            ("any", Some(FirstLegMode::Any)),
+            ("locale", None),
+            ("", None),
+            ("yes", None),
+        ];
+        for (word, expected) in table {
+            let result = from_entries(&general(&[("first_leg", word)]));
+            assert_eq!(result.ok().map(|(config, _)| config.policy.first_leg), expected, "{word}");
+        }
+    }
+
+    #[test]
+    fn channel_rules_keep_their_interleaved_order() {
+        let config = accepted(&[
+            ("allow", "PJSIP/*@known-trunk"),
+            ("deny", "Local/*"),
+            ("allow", "Local/*@campaign"),
+            ("deny", "Local/*@campaign/n"),
+        ]);
+        assert_eq!(
+            rules(&config),
+            vec![
+                (RuleAction::Allow, "PJSIP/*@known-trunk"),
+                (RuleAction::Deny, "Local/*"),
+                (RuleAction::Allow, "Local/*@campaign"),
+                (RuleAction::Deny, "Local/*@campaign/n")
+            ]
+        );
+    }
+
+    #[test]
+    fn channel_patterns_need_tech_and_dest() {
+        for pattern in ["", "*", "PJSIP", "Local*", "PJSIP/1\u{7}"] {
+            let problems = rejected(&[("deny", pattern)]);
+            assert_eq!(problems.len(), 1, "{pattern:?}");
+            assert_eq!(problems[0].key, "deny");
+            assert!(problems[0].message.contains("Tech/Dest"));
+        }
+        assert_eq!(rules(&accepted(&[("deny", "*/*")])).len(), 1);
+    }
+
+    #[test]
+    fn deny_application_replaces_the_defaults() {
+        let table: &[(&[&str], &[&str])] = &[
+            (&["System"], &["System"]),
+            (&["Exec", "System", "TrySystem"], &["Exec", "System", "TrySystem"]),
+            (&["System", "SYSTEM"], &["System"]),
+            (&["none"], &[]),
+            (&["NONE"], &[]),
+            (&["none", "none"], &[]),
+        ];
+        for (lines, expected) in table {
+            let entries: Vec<(&str, &str)> = lines.iter().map(|name| ("deny_application", *name)).collect();
+            assert_eq!(accepted(&entries).policy.denied_applications, expected.to_vec(), "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn deny_application_rejects_lists_and_none_with_names() {
+        for value in ["System, Exec", "System Exec", "", "Exec("] {
+            let problems = rejected(&[("deny_application", value)]);
+            assert!(problems[0].message.contains("one application name"), "{problems:?}");
+        }
+        let problems = rejected(&[("deny_application", "System"), ("deny_application", "none")]);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 3);
+        assert!(problems[0].message.contains("cannot be combined"));
+    }
+
+    #[test]
+    fn owner_check_takes_asterisk_true_and_false_words() {
+        let table = [
+            ("yes", Some(true)),
+            ("TRUE", Some(true)),
+            ("on", Some(true)),
+            ("1", Some(true)),
+            ("y", Some(true)),
+            ("no", Some(false)),
+            ("False", Some(false)),
+            ("off", Some(false)),
+            ("0", Some(false)),
+            ("n", Some(false)),
+            ("maybe", None),
+            ("", None),
+            ("2", None),
+        ];
+        for (word, expected) in table {
+            let result = from_entries(&general(&[("owner_check", word)]));
+            assert_eq!(result.ok().map(|(config, _)| config.owner_check), expected, "{word}");
+        }
+    }
+
+    #[test]
+    fn allowed_owners_accumulate() {
+        let config = accepted(&[
+            ("allowed_owner", "asterisk"),
+            ("allowed_owner", "1001"),
+            ("allowed_owner", "asterisk"),
+            ("allowed_owner", "svc.dialer-1"),
+            ("allowed_owner", "machine$"),
+        ]);
+        assert_eq!(config.allowed_owners, vec!["asterisk", "1001", "svc.dialer-1", "machine$"]);
+        for owner in ["", "a b", "root,asterisk", "-rf", "$"] {
+            assert_eq!(rejected(&[("allowed_owner", owner)]).len(), 1, "{owner:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_owner_without_owner_check_is_a_warning() {
+        let (config, warnings) =
+            from_entries(&general(&[("allowed_owner", "asterisk"), ("owner_check", "no")])).expect("valid");
+        assert_eq!(config.allowed_owners, vec!["asterisk"]);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].line, 2);
+        assert_eq!(warnings[0].message, "allowed_owner has no effect while owner_check = no");
+    }
+
+    #[test]
+    fn numeric_keys() {
+        // (key, value, accepted value as text or None when rejected)
+        let table = [
+            ("max_set_lines", "0", Some("0")),
+            ("max_set_lines", "1000000", Some("1000000")),
+            ("max_set_lines", "-1", None),
+            ("max_set_lines", "+5", None),
+            ("max_set_lines", "1e3", None),
+            ("max_set_lines", "99999999999999999999999", None),
+            ("max_value_len", "1", Some("1")),
+            ("max_value_len", "0", None),
+            ("max_value_len", "big", None),
+            ("max_file_size", "128", Some("128")),
+            ("max_file_size", "127", None),
+            ("max_file_size", "0", None),
+            ("max_file_size", "1048576", Some("1048576")),
+            ("maxcalls", "0", Some("None")),
+            ("maxcalls", "7", Some("Some(7)")),
+            ("maxcalls", "-1", None),
+            ("maxcalls", "", None),
+            ("maxrate", "0", Some("None")),
+            ("maxrate", "0.0", Some("None")),
+            ("maxrate", "0.5", Some("Some(0.5)")),
+            ("maxrate", "100000", Some("Some(100000.0)")),
+            ("maxrate", "100000.5", None),
+            ("maxrate", "-1", None),
+            ("maxrate", "NaN", None),
+            ("maxrate", "inf", None),
+            ("maxrate", "fast", None),
+            ("maxrate", "", None),
+        ];
+        for (key, value, expected) in table {
+            let result = from_entries(&general(&[(key, value)]));
+            let got = result.ok().map(|(config, _)| match key {
+                "max_set_lines" => config.policy.max_set_lines.to_string(),
+                "max_value_len" => config.policy.max_value_len.to_string(),
+                "max_file_size" => config.max_file_size.to_string(),
+                "maxcalls" => format!("{:?}", config.max_calls),
+                _ => format!("{:?}", config.max_rate),
+            });
+            assert_eq!(got.as_deref(), expected, "{key} = {value}");
+        }
+    }
+
+    #[test]
+    fn invalid_value_problem_names_key_value_and_line() {
+        let problems = rejected(&[("first_leg", "local"), ("maxrate", "fast")]);
+        assert_eq!(
+            problems,
+            vec![ConfigProblem {
+                line: 3,
+                key: "maxrate".to_string(),
+                message: "maxrate = fast: expected a number of calls per second".to_string(),
+            }]
+        );
+        assert_eq!(problems[0].to_string(), "line 3: maxrate = fast: expected a number of calls per second");
+    }
+
+    #[test]
+    fn unknown_keys_and_categories_are_warnings() {
+        let mut entries = general(&[("first_leg", "any"), ("max_calls", "5")]);
+        for (line, category) in [(10, "options"), (11, "Options"), (12, "extra")] {
+            entries.push(ConfigEntry {
+                category: category.to_string(),
+                key: "first_leg".to_string(),
+                value: "strict".to_string(),
+                line,
+            });
+        }
+        let (config, warnings) = from_entries(&entries).expect("only warnings");
+        assert_eq!(config.policy.first_leg, FirstLegMode::Any);
+        assert_eq!(config.max_calls, None);
+        let summary: Vec<(u32, &str)> = warnings.iter().map(|problem| (problem.line, problem.key.as_str())).collect();
+        assert_eq!(summary, vec![(3, "max_calls"), (10, "[options]"), (12, "[extra]")]);
+        assert_eq!(warnings[0].message, "unknown key 'max_calls' ignored (see pbx_spool_rs.conf.sample)");
+        assert!(warnings[1].message.starts_with("unknown category [options]"));
+    }
+
+    #[test]
+    fn a_repeated_single_key_warns_and_the_last_value_wins() {
+        let (config, warnings) =
+            from_entries(&general(&[("maxcalls", "5"), ("first_leg", "strict"), ("maxcalls", "6"), ("MaxCalls", "7")]))
+                .expect("valid");
+        assert_eq!(config.max_calls, Some(7));
+        assert_eq!(
+            warnings.iter().map(|problem| problem.message.as_str()).collect::<Vec<_>>(),
+            vec![
+                "maxcalls was already set at line 2; this later value replaces it",
+                "MaxCalls was already set at line 4; this later value replaces it"
+            ]
+        );
+    }
+
+    #[test]
+    fn any_error_rejects_the_whole_file_with_every_problem_in_line_order() {
+        let problems =
+            rejected(&[("maxcalls", "ten"), ("bogus", "1"), ("first_leg", "local"), ("owner_check", "perhaps")]);
+        let summary: Vec<(u32, &str)> = problems.iter().map(|problem| (problem.line, problem.key.as_str())).collect();
+        assert_eq!(summary, vec![(2, "maxcalls"), (3, "bogus"), (5, "owner_check")]);
+    }
+
+    #[test]
+    fn describe_the_defaults() {
+        let lines = describe(&SpoolConfig::default());
+        let expected = [
+            ("first_leg", "local"),
+            ("allow/deny", "none"),
+            ("deny_application", "System, TrySystem"),
+            ("max_set_lines", "1000"),
+            ("max_value_len", "4096 bytes"),
+            ("max_file_size", "65536 bytes"),
+            ("owner_check", "yes"),
+            ("allowed_owner", "the user Asterisk runs as, or root"),
+            ("maxcalls", "unlimited"),
+            ("maxrate", "unlimited"),
+        ];
+        let expected: Vec<(String, String)> =
+            expected.iter().map(|(key, value)| ((*key).to_string(), (*value).to_string())).collect();
+        assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn describe_a_configured_spool() {
+        let config = accepted(&[
+            ("first_leg", "any"),
+            ("deny", "Local/*"),
+            ("allow", "Local/*@campaign"),
+            ("deny_application", "none"),
+            ("owner_check", "no"),
+            ("maxcalls", "3"),
+            ("maxrate", "0.5"),
+        ]);
+        let lines = describe(&config);
+        let value_of = |key: &str| lines.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str());
+        assert_eq!(value_of("first_leg"), Some("any"));
+        assert_eq!(value_of("allow/deny"), Some("deny Local/*, allow Local/*@campaign"));
+        assert_eq!(value_of("deny_application"), Some("none"));
+        assert_eq!(value_of("owner_check"), Some("no"));
+        assert_eq!(value_of("maxcalls"), Some("3"));
+        assert_eq!(value_of("maxrate"), Some("0.5 calls/s"));
+        let owners = accepted(&[("allowed_owner", "asterisk"), ("allowed_owner", "dialer")]);
+        assert_eq!(
+            describe(&owners).into_iter().find(|(key, _)| key == "allowed_owner").map(|(_, value)| value),
+            Some("asterisk, dialer".to_string())
+        );
+    }
+
+    /// The sample documents every key, and its commented-out examples are valid settings.
+    #[test]
+    fn the_sample_config_documents_every_key_with_valid_examples() {
+        let sample = include_str!("../configs/pbx_spool_rs.conf.sample");
+        let examples: Vec<ConfigEntry> = sample
+            .lines()
+            .enumerate()
+            .filter_map(|(index, line)| {
+                let (key, value) = line.strip_prefix(';')?.split_once('=')?;
+                Key::recognise(key.trim())?;
+                Some(ConfigEntry {
+                    category: GENERAL_CATEGORY.to_string(),
+                    key: key.trim().to_string(),
+                    value: value.trim().to_string(),
+                    line: index as u32 + 1,
+                })
+            })
+            .collect();
+        for (name, _) in KEYS {
+            assert!(examples.iter().any(|entry| entry.key == name), "{name} is not in the sample");
+        }
+        let (config, warnings) = from_entries(&examples).expect("the sample's examples are valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let defaults = SpoolConfig::default();
+        assert_eq!(config.policy.first_leg, defaults.policy.first_leg);
+        assert_eq!(config.policy.denied_applications, defaults.policy.denied_applications);
+        assert_eq!(config.max_file_size, defaults.max_file_size);
+    }
+
+    #[test]
+    fn configured_rules_drive_the_policy() {
+        let config = accepted(&[("deny", "Local/*"), ("allow", "Local/*@campaign")]);
+        let policy = &config.policy;
+        assert!(policy::first_leg_verdict(b"Local", b"123@campaign", policy).is_ok());
+        assert!(policy::first_leg_verdict(b"Local", b"1@other", policy).is_err());
+    }
+}

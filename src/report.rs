@@ -1,0 +1,198 @@
+//! Text for the admin's CLI commands (`spool show status|queue|file`, `spool check`): pure rendering of
+//! what the scheduler and the parser report. No FFI, no I/O.
+
+use std::fmt::Write;
+
+use crate::bookkeeping::Millis;
+use crate::callfile::{CallFile, Diagnostic};
+use crate::scheduler::Snapshot;
+
+/// Totals since load, as plain numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub attempts: u64,
+    pub completed: u64,
+    pub expired: u64,
+    pub failed: u64,
+    pub rejected: u64,
+}
+
+pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Outgoing spool (pbx_spool_rs)");
+    let rows = [
+        ("Queued (waiting for their time)", snapshot.queued),
+        ("Waiting for a retry", snapshot.waiting_retry),
+        ("Due, held back by maxcalls/maxrate", snapshot.held),
+        ("Calls in progress", snapshot.in_progress),
+        ("Being written", snapshot.being_written),
+        ("Left for the admin", snapshot.parked),
+    ];
+    for (label, value) in rows {
+        let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    let _ = writeln!(out, "Since load");
+    let rows = [
+        ("Attempts", totals.attempts),
+        ("Completed", totals.completed),
+        ("Expired", totals.expired),
+        ("Failed", totals.failed),
+        ("Rejected by policy", totals.rejected),
+    ];
+    for (label, value) in rows {
+        let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    let _ = writeln!(out, "Configuration");
+    for (key, value) in settings {
+        let _ = writeln!(out, "  {key:<38} {value}");
+    }
+    out
+}
+
+/// One row of `spool show queue`.
+pub struct QueueRow {
+    pub name: String,
+    pub due: Millis,
+    /// The parsed file, when it could be read.
+    pub call: Option<CallFile>,
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn destination(call: &CallFile) -> String {
+    if call.is_application() {
+        format!("{}({})", text(&call.application), text(&call.data))
+    } else {
+        format!("{}@{}:{}", text(&call.extension), text(&call.context), call.priority)
+    }
+}
+
+/// "in 1h 02m", "in 5s", "now".
+pub fn due_in(due: Millis, now: Millis) -> String {
+    let secs = (due - now).div_euclid(1000);
+    if secs <= 0 {
+        return "now".into();
+    }
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("in {s}s"),
+        (0, 0, _) => format!("in {m}m {s:02}s"),
+        (0, _, _) => format!("in {h}h {m:02}m"),
+        _ => format!("in {d}d {h:02}h"),
+    }
+}
+
+pub fn queue(rows: &[QueueRow], now: Millis) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<32} {:<28} {:<32} {:<9} {}", "File", "Channel", "Destination", "Attempt", "Due");
+    for row in rows {
+        let (channel, destination, attempt) = match &row.call {
+            Some(call) => {
+                (text(&call.channel()), destination(call), format!("{} of {}", call.retries + 1, call.max_retries + 1))
+            }
+            None => ("?".into(), "(unreadable)".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<32} {:<28} {:<32} {:<9} {}",
+            row.name,
+            channel,
+            destination,
+            attempt,
+            due_in(row.due, now)
+        );
+    }
+    let _ = writeln!(out, "{} file(s) listed", rows.len());
+    out
+}
+
+/// The parsed call file, its problems and the verdict, for `spool show file` and `spool check`.
+pub fn call_file(path: &str, call: &CallFile, diagnostics: &[Diagnostic], verdict: &Result<(), String>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "File:        {path}");
+    let _ = writeln!(out, "Channel:     {}", text(&call.channel()));
+    let _ = writeln!(out, "Destination: {}", destination(call));
+    if !call.cid_name.is_empty() || !call.cid_num.is_empty() {
+        let _ = writeln!(out, "CallerID:    \"{}\" <{}>", text(&call.cid_name), text(&call.cid_num));
+    }
+    if !call.account.is_empty() {
+        let _ = writeln!(out, "Account:     {}", text(&call.account));
+    }
+    let _ = writeln!(
+        out,
+        "Attempts:    {} made, up to {} (MaxRetries {}), RetryTime {}s, WaitTime {}s",
+        call.retries,
+        call.max_retries + 1,
+        call.max_retries,
+        call.retry_time,
+        call.wait_time
+    );
+    let _ = writeln!(out, "Archive:     {}   AlwaysDelete: {}", yes_no(call.archive), yes_no(call.always_delete));
+    for (name, value) in &call.variables {
+        let _ = writeln!(out, "Set:         {}={}", text(name), text(value));
+    }
+    if diagnostics.is_empty() {
+        let _ = writeln!(out, "Problems:    none");
+    } else {
+        let _ = writeln!(out, "Problems:");
+        for d in diagnostics {
+            let _ = writeln!(out, "  line {}: {}", d.line, d.message(path));
+        }
+    }
+    match verdict {
+        Ok(()) => {
+            let _ = writeln!(out, "Verdict:     would be placed");
+        }
+        Err(why) => {
+            let _ = writeln!(out, "Verdict:     REFUSED: {why}");
+        }
+    }
+    out
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_in_is_human() {
+        assert_eq!(due_in(0, 1000), "now");
+        assert_eq!(due_in(5_000, 0), "in 5s");
+        assert_eq!(due_in(65_000, 0), "in 1m 05s");
+        assert_eq!(due_in(3_720_000, 0), "in 1h 02m");
+        assert_eq!(due_in(90_000_000, 0), "in 1d 01h");
+    }
+
+    #[test]
+    fn queue_lists_attempt_x_of_y() {
+        let call = crate::callfile::parse(
+            b"Channel: Local/1@c\nContext: x\nExtension: s\nMaxRetries: 2\n\nEndRetry: 1 1 (5)\n",
+        )
+        .call;
+        let rows = [QueueRow { name: "a.call".into(), due: 10_000, call: Some(call) }];
+        let text = queue(&rows, 0);
+        assert!(text.contains("a.call"), "{text}");
+        assert!(text.contains("Local/1@c"), "{text}");
+        assert!(text.contains("s@x:1"), "{text}");
+        assert!(text.contains("2 of 3"), "{text}");
+        assert!(text.contains("in 10s"), "{text}");
+    }
+
+    #[test]
+    fn call_file_shows_problems_with_lines_and_verdict() {
+        let parsed = crate::callfile::parse(b"Channel: Local/1@c\nBogus\nContext: x\nExtension: s\n");
+        let text = call_file("/s/x.call", &parsed.call, &parsed.diagnostics, &Err("rule first_leg".into()));
+        assert!(text.contains("line 2: Syntax error at line 2 of /s/x.call"), "{text}");
+        assert!(text.contains("REFUSED: rule first_leg"), "{text}");
+    }
+}
