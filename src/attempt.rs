@@ -406,3 +406,165 @@ fn log_expired<H: Host>(host: &H, channel: &str, attempts: i32) {
         "Queued call to {channel} expired without completion after {attempts} attempt{plural}"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_host::{answered, busy, temp_spool, FakeHost};
+    use std::fs;
+
+    fn visit_file(host: &FakeHost, paths: &SpoolPaths, name: &str, contents: &str) -> (Outcome, Option<AttemptStart>) {
+        let path = paths.outgoing.join(name);
+        fs::write(&path, contents).unwrap();
+        let mut started = None;
+        let outcome = visit(host, paths, &VisitRules::default(), &Stats::default(), &path, &mut |s| started = Some(s));
+        (outcome, started)
+    }
+
+    fn final_event(host: &FakeHost) -> Vec<(String, String)> {
+        host.with(|r| r.events.iter().rev().find(|(e, _)| e == "SpoolFinished").map(|(_, f)| f.clone()).unwrap())
+    }
+
+    fn field(fields: &[(String, String)], key: &str) -> String {
+        fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    const CALL: &str = "Channel: Local/s@ctx\nContext: dest\nExtension: s\n";
+
+    #[test]
+    fn completed_call_is_archived_with_pbx_spools_lines() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("completed");
+        let (outcome, started) = visit_file(&host, &paths, "a.call", &format!("{CALL}Archive: yes\n"));
+        assert_eq!(outcome, Outcome::Done);
+        assert!(started.is_some());
+        let archived = fs::read_to_string(paths.done.join("a.call")).unwrap();
+        let start = archived.find("\nStartRetry: 4242 1 (").expect(&archived);
+        assert!(archived[start..].ends_with(")\nStatus: Completed\n"), "{archived}");
+        assert!(!paths.outgoing.join("a.call").exists());
+        assert!(host.logged("Call completed to Local/s@ctx"));
+        assert_eq!(field(&final_event(&host), "Status"), "Completed");
+        assert_eq!(host.with(|r| r.calls[0].1), 1);
+    }
+
+    #[test]
+    fn failed_attempt_with_retries_left_is_requeued_after_retry_time() {
+        let host = FakeHost::new(|_, _| busy());
+        let paths = temp_spool("requeue");
+        let before = bookkeeping::now_ms();
+        let (outcome, _) = visit_file(&host, &paths, "r.call", &format!("{CALL}MaxRetries: 2\nRetryTime: 60\n"));
+        let Outcome::Requeue(due) = outcome else { panic!("{outcome:?}") };
+        assert!(due >= before + 60_000 && due <= bookkeeping::now_ms() + 60_000, "{due}");
+        let text = fs::read_to_string(paths.outgoing.join("r.call")).unwrap();
+        assert!(text.contains("\nStartRetry: 4242 1 ("), "{text}");
+        assert!(text.contains("\nEndRetry: 4242 1 ("), "{text}");
+        assert!(host.logged("Call failed to go through, reason (5) Remote end is busy"));
+    }
+
+    #[test]
+    fn last_attempt_expires_and_counts_attempts_right() {
+        let host = FakeHost::new(|_, _| busy());
+        let paths = temp_spool("expire");
+        let contents = format!("{CALL}MaxRetries: 1\n\nStartRetry: 1 1 (5)\n\nEndRetry: 1 1 (6)\n");
+        let (outcome, _) = visit_file(&host, &paths, "e.call", &contents);
+        assert_eq!(outcome, Outcome::Done);
+        assert!(host.logged("Queued call to Local/s@ctx expired without completion after 2 attempts"));
+        assert_eq!(host.with(|r| r.calls[0].1), 2);
+        let event = final_event(&host);
+        assert_eq!((field(&event, "Status"), field(&event, "Attempts")), ("Expired".into(), "2".into()));
+    }
+
+    #[test]
+    fn unfinished_attempt_is_aborted_even_with_our_own_pid() {
+        // A crashed Asterisk whose successor got the same pid: pbx_spool would append DelayedRetry forever.
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("abort");
+        let contents = format!("{CALL}MaxRetries: 1\nArchive: yes\n\nStartRetry: 4242 1 (5)\n");
+        let (outcome, _) = visit_file(&host, &paths, "c.call", &contents);
+        assert_eq!(outcome, Outcome::Done);
+        let archived = fs::read_to_string(paths.done.join("c.call")).unwrap();
+        // pbx_spool's numbers: the aborted attempt is counted from the next parse on (AbortRetry counts
+        // as a retry), and both new lines carry the retry count plus one.
+        let abort = archived.find("\nAbortRetry: 4242 1 (").expect(&archived);
+        let start = archived.rfind("\nStartRetry: 4242 1 (").expect(&archived);
+        assert!(abort < start, "{archived}");
+        assert_eq!(host.with(|r| r.calls.len()), 1);
+    }
+
+    #[test]
+    fn invalid_file_fails_with_pbx_spools_words_and_no_call() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("invalid");
+        let (outcome, _) = visit_file(&host, &paths, "i.call", "Channel: Local/s@ctx\nArchive: yes\n");
+        assert_eq!(outcome, Outcome::Done);
+        assert!(host.logged("Invalid file contents in"));
+        assert!(fs::read_to_string(paths.done.join("i.call")).unwrap().ends_with("Status: Failed\n"));
+        assert_eq!(host.with(|r| r.calls.len()), 0);
+        assert_eq!(field(&final_event(&host), "Status"), "Failed");
+    }
+
+    #[test]
+    fn policy_rejection_places_no_call() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("reject");
+        let (outcome, started) = visit_file(&host, &paths, "t.call", "Channel: PJSIP/123@trunk\nApplication: Echo\n");
+        assert_eq!(outcome, Outcome::Done);
+        assert!(started.is_none());
+        assert_eq!(host.with(|r| r.calls.len()), 0);
+        assert!(host.logged("Rejected"));
+        assert!(!paths.outgoing.join("t.call").exists());
+        assert_eq!(field(&final_event(&host), "Status"), "Rejected");
+    }
+
+    #[test]
+    fn dangerous_function_write_is_refused_unless_live_dangerously() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("dangerous");
+        let path = paths.outgoing.join("f.call");
+        let contents = format!("{CALL}Set: FILE(/tmp/x)=evil\n");
+        fs::write(&path, &contents).unwrap();
+        let outcome = visit(&*host, &paths, &VisitRules::default(), &Stats::default(), &path, &mut |_| {});
+        assert_eq!(outcome, Outcome::Done);
+        assert_eq!(host.with(|r| r.calls.len()), 0);
+        fs::write(&path, &contents).unwrap();
+        let rules = VisitRules { live_dangerously: true, ..VisitRules::default() };
+        visit(&*host, &paths, &rules, &Stats::default(), &path, &mut |_| {});
+        assert_eq!(host.with(|r| r.calls.len()), 1);
+    }
+
+    #[test]
+    fn always_delete_no_keeps_a_file_the_dialplan_redated_but_not_our_own_bookkeeping() {
+        let paths = temp_spool("alwaysdelete");
+        let redate_to = bookkeeping::now_ms() + 3_600_000;
+        let outgoing = paths.outgoing.clone();
+        let host = FakeHost::new(move |_, _| {
+            bookkeeping::set_times(&outgoing.join("k.call"), redate_to, redate_to).unwrap();
+            answered()
+        });
+        let (outcome, _) = visit_file(&host, &paths, "k.call", &format!("{CALL}AlwaysDelete: no\n"));
+        assert_eq!(outcome, Outcome::Requeue(redate_to));
+        assert!(paths.outgoing.join("k.call").exists());
+
+        // Without a re-date, the future mtime is our own StartRetry's: the file is done (pbx_spool loops).
+        let host = FakeHost::new(|_, _| answered());
+        let (outcome, _) = visit_file(&host, &paths, "d.call", &format!("{CALL}AlwaysDelete: no\n"));
+        assert_eq!(outcome, Outcome::Done);
+        assert!(!paths.outgoing.join("d.call").exists());
+    }
+
+    #[test]
+    fn oversize_and_special_files_are_not_dialled() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("special");
+        let big = "Set: X=y\n".repeat(10_000);
+        let (outcome, _) = visit_file(&host, &paths, "big.call", &format!("{CALL}{big}"));
+        assert_eq!(outcome, Outcome::Done);
+        assert!(!paths.outgoing.join("big.call").exists());
+        let link = paths.outgoing.join("link.call");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        let outcome = visit(&*host, &paths, &VisitRules::default(), &Stats::default(), &link, &mut |_| {});
+        assert_eq!(outcome, Outcome::Parked);
+        assert!(fs::symlink_metadata(&link).is_ok(), "the symlink is left for the admin");
+        assert_eq!(host.with(|r| r.calls.len()), 0);
+    }
+}

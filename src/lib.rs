@@ -22,6 +22,9 @@ pub mod scheduler;
 pub mod watcher;
 pub mod wheel;
 
+#[cfg(test)]
+mod fake_host;
+
 #[cfg(not(test))]
 mod asterisk;
 #[cfg(not(test))]

@@ -937,3 +937,161 @@ fn file_name_key(name: &[u8]) -> Option<Arc<str>> {
     }
     std::str::from_utf8(name).ok().map(Arc::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_host::{answered, busy, temp_spool, FakeHost};
+    use std::io::Write;
+    use std::time::Duration;
+
+    const CALL: &str = "Channel: Local/s@ctx\nContext: dest\nExtension: s\n";
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A scheduler running on its own thread over a temporary spool, stopped on drop.
+    struct Running {
+        control: Arc<Control>,
+        thread: Option<std::thread::JoinHandle<()>>,
+        paths: SpoolPaths,
+    }
+
+    impl Running {
+        fn start(host: Arc<FakeHost>, name: &str, settings: Settings) -> Running {
+            let paths = temp_spool(name);
+            let control = Control::new(settings).unwrap();
+            let (c, p) = (control.clone(), paths.clone());
+            let thread = std::thread::spawn(move || run(host, c, p));
+            Running { control, thread: Some(thread), paths }
+        }
+
+        fn drop_in(&self, name: &str, contents: &str) {
+            let staged = self.paths.outgoing.parent().unwrap().join(format!(".{name}.tmp"));
+            std::fs::write(&staged, contents).unwrap();
+            std::fs::rename(staged, self.paths.outgoing.join(name)).unwrap();
+        }
+
+        fn snapshot(&self) -> Snapshot {
+            self.control.snapshot(SnapshotQuery { limit: 10, file: None }).unwrap()
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            while self.control.request_stop() != StopAnswer::Stopped {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.thread.take().map(|t| t.join());
+        }
+    }
+
+    fn calls(host: &FakeHost) -> usize {
+        host.with(|r| r.calls.len())
+    }
+
+    #[test]
+    fn renamed_file_is_placed_once_and_removed() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-once", Settings::default());
+        spool.drop_in("a.call", CALL);
+        host.wait_for("the call", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        assert_eq!(calls(&host), 1);
+        assert!(!spool.paths.outgoing.join("a.call").exists());
+        // The same name again is a new call file.
+        spool.drop_in("a.call", CALL);
+        host.wait_for("the second call", WAIT, |r| r.events.iter().filter(|(e, _)| e == "SpoolFinished").count() == 2);
+        assert_eq!(calls(&host), 2);
+    }
+
+    #[test]
+    fn future_file_waits_for_its_mtime_and_follows_a_redate() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-future", Settings::default());
+        let path = spool.paths.outgoing.join("f.call");
+        let staged = spool.paths.outgoing.parent().unwrap().join("f.tmp");
+        std::fs::write(&staged, CALL).unwrap();
+        let in_an_hour = bookkeeping::now_ms() + 3_600_000;
+        bookkeeping::set_times(&staged, in_an_hour, in_an_hour).unwrap();
+        std::fs::rename(&staged, &path).unwrap();
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().queued != 1 {
+            assert!(std::time::Instant::now() < deadline, "never queued");
+        }
+        assert_eq!(calls(&host), 0);
+        // touch it to now: pbx_spool would wait the hour; the new mtime counts at once.
+        let now = bookkeeping::now_ms();
+        bookkeeping::set_times(&path, now, now).unwrap();
+        host.wait_for("the re-dated call", WAIT, |r| r.calls.len() == 1);
+    }
+
+    #[test]
+    fn file_written_in_place_is_taken_only_when_closed() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-inplace", Settings::default());
+        // wait until the scheduler watches the directory
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.control.snapshot(SnapshotQuery { limit: 0, file: None }).is_none() {
+            assert!(std::time::Instant::now() < deadline);
+        }
+        let path = spool.paths.outgoing.join("w.call");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(b"Channel: Local/s@ctx\n").unwrap();
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().being_written != 1 {
+            assert!(std::time::Instant::now() < deadline, "not seen as being written");
+        }
+        // Read by someone else meanwhile: still waits for the writer (pbx_spool would lose it).
+        let _ = std::fs::read(&path).unwrap();
+        assert_eq!(calls(&host), 0);
+        file.write_all(b"Context: dest\nExtension: s\n").unwrap();
+        drop(file);
+        host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
+        assert!(host.with(|r| r.logs.iter().all(|(_, l)| !l.contains("Invalid file contents"))));
+    }
+
+    #[test]
+    fn maxcalls_holds_files_in_due_order_and_unload_refuses_while_busy() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |_, _| {
+            let (open, cv) = &*g;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = cv.wait(open).unwrap();
+            }
+            answered()
+        });
+        let settings = Settings { max_calls: Some(1), ..Settings::default() };
+        let spool = Running::start(host.clone(), "sched-maxcalls", settings);
+        let base = bookkeeping::now_ms() - 10_000;
+        for (i, name) in ["c.call", "a.call", "b.call"].iter().enumerate() {
+            let staged = spool.paths.outgoing.parent().unwrap().join(format!("{name}.tmp"));
+            std::fs::write(&staged, CALL.replace("s@ctx", &format!("{i}@ctx"))).unwrap();
+            // due order: a (i=1) first, then b, then c
+            let due = base + [3, 1, 2][i] * 1000;
+            bookkeeping::set_times(&staged, due, due).unwrap();
+            std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
+        }
+        host.wait_for("the first call", WAIT, |r| r.calls.len() == 1);
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().held != 2 {
+            assert!(std::time::Instant::now() < deadline, "others not held: {:?}", spool.snapshot());
+        }
+        assert!(matches!(spool.control.request_stop(), StopAnswer::Busy { calls_in_progress: 1 }));
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        host.wait_for("all calls", WAIT, |r| r.calls.len() == 3);
+        let order: Vec<String> = host.with(|r| r.calls.iter().map(|c| c.0.clone()).collect());
+        assert_eq!(order, ["Local/1@ctx", "Local/2@ctx", "Local/0@ctx"]);
+    }
+
+    #[test]
+    fn retries_follow_retry_time_until_expiry() {
+        let host = FakeHost::new(|_, _| busy());
+        let spool = Running::start(host.clone(), "sched-retry", Settings::default());
+        spool.drop_in("r.call", &format!("{CALL}MaxRetries: 1\nRetryTime: 1\n"));
+        host.wait_for("expiry", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        let attempts: Vec<i32> = host.with(|r| r.calls.iter().map(|c| c.1).collect());
+        assert_eq!(attempts, [1, 2]);
+        assert!(host.logged("expired without completion after 2 attempts"));
+    }
+}

@@ -1,0 +1,111 @@
+//! A [`Host`] for unit tests: records log lines, placed calls and manager events, and answers calls
+//! with a behaviour chosen by the test. Compiled into tests only.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::callfile::CallFile;
+use crate::host::{CallResult, Host, Level, Origin};
+
+type Answer = dyn Fn(&CallFile, i32) -> CallResult + Send + Sync;
+
+pub struct FakeHost {
+    pub pid: i64,
+    pub dangerous: Vec<&'static str>,
+    answer: Box<Answer>,
+    state: Mutex<Recorded>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+pub struct Recorded {
+    pub logs: Vec<(Level, String)>,
+    /// (channel, attempt, uniqueid) of each placed call.
+    pub calls: Vec<(String, i32, String)>,
+    pub events: Vec<(String, Vec<(String, String)>)>,
+}
+
+pub fn answered() -> CallResult {
+    CallResult { answered: true, reason: 4, reason_text: "Remote end has answered".into() }
+}
+
+pub fn busy() -> CallResult {
+    CallResult { answered: false, reason: 5, reason_text: "Remote end is busy".into() }
+}
+
+impl FakeHost {
+    pub fn new(answer: impl Fn(&CallFile, i32) -> CallResult + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(FakeHost {
+            pid: 4242,
+            dangerous: vec!["FILE", "DB", "SHELL"],
+            answer: Box::new(answer),
+            state: Mutex::new(Recorded::default()),
+            changed: Condvar::new(),
+        })
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&Recorded) -> T) -> T {
+        f(&self.state.lock().unwrap())
+    }
+
+    /// Wait until `condition` holds on what was recorded, or panic after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, condition: impl Fn(&Recorded) -> bool) {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        while !condition(&state) {
+            let now = Instant::now();
+            assert!(now < deadline, "timed out waiting for {what}; logs: {:#?}", state.logs);
+            state = self.changed.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn logged(&self, needle: &str) -> bool {
+        self.with(|r| r.logs.iter().any(|(_, line)| line.contains(needle)))
+    }
+
+    fn record(&self, f: impl FnOnce(&mut Recorded)) {
+        f(&mut self.state.lock().unwrap());
+        self.changed.notify_all();
+    }
+}
+
+impl Host for FakeHost {
+    fn log(&self, level: Level, _origin: Origin, message: &str) {
+        self.record(|r| r.logs.push((level, message.to_string())));
+    }
+
+    fn place_call(&self, call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
+        let channel = String::from_utf8_lossy(&call.channel()).into_owned();
+        self.record(|r| r.calls.push((channel, attempt, uniqueid.to_string())));
+        (self.answer)(call, attempt)
+    }
+
+    fn manager_event(&self, event: &str, fields: &[(&str, String)]) {
+        let fields = fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        self.record(|r| r.events.push((event.to_string(), fields)));
+    }
+
+    fn main_pid(&self) -> i64 {
+        self.pid
+    }
+
+    fn fully_booted(&self) -> bool {
+        true
+    }
+
+    fn stock_spooler_loaded(&self) -> bool {
+        false
+    }
+
+    fn function_writes_are_dangerous(&self, name: &str) -> bool {
+        self.dangerous.contains(&name)
+    }
+}
+
+/// A fresh temporary spool (`outgoing/` created) for one test.
+pub fn temp_spool(name: &str) -> crate::attempt::SpoolPaths {
+    let dir = std::env::temp_dir().join(format!("prs-unit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("outgoing")).unwrap();
+    crate::attempt::SpoolPaths { outgoing: dir.join("outgoing"), done: dir.join("outgoing_done") }
+}
