@@ -1,7 +1,8 @@
 # pbx_spool_rs: build, install, and the project's test bed.
 #
 #   make                      build pbx_spool_rs.so (release) into target/release/
-#   make install              install it into ASTMODDIR (and the sample config into ASTETCDIR)
+#   make install              install it into ASTMODDIR, and the sample config into ASTETCDIR
+#   make samples              install only the commented sample pbx_spool_rs.conf (never overwrites)
 #   make test                 everything a fresh Debian 12 machine needs, then every test
 #   make demo                 run the module for real in the project's Asterisk 22 and place a call
 #   make env                  create (once) the cached Debian sid chroot with asterisk and asterisk-dev
@@ -20,9 +21,15 @@ module:
 	$(CARGO) build --release --lib
 	cp target/release/libpbx_spool_rs.so $(MODULE)
 
-install: module
+install: module samples
 	install -d $(DESTDIR)$(ASTMODDIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(ASTMODDIR)/pbx_spool_rs.so
+
+# The commented sample configuration; an existing pbx_spool_rs.conf is never overwritten.
+samples:
+	install -d $(DESTDIR)$(ASTETCDIR)
+	[ -e $(DESTDIR)$(ASTETCDIR)/pbx_spool_rs.conf ] || \
+		install -m 0640 configs/pbx_spool_rs.conf.sample $(DESTDIR)$(ASTETCDIR)/pbx_spool_rs.conf
 
 host-deps:
 	bash tests/testsuite/host-deps.sh

@@ -372,21 +372,14 @@ mod cli {
     }
 
     fn describe(settings: &Settings) -> Vec<(String, String)> {
-        let limit = |v: Option<String>| v.unwrap_or_else(|| "unlimited".into());
-        let mut rows = vec![
-            ("maxcalls".to_string(), limit(settings.max_calls.map(|v| v.to_string()))),
-            ("maxrate".to_string(), limit(settings.max_rate.map(|v| format!("{v}/s")))),
-            ("max_file_size".to_string(), format!("{} bytes", settings.rules.max_file_size)),
-            (
-                "owner_check".to_string(),
-                match &settings.rules.allowed_owners {
-                    None => "off".into(),
-                    Some(uids) => format!("uids {uids:?}"),
-                },
-            ),
-            ("live_dangerously".to_string(), if settings.rules.live_dangerously { "yes" } else { "no" }.into()),
-        ];
-        rows.extend(settings.description.iter().cloned());
+        // The configuration as written, then what was derived from it and from asterisk.conf.
+        let mut rows: Vec<(String, String)> = settings.description.iter().cloned().collect();
+        if let Some(uids) = &settings.rules.allowed_owners {
+            let mut uids = uids.clone();
+            uids.dedup();
+            rows.push(("allowed owner uids".into(), format!("{uids:?}")));
+        }
+        rows.push(("live_dangerously (asterisk.conf)".into(), if settings.rules.live_dangerously { "yes" } else { "no" }.into()));
         rows
     }
 

@@ -148,6 +148,10 @@ pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult
             )
         }
     };
+    // The call ran its dialplan on this (pooled) thread, which left the call's id bound to the thread;
+    // unbind it so later log lines from this worker are not attributed to that call.
+    // SAFETY: clears this thread's callid association, if any; harmless when there is none.
+    unsafe { sys::ast_callid_threadassoc_remove() };
     CallResult { answered: res == 0, reason, reason_text: reason_text(reason) }
 }
 

@@ -8,3 +8,6 @@ mod harness;
 mod demo;
 mod harness_selftest;
 mod lifecycle;
+mod parity;
+mod parity_retry;
+mod parity_timing;
