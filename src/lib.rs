@@ -19,6 +19,7 @@ pub mod host;
 pub mod policy;
 pub mod report;
 pub mod scheduler;
+pub mod submit;
 pub mod watcher;
 pub mod wheel;
 
