@@ -10,6 +10,7 @@
 CARGO ?= cargo
 ASTMODDIR ?= /usr/lib/x86_64-linux-gnu/asterisk/modules
 ASTETCDIR ?= /etc/asterisk
+BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
@@ -18,12 +19,14 @@ MODULE := target/release/pbx_spool_rs.so
 all: module
 
 module:
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --lib --bin callfile
 	cp target/release/libpbx_spool_rs.so $(MODULE)
 
 install: module samples
 	install -d $(DESTDIR)$(ASTMODDIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(ASTMODDIR)/pbx_spool_rs.so
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 target/release/callfile $(DESTDIR)$(BINDIR)/callfile
 
 # The commented sample configuration; an existing pbx_spool_rs.conf is never overwritten.
 samples:

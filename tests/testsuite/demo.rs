@@ -58,6 +58,10 @@ Archive: yes
         ast.expect_event("the reminder call to run", Duration::from_secs(10), |e| e.is_user_event("DemoReminder"));
     ast.expect_until("reminder.call to be archived", Duration::from_secs(10), || !file.exists());
     show("AMI UserEvent from the dialplan", &format!("{event:?}"));
+    for name in ["SpoolAttempt", "SpoolFinished"] {
+        let spool_event = ast.expect_event(name, Duration::from_secs(10), |e| e.is_event(name));
+        show(&format!("AMI {name} event"), &format!("{spool_event:?}"));
+    }
     let done = ast.outgoing_done_dir().join("reminder.call");
     ast.expect_until("the archived file", Duration::from_secs(5), || {
         std::fs::read_to_string(&done).is_ok_and(|t| t.contains("Status:"))
