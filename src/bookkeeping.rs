@@ -99,8 +99,7 @@ pub fn set_times(path: &Path, atime_ms: Millis, mtime_ms: Millis) -> io::Result<
         tv_nsec: (ms.rem_euclid(1000) * 1_000_000) as libc::c_long,
     };
     let times = [to_timespec(atime_ms), to_timespec(mtime_ms)];
-    // SAFETY: `c_path` is a valid NUL-terminated string and `times` points to two initialised timespecs,
-    // both alive for the duration of the call.
+    // SAFETY: `c_path` is a valid NUL-terminated string and `times` points to two initialised timespecs, both alive for the duration of the call.
     let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
     if rc == 0 {
         Ok(())

@@ -263,14 +263,13 @@ fn spawn_joinable(body: ThreadBody) -> std::io::Result<libc::pthread_t> {
     extern "C" fn trampoline(arg: *mut c_void) -> *mut c_void {
         // SAFETY: `arg` is the Box<ThreadBody> leaked by spawn_joinable below, reclaimed exactly once here.
         let body = unsafe { Box::from_raw(arg.cast::<ThreadBody>()) };
-        let _ = catch_unwind(AssertUnwindSafe(move || body()));
+        let _ = catch_unwind(AssertUnwindSafe(body));
         std::ptr::null_mut()
     }
     let arg = Box::into_raw(Box::new(body));
     // SAFETY: an all-zero pthread_t is a valid placeholder that pthread_create overwrites.
     let mut thread: libc::pthread_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `trampoline` has the signature pthread expects and takes ownership of `arg`; default attributes
-    // make the thread joinable.
+    // SAFETY: `trampoline` has the signature pthread expects and takes ownership of `arg`; default attributes make the thread joinable.
     let rc = unsafe { libc::pthread_create(&mut thread, std::ptr::null(), trampoline, arg.cast()) };
     if rc != 0 {
         // SAFETY: the thread was not created, so `arg` is still ours to free.

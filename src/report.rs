@@ -86,7 +86,7 @@ pub fn due_in(due: Millis, now: Millis) -> String {
 
 pub fn queue(rows: &[QueueRow], now: Millis) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<32} {:<28} {:<32} {:<9} {}", "File", "Channel", "Destination", "Attempt", "Due");
+    let _ = writeln!(out, "{:<32} {:<28} {:<32} {:<9} Due", "File", "Channel", "Destination", "Attempt");
     for row in rows {
         let (channel, destination, attempt) = match &row.call {
             Some(call) => {

@@ -906,8 +906,7 @@ fn effective_uid() -> u32 {
 fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     let c_from = CString::new(from.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let c_to = CString::new(to.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: both paths are valid NUL-terminated strings that outlive the call; the arguments match
-    // renameat2(int, const char *, int, const char *, unsigned int).
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call; the arguments match renameat2(int, const char *, int, const char *, unsigned int).
     let rc = unsafe {
         libc::syscall(
             libc::SYS_renameat2,
@@ -1052,8 +1051,7 @@ fn uid_of(name: &str) -> Option<u32> {
     // SAFETY: `passwd` is plain old data; all-zero (null pointers) is a valid value to be overwritten.
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and `buffer.len()` is the buffer's real size; the
-    // returned strings point into `buffer`, which is not read after it is dropped.
+    // SAFETY: every pointer is valid for the call and `buffer.len()` is the buffer's real size; the returned strings point into `buffer`, which is not read after it is dropped.
     let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut result) };
     (rc == 0 && !result.is_null()).then_some(entry.pw_uid)
 }

@@ -87,10 +87,9 @@ impl Inotify {
             let n = n as usize;
             let mut offset = 0;
             while offset + HEADER <= n {
-                // SAFETY: the kernel wrote a complete inotify_event header at `offset` (checked against `n`);
-                // read_unaligned copes with the byte buffer's alignment.
-                let header: libc::inotify_event =
-                    unsafe { std::ptr::read_unaligned(self.buffer[offset..].as_ptr().cast()) };
+                let header_bytes = self.buffer[offset..].as_ptr().cast::<libc::inotify_event>();
+                // SAFETY: the kernel wrote a complete header at `offset` (checked against `n`); unaligned read.
+                let header: libc::inotify_event = unsafe { std::ptr::read_unaligned(header_bytes) };
                 let name_start = offset + HEADER;
                 let name_end = (name_start + header.len as usize).min(n);
                 let raw_name = &self.buffer[name_start..name_end];
@@ -194,8 +193,7 @@ pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> 
     let mut pollfds: Vec<libc::pollfd> =
         fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     loop {
-        // SAFETY: `pollfds` is a valid array of `len` pollfd structs alive for the call; timeout -1 = block,
-        // the timerfd bounds the wait.
+        // SAFETY: `pollfds` is a valid array of `len` pollfd structs alive for the call; timeout -1 = block, the timerfd bounds the wait.
         let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, -1) };
         if rc >= 0 {
             break;
@@ -215,9 +213,9 @@ pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> 
 /// owner without CAP_LEASE, a file system without leases, ...).
 pub fn open_for_writing(path: &Path) -> Option<bool> {
     let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
     // SAFETY: valid NUL-terminated path; the returned descriptor is owned right below.
-    let fd =
-        unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(c_path.as_ptr(), flags) };
     let fd = owned(fd).ok()?;
     // SAFETY: fcntl on our own open descriptor.
     let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) };

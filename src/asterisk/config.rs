@@ -17,8 +17,7 @@ fn text(ptr: *const libc::c_char) -> String {
     if ptr.is_null() {
         return String::new();
     }
-    // SAFETY: Asterisk's config strings are NUL-terminated and live as long as the config object, which
-    // outlives this copy.
+    // SAFETY: Asterisk's config strings are NUL-terminated and live as long as the config object, which outlives this copy.
     unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
 }
 

@@ -31,8 +31,7 @@ pub(crate) fn log(level: Level, origin: Origin, message: &str) {
         Level::Verbose(n) => {
             let file = c_string(origin.file);
             let function = c_string(origin.function);
-            // SAFETY: all strings are valid, NUL-terminated and alive for the call; the shim formats
-            // `text` with "%s".
+            // SAFETY: all strings are valid, NUL-terminated and alive for the call; the shim formats `text` with "%s".
             unsafe {
                 sys::prs_verbose(i32::from(n), file.as_ptr(), origin.line as i32, function.as_ptr(), text.as_ptr())
             };
@@ -53,8 +52,7 @@ pub(crate) fn log(level: Level, origin: Origin, message: &str) {
 fn emit(level: i32, origin: Origin, text: &CStr) {
     let file = c_string(origin.file);
     let function = c_string(origin.function);
-    // SAFETY: all three strings are valid, NUL-terminated and alive for the call; the shim passes `text`
-    // as an argument to a "%s" format, never as the format itself.
+    // SAFETY: all three strings are valid, NUL-terminated and alive for the call; the shim passes `text` as an argument to a "%s" format, never as the format itself.
     unsafe { sys::prs_log(level, file.as_ptr(), origin.line as i32, function.as_ptr(), text.as_ptr()) };
 }
 

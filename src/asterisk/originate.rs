@@ -63,8 +63,7 @@ impl Variables {
             if tail.is_null() {
                 list.0 = node;
             } else {
-                // SAFETY: `tail` is the last node of the list we own; appending keeps file order, which the
-                // dialplan relies on ("some people treat the spool file as a script").
+                // SAFETY: `tail` is the last node of the list we own; appending keeps file order, which the dialplan relies on ("some people treat the spool file as a script").
                 unsafe { (*tail).next = node };
             }
             tail = node;
@@ -103,8 +102,7 @@ pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult
     let res = if call.is_application() {
         let app = c_string(call.application.clone());
         let data = c_string(call.data.clone());
-        // SAFETY: every pointer is either NULL where Asterisk allows it or a valid C string/object that
-        // outlives the call; `vars` is only read (Asterisk copies the variables onto the channel).
+        // SAFETY: every pointer is either NULL where Asterisk allows it or a valid C string/object that outlives the call; `vars` is only read (Asterisk copies the variables onto the channel).
         unsafe {
             sys::ast_pbx_outgoing_app(
                 tech.as_ptr(),
