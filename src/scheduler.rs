@@ -1094,4 +1094,24 @@ mod tests {
         assert_eq!(attempts, [1, 2]);
         assert!(host.logged("expired without completion after 2 attempts"));
     }
+
+    #[test]
+    fn far_future_files_keep_exact_due_times_and_do_not_block_nearer_ones() {
+        // pbx_spool computes its poll timeout in milliseconds in an int: 25-50 days ahead it blocks forever,
+        // and times past 2038 are truncated. Here due times are u64 ms on an absolute wall-clock timer.
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-far", Settings::default());
+        let now = bookkeeping::now_ms();
+        let forty_days = now + 40 * 86_400_000;
+        let year_2040 = 2_208_988_800_000; // 2040-01-01T00:00:00Z
+        for (name, due) in [("far.call", forty_days), ("y2040.call", year_2040), ("near.call", now + 300)] {
+            let staged = spool.paths.outgoing.parent().unwrap().join(format!("{name}.tmp"));
+            std::fs::write(&staged, CALL).unwrap();
+            bookkeeping::set_times(&staged, due, due).unwrap();
+            std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
+        }
+        host.wait_for("the near call", WAIT, |r| r.calls.len() == 1);
+        let queued = spool.snapshot().next;
+        assert_eq!(queued, [("far.call".to_string(), forty_days), ("y2040.call".to_string(), year_2040)]);
+    }
 }

@@ -11,3 +11,4 @@ mod lifecycle;
 mod parity;
 mod parity_retry;
 mod parity_timing;
+mod tool;

@@ -1,0 +1,109 @@
+//! The `callfile` companion tool against a live spool: `submit` dials, `bulk` of 1,000 numbers makes
+//! exactly 1,000 calls, and `check` reports the same problems the module logs for the same file.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{Asterisk, Spooler};
+use crate::parity::{setup, spooler_ready, ue, SOON};
+
+const CALLFILE: &str = env!("CARGO_BIN_EXE_callfile");
+
+fn callfile(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(CALLFILE).args(args).output().expect("run callfile");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn spool_arg(ast: &Asterisk) -> String {
+    ast.spool_dir().display().to_string()
+}
+
+#[test]
+fn submit_into_a_live_spool_dials() {
+    let ast = setup(Asterisk::builder(Spooler::Rust)).start();
+    spooler_ready(&ast);
+    let spool = spool_arg(&ast);
+    let (code, stdout, stderr) = callfile(&[
+        "submit", "--spool", &spool, "--channel", "Local/s@answer", "--context", "report", "--extension", "s", "--set",
+        "FILE=submitted", "--set", "A=from-the-tool",
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    let placed = Path::new(stdout.trim());
+    assert!(placed.starts_with(ast.outgoing_dir()), "printed path {stdout}");
+    let report = ast.expect_event("the submitted call", SOON, ue("Report", "submitted"));
+    assert_eq!(report.get("A"), Some("from-the-tool"), "{report:?}");
+    ast.expect_until("the file to be finished", SOON, || !placed.exists());
+    // Nothing else was left in the spool: no temporary file in outgoing/ at any time.
+    let leftovers: Vec<_> = std::fs::read_dir(ast.outgoing_dir()).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn bulk_of_1000_numbers_makes_exactly_1000_calls() {
+    let ast = setup(Asterisk::builder(Spooler::Rust)).start();
+    spooler_ready(&ast);
+    let numbers: String = (0..1000).map(|i| format!("555{i:04}\n")).collect();
+    let numbers_path = ast.path("numbers.txt");
+    std::fs::write(&numbers_path, format!("# campaign\n{numbers}\n")).unwrap();
+    let template = ast.path("campaign.call");
+    std::fs::write(&template, "Channel: Local/s@answer\nContext: bulk\nExtension: s\nSet: FILE=bulk\nSet: N={number}\n")
+        .unwrap();
+    let spool = spool_arg(&ast);
+    let (code, stdout, stderr) = callfile(&[
+        "bulk",
+        "--spool",
+        &spool,
+        numbers_path.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    let is_bulk = |m: &crate::harness::Message| m.is_user_event("Bulk");
+    let count = ast.ami().wait_for_count(1000, Duration::from_secs(120), is_bulk);
+    assert_eq!(count, 1000, "{}", ast.diagnostics());
+    let distinct: BTreeSet<String> =
+        ast.ami().events().iter().filter(|m| is_bulk(m)).filter_map(|m| m.get("N").map(str::to_string)).collect();
+    assert_eq!(distinct.len(), 1000, "every number called once");
+    ast.expect_until("outgoing/ to empty", SOON, || std::fs::read_dir(ast.outgoing_dir()).unwrap().next().is_none());
+    // A bounded window for stray duplicates.
+    let count = ast.ami().wait_for_count(1001, Duration::from_secs(2), is_bulk);
+    assert_eq!(count, 1000, "a number was called twice");
+}
+
+#[test]
+fn check_reports_what_the_module_logs() {
+    let ast = setup(Asterisk::builder(Spooler::Rust)).start();
+    spooler_ready(&ast);
+    let contents = "Channel: Local/s@answer\nBogus line\nRetryTime: soon\nFrobnicate: yes\nContext: report\nExtension: s\nSet: FILE=checked\n";
+    let outside = ast.path("checked.call");
+    std::fs::write(&outside, contents).unwrap();
+    let (code, stdout, _) = callfile(&["check", outside.to_str().unwrap()]);
+    assert_eq!(code, 0, "warnings only: the spool would still place it\n{stdout}");
+    let expected_problems = ["Syntax error at line 2", "Invalid retrytime at line 3", "Unknown keyword 'Frobnicate' at line 4"];
+    for problem in expected_problems {
+        assert!(stdout.contains(problem), "callfile check misses {problem:?}:\n{stdout}");
+    }
+    let mark = ast.log_mark();
+    ast.drop_call_file("checked.call", contents);
+    ast.expect_event("the checked call", SOON, ue("Report", "checked"));
+    let logged = ast.log_since(mark);
+    for problem in expected_problems {
+        assert!(logged.contains(problem), "the module did not log {problem:?}:\n{logged}");
+    }
+    // And a refused file: same verdict from both.
+    let refused = "Channel: PJSIP/123@trunk\nApplication: Playback\nData: x\n";
+    std::fs::write(&outside, refused).unwrap();
+    let (code, stdout, _) = callfile(&["check", outside.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("(rule first_leg, value 'PJSIP/123@trunk')"), "{stdout}");
+    let mark = ast.log_mark();
+    let dropped = ast.drop_call_file("refused.call", refused);
+    ast.expect_until("the refused file to be removed", SOON, || !dropped.exists());
+    assert!(ast.log_since(mark).contains("(rule first_leg, value 'PJSIP/123@trunk')"), "{}", ast.diagnostics());
+}
