@@ -6,6 +6,7 @@
 #   make test                 everything a fresh Debian 12 machine needs, then every test
 #   make demo                 run the module for real in the project's Asterisk 22 and place a call
 #   make env                  create (once) the cached Debian sid chroot with asterisk and asterisk-dev
+#   make fuzz                 fuzz the call-file parser and policy for FUZZ_SECONDS (default 600)
 
 CARGO ?= cargo
 ASTMODDIR ?= /usr/lib/x86_64-linux-gnu/asterisk/modules
@@ -14,7 +15,7 @@ BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
-.PHONY: all module install samples test unit-test integration-test demo env host-deps clean
+.PHONY: all module install samples test unit-test integration-test demo env host-deps fuzz clean
 
 all: module
 
@@ -47,6 +48,15 @@ test: env
 demo: env
 	$(CARGO) build --release --lib
 	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite demo:: -- --ignored --nocapture --test-threads=1
+
+# Fuzz the call-file parser and the policy (not part of `make test`). cargo-fuzz needs nightly
+# features; this machine has only the stable toolchain, so RUSTC_BOOTSTRAP=1 enables them.
+FUZZ_SECONDS ?= 600
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	mkdir -p fuzz/corpus/callfile_parse && cp -n fuzz/seeds/* fuzz/corpus/callfile_parse/
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run callfile_parse corpus/callfile_parse -- \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=8192
 
 clean:
 	$(CARGO) clean
