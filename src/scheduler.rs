@@ -12,7 +12,7 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -250,8 +250,27 @@ struct Scheduler<H: Host> {
     reports: Receiver<Report>,
     report_sink: Sender<Report>,
     idle_workers: Arc<AtomicUsize>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Jobs sent to the pool and not yet picked up by a worker.
+    waiting_jobs: Arc<AtomicUsize>,
+    workers: Vec<WorkerHandle>,
+    /// When to look again whether the pool must grow (jobs waiting behind long calls).
+    grow_check_at: Option<Millis>,
 }
+
+/// A pool thread and when it started its current job (0 = idle).
+struct WorkerHandle {
+    thread: std::thread::JoinHandle<()>,
+    busy_since: Arc<AtomicI64>,
+}
+
+/// Workers started as soon as a job waits, without further ado.
+const BASE_POOL: usize = 4;
+/// A worker busy this long is taken to be in a real call (a failing one returns within a millisecond or
+/// two): jobs waiting behind such workers get new workers, so that, as with pbx_spool, concurrency is
+/// unlimited by default, but without one thread per queued file.
+const STUCK_AFTER_MS: Millis = 10;
+/// New workers per scheduler iteration, so a burst cannot stall the scheduler in thread creation.
+const MAX_SPAWN_PER_STEP: usize = 256;
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
 /// module starts at load.
@@ -347,7 +366,9 @@ impl<H: Host> Scheduler<H> {
             reports,
             report_sink,
             idle_workers: Arc::new(AtomicUsize::new(0)),
+            waiting_jobs: Arc::new(AtomicUsize::new(0)),
             workers: Vec::new(),
+            grow_check_at: None,
         })
     }
 
@@ -382,14 +403,15 @@ impl<H: Host> Scheduler<H> {
                 self.fire(name, now);
             }
 
+            self.dispatch_held();
+            self.grow_pool(bookkeeping::now_ms());
             if self.rescan.is_some() {
                 continue; // more of the directory to read: do not sleep
             }
-            self.dispatch_held();
-            let next = match (self.wheel.next_due().map(|due| due as Millis), self.rate_wakeup) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let next = [self.wheel.next_due().map(|due| due as Millis), self.rate_wakeup, self.grow_check_at]
+                .into_iter()
+                .flatten()
+                .min();
             if let Err(err) = self.timer.arm(next) {
                 host_log!(self.host, Level::Error, "Unable to arm the spool timer: {err}");
             }
@@ -434,7 +456,7 @@ impl<H: Host> Scheduler<H> {
     fn shut_down_workers(&mut self) {
         self.jobs = None; // workers see the channel close and exit
         for worker in self.workers.drain(..) {
-            let _ = worker.join();
+            let _ = worker.thread.join();
         }
     }
 
@@ -770,30 +792,63 @@ impl<H: Host> Scheduler<H> {
         self.files.insert(name.clone(), FileState::Running { changed: false, attempt: None });
         self.running += 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
-        if self.idle_workers.load(Ordering::SeqCst) == 0 {
-            self.spawn_worker();
-        }
+        self.waiting_jobs.fetch_add(1, Ordering::SeqCst);
         if let Some(jobs) = self.jobs.as_ref() {
             let _ = jobs.send(Job { name, rules: self.settings.rules.clone() });
         }
     }
 
     fn spawn_worker(&mut self) {
+        let busy_since = Arc::new(AtomicI64::new(0));
         let worker = Worker {
             host: self.host.clone(),
             paths: self.paths.clone(),
             jobs: self.job_source.clone(),
             reports: self.report_sink.clone(),
             idle: self.idle_workers.clone(),
+            waiting: self.waiting_jobs.clone(),
+            busy_since: busy_since.clone(),
             wake: self.control.clone(),
         };
         self.idle_workers.fetch_add(1, Ordering::SeqCst);
         match std::thread::Builder::new().name("pbx_spool_rs worker".into()).spawn(move || worker.run()) {
-            Ok(handle) => self.workers.push(handle),
+            Ok(thread) => self.workers.push(WorkerHandle { thread, busy_since }),
             Err(err) => {
                 self.idle_workers.fetch_sub(1, Ordering::SeqCst);
                 host_log!(self.host, Level::Error, "Unable to start a spool worker thread: {err}");
             }
+        }
+    }
+
+    /// Give waiting jobs workers: at once up to [`BASE_POOL`], beyond that only when every busy worker
+    /// is in a long call (quick calls free their workers soon enough, and more threads would not help).
+    fn grow_pool(&mut self, now: Millis) {
+        self.grow_check_at = None;
+        let waiting = self.waiting_jobs.load(Ordering::SeqCst);
+        let idle = self.idle_workers.load(Ordering::SeqCst);
+        let mut needed = waiting.saturating_sub(idle);
+        while needed > 0 && self.workers.len() < BASE_POOL {
+            self.spawn_worker();
+            needed -= 1;
+        }
+        if needed == 0 {
+            return;
+        }
+        let all_in_long_calls = self.workers.iter().all(|w| {
+            let since = w.busy_since.load(Ordering::SeqCst);
+            since == 0 || now - since >= STUCK_AFTER_MS
+        });
+        if !all_in_long_calls {
+            self.grow_check_at = Some(now + STUCK_AFTER_MS);
+            return;
+        }
+        let spawn = needed.min(MAX_SPAWN_PER_STEP);
+        host_log!(self.host, Level::Debug(1), "{waiting} due file(s) wait behind long calls: starting {spawn} worker(s)");
+        for _ in 0..spawn {
+            self.spawn_worker();
+        }
+        if needed > spawn {
+            self.grow_check_at = Some(now);
         }
     }
 
@@ -891,13 +946,17 @@ struct Worker<H: Host> {
     jobs: Receiver<Job>,
     reports: Sender<Report>,
     idle: Arc<AtomicUsize>,
+    waiting: Arc<AtomicUsize>,
+    busy_since: Arc<AtomicI64>,
     wake: Arc<Control>,
 }
 
 impl<H: Host> Worker<H> {
     fn run(self) {
         while let Ok(Job { name, rules }) = self.jobs.recv() {
+            self.busy_since.store(bookkeeping::now_ms().max(1), Ordering::SeqCst);
             self.idle.fetch_sub(1, Ordering::SeqCst);
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
             let path = self.paths.outgoing.join(&*name);
             let outcome = {
                 let reports = &self.reports;
@@ -923,6 +982,7 @@ impl<H: Host> Worker<H> {
                     }
                 }
             };
+            self.busy_since.store(0, Ordering::SeqCst);
             self.idle.fetch_add(1, Ordering::SeqCst);
             let _ = self.reports.send(Report::Finished(name, outcome));
             self.wake.wake.wake();
@@ -1113,5 +1173,41 @@ mod tests {
         host.wait_for("the near call", WAIT, |r| r.calls.len() == 1);
         let queued = spool.snapshot().next;
         assert_eq!(queued, [("far.call".to_string(), forty_days), ("y2040.call".to_string(), year_2040)]);
+    }
+
+    #[test]
+    fn long_calls_due_together_all_run_at_once_on_reused_threads() {
+        // Unlimited by default like pbx_spool: 40 calls of 400 ms due at once must overlap, not queue.
+        let in_call = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let (c, p) = (in_call.clone(), peak.clone());
+        let host = FakeHost::new(move |_, _| {
+            let now = c.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(400));
+            c.fetch_sub(1, Ordering::SeqCst);
+            answered()
+        });
+        let spool = Running::start(host.clone(), "sched-concurrency", Settings::default());
+        let due = bookkeeping::now_ms() + 300;
+        for i in 0..40 {
+            let staged = spool.paths.outgoing.parent().unwrap().join(format!("{i}.tmp"));
+            std::fs::write(&staged, CALL).unwrap();
+            bookkeeping::set_times(&staged, due, due).unwrap();
+            std::fs::rename(&staged, spool.paths.outgoing.join(format!("{i}.call"))).unwrap();
+        }
+        host.wait_for("all calls", WAIT, |r| r.events.iter().filter(|(e, _)| e == "SpoolFinished").count() == 40);
+        assert_eq!(peak.load(Ordering::SeqCst), 40, "calls were serialised behind busy workers");
+        // The same 40 threads serve the next burst.
+        let due = bookkeeping::now_ms() + 100;
+        for i in 40..80 {
+            let staged = spool.paths.outgoing.parent().unwrap().join(format!("{i}.tmp"));
+            std::fs::write(&staged, CALL).unwrap();
+            bookkeeping::set_times(&staged, due, due).unwrap();
+            std::fs::rename(&staged, spool.paths.outgoing.join(format!("{i}.call"))).unwrap();
+        }
+        host.wait_for("all calls", WAIT, |r| r.events.iter().filter(|(e, _)| e == "SpoolFinished").count() == 80);
+        let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
+        assert!(threads < 40 + 45, "threads were not reused: {threads}");
     }
 }
