@@ -3,6 +3,7 @@
 //! the call through the [`Host`], and removes or archives the file at the end. Log texts keep pbx_spool's
 //! wording so existing log watchers keep working. No FFI here.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -167,7 +168,7 @@ impl<H: Host> Visit<'_, H> {
         ) {
             Removal::Deleted | Removal::Gone => Outcome::Done,
             Removal::Archived(target) => {
-                self.log(Level::Debug(1), format!("Archived {} as {}", self.shown, target.display()));
+                self.log(Level::Debug(1), format!("Archived {} as {}", self.shown, policy::printable(target.as_os_str().as_bytes())));
                 Outcome::Done
             }
             Removal::LeftInPlace { due } => {
@@ -270,7 +271,8 @@ pub fn visit<H: Host>(
     path: &Path,
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
-    let visit = Visit { host, paths, path, shown: path.display().to_string(), stats };
+    let shown = policy::printable(path.as_os_str().as_bytes());
+    let visit = Visit { host, paths, path, shown, stats };
     let shown = visit.shown.as_str();
     let (bytes, meta) = match bookkeeping::read_call_file(path, rules.max_file_size) {
         Ok(read) => read,

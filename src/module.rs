@@ -387,7 +387,7 @@ mod cli {
         let (bytes, meta) = bookkeeping::read_call_file(path, settings.rules.max_file_size)
             .map_err(|err| format!("{}: {err}\n", path.display()))?;
         let parsed = callfile::parse(&bytes);
-        let shown = path.display().to_string();
+        let shown = crate::policy::printable(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()));
         use std::os::unix::fs::MetadataExt;
         let verdict =
             attempt::preflight(&Asterisk, &settings.rules, &parsed.call, &parsed.diagnostics, meta.uid(), &shown)

@@ -308,24 +308,78 @@ fn check_value_lengths(call: &CallFile, policy: &Policy) -> Result<(), Rejection
     }
 }
 
+/// How deep `Exec(Exec(...))` is unwrapped; deeper nesting is refused outright.
+const MAX_EXEC_DEPTH: usize = 4;
+
+/// The applications an `Application:` line runs, with their data: the application itself and, through
+/// `Exec`/`TryExec` (which run the application written in their data, `App(args)`), the ones it wraps.
+/// `None` when the nesting is too deep to follow.
+fn applications_run(application: &[u8], data: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut run = vec![(application.to_vec(), data.to_vec())];
+    let (mut app, mut args) = (application.to_vec(), data.to_vec());
+    for _ in 0..MAX_EXEC_DEPTH {
+        if !(app.eq_ignore_ascii_case(b"Exec") || app.eq_ignore_ascii_case(b"TryExec")) {
+            return Some(run);
+        }
+        let Some((inner_app, rest)) = split_at_first(&args, b'(') else {
+            return Some(run);
+        };
+        let inner_args = rest.strip_suffix(b")").unwrap_or(rest);
+        (app, args) = (trim_blanks(inner_app).to_vec(), inner_args.to_vec());
+        run.push((app.clone(), args.clone()));
+    }
+    None
+}
+
 fn check_application(call: &CallFile, policy: &Policy) -> Result<(), Rejection> {
-    // Only `Application:`: a call into the dialplan runs what the admin wrote there.
+    // Only `Application:` (and what it runs through Exec): a call into the dialplan runs what the admin
+    // wrote there.
     if call.application.is_empty() {
         return Ok(());
     }
-    let denied = policy.denied_applications.iter().any(|name| call.application.eq_ignore_ascii_case(name.as_bytes()));
-    if !denied {
-        return Ok(());
+    let Some(run) = applications_run(&call.application, &call.data) else {
+        return Err(Rejection::new(
+            rule::APPLICATION,
+            &call.data,
+            format!("Exec nested more than {MAX_EXEC_DEPTH} deep"),
+        ));
+    };
+    for (application, _) in &run {
+        let denied = policy.denied_applications.iter().any(|name| application.eq_ignore_ascii_case(name.as_bytes()));
+        if denied {
+            let how = if application == &call.application { String::new() } else { " (run through Exec)".to_string() };
+            return Err(Rejection::new(
+                rule::APPLICATION,
+                &call.application,
+                format!("application '{}'{how} is denied by deny_application", shown(application)),
+            ));
+        }
     }
-    Err(Rejection::new(
-        rule::APPLICATION,
-        &call.application,
-        format!("application '{}' is denied by deny_application", shown(&call.application)),
-    ))
+    Ok(())
+}
+
+/// The variable names an application writes from its data: `Set(name=value)`, `MSet(n1=v1,n2=v2)`.
+fn names_written_by(application: &[u8], data: &[u8]) -> Vec<Vec<u8>> {
+    let name_of = |assignment: &[u8]| split_at_first(assignment, b'=').map(|(name, _)| name.to_vec());
+    if application.eq_ignore_ascii_case(b"Set") {
+        name_of(data).into_iter().collect()
+    } else if application.eq_ignore_ascii_case(b"MSet") {
+        data.split(|&b| b == b',').filter_map(name_of).collect()
+    } else {
+        Vec::new()
+    }
 }
 
 fn check_written_functions(call: &CallFile, registry: &dyn FunctionRegistry) -> Result<(), Rejection> {
-    for (name, _) in &call.variables {
+    // `Set:` lines, and what `Application: Set`/`MSet` (also through Exec) would write: the same
+    // function write, whichever way the call file asks for it.
+    let mut written: Vec<Vec<u8>> = call.variables.iter().map(|(name, _)| name.clone()).collect();
+    if !call.application.is_empty() {
+        for (application, data) in applications_run(&call.application, &call.data).unwrap_or_default() {
+            written.extend(names_written_by(&application, &data));
+        }
+    }
+    for name in &written {
         let dangerous =
             written_function_candidates(name).into_iter().find(|function| registry.writes_are_dangerous(function));
         let Some(function) = dangerous else {
@@ -452,6 +506,15 @@ fn strip_leading(bytes: &[u8], unwanted: u8) -> &[u8] {
     let start = bytes.iter().position(|&byte| byte != unwanted).unwrap_or(bytes.len());
     bytes.get(start..).unwrap_or_default()
 }
+
+/// A file name or path as text that cannot break or forge a log line or a manager event (control and
+/// invisible characters and invalid UTF-8 escaped), for every message that names a call file.
+pub fn printable(bytes: &[u8]) -> String {
+    escaped(bytes, PRINTABLE_PATH_MAX_CHARS)
+}
+
+/// Paths are shown whole up to this length (PATH_MAX).
+const PRINTABLE_PATH_MAX_CHARS: usize = 4096;
 
 /// `bytes` made safe for one log line and shortened to [`SHOWN_VALUE_MAX_CHARS`].
 fn shown(bytes: &[u8]) -> String {
@@ -1143,5 +1206,36 @@ mod tests {
                 assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
             }
         }
+    }
+
+    // ---- What an Application: line runs and writes ----
+
+    fn running(application: &[u8], data: &[u8]) -> CallFile {
+        CallFile { application: application.to_vec(), data: data.to_vec(), ..call_to(b"Local/s@ctx") }
+    }
+
+    fn rule_of(call: &CallFile, registry: &FakeRegistry) -> Option<&'static str> {
+        check(call, &Policy::default(), registry).err().map(|rejection| rejection.rule)
+    }
+
+    #[test]
+    fn exec_cannot_smuggle_a_denied_application() {
+        let registry = asterisk_functions();
+        assert_eq!(rule_of(&running(b"Exec", b"System(rm -rf /)"), &registry), Some(rule::APPLICATION));
+        assert_eq!(rule_of(&running(b"TryExec", b" trysystem (id)"), &registry), Some(rule::APPLICATION));
+        assert_eq!(rule_of(&running(b"Exec", b"Exec(Exec(System(id)))"), &registry), Some(rule::APPLICATION));
+        let deep = running(b"Exec", b"Exec(Exec(Exec(Exec(Exec(Playback(x))))))");
+        assert_eq!(rule_of(&deep, &registry), Some(rule::APPLICATION));
+        assert_eq!(rule_of(&running(b"Exec", b"Playback(hello-world)"), &registry), None);
+    }
+
+    #[test]
+    fn set_and_mset_applications_are_held_to_the_dangerous_function_rule() {
+        let registry = asterisk_functions();
+        assert_eq!(rule_of(&running(b"Set", b"FILE(/tmp/x)=evil"), &registry), Some(rule::DANGEROUS_FUNCTION));
+        assert_eq!(rule_of(&running(b"MSet", b"A=1,DB(f/k)=2"), &registry), Some(rule::DANGEROUS_FUNCTION));
+        assert_eq!(rule_of(&running(b"Exec", b"Set(SHELL(x)=y)"), &registry), Some(rule::DANGEROUS_FUNCTION));
+        assert_eq!(rule_of(&running(b"Set", b"GREETING=hello"), &registry), None);
+        assert_eq!(rule_of(&running(b"Set", b"FILE(/tmp/x)=evil"), &FakeRegistry::new(&["FILE"], true)), None);
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::os::fd::AsRawFd;
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ use crate::attempt::{self, AttemptStart, Outcome, SpoolPaths, Stats, VisitRules}
 use crate::bookkeeping::{self, Mark, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
+use crate::policy::printable;
 use crate::watcher::{self, EventFd, Inotify, RawEvent, WallTimer};
 use crate::wheel::TimerWheel;
 
@@ -223,8 +225,8 @@ enum FileState {
 
 /// Messages from workers.
 enum Report {
-    Started(Arc<str>, AttemptStart),
-    Finished(Arc<str>, Outcome),
+    Started(Arc<OsStr>, AttemptStart),
+    Finished(Arc<OsStr>, Outcome),
 }
 
 /// The scheduler thread's state.
@@ -237,9 +239,9 @@ struct Scheduler<H: Host> {
     outgoing_wd: Option<i32>,
     parent_wd: Option<i32>,
     timer: WallTimer,
-    wheel: TimerWheel<Arc<str>>,
-    files: HashMap<Arc<str>, FileState>,
-    held: VecDeque<Arc<str>>,
+    wheel: TimerWheel<Arc<OsStr>>,
+    files: HashMap<Arc<OsStr>, FileState>,
+    held: VecDeque<Arc<OsStr>>,
     /// When the last call was started (for maxrate), and when the next held one may start.
     last_start: Option<Millis>,
     rate_wakeup: Option<Millis>,
@@ -614,7 +616,7 @@ impl<H: Host> Scheduler<H> {
             "The spool directory {} disappeared; call files are not processed until it is back",
             self.paths.outgoing.display()
         );
-        let names: Vec<Arc<str>> = self
+        let names: Vec<Arc<OsStr>> = self
             .files
             .iter()
             .filter(|(_, s)| !matches!(s, FileState::Running { .. }))
@@ -633,12 +635,12 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    fn path_of(&self, name: &str) -> PathBuf {
+    fn path_of(&self, name: &OsStr) -> PathBuf {
         self.paths.outgoing.join(name)
     }
 
     /// A name not known before: queue it at its mtime, or wait for its writer.
-    fn consider_new(&mut self, name: Arc<str>, just_created: bool) {
+    fn consider_new(&mut self, name: Arc<OsStr>, just_created: bool) {
         let path = self.path_of(&name);
         let Ok(meta) = fs::symlink_metadata(&path) else {
             return;
@@ -647,7 +649,7 @@ impl<H: Host> Scheduler<H> {
             if meta.file_type().is_dir() {
                 return; // pbx_spool ignores subdirectories silently
             }
-            host_log!(self.host, Level::Warning, "Ignoring {}: not a regular file", path.display());
+            host_log!(self.host, Level::Warning, "Ignoring {}: not a regular file", printable(path.as_os_str().as_bytes()));
             self.files.insert(name, FileState::Parked);
             return;
         }
@@ -671,18 +673,27 @@ impl<H: Host> Scheduler<H> {
         self.wheel.schedule(name, due.max(0) as u64);
     }
 
-    fn requeue_at_mtime(&mut self, name: Arc<str>) {
+    /// Queue a known file again at its current mtime; a file waiting for a retry stays one.
+    fn requeue_at_mtime(&mut self, name: Arc<OsStr>) {
+        let retrying = matches!(self.files.get(&name), Some(FileState::Retrying));
+        self.queue_at_mtime(name, retrying);
+    }
+
+    fn queue_at_mtime(&mut self, name: Arc<OsStr>, retrying: bool) {
         match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
             Some(due) => {
-                self.held.retain(|n| *n != name);
-                self.files.insert(name.clone(), FileState::Queued);
+                if matches!(self.files.get(&name), Some(FileState::Held)) {
+                    self.held.retain(|n| *n != name);
+                }
+                let state = if retrying { FileState::Retrying } else { FileState::Queued };
+                self.files.insert(name.clone(), state);
                 self.wheel.schedule(name, due.max(0) as u64);
             }
             None => self.forget(&name),
         }
     }
 
-    fn forget(&mut self, name: &Arc<str>) {
+    fn forget(&mut self, name: &Arc<OsStr>) {
         self.wheel.cancel(name);
         if let Some(FileState::Held) = self.files.remove(name) {
             self.held.retain(|n| n != name);
@@ -690,7 +701,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     /// A wheel entry fell due.
-    fn fire(&mut self, name: Arc<str>, now: Millis) {
+    fn fire(&mut self, name: Arc<OsStr>, now: Millis) {
         match self.files.get_mut(&name) {
             Some(FileState::Queued | FileState::Retrying) => {
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
@@ -722,7 +733,7 @@ impl<H: Host> Scheduler<H> {
                             self.host,
                             Level::Debug(1),
                             "Delaying retry since we're currently running '{}'",
-                            path.display()
+                            printable(path.as_os_str().as_bytes())
                         );
                         self.wheel.schedule(name, mtime.max(0) as u64);
                     }
@@ -730,7 +741,7 @@ impl<H: Host> Scheduler<H> {
                         self.host,
                         Level::Debug(1),
                         "Unable to note DelayedRetry in {}: {err}",
-                        path.display()
+                        printable(path.as_os_str().as_bytes())
                     ),
                 }
             }
@@ -756,7 +767,7 @@ impl<H: Host> Scheduler<H> {
         Ok(())
     }
 
-    fn dispatch_or_hold(&mut self, name: Arc<str>) {
+    fn dispatch_or_hold(&mut self, name: Arc<OsStr>) {
         let now = bookkeeping::now_ms();
         if self.held.is_empty() && self.capacity(now).is_ok() {
             self.dispatch(name, now);
@@ -764,7 +775,7 @@ impl<H: Host> Scheduler<H> {
         }
         // Behind the limits, or behind files that fell due earlier: wait in due-time order.
         if let Err((limit, _)) = self.capacity(now) {
-            host_log!(self.host, Level::Debug(1), "{name} is due; held back by {limit}");
+            host_log!(self.host, Level::Debug(1), "{} is due; held back by {limit}", printable(name.as_bytes()));
         }
         self.files.insert(name.clone(), FileState::Held);
         self.held.push_back(name);
@@ -784,7 +795,7 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    fn dispatch(&mut self, name: Arc<str>, now: Millis) {
+    fn dispatch(&mut self, name: Arc<OsStr>, now: Millis) {
         if self.jobs.is_none() {
             return;
         }
@@ -865,16 +876,16 @@ impl<H: Host> Scheduler<H> {
             }
         }
         // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
-        let waiting = |name: &Arc<str>| matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying));
+        let waiting = |name: &Arc<OsStr>| matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying));
         let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
         snapshot.next = listed
             .into_iter()
             .filter(|(name, _)| waiting(name))
             .take(query.limit)
-            .map(|(name, due)| (name.to_string(), due as Millis))
+            .map(|(name, due)| (name.to_string_lossy().into_owned(), due as Millis))
             .collect();
         if let Some(file) = &query.file {
-            snapshot.file_state = self.files.get(file.as_str()).map(|state| match state {
+            snapshot.file_state = self.files.get(OsStr::new(file.as_str())).map(|state| match state {
                 FileState::Queued => "queued".to_string(),
                 FileState::Retrying => "waiting for its next attempt".to_string(),
                 FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
@@ -883,7 +894,7 @@ impl<H: Host> Scheduler<H> {
                 FileState::Parked => "left for the admin (see the log)".to_string(),
             });
             if let (Some(state), Some(due)) =
-                (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(file.as_str())))
+                (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file.as_str()))))
             {
                 state.push_str(&format!(", due at {} ms", due));
             }
@@ -905,7 +916,7 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    fn finished(&mut self, name: Arc<str>, outcome: Outcome) {
+    fn finished(&mut self, name: Arc<OsStr>, outcome: Outcome) {
         self.running -= 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
         self.wheel.cancel(&name);
@@ -913,7 +924,8 @@ impl<H: Host> Scheduler<H> {
         match outcome {
             Outcome::Requeue(due) => {
                 if changed {
-                    self.requeue_at_mtime(name);
+                    // Our own bookkeeping writes count as changes too: follow whatever mtime the file has now.
+                    self.queue_at_mtime(name, true);
                 } else {
                     self.files.insert(name.clone(), FileState::Retrying);
                     self.wheel.schedule(name, due.max(0) as u64);
@@ -935,7 +947,7 @@ impl<H: Host> Scheduler<H> {
 
 /// A due file handed to a worker, with the rules in force when it fell due.
 struct Job {
-    name: Arc<str>,
+    name: Arc<OsStr>,
     rules: Arc<VisitRules>,
 }
 
@@ -976,7 +988,7 @@ impl<H: Host> Worker<H> {
                             self.host,
                             Level::Error,
                             "Internal error while handling {}; leaving it for the admin",
-                            path.display()
+                            printable(path.as_os_str().as_bytes())
                         );
                         Outcome::Parked
                     }
@@ -990,12 +1002,12 @@ impl<H: Host> Worker<H> {
     }
 }
 
-/// A directory entry's name as a queue key; `.`/`..` and names that are not UTF-8 are kept out.
-fn file_name_key(name: &[u8]) -> Option<Arc<str>> {
+/// A directory entry's name as a queue key (any bytes, as pbx_spool takes them; `.`/`..` kept out).
+fn file_name_key(name: &[u8]) -> Option<Arc<OsStr>> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
         return None;
     }
-    std::str::from_utf8(name).ok().map(Arc::from)
+    Some(Arc::from(OsStr::from_bytes(name)))
 }
 
 #[cfg(test)]

@@ -11,4 +11,6 @@ mod lifecycle;
 mod parity;
 mod parity_retry;
 mod parity_timing;
+mod operability;
+mod security;
 mod tool;
