@@ -216,7 +216,8 @@ enum FileState {
     /// Created in place and still being written: taken when the writer closes it.
     Writing,
     /// Handed to a worker. `changed` records events seen meanwhile (the name may have been reused).
-    Running { changed: bool, attempt: Option<AttemptStart> },
+    /// Boxed: only running files need it, and it keeps every queued file's state small.
+    Running { changed: bool, attempt: Option<Box<AttemptStart>> },
     /// Due but held back by `max_calls`.
     Held,
     /// Left for the admin; visited again only when the file changes.
@@ -908,7 +909,7 @@ impl<H: Host> Scheduler<H> {
                 Report::Started(name, start) => {
                     if let Some(FileState::Running { attempt, .. }) = self.files.get_mut(&name) {
                         self.wheel.schedule(name.clone(), start.recheck_at.max(0) as u64);
-                        *attempt = Some(start);
+                        *attempt = Some(Box::new(start));
                     }
                 }
                 Report::Finished(name, outcome) => self.finished(name, outcome),
@@ -949,6 +950,14 @@ impl<H: Host> Scheduler<H> {
 struct Job {
     name: Arc<OsStr>,
     rules: Arc<VisitRules>,
+}
+
+impl<H: Host> Drop for Scheduler<H> {
+    /// Also on the way out of a panic: no worker may outlive the scheduler, or unload could unmap code a
+    /// worker is still running.
+    fn drop(&mut self) {
+        self.shut_down_workers();
+    }
 }
 
 /// A pool thread: visits due files one at a time and reports the outcome.
@@ -1134,12 +1143,13 @@ mod tests {
         });
         let settings = Settings { max_calls: Some(1), ..Settings::default() };
         let spool = Running::start(host.clone(), "sched-maxcalls", settings);
-        let base = bookkeeping::now_ms() - 10_000;
+        // All three in the spool before any falls due, so the order is the wheel's, not the arrival's.
+        let base = bookkeeping::now_ms() + 500;
         for (i, name) in ["c.call", "a.call", "b.call"].iter().enumerate() {
             let staged = spool.paths.outgoing.parent().unwrap().join(format!("{name}.tmp"));
             std::fs::write(&staged, CALL.replace("s@ctx", &format!("{i}@ctx"))).unwrap();
             // due order: a (i=1) first, then b, then c
-            let due = base + [3, 1, 2][i] * 1000;
+            let due = base + [30, 10, 20][i];
             bookkeeping::set_times(&staged, due, due).unwrap();
             std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
         }
@@ -1221,5 +1231,13 @@ mod tests {
         host.wait_for("all calls", WAIT, |r| r.events.iter().filter(|(e, _)| e == "SpoolFinished").count() == 80);
         let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
         assert!(threads < 40 + 45, "threads were not reused: {threads}");
+    }
+
+    #[test]
+    fn per_file_state_stays_small() {
+        // Target: under 200 bytes per queued file plus its name. The map entry holds the name's Arc and the
+        // state; the wheel's own cost per entry is measured in wheel.rs.
+        assert!(std::mem::size_of::<FileState>() <= 16, "{}", std::mem::size_of::<FileState>());
+        assert!(std::mem::size_of::<(Arc<OsStr>, FileState)>() <= 32);
     }
 }
