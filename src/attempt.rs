@@ -412,7 +412,7 @@ fn log_expired<H: Host>(host: &H, channel: &str, attempts: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_host::{answered, busy, temp_spool, FakeHost};
+    use crate::testing::{answered, busy, temp_spool, FakeHost};
     use std::fs;
 
     fn visit_file(host: &FakeHost, paths: &SpoolPaths, name: &str, contents: &str) -> (Outcome, Option<AttemptStart>) {

@@ -1276,20 +1276,7 @@ mod tests {
 
     // ---- Property-style: nothing panics, invariants hold ----
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, bound: usize) -> usize {
-            (self.next() % bound as u64) as usize
-        }
-    }
+    use crate::testing::XorShift;
 
     /// Fragments that steer random input towards the parser's interesting paths.
     const FRAGMENTS: [&[u8]; 24] = [

@@ -24,7 +24,7 @@ pub mod watcher;
 pub mod wheel;
 
 #[cfg(test)]
-mod fake_host;
+mod testing;
 
 #[cfg(not(test))]
 mod asterisk;

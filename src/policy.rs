@@ -1150,20 +1150,7 @@ mod tests {
 
     // ---- Nothing panics ----
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, bound: usize) -> usize {
-            (self.next() % bound as u64) as usize
-        }
-    }
+    use crate::testing::XorShift;
 
     const PIECES: [&[u8]; 14] =
         [b"Local", b"PJSIP", b"/", b"@", b":", b"*", b"?", b"(", b")", b"_", b"\xc3\xa9", b"\xff", b"\n", b"FILE"];

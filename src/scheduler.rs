@@ -1022,7 +1022,7 @@ fn file_name_key(name: &[u8]) -> Option<Arc<OsStr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_host::{answered, busy, temp_spool, FakeHost};
+    use crate::testing::{answered, busy, temp_spool, FakeHost};
     use std::io::Write;
     use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! A [`Host`] for unit tests: records log lines, placed calls and manager events, and answers calls
-//! with a behaviour chosen by the test. Compiled into tests only.
+//! Unit-test support, compiled into tests only: a [`Host`] that records log lines, placed calls and
+//! manager events and answers calls as the test chooses; temporary spools; a seeded PRNG for
+//! property-style tests (no crate needed for that).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -108,4 +109,21 @@ pub fn temp_spool(name: &str) -> crate::attempt::SpoolPaths {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("outgoing")).unwrap();
     crate::attempt::SpoolPaths { outgoing: dir.join("outgoing"), done: dir.join("outgoing_done") }
+}
+
+/// xorshift64: a small deterministic generator for property-style tests.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..bound` (`bound` > 0).
+    pub fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
 }
