@@ -128,9 +128,13 @@ impl FinalStatus {
 
 /// A unique id for the channel of one attempt, announced in manager events so a dialer can match the
 /// call's own events (Newchannel, Hangup, ...) to its call file.
+///
+/// Fixed width: Asterisk refuses a new channel whose uniqueid is a prefix of a live channel's (its lookup
+/// compares only the new id's length), so `...-1` must never meet a live `...-15`.
 fn attempt_uniqueid(pid: i64) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("spool-{pid}-{}-{}", bookkeeping::now_ms() / 1000, NEXT.fetch_add(1, Ordering::Relaxed))
+    let secs = bookkeeping::now_ms() / 1000;
+    format!("spool-{pid:010}-{secs:012}-{:020}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// One visit's context: what is needed to log, announce and finish the file.
@@ -568,5 +572,16 @@ mod tests {
         assert_eq!(outcome, Outcome::Parked);
         assert!(fs::symlink_metadata(&link).is_ok(), "the symlink is left for the admin");
         assert_eq!(host.with(|r| r.calls.len()), 0);
+    }
+
+    #[test]
+    fn attempt_uniqueids_are_never_a_prefix_of_one_another() {
+        let ids: Vec<String> = (0..200).map(|_| attempt_uniqueid(4242)).collect();
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                assert!(!b.starts_with(a.as_str()) && !a.starts_with(b.as_str()), "{a} / {b}");
+            }
+        }
+        assert!(ids[0].len() < 80, "Asterisk keeps uniqueids under AST_MAX_UNIQUEID (150)");
     }
 }

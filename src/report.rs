@@ -27,6 +27,7 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
         ("Calls in progress", snapshot.in_progress),
         ("Being written", snapshot.being_written),
         ("Left for the admin", snapshot.parked),
+        ("Worker threads", snapshot.workers),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<38} {value}");

@@ -77,6 +77,8 @@ pub struct Snapshot {
     pub being_written: usize,
     /// Left for the admin (unreadable, not writable, not a regular file).
     pub parked: usize,
+    /// Threads in the worker pool.
+    pub workers: usize,
     /// The next files by due time (name, due time in ms), up to the query's limit.
     pub next: Vec<(String, Millis)>,
     /// The queried file's state, if it is known.
@@ -220,14 +222,17 @@ enum FileState {
     Running { changed: bool, attempt: Option<Box<AttemptStart>> },
     /// Due but held back by `max_calls`.
     Held,
-    /// Left for the admin; visited again only when the file changes.
-    Parked,
+    /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
+    /// events caused by our own failed writes do not count, so there is no loop).
+    Parked { fingerprint: u64 },
 }
 
 /// Messages from workers.
 enum Report {
     Started(Arc<OsStr>, AttemptStart),
     Finished(Arc<OsStr>, Outcome),
+    /// A worker left the pool after being idle (the scheduler joins it).
+    WorkerExited,
 }
 
 /// The scheduler thread's state.
@@ -255,6 +260,8 @@ struct Scheduler<H: Host> {
     idle_workers: Arc<AtomicUsize>,
     /// Jobs sent to the pool and not yet picked up by a worker.
     waiting_jobs: Arc<AtomicUsize>,
+    /// Workers that have not left the pool.
+    live_workers: Arc<AtomicUsize>,
     workers: Vec<WorkerHandle>,
     /// When to look again whether the pool must grow (jobs waiting behind long calls).
     grow_check_at: Option<Millis>,
@@ -274,6 +281,8 @@ const BASE_POOL: usize = 4;
 const STUCK_AFTER_MS: Millis = 10;
 /// New workers per scheduler iteration, so a burst cannot stall the scheduler in thread creation.
 const MAX_SPAWN_PER_STEP: usize = 256;
+/// A worker idle this long leaves the pool, down to one, so a burst's threads do not stay for good.
+const WORKER_IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
 /// module starts at load.
@@ -370,6 +379,7 @@ impl<H: Host> Scheduler<H> {
             report_sink,
             idle_workers: Arc::new(AtomicUsize::new(0)),
             waiting_jobs: Arc::new(AtomicUsize::new(0)),
+            live_workers: Arc::new(AtomicUsize::new(0)),
             workers: Vec::new(),
             grow_check_at: None,
         })
@@ -456,6 +466,16 @@ impl<H: Host> Scheduler<H> {
         stop
     }
 
+    /// Join the workers that left the pool (joined, not dropped: a thread still running its exit code
+    /// must not be left behind).
+    fn reap_workers(&mut self) {
+        let (gone, alive): (Vec<_>, Vec<_>) = self.workers.drain(..).partition(|w| w.thread.is_finished());
+        self.workers = alive;
+        for worker in gone {
+            let _ = worker.thread.join();
+        }
+    }
+
     fn shut_down_workers(&mut self) {
         self.jobs = None; // workers see the channel close and exit
         for worker in self.workers.drain(..) {
@@ -531,9 +551,22 @@ impl<H: Host> Scheduler<H> {
             let Some(name) = file_name_key(name.as_bytes()) else {
                 continue;
             };
-            if !self.files.contains_key(&name) {
-                self.consider_new(name, false);
+            match self.files.get(&name) {
+                None => self.consider_new(name, false),
+                // Some fixes raise no event (`chattr -i`); a rescan is how the admin says "look again".
+                Some(FileState::Parked { .. }) => self.unpark_if_changed(name),
+                Some(_) => {}
             }
+        }
+    }
+
+    /// Visit a parked file again if it changed since it was parked (permissions, contents, replaced).
+    fn unpark_if_changed(&mut self, name: Arc<OsStr>) {
+        let Some(FileState::Parked { fingerprint: parked }) = self.files.get(&name) else { return };
+        let now = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
+        if now != *parked {
+            self.files.remove(&name);
+            self.consider_new(name, false);
         }
     }
 
@@ -591,12 +624,11 @@ impl<H: Host> Scheduler<H> {
                     self.requeue_at_mtime(name);
                 }
             }
-            Some(FileState::Parked) => {
+            Some(FileState::Parked { .. }) => {
                 if gone {
                     self.files.remove(&name);
                 } else if closed || arrived || touched {
-                    self.files.remove(&name);
-                    self.consider_new(name, false);
+                    self.unpark_if_changed(name);
                 }
             }
             None => {
@@ -651,7 +683,7 @@ impl<H: Host> Scheduler<H> {
                 return; // pbx_spool ignores subdirectories silently
             }
             host_log!(self.host, Level::Warning, "Ignoring {}: not a regular file", printable(path.as_os_str().as_bytes()));
-            self.files.insert(name, FileState::Parked);
+            self.files.insert(name, FileState::Parked { fingerprint: fingerprint(&meta) });
             return;
         }
         if just_created {
@@ -819,14 +851,17 @@ impl<H: Host> Scheduler<H> {
             reports: self.report_sink.clone(),
             idle: self.idle_workers.clone(),
             waiting: self.waiting_jobs.clone(),
+            live: self.live_workers.clone(),
             busy_since: busy_since.clone(),
             wake: self.control.clone(),
         };
         self.idle_workers.fetch_add(1, Ordering::SeqCst);
+        self.live_workers.fetch_add(1, Ordering::SeqCst);
         match std::thread::Builder::new().name("pbx_spool_rs worker".into()).spawn(move || worker.run()) {
             Ok(thread) => self.workers.push(WorkerHandle { thread, busy_since }),
             Err(err) => {
                 self.idle_workers.fetch_sub(1, Ordering::SeqCst);
+                self.live_workers.fetch_sub(1, Ordering::SeqCst);
                 host_log!(self.host, Level::Error, "Unable to start a spool worker thread: {err}");
             }
         }
@@ -865,7 +900,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot { workers: self.workers.len(), ..Snapshot::default() };
         for state in self.files.values() {
             match state {
                 FileState::Queued => snapshot.queued += 1,
@@ -873,7 +908,7 @@ impl<H: Host> Scheduler<H> {
                 FileState::Held => snapshot.held += 1,
                 FileState::Running { .. } => snapshot.in_progress += 1,
                 FileState::Writing => snapshot.being_written += 1,
-                FileState::Parked => snapshot.parked += 1,
+                FileState::Parked { .. } => snapshot.parked += 1,
             }
         }
         // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
@@ -892,7 +927,7 @@ impl<H: Host> Scheduler<H> {
                 FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
                 FileState::Running { .. } => "attempt in progress".to_string(),
                 FileState::Writing => "being written (waiting for its writer to close it)".to_string(),
-                FileState::Parked => "left for the admin (see the log)".to_string(),
+                FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
             });
             if let (Some(state), Some(due)) =
                 (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file.as_str()))))
@@ -913,6 +948,7 @@ impl<H: Host> Scheduler<H> {
                     }
                 }
                 Report::Finished(name, outcome) => self.finished(name, outcome),
+                Report::WorkerExited => self.reap_workers(),
             }
         }
     }
@@ -939,7 +975,8 @@ impl<H: Host> Scheduler<H> {
                 }
             }
             Outcome::Parked => {
-                self.files.insert(name, FileState::Parked);
+                let fingerprint = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
+                self.files.insert(name, FileState::Parked { fingerprint });
             }
         }
         self.dispatch_held();
@@ -968,13 +1005,37 @@ struct Worker<H: Host> {
     reports: Sender<Report>,
     idle: Arc<AtomicUsize>,
     waiting: Arc<AtomicUsize>,
+    live: Arc<AtomicUsize>,
     busy_since: Arc<AtomicI64>,
     wake: Arc<Control>,
 }
 
 impl<H: Host> Worker<H> {
+    /// The next job, or `None` when the pool is closing or this worker has been idle long enough to leave
+    /// it (never the last one).
+    fn next_job(&self) -> Option<Job> {
+        loop {
+            match self.jobs.recv_timeout(WORKER_IDLE_EXIT) {
+                Ok(job) => return Some(job),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    self.live.fetch_sub(1, Ordering::SeqCst);
+                    return None;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    let leave = self.live.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 1).then(|| n - 1));
+                    if leave.is_ok() {
+                        self.idle.fetch_sub(1, Ordering::SeqCst);
+                        let _ = self.reports.send(Report::WorkerExited);
+                        self.wake.wake.wake();
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     fn run(self) {
-        while let Ok(Job { name, rules }) = self.jobs.recv() {
+        while let Some(Job { name, rules }) = self.next_job() {
             self.busy_since.store(bookkeeping::now_ms().max(1), Ordering::SeqCst);
             self.idle.fetch_sub(1, Ordering::SeqCst);
             self.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -1009,6 +1070,18 @@ impl<H: Host> Worker<H> {
             self.wake.wake.wake();
         }
     }
+}
+
+/// What identifies a file's state for [`FileState::Parked`]: inode, size, mode, flags-changing ctime and
+/// mtime. Any admin fix (chmod, chown, chattr, rewrite, touch, replacement) changes it; a failed write of
+/// ours does not.
+fn fingerprint(meta: &fs::Metadata) -> u64 {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (meta.ino(), meta.size(), meta.mode(), meta.uid(), meta.ctime(), meta.ctime_nsec(), meta.mtime(), meta.mtime_nsec())
+        .hash(&mut hasher);
+    hasher.finish().max(1)
 }
 
 /// A directory entry's name as a queue key (any bytes, as pbx_spool takes them; `.`/`..` kept out).
@@ -1229,8 +1302,13 @@ mod tests {
             std::fs::rename(&staged, spool.paths.outgoing.join(format!("{i}.call"))).unwrap();
         }
         host.wait_for("all calls", WAIT, |r| r.events.iter().filter(|(e, _)| e == "SpoolFinished").count() == 80);
-        let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
-        assert!(threads < 40 + 45, "threads were not reused: {threads}");
+        assert!(spool.snapshot().workers <= 40, "threads were not reused: {:?}", spool.snapshot());
+        // Idle workers leave the pool, down to one.
+        let deadline = std::time::Instant::now() + WORKER_IDLE_EXIT * 5;
+        while spool.snapshot().workers != 1 {
+            assert!(std::time::Instant::now() < deadline, "the pool did not shrink: {:?}", spool.snapshot());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     #[test]

@@ -26,59 +26,32 @@ fn boots_asterisk_22_with_only_the_stock_spooler() {
     eprintln!("boot took {:?}", ast.boot_time());
 
     let version = ast.cli("core show version");
-    assert!(
-        version.contains("Asterisk 22"),
-        "unexpected version: {version}"
-    );
+    assert!(version.contains("Asterisk 22"), "unexpected version: {version}");
 
     let listing = ast.cli("module show like pbx_spool");
-    assert!(
-        listing.contains(STOCK_SO),
-        "pbx_spool.so not listed:\n{listing}"
-    );
+    assert!(listing.contains(STOCK_SO), "pbx_spool.so not listed:\n{listing}");
     assert_eq!(ast.module_status(STOCK_SO).as_deref(), Some("Running"));
-    assert!(
-        !ast.module_loaded(RUST_SO),
-        "pbx_spool_rs.so loaded without being asked for:\n{listing}"
-    );
+    assert!(!ast.module_loaded(RUST_SO), "pbx_spool_rs.so loaded without being asked for:\n{listing}");
 
     assert!(ast.is_alive());
     let threads = ast.thread_count();
     assert!(threads > 1, "Asterisk runs many threads; counted {threads}");
     let stable = ast.stable_thread_count(Duration::from_millis(500), Duration::from_secs(20));
     assert!(stable > 1, "stable thread count {stable}");
-    assert!(
-        ast.log_text().contains("Asterisk Ready."),
-        "{}",
-        ast.diagnostics()
-    );
+    assert!(ast.log_text().contains("Asterisk Ready."), "{}", ast.diagnostics());
 }
 
 #[test]
 fn stock_spooler_places_a_dropped_call_file() {
-    let ast = Asterisk::builder(Spooler::Stock)
-        .extensions(DIALPLAN)
-        .start();
+    let ast = Asterisk::builder(Spooler::Stock).extensions(DIALPLAN).start();
     let file = ast.drop_call_file("harness.call", CALL);
 
-    let event = ast.expect_event("UserEvent HarnessCheck", Duration::from_secs(10), |e| {
-        e.is_user_event("HarnessCheck")
-    });
+    let event =
+        ast.expect_event("UserEvent HarnessCheck", Duration::from_secs(10), |e| e.is_user_event("HarnessCheck"));
     assert_eq!(event.get("Value"), Some("42"), "{event}");
-    ast.expect_until(
-        "the call file to leave outgoing/",
-        Duration::from_secs(10),
-        || !file.exists(),
-    );
-    assert!(
-        ast.wait_for_log("Call completed to Local/s@ctx", Duration::from_secs(10)),
-        "{}",
-        ast.diagnostics()
-    );
-    assert_eq!(
-        ast.ami().count_events(|e| e.is_user_event("HarnessCheck")),
-        1
-    );
+    ast.expect_until("the call file to leave outgoing/", Duration::from_secs(10), || !file.exists());
+    assert!(ast.wait_for_log("Call completed to Local/s@ctx", Duration::from_secs(10)), "{}", ast.diagnostics());
+    assert_eq!(ast.ami().count_events(|e| e.is_user_event("HarnessCheck")), 1);
 }
 
 #[test]
@@ -92,10 +65,7 @@ fn instances_are_isolated_and_teardown_leaves_nothing() {
 
     let (pid, dir) = (first.pid(), first.dir().to_path_buf());
     drop(first);
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "Asterisk pid {pid} still exists after drop"
-    );
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "Asterisk pid {pid} still exists after drop");
     if std::env::var("PBX_SPOOL_RS_KEEP").as_deref() != Ok("1") {
         assert!(!dir.exists(), "{} still exists after drop", dir.display());
     }

@@ -35,11 +35,7 @@ fn loads_and_runs() {
 #[test]
 fn unload_load_cycles_keep_threads_and_asterisk() {
     let ast = Asterisk::start(Spooler::Rust);
-    assert!(
-        ast.module_running(RUST_SO),
-        "not running after boot\n{}",
-        ast.diagnostics()
-    );
+    assert!(ast.module_running(RUST_SO), "not running after boot\n{}", ast.diagnostics());
     // Settled counts on both sides, compared exactly. Measured with stock modules in this harness's
     // configuration: an idle instance holds 27 threads, unchanged after 10 unload/load cycles of
     // app_echo/func_strings/pbx_config, 10 reloads of pbx_spool, and 5 placed calls; Asterisk's own
@@ -56,27 +52,14 @@ fn unload_load_cycles_keep_threads_and_asterisk() {
             ast.diagnostics()
         );
         let out = ast.cli(&format!("module load {RUST_SO}"));
-        assert!(
-            ast.module_running(RUST_SO),
-            "cycle {cycle}: not Running after load ({out:?})\n{}",
-            ast.diagnostics()
-        );
+        assert!(ast.module_running(RUST_SO), "cycle {cycle}: not Running after load ({out:?})\n{}", ast.diagnostics());
         ast.assert_alive();
     }
 
     let after = ast.stable_thread_count(SETTLE_WINDOW, SETTLE_TIMEOUT);
-    assert_eq!(
-        after,
-        before,
-        "thread count changed over {CYCLES} unload/load cycles\n{}",
-        ast.diagnostics()
-    );
+    assert_eq!(after, before, "thread count changed over {CYCLES} unload/load cycles\n{}", ast.diagnostics());
     let unregistered = ast.log_lines_with(&["did not register itself"]);
-    assert!(
-        unregistered.is_empty(),
-        "module failed to register:\n{}",
-        unregistered.join("\n")
-    );
+    assert!(unregistered.is_empty(), "module failed to register:\n{}", unregistered.join("\n"));
 }
 
 #[test]
@@ -95,43 +78,20 @@ fn reload_cycles_keep_it_running() {
 
 #[test]
 fn refuses_to_run_beside_stock_pbx_spool() {
-    let ast = Asterisk::builder(Spooler::Both)
-        .extensions(DIALPLAN)
-        .start();
-    ast.expect_until(
-        "an ERROR from pbx_spool_rs quoting `noload => pbx_spool.so`",
-        Duration::from_secs(5),
-        || {
-            !ast.log_lines_with(&["ERROR[", "pbx_spool_rs", "noload => pbx_spool.so"])
-                .is_empty()
-        },
-    );
-    assert!(
-        ast.module_running(STOCK_SO),
-        "the stock spooler must keep working\n{}",
-        ast.diagnostics()
-    );
+    let ast = Asterisk::builder(Spooler::Both).extensions(DIALPLAN).start();
+    ast.expect_until("an ERROR from pbx_spool_rs quoting `noload => pbx_spool.so`", Duration::from_secs(5), || {
+        !ast.log_lines_with(&["ERROR[", "pbx_spool_rs", "noload => pbx_spool.so"]).is_empty()
+    });
+    assert!(ast.module_running(STOCK_SO), "the stock spooler must keep working\n{}", ast.diagnostics());
 
-    let file = ast.drop_call_file(
-        "once.call",
-        "Channel: Local/s@ctx\nContext: ctx2\nExtension: s\n",
-    );
+    let file = ast.drop_call_file("once.call", "Channel: Local/s@ctx\nContext: ctx2\nExtension: s\n");
     let placed = |e: &crate::harness::Message| e.is_user_event("Placed");
     ast.expect_event("the call to be placed", Duration::from_secs(10), placed);
-    ast.expect_until(
-        "the call file to leave outgoing/",
-        Duration::from_secs(10),
-        || !file.exists(),
-    );
+    ast.expect_until("the call file to leave outgoing/", Duration::from_secs(10), || !file.exists());
     // A second spooler racing for the file would place it within moments of the first; give it a
     // bounded window to show up.
     let count = ast.ami().wait_for_count(2, Duration::from_secs(3), placed);
-    assert_eq!(
-        count,
-        1,
-        "the call was placed {count} times\n{}",
-        ast.diagnostics()
-    );
+    assert_eq!(count, 1, "the call was placed {count} times\n{}", ast.diagnostics());
 }
 
 both_spoolers! {

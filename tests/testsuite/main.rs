@@ -6,6 +6,7 @@
 mod harness;
 
 mod demo;
+mod faults;
 mod harness_selftest;
 mod lifecycle;
 mod parity;

@@ -24,19 +24,12 @@ pub struct Message {
 impl Message {
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
     }
 
     /// Every value of `key` (some events repeat keys, e.g. `ChanVariable`).
     pub fn get_all(&self, key: &str) -> Vec<&str> {
-        self.fields
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.fields.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The `Event:` name, for events.
@@ -51,10 +44,7 @@ impl Message {
 
     /// Whether this is a `UserEvent` raised by `UserEvent(name,...)` in the dialplan.
     pub fn is_user_event(&self, name: &str) -> bool {
-        self.is_event("UserEvent")
-            && self
-                .get("UserEvent")
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        self.is_event("UserEvent") && self.get("UserEvent").is_some_and(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// Whether `key` is present with exactly `value`.
@@ -93,11 +83,7 @@ impl Shared {
     }
 
     /// Waits until `probe` finds something in the history or `timeout` passes.
-    fn wait<T>(
-        &self,
-        timeout: Duration,
-        mut probe: impl FnMut(&History) -> Option<T>,
-    ) -> Option<T> {
+    fn wait<T>(&self, timeout: Duration, mut probe: impl FnMut(&History) -> Option<T>) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut history = self.lock();
         loop {
@@ -108,11 +94,7 @@ impl Shared {
             if now >= deadline || history.closed.is_some() {
                 return None;
             }
-            history = self
-                .changed
-                .wait_timeout(history, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            history = self.changed.wait_timeout(history, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 }
@@ -138,9 +120,7 @@ impl Ami {
         reader.read_line(&mut banner)?;
         let banner = banner.trim_end().to_owned();
         if !banner.starts_with("Asterisk Call Manager") {
-            return Err(std::io::Error::other(format!(
-                "port {port} is not an AMI (banner {banner:?})"
-            )));
+            return Err(std::io::Error::other(format!("port {port} is not an AMI (banner {banner:?})")));
         }
         reader.get_ref().set_read_timeout(None)?;
         let shared = Arc::new(Shared::default());
@@ -150,22 +130,12 @@ impl Ami {
                 .name(format!("ami-reader-{port}"))
                 .spawn(move || read_messages(reader, &shared))?
         };
-        Ok(Ami {
-            writer: Mutex::new(stream),
-            shared,
-            reader: Some(reader),
-            next_action_id: AtomicU64::new(1),
-            banner,
-        })
+        Ok(Ami { writer: Mutex::new(stream), shared, reader: Some(reader), next_action_id: AtomicU64::new(1), banner })
     }
 
     /// Logs in; Err carries Asterisk's reply (or the timeout) when refused.
     pub fn login(&self, username: &str, secret: &str, timeout: Duration) -> Result<(), String> {
-        match self.try_action(
-            "Login",
-            &[("Username", username), ("Secret", secret)],
-            timeout,
-        ) {
+        match self.try_action("Login", &[("Username", username), ("Secret", secret)], timeout) {
             Some(reply) if reply.has("Response", "Success") => Ok(()),
             Some(reply) => Err(format!("login refused:\n{reply}")),
             None => Err(format!("no reply to Login within {timeout:?}")),
@@ -174,16 +144,8 @@ impl Ami {
 
     /// Sends action `name` with `headers` (an ActionID is added) and waits for its response.
     /// None if no response came within `timeout` or the connection ended.
-    pub fn try_action(
-        &self,
-        name: &str,
-        headers: &[(&str, &str)],
-        timeout: Duration,
-    ) -> Option<Message> {
-        let action_id = format!(
-            "prs-{}",
-            self.next_action_id.fetch_add(1, Ordering::Relaxed)
-        );
+    pub fn try_action(&self, name: &str, headers: &[(&str, &str)], timeout: Duration) -> Option<Message> {
+        let action_id = format!("prs-{}", self.next_action_id.fetch_add(1, Ordering::Relaxed));
         let mut text = format!("Action: {name}\r\nActionID: {action_id}\r\n");
         for (key, value) in headers {
             text.push_str(&format!("{key}: {value}\r\n"));
@@ -195,12 +157,7 @@ impl Ami {
                 return None;
             }
         }
-        self.shared.wait(timeout, |h| {
-            h.responses
-                .iter()
-                .find(|r| r.has("ActionID", &action_id))
-                .cloned()
-        })
+        self.shared.wait(timeout, |h| h.responses.iter().find(|r| r.has("ActionID", &action_id)).cloned())
     }
 
     /// Like [`Ami::try_action`], panicking when no response arrives.
@@ -222,21 +179,12 @@ impl Ami {
 
     /// How many events received so far match `predicate`.
     pub fn count_events(&self, predicate: impl Fn(&Message) -> bool) -> usize {
-        self.shared
-            .lock()
-            .events
-            .iter()
-            .filter(|e| predicate(e))
-            .count()
+        self.shared.lock().events.iter().filter(|e| predicate(e)).count()
     }
 
     /// The first event, ever received on this connection, that matches `predicate`, waiting up to
     /// `timeout` for it to arrive.
-    pub fn wait_for_event(
-        &self,
-        timeout: Duration,
-        predicate: impl Fn(&Message) -> bool,
-    ) -> Option<Message> {
+    pub fn wait_for_event(&self, timeout: Duration, predicate: impl Fn(&Message) -> bool) -> Option<Message> {
         self.wait_for_event_since(0, timeout, predicate)
     }
 
@@ -247,18 +195,11 @@ impl Ami {
         timeout: Duration,
         predicate: impl Fn(&Message) -> bool,
     ) -> Option<Message> {
-        self.shared.wait(timeout, |h| {
-            h.events.iter().skip(mark).find(|e| predicate(e)).cloned()
-        })
+        self.shared.wait(timeout, |h| h.events.iter().skip(mark).find(|e| predicate(e)).cloned())
     }
 
     /// Waits until at least `count` events match `predicate`; returns how many matched in the end.
-    pub fn wait_for_count(
-        &self,
-        count: usize,
-        timeout: Duration,
-        predicate: impl Fn(&Message) -> bool,
-    ) -> usize {
+    pub fn wait_for_count(&self, count: usize, timeout: Duration, predicate: impl Fn(&Message) -> bool) -> usize {
         let mut seen = 0;
         self.shared.wait(timeout, |h| {
             seen = h.events.iter().filter(|e| predicate(e)).count();
@@ -304,9 +245,7 @@ fn read_messages(mut reader: BufReader<TcpStream>, shared: &Shared) {
         if fields.is_empty() {
             continue;
         }
-        let message = Message {
-            fields: std::mem::take(&mut fields),
-        };
+        let message = Message { fields: std::mem::take(&mut fields) };
         let mut history = shared.lock();
         if message.get("Response").is_some() && message.event().is_none() {
             history.responses.push(message);

@@ -184,10 +184,7 @@ impl Builder {
     }
 
     pub(super) fn extensions_conf(&self) -> String {
-        format!(
-            "[general]\nstatic = yes\nwriteprotect = yes\n\n{}\n",
-            self.extensions
-        )
+        format!("[general]\nstatic = yes\nwriteprotect = yes\n\n{}\n", self.extensions)
     }
 }
 

@@ -20,9 +20,7 @@ pub const INSIDE_TESTS_DIR: &str = "/tmp/prs-tests";
 /// The chroot's root on the host (`PBX_SPOOL_RS_ENV`, else the default). Panics with the fix when the
 /// chroot has not been made, since no test can run without it.
 pub fn chroot() -> PathBuf {
-    let root = std::env::var_os("PBX_SPOOL_RS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CHROOT));
+    let root = std::env::var_os("PBX_SPOOL_RS_ENV").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_CHROOT));
     let asterisk = root.join("usr/sbin/asterisk");
     assert!(
         asterisk.is_file(),
@@ -43,11 +41,7 @@ pub fn host_path(inside: &str) -> PathBuf {
 pub fn stock_module(file: &str) -> PathBuf {
     let inside = format!("{STOCK_MODULE_DIR}/{file}");
     let host = host_path(&inside);
-    assert!(
-        host.is_file(),
-        "stock module {file} does not exist in the chroot ({})",
-        host.display()
-    );
+    assert!(host.is_file(), "stock module {file} does not exist in the chroot ({})", host.display());
     host
 }
 
@@ -56,18 +50,12 @@ pub fn stock_module(file: &str) -> PathBuf {
 pub fn our_module() -> PathBuf {
     if let Some(path) = std::env::var_os("PBX_SPOOL_RS_SO") {
         let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "PBX_SPOOL_RS_SO={} does not exist",
-            path.display()
-        );
+        assert!(path.is_file(), "PBX_SPOOL_RS_SO={} does not exist", path.display());
         return path;
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("target/release/libpbx_spool_rs.so"),
-        manifest.join("target/debug/libpbx_spool_rs.so"),
-    ];
+    let candidates =
+        [manifest.join("target/release/libpbx_spool_rs.so"), manifest.join("target/debug/libpbx_spool_rs.so")];
     for candidate in &candidates {
         if candidate.is_file() {
             return candidate.clone();

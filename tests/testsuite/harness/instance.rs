@@ -16,6 +16,9 @@ use super::env;
 use super::process;
 use super::wait;
 
+/// `crash()` and `restart()`: the same instance booted again on its directory (see the module).
+mod restart;
+
 /// The AMI user every instance has.
 const AMI_USER: &str = "prs";
 /// How many times a boot is retried when the AMI port chosen turned out to be taken.
@@ -66,11 +69,7 @@ impl Asterisk {
         env::sweep_stale_instances();
         let chroot = env::chroot();
         let name = sanitize(&builder.name.clone().unwrap_or_else(test_name));
-        let dir_name = format!(
-            "{name}-{}-{}",
-            std::process::id(),
-            INSTANCE_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let dir_name = format!("{name}-{}-{}", std::process::id(), INSTANCE_COUNTER.fetch_add(1, Ordering::Relaxed));
         let inside_dir = format!("{}/{dir_name}", env::INSIDE_TESTS_DIR);
         let host_dir = env::host_path(&inside_dir);
         let mut ast = Asterisk {
@@ -90,18 +89,12 @@ impl Asterisk {
         let secret = format!("secret-{dir_name}");
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
-            ast.write_etc(
-                "manager.conf",
-                &config::manager_conf(port, AMI_USER, &secret),
-            );
+            ast.write_etc("manager.conf", &config::manager_conf(port, AMI_USER, &secret));
             ast.ami_port = port;
             match ast.boot(&builder, &secret) {
                 Ok(()) => return ast,
                 Err(BootFailure::PortTaken(why)) if attempt < PORT_ATTEMPTS => {
-                    eprintln!(
-                        "[{}] AMI port {port} taken ({why}); retrying with another",
-                        ast.name
-                    );
+                    eprintln!("[{}] AMI port {port} taken ({why}); retrying with another", ast.name);
                     ast.stop();
                 }
                 Err(BootFailure::PortTaken(why) | BootFailure::Fatal(why)) => {
@@ -115,30 +108,18 @@ impl Asterisk {
     /// Creates the instance directory: etc/ with every config file, modules/ with links to the stock
     /// modules and a copy of ours, and the empty working directories.
     fn lay_out(&self, builder: &Builder) {
-        for sub in [
-            "etc",
-            "modules",
-            "spool/outgoing",
-            "run",
-            "log",
-            "lib/cache",
-            "data",
-        ] {
+        for sub in ["etc", "modules", "spool/outgoing", "run", "log", "lib/cache", "data"] {
             let path = self.host_dir.join(sub);
-            fs::create_dir_all(&path)
-                .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+            fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         }
         // data/ mirrors the package's shared data (the XML documentation is required: without it
         // stasis refuses to initialise and Asterisk exits).
         let data = env::host_path(env::STOCK_DATA_DIR);
-        for entry in
-            fs::read_dir(&data).unwrap_or_else(|e| panic!("cannot list {}: {e}", data.display()))
-        {
+        for entry in fs::read_dir(&data).unwrap_or_else(|e| panic!("cannot list {}: {e}", data.display())) {
             let entry_name = entry.expect("readdir").file_name();
             let target = Path::new(env::STOCK_DATA_DIR).join(&entry_name);
             let link = self.host_dir.join("data").join(&entry_name);
-            symlink(&target, &link)
-                .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
+            symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
         }
 
         self.write_etc("asterisk.conf", &builder.asterisk_conf(&self.inside_dir));
@@ -160,14 +141,12 @@ impl Asterisk {
             let link = self.host_dir.join("modules").join(&module);
             if module == RUST_SO {
                 let ours = env::our_module();
-                fs::copy(&ours, &link).unwrap_or_else(|e| {
-                    panic!("cannot copy {} to {}: {e}", ours.display(), link.display())
-                });
+                fs::copy(&ours, &link)
+                    .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", ours.display(), link.display()));
             } else {
                 env::stock_module(&module);
                 let target = format!("{}/{module}", env::STOCK_MODULE_DIR);
-                symlink(&target, &link)
-                    .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
+                symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
             }
         }
     }
@@ -177,8 +156,7 @@ impl Asterisk {
         for sub in ["run", "log"] {
             let dir = self.host_dir.join(sub);
             let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir)
-                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         }
         let started = Instant::now();
         self.spawn();
@@ -188,51 +166,33 @@ impl Asterisk {
         // Connect as soon as the port accepts; watch for an early exit or a bind failure meanwhile.
         let mut failure = None;
         let ami = wait::wait_for(remaining(), || {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                failure = Some(BootFailure::Fatal(format!(
-                    "Asterisk exited during boot ({status})"
-                )));
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                failure = Some(BootFailure::Fatal(format!("Asterisk exited during boot ({status})")));
                 return Some(None);
             }
             if self.log_text().contains("Unable to bind AMI server") {
                 failure = Some(BootFailure::PortTaken("Asterisk could not bind it".into()));
                 return Some(None);
             }
-            Ami::connect(self.ami_port, Duration::from_secs(2))
-                .ok()
-                .map(Some)
+            Ami::connect(self.ami_port, Duration::from_secs(2)).ok().map(Some)
         });
         let ami = match (ami, failure) {
             (Some(Some(ami)), _) => ami,
             (_, Some(failure)) => return Err(failure),
-            _ => {
-                return Err(BootFailure::Fatal(format!(
-                    "AMI port {} never accepted a connection",
-                    self.ami_port
-                )))
-            }
+            _ => return Err(BootFailure::Fatal(format!("AMI port {} never accepted a connection", self.ami_port))),
         };
         if let Err(why) = ami.login(AMI_USER, secret, remaining()) {
             // Only our instance knows this secret: a refusal means somebody else owns the port.
             return Err(BootFailure::PortTaken(why));
         }
         // Sent on login when already booted, else when boot completes.
-        if ami
-            .wait_for_event(remaining(), |e| e.is_event("FullyBooted"))
-            .is_none()
-        {
+        if ami.wait_for_event(remaining(), |e| e.is_event("FullyBooted")).is_none() {
             return Err(BootFailure::Fatal("no FullyBooted event".into()));
         }
         self.ami = Some(ami);
         let pid_file = self.host_dir.join("run/asterisk.pid");
-        self.pid = wait::wait_for(remaining(), || {
-            fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
-        })
-        .ok_or_else(|| BootFailure::Fatal(format!("no pid in {}", pid_file.display())))?;
+        self.pid = wait::wait_for(remaining(), || fs::read_to_string(&pid_file).ok()?.trim().parse().ok())
+            .ok_or_else(|| BootFailure::Fatal(format!("no pid in {}", pid_file.display())))?;
         self.boot_time = started.elapsed();
         Ok(())
     }
@@ -246,9 +206,7 @@ impl Asterisk {
         let mut command = Command::new("unshare");
         command
             .args(["--mount", "--fork", "--kill-child", "--", "sh", "-c"])
-            .arg(
-                r#"mount -t proc proc "$1/proc" && exec chroot "$1" /usr/sbin/asterisk -f -C "$2""#,
-            )
+            .arg(r#"mount -t proc proc "$1/proc" && exec chroot "$1" /usr/sbin/asterisk -f -C "$2""#)
             .arg("sh")
             .arg(&self.chroot)
             .arg(self.conf_inside())
@@ -273,8 +231,7 @@ impl Asterisk {
     /// Writes `etc/<file>`.
     pub fn write_etc(&self, file: &str, contents: &str) {
         let path = self.host_dir.join("etc").join(file);
-        fs::write(&path, contents)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
     // ----- identity and paths -------------------------------------------------------------------
@@ -299,9 +256,7 @@ impl Asterisk {
 
     /// The AMI connection, logged in, receiving every event since boot.
     pub fn ami(&self) -> &Ami {
-        self.ami
-            .as_ref()
-            .expect("AMI connection is open while the instance lives")
+        self.ami.as_ref().expect("AMI connection is open while the instance lives")
     }
 
     /// From spawn to FullyBooted.
@@ -326,13 +281,9 @@ impl Asterisk {
 
     /// The path Asterisk sees for a host path inside the instance directory.
     pub fn inside_path(&self, host: &Path) -> String {
-        let relative = host.strip_prefix(&self.host_dir).unwrap_or_else(|_| {
-            panic!(
-                "{} is not inside {}",
-                host.display(),
-                self.host_dir.display()
-            )
-        });
+        let relative = host
+            .strip_prefix(&self.host_dir)
+            .unwrap_or_else(|_| panic!("{} is not inside {}", host.display(), self.host_dir.display()));
         format!("{}/{}", self.inside_dir, relative.display())
     }
 
@@ -366,27 +317,18 @@ impl Asterisk {
     /// spooler never sees it half-written. Returns its path in outgoing/.
     pub fn drop_call_file(&self, name: &str, contents: &str) -> PathBuf {
         static TMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let tmp = self.spool_dir().join(format!(
-            "tmp-{}-{name}",
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp = self.spool_dir().join(format!("tmp-{}-{name}", TMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
         let target = self.outgoing_dir().join(name);
         fs::write(&tmp, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.display()));
-        fs::rename(&tmp, &target).unwrap_or_else(|e| {
-            panic!(
-                "cannot rename {} to {}: {e}",
-                tmp.display(),
-                target.display()
-            )
-        });
+        fs::rename(&tmp, &target)
+            .unwrap_or_else(|e| panic!("cannot rename {} to {}: {e}", tmp.display(), target.display()));
         target
     }
 
     /// Writes a call file directly in outgoing/ (create, write, close), as careless tools do.
     pub fn write_in_place(&self, name: &str, contents: &str) -> PathBuf {
         let target = self.outgoing_dir().join(name);
-        fs::write(&target, contents)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
+        fs::write(&target, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
         target
     }
 
@@ -400,16 +342,12 @@ impl Asterisk {
 
     /// The whole `messages` log so far (empty before Asterisk opens it).
     pub fn log_text(&self) -> String {
-        fs::read(self.log_path())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        fs::read(self.log_path()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
     }
 
     /// The log's current length: pass it to [`Asterisk::wait_for_log_since`] / [`Asterisk::log_since`].
     pub fn log_mark(&self) -> usize {
-        fs::metadata(self.log_path())
-            .map(|m| m.len() as usize)
-            .unwrap_or(0)
+        fs::metadata(self.log_path()).map(|m| m.len() as usize).unwrap_or(0)
     }
 
     /// The part of the log written after `mark`.
@@ -431,20 +369,13 @@ impl Asterisk {
     /// Like [`Asterisk::wait_for_log`], panicking with diagnostics on timeout.
     pub fn expect_log(&self, needle: &str, timeout: Duration) {
         if !self.wait_for_log(needle, timeout) {
-            panic!(
-                "log never contained {needle:?} within {timeout:?}\n{}",
-                self.diagnostics()
-            );
+            panic!("log never contained {needle:?} within {timeout:?}\n{}", self.diagnostics());
         }
     }
 
     /// Log lines containing all of `needles`.
     pub fn log_lines_with(&self, needles: &[&str]) -> Vec<String> {
-        self.log_text()
-            .lines()
-            .filter(|line| needles.iter().all(|n| line.contains(n)))
-            .map(str::to_owned)
-            .collect()
+        self.log_text().lines().filter(|line| needles.iter().all(|n| line.contains(n))).map(str::to_owned).collect()
     }
 
     // ----- waiting --------------------------------------------------------------------------------
@@ -452,29 +383,16 @@ impl Asterisk {
     /// Waits for `condition`, panicking with `what` and diagnostics if it is not met within `timeout`.
     pub fn expect_until(&self, what: &str, timeout: Duration, condition: impl FnMut() -> bool) {
         if !wait::wait_until(timeout, condition) {
-            panic!(
-                "timed out after {timeout:?} waiting for {what}\n{}",
-                self.diagnostics()
-            );
+            panic!("timed out after {timeout:?} waiting for {what}\n{}", self.diagnostics());
         }
     }
 
     /// Waits for an AMI event matching `predicate` (anywhere in the history), panicking with `what` and
     /// diagnostics if none arrives within `timeout`.
-    pub fn expect_event(
-        &self,
-        what: &str,
-        timeout: Duration,
-        predicate: impl Fn(&Message) -> bool,
-    ) -> Message {
-        self.ami()
-            .wait_for_event(timeout, predicate)
-            .unwrap_or_else(|| {
-                panic!(
-                    "timed out after {timeout:?} waiting for AMI event: {what}\n{}",
-                    self.diagnostics()
-                )
-            })
+    pub fn expect_event(&self, what: &str, timeout: Duration, predicate: impl Fn(&Message) -> bool) -> Message {
+        self.ami().wait_for_event(timeout, predicate).unwrap_or_else(|| {
+            panic!("timed out after {timeout:?} waiting for AMI event: {what}\n{}", self.diagnostics())
+        })
     }
 
     // ----- CLI and process state ----------------------------------------------------------------
@@ -482,23 +400,14 @@ impl Asterisk {
     /// Runs a CLI command (`asterisk -rx`) and returns its output; panics if it takes over 10 s.
     pub fn cli(&self, cmd: &str) -> String {
         self.try_cli(cmd, CLI_TIMEOUT).unwrap_or_else(|| {
-            panic!(
-                "CLI command {cmd:?} did not finish within {CLI_TIMEOUT:?}\n{}",
-                self.diagnostics()
-            )
+            panic!("CLI command {cmd:?} did not finish within {CLI_TIMEOUT:?}\n{}", self.diagnostics())
         })
     }
 
     /// Runs a CLI command; None if it did not finish within `timeout`.
     pub fn try_cli(&self, cmd: &str, timeout: Duration) -> Option<String> {
         let mut command = Command::new("chroot");
-        command.arg(&self.chroot).args([
-            "/usr/sbin/asterisk",
-            "-C",
-            &self.conf_inside(),
-            "-rx",
-            cmd,
-        ]);
+        command.arg(&self.chroot).args(["/usr/sbin/asterisk", "-C", &self.conf_inside(), "-rx", cmd]);
         let output = process::run_with_timeout(&mut command, timeout);
         output.status.map(|_| output.stdout)
     }
@@ -510,38 +419,22 @@ impl Asterisk {
 
     /// Panics with diagnostics unless Asterisk is running and answers the CLI.
     pub fn assert_alive(&self) {
-        let answers = self.is_alive()
-            && self
-                .try_cli("core show version", CLI_TIMEOUT)
-                .is_some_and(|v| v.contains("Asterisk"));
-        assert!(
-            answers,
-            "Asterisk (pid {}) is not alive and answering\n{}",
-            self.pid,
-            self.diagnostics()
-        );
+        let answers =
+            self.is_alive() && self.try_cli("core show version", CLI_TIMEOUT).is_some_and(|v| v.contains("Asterisk"));
+        assert!(answers, "Asterisk (pid {}) is not alive and answering\n{}", self.pid, self.diagnostics());
     }
 
     /// Threads of the Asterisk process right now (/proc/<pid>/task).
     pub fn thread_count(&self) -> usize {
         fs::read_dir(format!("/proc/{}/task", self.pid))
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot list threads of pid {}: {e}\n{}",
-                    self.pid,
-                    self.diagnostics()
-                )
-            })
+            .unwrap_or_else(|e| panic!("cannot list threads of pid {}: {e}\n{}", self.pid, self.diagnostics()))
             .count()
     }
 
     /// The thread count once it has stayed unchanged for `window` (pools winding down settle).
     pub fn stable_thread_count(&self, window: Duration, timeout: Duration) -> usize {
         wait::wait_stable(window, timeout, || self.thread_count()).unwrap_or_else(|| {
-            panic!(
-                "thread count never stayed stable for {window:?} within {timeout:?}\n{}",
-                self.diagnostics()
-            )
+            panic!("thread count never stayed stable for {window:?} within {timeout:?}\n{}", self.diagnostics())
         })
     }
 
@@ -549,9 +442,7 @@ impl Asterisk {
     /// this module, or None when it is not loaded.
     pub fn module_status(&self, module: &str) -> Option<String> {
         let listing = self.cli(&format!("module show like {module}"));
-        listing
-            .lines()
-            .find_map(|line| parse_module_status(line, module))
+        listing.lines().find_map(|line| parse_module_status(line, module))
     }
 
     /// Whether `module show like` lists the module at all.
@@ -567,32 +458,16 @@ impl Asterisk {
     /// What a failure message should show: where the instance is, and the tails of its log and
     /// stderr/stdout.
     pub fn diagnostics(&self) -> String {
-        let mut text = format!(
-            "--- instance {} (pid {}, AMI port {})\n",
-            self.host_dir.display(),
-            self.pid,
-            self.ami_port
-        );
-        for (title, path) in [
-            ("messages", self.log_path()),
-            ("stderr", self.path("stderr")),
-            ("stdout", self.path("stdout")),
-        ] {
-            let content = fs::read(&path)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
+        let mut text =
+            format!("--- instance {} (pid {}, AMI port {})\n", self.host_dir.display(), self.pid, self.ami_port);
+        for (title, path) in
+            [("messages", self.log_path()), ("stderr", self.path("stderr")), ("stdout", self.path("stdout"))]
+        {
+            let content = fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
             // Every `cli()` call logs a connect/disconnect pair; they would crowd out what matters.
-            let lines: Vec<&str> = content
-                .lines()
-                .filter(|l| !l.contains("Remote UNIX connection"))
-                .collect();
+            let lines: Vec<&str> = content.lines().filter(|l| !l.contains("Remote UNIX connection")).collect();
             let tail = &lines[lines.len().saturating_sub(TAIL_LINES)..];
-            let _ = writeln!(
-                text,
-                "--- tail of {title} ({} of {} lines)",
-                tail.len(),
-                lines.len()
-            );
+            let _ = writeln!(text, "--- tail of {title} ({} of {} lines)", tail.len(), lines.len());
             for line in tail {
                 let _ = writeln!(text, "{line}");
             }
@@ -611,10 +486,7 @@ impl Asterisk {
         if child.try_wait().ok().flatten().is_none() {
             let _ = self.try_cli("core stop now", Duration::from_secs(3));
             if process::wait_child(&mut child, Duration::from_secs(10)).is_none() {
-                eprintln!(
-                    "[{}] Asterisk did not stop on `core stop now`; sending SIGTERM",
-                    self.name
-                );
+                eprintln!("[{}] Asterisk did not stop on `core stop now`; sending SIGTERM", self.name);
                 process::signal(child.id(), libc::SIGTERM);
                 if process::wait_child(&mut child, Duration::from_secs(3)).is_none() {
                     let _ = child.kill();
@@ -623,9 +495,7 @@ impl Asterisk {
             }
         }
         // unshare --kill-child SIGKILLs Asterisk when unshare goes; make sure of it.
-        if self.pid != 0
-            && !wait::wait_until(Duration::from_secs(5), || !process::is_alive(self.pid))
-        {
+        if self.pid != 0 && !wait::wait_until(Duration::from_secs(5), || !process::is_alive(self.pid)) {
             process::signal(self.pid, libc::SIGKILL);
             wait::wait_until(Duration::from_secs(5), || !process::is_alive(self.pid));
         }
@@ -638,23 +508,11 @@ impl Drop for Asterisk {
         self.stop();
         let keep_requested = std::env::var("PBX_SPOOL_RS_KEEP").is_ok_and(|v| v == "1");
         if std::thread::panicking() {
-            eprintln!(
-                "[{}] test failed; instance directory kept: {}",
-                self.name,
-                self.host_dir.display()
-            );
+            eprintln!("[{}] test failed; instance directory kept: {}", self.name, self.host_dir.display());
         } else if keep_requested {
-            eprintln!(
-                "[{}] PBX_SPOOL_RS_KEEP=1; instance directory kept: {}",
-                self.name,
-                self.host_dir.display()
-            );
+            eprintln!("[{}] PBX_SPOOL_RS_KEEP=1; instance directory kept: {}", self.name, self.host_dir.display());
         } else if let Err(e) = fs::remove_dir_all(&self.host_dir) {
-            eprintln!(
-                "[{}] cannot remove {}: {e}",
-                self.name,
-                self.host_dir.display()
-            );
+            eprintln!("[{}] cannot remove {}: {e}", self.name, self.host_dir.display());
         }
     }
 }
@@ -669,8 +527,7 @@ impl Builder {
 
 /// Sets `path`'s modification and access time.
 pub fn set_mtime(path: &Path, time: SystemTime) {
-    let file =
-        fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let file = fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     file.set_times(fs::FileTimes::new().set_modified(time).set_accessed(time))
         .unwrap_or_else(|e| panic!("cannot set times of {}: {e}", path.display()));
 }
@@ -691,17 +548,8 @@ fn test_name() -> String {
 /// `<instance>/run/asterisk.ctl` must fit in a 108-byte sun_path.
 fn sanitize(name: &str) -> String {
     const MAX: usize = 48;
-    let clean: String = name
-        .replace("::", "__")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let clean: String =
+        name.replace("::", "__").chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     let start = clean.len().saturating_sub(MAX);
     clean[start..].to_owned()
 }
@@ -730,16 +578,10 @@ mod tests {
     #[test]
     fn module_status_parses_from_the_right() {
         let line = "pbx_spool.so                   Outgoing Spool Support                   0          Running              core";
-        assert_eq!(
-            parse_module_status(line, "pbx_spool.so").as_deref(),
-            Some("Running")
-        );
+        assert_eq!(parse_module_status(line, "pbx_spool.so").as_deref(), Some("Running"));
         assert_eq!(parse_module_status(line, "pbx_spool"), None);
         let line = "pbx_spool_rs.so   Outgoing Spool   0   Not Running   extended";
-        assert_eq!(
-            parse_module_status(line, "pbx_spool_rs.so").as_deref(),
-            Some("Not Running")
-        );
+        assert_eq!(parse_module_status(line, "pbx_spool_rs.so").as_deref(), Some("Not Running"));
     }
 
     #[test]

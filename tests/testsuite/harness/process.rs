@@ -12,18 +12,10 @@ use super::wait::POLL;
 /// spawning thread, which for libtest is the test's own thread), so an aborted test takes its
 /// processes with it.
 pub fn die_with_parent(command: &mut Command) -> &mut Command {
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
-    // async-signal-safe; it touches no memory shared with the parent.
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is async-signal-safe; it touches no memory shared with the parent.
     unsafe {
         command.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -56,11 +48,7 @@ pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Output {
         let _ = child.kill();
         let _ = child.wait();
     }
-    Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    }
+    Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
 }
 
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {

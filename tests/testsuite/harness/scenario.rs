@@ -84,9 +84,6 @@ macro_rules! both_spoolers {
 pub(crate) use both_spoolers;
 
 /// Applies a scenario's `configure(...)` closure; a function so the closure's argument type is known.
-pub fn configure(
-    builder: super::Builder,
-    f: impl FnOnce(super::Builder) -> super::Builder,
-) -> super::Builder {
+pub fn configure(builder: super::Builder, f: impl FnOnce(super::Builder) -> super::Builder) -> super::Builder {
     f(builder)
 }
