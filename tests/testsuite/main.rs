@@ -12,6 +12,7 @@ mod lifecycle;
 mod parity;
 mod parity_retry;
 mod parity_timing;
+mod scale;
 mod operability;
 mod security;
 mod tool;
