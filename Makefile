@@ -6,6 +6,8 @@
 #   make test                 everything a fresh Debian 12 machine needs, then every test
 #   make demo                 run the module for real in the project's Asterisk 22 and place a call
 #   make env                  create (once) the cached Debian sid chroot with asterisk and asterisk-dev
+#   make bench                stock pbx_spool and pbx_spool_rs side by side (BENCHMARKS.md)
+#   make soak                 SOAK_MINUTES (30) of call files with random faults, then an exact account
 #   make fuzz                 fuzz the call-file parser and policy for FUZZ_SECONDS (default 600)
 
 CARGO ?= cargo
@@ -15,7 +17,7 @@ BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
-.PHONY: all module install samples test unit-test integration-test demo env host-deps fuzz clean
+.PHONY: all module install samples test unit-test integration-test demo env host-deps fuzz bench soak clean
 
 all: module
 
@@ -48,6 +50,20 @@ test: env
 demo: env
 	$(CARGO) build --release --lib
 	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite demo:: -- --ignored --nocapture --test-threads=1
+
+# Stock pbx_spool.so, then pbx_spool_rs.so, on the same workloads; prints the tables of BENCHMARKS.md.
+# Not part of `make test` (10-25 minutes, mostly waiting on stock pbx_spool).
+bench: env
+	$(CARGO) build --release --lib
+	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite bench:: -- \
+		--ignored --nocapture --test-threads=1
+
+# A steady stream of call files with random faults for SOAK_MINUTES (default 30), ending with an exact account.
+SOAK_MINUTES ?= 30
+soak: env
+	$(CARGO) build --release --lib
+	SOAK_MINUTES=$(SOAK_MINUTES) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release \
+		--test testsuite soak:: -- --ignored --nocapture --test-threads=1
 
 # Fuzz the call-file parser and the policy (not part of `make test`). cargo-fuzz needs nightly
 # features; this machine has only the stable toolchain, so RUSTC_BOOTSTRAP=1 enables them.

@@ -172,7 +172,10 @@ impl<H: Host> Visit<'_, H> {
         ) {
             Removal::Deleted | Removal::Gone => Outcome::Done,
             Removal::Archived(target) => {
-                self.log(Level::Debug(1), format!("Archived {} as {}", self.shown, policy::printable(target.as_os_str().as_bytes())));
+                self.log(
+                    Level::Debug(1),
+                    format!("Archived {} as {}", self.shown, policy::printable(target.as_os_str().as_bytes())),
+                );
                 Outcome::Done
             }
             Removal::LeftInPlace { due } => {
@@ -289,6 +292,11 @@ pub fn visit<H: Host>(
             visit.log(Level::Warning, format!("Rejected {shown}: {err} (rule max_file_size); deleting"));
             return visit.refuse(&CallFile::default(), FinalStatus::Rejected);
         }
+        Err(ReadError::Io(err)) if is_transient(&err) => {
+            visit
+                .log(Level::Warning, format!("Unable to open {shown}: {err}; trying again in {TRANSIENT_RETRY_MS} ms"));
+            return Outcome::Requeue(bookkeeping::now_ms() + TRANSIENT_RETRY_MS);
+        }
         Err(ReadError::Io(err)) => {
             visit.log(Level::Error, format!("Unable to open {shown}: {err}; leaving it in place for the admin"));
             return Outcome::Parked;
@@ -336,6 +344,13 @@ pub fn visit<H: Host>(
     let own_mtime = match record() {
         Ok(mtime) => Arc::new(AtomicI64::new(mtime)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Outcome::Done,
+        Err(err) if is_transient(&err) => {
+            visit.log(
+                Level::Warning,
+                format!("Unable to record the attempt in {shown} ({err}): not dialling yet; trying again in {TRANSIENT_RETRY_MS} ms"),
+            );
+            return Outcome::Requeue(bookkeeping::now_ms() + TRANSIENT_RETRY_MS);
+        }
         Err(err) => {
             visit.log(
                 Level::Error,
@@ -401,6 +416,15 @@ pub fn visit<H: Host>(
             Outcome::Parked
         }
     }
+}
+
+/// How long a file waits after a passing resource shortage before it is tried again.
+const TRANSIENT_RETRY_MS: Millis = 1000;
+
+/// Errors that say "not now" rather than "never" (out of descriptors or memory, interrupted): the file is
+/// tried again shortly instead of being left for the admin.
+fn is_transient(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR))
 }
 
 /// pbx_spool's wording, with the right count (pbx_spool prints one less than the attempts made).

@@ -378,7 +378,10 @@ mod cli {
             uids.dedup();
             rows.push(("allowed owner uids".into(), format!("{uids:?}")));
         }
-        rows.push(("live_dangerously (asterisk.conf)".into(), if settings.rules.live_dangerously { "yes" } else { "no" }.into()));
+        rows.push((
+            "live_dangerously (asterisk.conf)".into(),
+            if settings.rules.live_dangerously { "yes" } else { "no" }.into(),
+        ));
         rows
     }
 

@@ -8,9 +8,9 @@
 //! they are left with no Rust thread-local destructors that would keep the module mapped after unload.
 
 use std::collections::{HashMap, VecDeque};
+use std::ffi::OsStr;
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -249,7 +249,7 @@ struct Scheduler<H: Host> {
     files: HashMap<Arc<OsStr>, FileState>,
     held: VecDeque<Arc<OsStr>>,
     /// When the last call was started (for maxrate), and when the next held one may start.
-    last_start: Option<Millis>,
+    pacer: Pacer,
     rate_wakeup: Option<Millis>,
     rescan: Option<fs::ReadDir>,
     running: usize,
@@ -266,6 +266,38 @@ struct Scheduler<H: Host> {
     /// When to look again whether the pool must grow (jobs waiting behind long calls), and when it may.
     grow_check_at: Option<Millis>,
     next_growth: Millis,
+}
+
+/// `maxrate`: starts are spread evenly (at least 1/rate apart), and no window of one second (plus a margin
+/// for the few milliseconds between our start and the channel's creation) ever holds more than `rate`
+/// starts. Monotonic, full precision: whole milliseconds let a 51st start into a second at 50/s.
+#[derive(Debug, Default)]
+struct Pacer {
+    recent: VecDeque<std::time::Instant>,
+}
+
+const PACER_WINDOW: std::time::Duration = std::time::Duration::from_millis(1010);
+
+impl Pacer {
+    /// How long to wait before the next start may happen, if at all.
+    fn wait(&self, rate: f64, now: std::time::Instant) -> Option<std::time::Duration> {
+        let spacing = std::time::Duration::from_secs_f64(1.0 / rate);
+        let mut ready_at = self.recent.back().map(|last| *last + spacing);
+        let window_limit = rate.floor() as usize;
+        if window_limit >= 1 && self.recent.len() >= window_limit {
+            let oldest_in_window = self.recent[self.recent.len() - window_limit];
+            let window_free = oldest_in_window + PACER_WINDOW;
+            ready_at = Some(ready_at.map_or(window_free, |at| at.max(window_free)));
+        }
+        ready_at.filter(|at| *at > now).map(|at| at - now)
+    }
+
+    fn started(&mut self, at: std::time::Instant) {
+        self.recent.push_back(at);
+        while self.recent.len() > 100_000 || self.recent.front().is_some_and(|first| at - *first > PACER_WINDOW * 2) {
+            self.recent.pop_front();
+        }
+    }
 }
 
 /// `busy_since` of a worker that is leaving the pool (its thread is about to return).
@@ -373,7 +405,7 @@ impl<H: Host> Scheduler<H> {
             wheel: TimerWheel::new(bookkeeping::now_ms().max(0) as u64),
             files: HashMap::new(),
             held: VecDeque::new(),
-            last_start: None,
+            pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
             running: 0,
@@ -688,7 +720,12 @@ impl<H: Host> Scheduler<H> {
             if meta.file_type().is_dir() {
                 return; // pbx_spool ignores subdirectories silently
             }
-            host_log!(self.host, Level::Warning, "Ignoring {}: not a regular file", printable(path.as_os_str().as_bytes()));
+            host_log!(
+                self.host,
+                Level::Warning,
+                "Ignoring {}: not a regular file",
+                printable(path.as_os_str().as_bytes())
+            );
             self.files.insert(name, FileState::Parked { fingerprint: fingerprint(&meta) });
             return;
         }
@@ -795,12 +832,9 @@ impl<H: Host> Scheduler<H> {
             return Err(("maxcalls", None));
         }
         if let Some(rate) = self.settings.max_rate {
-            // Starts are spaced 1/rate apart, so no one-second window ever holds more than `rate` starts.
-            let spacing = (1000.0 / rate).ceil() as Millis;
-            if let Some(last) = self.last_start {
-                if now < last + spacing {
-                    return Err(("maxrate", Some(last + spacing)));
-                }
+            if let Some(wait) = self.pacer.wait(rate, std::time::Instant::now()) {
+                let wait_ms = wait.as_micros().div_ceil(1000) as Millis;
+                return Err(("maxrate", Some(now + wait_ms.max(1))));
             }
         }
         Ok(())
@@ -809,7 +843,7 @@ impl<H: Host> Scheduler<H> {
     fn dispatch_or_hold(&mut self, name: Arc<OsStr>) {
         let now = bookkeeping::now_ms();
         if self.held.is_empty() && self.capacity(now).is_ok() {
-            self.dispatch(name, now);
+            self.dispatch(name);
             return;
         }
         // Behind the limits, or behind files that fell due earlier: wait in due-time order.
@@ -830,15 +864,17 @@ impl<H: Host> Scheduler<H> {
                 return;
             }
             self.held.pop_front();
-            self.dispatch(name, now);
+            self.dispatch(name);
         }
     }
 
-    fn dispatch(&mut self, name: Arc<OsStr>, now: Millis) {
+    fn dispatch(&mut self, name: Arc<OsStr>) {
         if self.jobs.is_none() {
             return;
         }
-        self.last_start = Some(now);
+        if self.settings.max_rate.is_some() {
+            self.pacer.started(std::time::Instant::now());
+        }
         self.files.insert(name.clone(), FileState::Running { changed: false, attempt: None });
         self.running += 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
@@ -907,7 +943,11 @@ impl<H: Host> Scheduler<H> {
             return;
         }
         let spawn = needed.min(stuck).min(MAX_SPAWN_PER_STEP);
-        host_log!(self.host, Level::Debug(1), "{waiting} due file(s) wait behind {stuck} long call(s): starting {spawn} worker(s)");
+        host_log!(
+            self.host,
+            Level::Debug(1),
+            "{waiting} due file(s) wait behind {stuck} long call(s): starting {spawn} worker(s)"
+        );
         for _ in 0..spawn {
             self.spawn_worker();
         }
@@ -979,8 +1019,15 @@ impl<H: Host> Scheduler<H> {
         match outcome {
             Outcome::Requeue(due) => {
                 if changed {
-                    // Our own bookkeeping writes count as changes too: follow whatever mtime the file has now.
-                    self.queue_at_mtime(name, true);
+                    // Our own bookkeeping writes count as changes too. A later mtime (the dialplan re-dated
+                    // the file) wins; an earlier one never brings a retry forward past `due`.
+                    match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
+                        Some(mtime) => {
+                            self.files.insert(name.clone(), FileState::Retrying);
+                            self.wheel.schedule(name, mtime.max(due).max(0) as u64);
+                        }
+                        None => self.forget(&name),
+                    }
                 } else {
                     self.files.insert(name.clone(), FileState::Retrying);
                     self.wheel.schedule(name, due.max(0) as u64);
@@ -1098,7 +1145,16 @@ fn fingerprint(meta: &fs::Metadata) -> u64 {
     use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (meta.ino(), meta.size(), meta.mode(), meta.uid(), meta.ctime(), meta.ctime_nsec(), meta.mtime(), meta.mtime_nsec())
+    (
+        meta.ino(),
+        meta.size(),
+        meta.mode(),
+        meta.uid(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
         .hash(&mut hasher);
     hasher.finish().max(1)
 }
@@ -1328,5 +1384,27 @@ mod tests {
         // state; the wheel's own cost per entry is measured in wheel.rs.
         assert!(std::mem::size_of::<FileState>() <= 16, "{}", std::mem::size_of::<FileState>());
         assert!(std::mem::size_of::<(Arc<OsStr>, FileState)>() <= 32);
+    }
+
+    #[test]
+    fn pacer_never_lets_more_than_rate_starts_into_any_second() {
+        let mut pacer = Pacer::default();
+        let t0 = std::time::Instant::now();
+        let mut now = t0;
+        let mut starts = Vec::new();
+        while now < t0 + Duration::from_secs(5) {
+            match pacer.wait(50.0, now) {
+                None => {
+                    pacer.started(now);
+                    starts.push(now);
+                }
+                Some(wait) => now += wait,
+            }
+        }
+        for (i, start) in starts.iter().enumerate() {
+            let in_window = starts[i..].iter().take_while(|s| **s - *start <= Duration::from_secs(1)).count();
+            assert!(in_window <= 50, "{in_window} starts within one second");
+        }
+        assert!(starts.len() >= 240, "pacing much slower than 50/s: {}", starts.len());
     }
 }

@@ -103,14 +103,32 @@ MaxRetries: 2
     ast.set_mtime(&later, std::time::SystemTime::now() + Duration::from_secs(600));
     std::fs::rename(&later, ast.outgoing_dir().join("later.call")).unwrap();
     let mark = ast.log_mark();
-    let fraud = ast.drop_call_file("fraud.call", "Channel: PJSIP/0900123456@trunk\nApplication: Playback\nData: tt-monkeys\n");
+    let fraud =
+        ast.drop_call_file("fraud.call", "Channel: PJSIP/0900123456@trunk\nApplication: Playback\nData: tt-monkeys\n");
     ast.expect_until("fraud.call to be refused", Duration::from_secs(10), || !fraud.exists());
-    show("Log", &ast.log_since(mark).lines().filter(|l| l.contains("Rejected")).map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
-    ast.expect_until("later.call to be queued", Duration::from_secs(10), || ast.cli("spool show queue").contains("later.call"));
+    show(
+        "Log",
+        &ast.log_since(mark)
+            .lines()
+            .filter(|l| l.contains("Rejected"))
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    ast.expect_until("later.call to be queued", Duration::from_secs(10), || {
+        ast.cli("spool show queue").contains("later.call")
+    });
     show("asterisk -rx 'spool show queue'", &ast.cli("spool show queue"));
     show("asterisk -rx 'spool show status'", &ast.cli("spool show status"));
     let draft = ast.path("draft.call");
-    std::fs::write(&draft, "Channel: SIP/trunk/18005551234\nContext: reminders\nExtension: s\nRetryTime: soon\nFrobnicate: yes\n").unwrap();
-    show(&format!("asterisk -rx 'spool check {}'", ast.inside_path(&draft)), &ast.cli(&format!("spool check {}", ast.inside_path(&draft))));
+    std::fs::write(
+        &draft,
+        "Channel: SIP/trunk/18005551234\nContext: reminders\nExtension: s\nRetryTime: soon\nFrobnicate: yes\n",
+    )
+    .unwrap();
+    show(
+        &format!("asterisk -rx 'spool check {}'", ast.inside_path(&draft)),
+        &ast.cli(&format!("spool check {}", ast.inside_path(&draft))),
+    );
     println!("\nDemo finished: every call file was handled by pbx_spool_rs in a real Asterisk 22.");
 }

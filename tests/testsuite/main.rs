@@ -5,14 +5,16 @@
 
 mod harness;
 
+mod bench;
 mod demo;
 mod faults;
 mod harness_selftest;
 mod lifecycle;
+mod operability;
 mod parity;
 mod parity_retry;
 mod parity_timing;
 mod scale;
-mod operability;
 mod security;
+mod soak;
 mod tool;

@@ -218,8 +218,8 @@ pub(crate) fn queued_count(ast: &Asterisk) -> Option<usize> {
 const FILES: usize = 20_000;
 /// Small enough that renaming 20,000 files overflows it many times over.
 const SMALL_QUEUE: u32 = 256;
-/// Measured on the 2-core reference machine: 15 to 20 s from the first rename to an empty spool (the
-/// whole test takes about 30 s).
+/// Measured on the 2-core reference machine: about 9 s from the first rename to an empty spool (the
+/// whole test takes about 20 s).
 const FINISH_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the module's threads may take to return to the idle count once the spool is empty.
 const THREADS_RETURN: Duration = Duration::from_secs(60);

@@ -183,7 +183,10 @@ fn default_policy_places_local_calls() {
         ast.expect_until(&format!("{name} to leave outgoing/"), SOON, || !path.exists());
     }
     // Asterisk's logger writes the file from its own thread: wait for the lines, then count them.
-    for line in ["Attempting call on Local/s@answer for s@report:1 (Retry 1)", "Attempting call on Local/s@answer/n for s@report:1 (Retry 1)"] {
+    for line in [
+        "Attempting call on Local/s@answer for s@report:1 (Retry 1)",
+        "Attempting call on Local/s@answer/n for s@report:1 (Retry 1)",
+    ] {
         ast.expect_until(line, SOON, || !ast.log_lines_with(&[line]).is_empty());
         assert_eq!(ast.log_lines_with(&[line]).len(), 1, "{line}");
     }

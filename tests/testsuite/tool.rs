@@ -30,8 +30,19 @@ fn submit_into_a_live_spool_dials() {
     spooler_ready(&ast);
     let spool = spool_arg(&ast);
     let (code, stdout, stderr) = callfile(&[
-        "submit", "--spool", &spool, "--channel", "Local/s@answer", "--context", "report", "--extension", "s", "--set",
-        "FILE=submitted", "--set", "A=from-the-tool",
+        "submit",
+        "--spool",
+        &spool,
+        "--channel",
+        "Local/s@answer",
+        "--context",
+        "report",
+        "--extension",
+        "s",
+        "--set",
+        "FILE=submitted",
+        "--set",
+        "A=from-the-tool",
     ]);
     assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
     let placed = Path::new(stdout.trim());
@@ -52,8 +63,11 @@ fn bulk_of_1000_numbers_makes_exactly_1000_calls() {
     let numbers_path = ast.path("numbers.txt");
     std::fs::write(&numbers_path, format!("# campaign\n{numbers}\n")).unwrap();
     let template = ast.path("campaign.call");
-    std::fs::write(&template, "Channel: Local/s@answer\nContext: bulk\nExtension: s\nSet: FILE=bulk\nSet: N={number}\n")
-        .unwrap();
+    std::fs::write(
+        &template,
+        "Channel: Local/s@answer\nContext: bulk\nExtension: s\nSet: FILE=bulk\nSet: N={number}\n",
+    )
+    .unwrap();
     let spool = spool_arg(&ast);
     let (code, stdout, stderr) = callfile(&[
         "bulk",
@@ -85,7 +99,8 @@ fn check_reports_what_the_module_logs() {
     std::fs::write(&outside, contents).unwrap();
     let (code, stdout, _) = callfile(&["check", outside.to_str().unwrap()]);
     assert_eq!(code, 0, "warnings only: the spool would still place it\n{stdout}");
-    let expected_problems = ["Syntax error at line 2", "Invalid retrytime at line 3", "Unknown keyword 'Frobnicate' at line 4"];
+    let expected_problems =
+        ["Syntax error at line 2", "Invalid retrytime at line 3", "Unknown keyword 'Frobnicate' at line 4"];
     for problem in expected_problems {
         assert!(stdout.contains(problem), "callfile check misses {problem:?}:\n{stdout}");
     }
