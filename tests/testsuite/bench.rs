@@ -17,13 +17,12 @@
 //! reason.
 
 use std::collections::{HashSet, VecDeque};
-use std::ffi::CString;
 use std::fmt::Write as _;
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pbx_spool_rs::watcher::{Inotify, RawEvent};
 
 use crate::harness::{Asterisk, Message, Spooler};
 use crate::scale::{
@@ -364,55 +363,35 @@ fn a_future_dated() {
 /// here; doing that ten times a second would compete with Asterisk for a core and for the directory's
 /// lock, and slow down exactly what is measured.
 struct RemovalCounter {
-    fd: OwnedFd,
-    buffer: Vec<u8>,
+    inotify: Inotify,
+    events: Vec<RawEvent>,
     removed: HashSet<usize>,
     overflowed: bool,
 }
 
 impl RemovalCounter {
     fn new(dir: &Path) -> RemovalCounter {
-        // SAFETY: plain syscall with constant flags; the descriptor is owned right below.
-        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        assert!(raw >= 0, "inotify_init1: {}", std::io::Error::last_os_error());
-        // SAFETY: `raw` is a new descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let path = CString::new(dir.as_os_str().as_bytes()).expect("path without NUL");
-        // SAFETY: valid descriptor and NUL-terminated path for the call's duration.
-        let wd =
-            unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), libc::IN_DELETE | libc::IN_MOVED_FROM) };
-        assert!(wd >= 0, "inotify_add_watch {}: {}", dir.display(), std::io::Error::last_os_error());
-        RemovalCounter { fd, buffer: vec![0; 256 * 1024], removed: HashSet::new(), overflowed: false }
+        // The module's own inotify wrapper (src/watcher.rs), on an instance of the benchmark's own.
+        let inotify = Inotify::new().expect("inotify_init1");
+        inotify
+            .add_watch(dir, libc::IN_DELETE | libc::IN_MOVED_FROM)
+            .unwrap_or_else(|e| panic!("watch {}: {e}", dir.display()));
+        RemovalCounter { inotify, events: Vec::new(), removed: HashSet::new(), overflowed: false }
     }
 
     /// Reads every queued event; returns how many distinct call files have been removed so far.
     fn poll(&mut self) -> usize {
-        const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
-        loop {
-            // SAFETY: the buffer is valid for writes of its whole length during the call.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), self.buffer.as_mut_ptr().cast(), self.buffer.len()) };
-            if n <= 0 {
-                return self.removed.len(); // EAGAIN: nothing more queued
+        self.events.clear();
+        self.inotify.read_events(&mut self.events).expect("read inotify events");
+        for event in &self.events {
+            if event.mask & libc::IN_Q_OVERFLOW != 0 {
+                self.overflowed = true;
             }
-            let n = n as usize;
-            let mut offset = 0;
-            while offset + HEADER <= n {
-                // SAFETY: the kernel wrote a whole event header at `offset` (checked against `n`).
-                let event: libc::inotify_event =
-                    unsafe { std::ptr::read_unaligned(self.buffer[offset..].as_ptr().cast()) };
-                let name_start = offset + HEADER;
-                let name_end = (name_start + event.len as usize).min(n);
-                if event.mask & libc::IN_Q_OVERFLOW != 0 {
-                    self.overflowed = true;
-                }
-                let name = &self.buffer[name_start..name_end];
-                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-                if let Some(number) = std::str::from_utf8(name).ok().and_then(file_number) {
-                    self.removed.insert(number);
-                }
-                offset = name_end;
+            if let Some(number) = std::str::from_utf8(&event.name).ok().and_then(file_number) {
+                self.removed.insert(number);
             }
         }
+        self.removed.len()
     }
 }
 

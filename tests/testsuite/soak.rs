@@ -7,13 +7,16 @@
 //!
 //! Every file written is kept in a ledger. What happened to it is counted from four sources, because
 //! AMI events die with the connection at a restart: the `messages` log of every run (kept as
-//! `log-run<N>/` by [`Asterisk::restart`]), the far end's `far.log` (written by `FILE()` as each attempt
-//! reaches it, so it survives `kill -9`), the archived file in `outgoing_done/` (every file says
+//! `log-run<N>/` by [`Asterisk::restart`]), the far ends' `lib/far.log` (written by `FILE()` as each
+//! attempt reaches them, so it survives `kill -9`), the archived file in `outgoing_done/` (every file says
 //! `Archive: yes`, so its bookkeeping lines and `Status:` are on disk) and the AMI events of each run.
 //! The end is an exact account table and the invariants: every file not deleted finished exactly once
 //! (a file in flight at a restart is answered by `AbortRetry` and retried; that is accounted for),
 //! nothing is left in `outgoing/`, no file is dialled more often than it allows (+1 per aborted
-//! attempt), and the thread count of the idle Asterisk is back to its baseline.
+//! attempt), and the thread count of the idle Asterisk is back to its baseline. Attempts that a
+//! `core stop now` hangs up or refuses ("Refusing due to active shutdown") are failed attempts, as
+//! under pbx_spool; the account shows them (`shut`) and the exact per-file attempt counts exempt them.
+//! Run it on a quiet machine: tests that fill the host's pid space make thread creation fail.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -748,11 +751,15 @@ fn soak() {
     if !quiet {
         problems.push("channels still up 60 s after the drain".to_owned());
     }
-    // Asterisk's own pools wind down after their idle timeout.
+    // Asterisk's own pools wind down after their idle timeout. pbx_spool_rs keeps exactly one idle worker
+    // once it has placed a call (src/scheduler.rs: idle workers leave "down to one"), and the baseline was
+    // taken at the first boot, before any call: the idle end state is the baseline plus that one worker.
+    const KEPT_WORKERS: usize = 1;
+    let expected_end = baseline + KEPT_WORKERS;
     let mut threads_end = 0;
     let back = wait_until(Duration::from_secs(240), || {
         threads_end = wait_stable(Duration::from_secs(2), Duration::from_secs(20), || threads(ast.pid())).unwrap_or(0);
-        threads_end == baseline
+        threads_end == expected_end
     });
     let spool_status = ast.try_cli("spool show status", Duration::from_secs(10)).unwrap_or_default();
     {
@@ -773,7 +780,8 @@ fn soak() {
             }
         }
         problems.push(format!(
-            "threads not back to baseline: {baseline} at the first idle start, {threads_end} at the end (by name:{diff})"
+            "threads not back to baseline: {baseline} at the first idle start (+{KEPT_WORKERS} kept worker expected), \
+             {threads_end} at the end (by name:{diff})"
         ));
     }
 
