@@ -7,7 +7,8 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use crate::harness::{set_mtime, Asterisk, Message, Spooler, RUST_SO};
-use crate::security::{expect_finished, outgoing_names, placed, shown, spool_event, ABSENCE, SOON};
+use crate::parity::outgoing_names;
+use crate::security::{expect_finished, placed, shown, spool_event, ABSENCE, SOON};
 
 /// - `answer`: the far end of `Local/s@answer`: answers, stays up.
 /// - `slow`: rings for 6 s, then answers: an attempt that stays in progress long enough to look at.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::harness::{both_spoolers, Asterisk, Builder, Message, Spooler, RUST_SO};
+use crate::parity::outgoing_names;
 
 /// Deadline for something that should happen within a second or two.
 pub(crate) const SOON: Duration = Duration::from_secs(10);
@@ -123,15 +124,6 @@ pub(crate) fn expect_rejected(ast: &Asterisk, name: &str, rule_text: &str) -> St
 pub(crate) fn assert_never_attempted(ast: &Asterisk, name: &str) {
     let attempts = ast.ami().count_events(spool_event(ast, "SpoolAttempt", name));
     assert_eq!(attempts, 0, "{name} must never be attempted\n{}", ast.diagnostics());
-}
-
-/// Names in outgoing/, sorted (lossy).
-pub(crate) fn outgoing_names(ast: &Asterisk) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(ast.outgoing_dir())
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Waits for `outgoing_done/<name>` with its final `Status:` line; returns its text.
