@@ -1,6 +1,7 @@
-//! Scale, small enough for CI: 20,000 call files renamed into outgoing/ at once while the module's
-//! inotify queue is forced to overflow. Every file must be attempted exactly once and finished, none
-//! may stay behind, the overflow must be noticed, and the module's threads must wind down afterwards.
+//! Scale, small enough for CI: 20,000 call files (more if the kernel's inotify queue is larger) renamed
+//! into outgoing/ at once while Asterisk is stopped (SIGSTOP), so the module's inotify queue overflows
+//! for certain. Every file must be attempted exactly once and finished, none may stay behind, the
+//! overflow must be noticed, and the module's threads must wind down afterwards.
 //!
 //! Runs against pbx_spool_rs only: stock pbx_spool does not handle IN_Q_OVERFLOW (it never rescans
 //! while running), so every file whose event the kernel dropped stays in outgoing/ until the next
@@ -16,39 +17,48 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::{Asterisk, Builder, Message, Spooler};
+use crate::harness::{Asterisk, Message, Spooler};
 
 // ----- shared bulk helpers ----------------------------------------------------------------------
 
 const MAX_QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
 
-/// Lowers `fs.inotify.max_queued_events` while alive and restores the previous value on drop (also when
-/// the test panics). The kernel copies the limit into an inotify instance when it is created, so only
-/// instances created while the guard lives get the small queue: keep it alive just long enough for the
-/// module to create its own. Tests running in parallel that create an instance in that window get the
-/// small queue too; pbx_spool_rs rescans on overflow, and small tests never queue that many events.
-pub(crate) struct InotifyQueueLimit {
-    previous: String,
+/// The kernel's limit on queued events per inotify instance (`fs.inotify.max_queued_events`), copied
+/// into each instance when it is created.
+pub(crate) fn max_queued_events() -> usize {
+    fs::read_to_string(MAX_QUEUED_EVENTS)
+        .unwrap_or_else(|e| panic!("cannot read {MAX_QUEUED_EVENTS}: {e}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{MAX_QUEUED_EVENTS} is not a number: {e}"))
 }
 
-impl InotifyQueueLimit {
-    pub(crate) fn lower_to(events: u32) -> InotifyQueueLimit {
-        let previous = fs::read_to_string(MAX_QUEUED_EVENTS)
-            .unwrap_or_else(|e| panic!("cannot read {MAX_QUEUED_EVENTS}: {e}"))
-            .trim()
-            .to_owned();
-        fs::write(MAX_QUEUED_EVENTS, events.to_string())
-            .unwrap_or_else(|e| panic!("cannot write {MAX_QUEUED_EVENTS} (run as root): {e}"));
-        InotifyQueueLimit { previous }
+/// Stops a process with SIGSTOP while alive and lets it go on (SIGCONT) on drop, also when the test
+/// panics. A stopped spooler reads no inotify event, so every event the kernel queues meanwhile stays
+/// queued: more renames than the queue holds overflow it for certain, however fast the spooler is.
+pub(crate) struct Stopped {
+    pid: u32,
+}
+
+impl Stopped {
+    pub(crate) fn stop(pid: u32) -> Stopped {
+        crate::harness::process::signal(pid, libc::SIGSTOP);
+        let stopped = crate::harness::wait_until(Duration::from_secs(10), || process_state(pid) == Some('T'));
+        assert!(stopped, "process {pid} did not stop on SIGSTOP (state {:?})", process_state(pid));
+        Stopped { pid }
     }
 }
 
-impl Drop for InotifyQueueLimit {
+impl Drop for Stopped {
     fn drop(&mut self) {
-        if let Err(e) = fs::write(MAX_QUEUED_EVENTS, &self.previous) {
-            eprintln!("cannot restore {MAX_QUEUED_EVENTS} to {}: {e}", self.previous);
-        }
+        crate::harness::process::signal(self.pid, libc::SIGCONT);
     }
+}
+
+/// The state letter of /proc/<pid>/stat (`R`, `S`, `T` for stopped, ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// Whether process `pid` holds an inotify instance watching the directory `dir` (its
@@ -76,16 +86,6 @@ pub(crate) fn expect_spool_watch(ast: &Asterisk) {
     ast.expect_until("the spooler's inotify watch on outgoing/", Duration::from_secs(15), || {
         watches_dir(ast.pid(), &outgoing)
     });
-}
-
-/// Starts an instance whose spooler gets an inotify queue of `events` entries: the limit is lowered
-/// before boot and restored as soon as the spooler's instance exists.
-pub(crate) fn start_with_small_inotify_queue(builder: Builder, events: u32) -> Asterisk {
-    let limit = InotifyQueueLimit::lower_to(events);
-    let ast = builder.start();
-    expect_spool_watch(&ast);
-    drop(limit);
-    ast
 }
 
 /// Call files written under `<instance>/staging` (same file system as outgoing/), ready to be renamed in.
@@ -215,9 +215,9 @@ pub(crate) fn queued_count(ast: &Asterisk) -> Option<usize> {
 
 // ----- the CI scale test ------------------------------------------------------------------------
 
-const FILES: usize = 20_000;
-/// Small enough that renaming 20,000 files overflows it many times over.
-const SMALL_QUEUE: u32 = 256;
+/// At least this many files; more when the kernel's inotify queue is larger, so the renames always
+/// overflow it.
+const MIN_FILES: usize = 20_000;
 /// Measured on the 2-core reference machine: about 9 s from the first rename to an empty spool (the
 /// whole test takes about 20 s).
 const FINISH_TIMEOUT: Duration = Duration::from_secs(90);
@@ -262,10 +262,10 @@ fn per_file(events: &[Message], predicate: impl Fn(&Message) -> bool) -> HashMap
     counts
 }
 
-/// Files (by number) not seen exactly once, with how often they were seen; at most a few listed.
-fn not_exactly_once(counts: &HashMap<usize, usize>) -> Vec<(usize, usize)> {
+/// Files (by number, of `files`) not seen exactly once, with how often they were seen; at most a few listed.
+fn not_exactly_once(counts: &HashMap<usize, usize>, files: usize) -> Vec<(usize, usize)> {
     let mut odd: Vec<(usize, usize)> =
-        (0..FILES).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
+        (0..files).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
     odd.truncate(10);
     odd
 }
@@ -273,10 +273,14 @@ fn not_exactly_once(counts: &HashMap<usize, usize>) -> Vec<(usize, usize)> {
 #[test]
 fn twenty_thousand_files_through_an_inotify_overflow() {
     let started = Instant::now();
-    let builder = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN);
-    let ast = start_with_small_inotify_queue(builder, SMALL_QUEUE);
+    // The queue the module's inotify instance got (the limit is copied at creation; nothing here changes
+    // it): renaming more files than it holds while the module cannot read overflows it for certain.
+    let queue = max_queued_events();
+    let files = MIN_FILES.max(queue + MIN_FILES / 5);
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).start();
+    expect_spool_watch(&ast);
     ami_only(&ast, &["Event: SpoolAttempt", "Event: SpoolFinished"]);
-    let staged = stage(&ast, FILES, None, call_file);
+    let staged = stage(&ast, files, None, call_file);
     let warm_up = ast.drop_call_file("warm-up.call", WARM_UP);
     ast.expect_until("the warm-up call to finish", Duration::from_secs(10), || {
         !warm_up.exists() && ast.ami().count_events(is_finished) == 1
@@ -287,19 +291,22 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
     let rss_before = rss_bytes(ast.pid());
 
     let renamed_at = Instant::now();
-    let renaming = staged.rename_all();
+    let renaming = {
+        let _stopped = Stopped::stop(ast.pid());
+        staged.rename_all()
+    };
     let outgoing = ast.outgoing_dir();
     let mut peak_threads = 0;
     let all_done = crate::harness::wait_until(FINISH_TIMEOUT, || {
         peak_threads = peak_threads.max(threads(ast.pid()));
         // The cheap check first: listing 20,000 entries every 20 ms would compete with Asterisk.
-        ast.ami().count_events(is_finished) > FILES && count_entries(&outgoing) == 0
+        ast.ami().count_events(is_finished) > files && count_entries(&outgoing) == 0
     });
     let finished_in = renamed_at.elapsed();
     let left = count_entries(&outgoing);
     assert!(
         all_done,
-        "after {FINISH_TIMEOUT:?}: {left} files left in outgoing/, {} of {FILES} finished\n{}",
+        "after {FINISH_TIMEOUT:?}: {left} files left in outgoing/, {} of {files} finished\n{}",
         ast.ami().count_events(is_finished) - 1,
         ast.diagnostics()
     );
@@ -308,28 +315,33 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
     let events = ast.ami().events();
     let attempts = per_file(&events, is_attempt);
     let finishes = per_file(&events, is_finished);
-    assert_eq!(not_exactly_once(&attempts), vec![], "files attempted other than once (file, attempts)");
-    assert_eq!(not_exactly_once(&finishes), vec![], "files finished other than once (file, finishes)");
+    assert_eq!(not_exactly_once(&attempts, files), vec![], "files attempted other than once (file, attempts)");
+    assert_eq!(not_exactly_once(&finishes, files), vec![], "files finished other than once (file, finishes)");
     let expired = events.iter().filter(|e| is_finished(e) && e.has("Status", "Expired")).count();
     assert_eq!(
         expired,
-        FILES + 1,
+        files + 1,
         "every file (and the warm-up) fails once and expires (MaxRetries 0)\n{}",
         ast.diagnostics()
     );
     // The log says the same, independently of the AMI.
     let attempted = ast.log_lines_with(&["Attempting call on Local/s@fail"]).len();
-    assert_eq!(attempted, FILES, "`Attempting call` log lines\n{}", ast.diagnostics());
+    assert_eq!(attempted, files, "`Attempting call` log lines\n{}", ast.diagnostics());
     assert_eq!(count_entries(&ast.outgoing_done_dir()), 0, "Archive: no must archive nothing");
     let overflows = ast.log_lines_with(&["inotify queue overflowed"]).len();
-    assert!(overflows > 0, "the forced overflow was not detected (queue of {SMALL_QUEUE})\n{}", ast.diagnostics());
+    assert!(
+        overflows > 0,
+        "{files} renames while the module was stopped did not overflow a queue of {queue}, or the overflow \
+         was not noticed\n{}",
+        ast.diagnostics()
+    );
 
     // Everything the burst started winds down: a pool may keep idle workers for a while, not for ever.
     let rss_after = rss_bytes(ast.pid());
     let returned = crate::harness::wait_until(THREADS_RETURN, || ast.thread_count() == baseline);
     let after = ast.thread_count();
     eprintln!(
-        "scale: {FILES} files renamed in {renaming:.2?}, all finished {finished_in:.2?} after the first rename \
+        "scale: {files} files renamed in {renaming:.2?}, all finished {finished_in:.2?} after the first rename \
          (test running {:.2?}); {overflows} overflow(s); threads {baseline} idle, {peak_threads} peak, {after} \
          after; RSS {} -> {} MiB",
         started.elapsed(),
