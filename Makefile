@@ -25,7 +25,7 @@ MODULE := target/release/pbx_spool_rs.so
 all: module
 
 module:
-	$(CARGO) build --release --lib --bin callfile
+	$(CARGO) build --release --workspace
 	cp target/release/libpbx_spool_rs.so $(MODULE)
 
 install: module samples
@@ -49,30 +49,30 @@ env: host-deps
 # The upstream tests run after the integration suite, never beside it: the Asterisk testsuite kills
 # every Asterisk it can see (tests/upstream/run.sh confines it to a PID namespace as well).
 test: env
-	$(CARGO) build --release --lib
-	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release
+	$(CARGO) build --release --workspace
+	PBX_SPOOL_RS_REQUIRE_ENV=1 PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --workspace
 	$(MAKE) --no-print-directory upstream-test
 
 SPOOLER ?= rust
 upstream-test: env
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --workspace
 	SPOOLER=$(SPOOLER) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so bash tests/upstream/run.sh
 
 demo: env
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --workspace
 	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite demo:: -- --ignored --nocapture --test-threads=1
 
 # Stock pbx_spool.so, then pbx_spool_rs.so, on the same workloads; prints the tables of BENCHMARKS.md.
 # Not part of `make test` (10-25 minutes, mostly waiting on stock pbx_spool).
 bench: env
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --workspace
 	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite bench:: -- \
 		--ignored --nocapture --test-threads=1
 
 # A steady stream of call files with random faults for SOAK_MINUTES (default 30), ending with an exact account.
 SOAK_MINUTES ?= 30
 soak: env
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --workspace
 	SOAK_MINUTES=$(SOAK_MINUTES) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release \
 		--test testsuite soak:: -- --ignored --nocapture --test-threads=1
 

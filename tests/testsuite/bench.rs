@@ -22,7 +22,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pbx_spool_rs::watcher::{Inotify, RawEvent};
+use pbx_spool_core::watcher::{Inotify, RawEvent};
 
 use crate::harness::{Asterisk, Message, Spooler};
 use crate::scale::{
