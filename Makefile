@@ -66,7 +66,7 @@ demo: env
 # Not part of `make test` (10-25 minutes, mostly waiting on stock pbx_spool).
 bench: env
 	$(CARGO) build --release --workspace
-	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite bench:: -- \
+	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test bench -- \
 		--ignored --nocapture --test-threads=1
 
 # A steady stream of call files with random faults for SOAK_MINUTES (default 30), ending with an exact account.
@@ -74,7 +74,7 @@ SOAK_MINUTES ?= 30
 soak: env
 	$(CARGO) build --release --workspace
 	SOAK_MINUTES=$(SOAK_MINUTES) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release \
-		--test testsuite soak:: -- --ignored --nocapture --test-threads=1
+		--test soak -- --ignored --nocapture --test-threads=1
 
 # Fuzz the call-file parser and the policy (not part of `make test`). cargo-fuzz needs nightly
 # features; this machine has only the stable toolchain, so RUSTC_BOOTSTRAP=1 enables them.

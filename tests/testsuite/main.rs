@@ -5,7 +5,6 @@
 
 mod harness;
 
-mod bench;
 mod demo;
 mod faults;
 mod harness_selftest;
@@ -16,7 +15,6 @@ mod parity_retry;
 mod parity_timing;
 mod scale;
 mod security;
-mod soak;
 mod tool;
 
 /// Runs before the test harness starts (a constructor in `.init_array`). A contributor's plain `cargo
