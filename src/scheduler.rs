@@ -46,11 +46,46 @@ pub struct Settings {
 }
 
 /// Requests from Asterisk's threads to the scheduler.
-#[derive(Debug, Clone, PartialEq, Eq)]
 enum Request {
     Stop,
     Rescan,
-    Snapshot(SnapshotQuery),
+    /// Answered into the asker's own slot, so concurrent askers (console and AMI) never get each
+    /// other's answer.
+    Snapshot(SnapshotQuery, Arc<Reply<Snapshot>>),
+}
+
+/// A one-shot answer slot, owned by one request.
+struct Reply<T> {
+    value: Mutex<Option<T>>,
+    ready: Condvar,
+}
+
+impl<T> Reply<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Reply { value: Mutex::new(None), ready: Condvar::new() })
+    }
+
+    fn answer(&self, value: T) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+        self.ready.notify_all();
+    }
+
+    /// The answer, or `None` once `deadline` passes or `gave_up()` holds (checked at each wake-up).
+    fn wait(&self, deadline: std::time::Instant, gave_up: impl Fn() -> bool) -> Option<T> {
+        let mut slot = self.value.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(value) = slot.take() {
+                return Some(value);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline || gave_up() {
+                return None;
+            }
+            // Short slices so that a scheduler that exits meanwhile is noticed without waiting out the deadline.
+            let slice = (deadline - now).min(std::time::Duration::from_millis(100));
+            slot = self.ready.wait_timeout(slot, slice).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
 }
 
 /// What an admin command wants to see.
@@ -109,8 +144,6 @@ pub struct Control {
     calls_in_progress: AtomicUsize,
     /// Set when the scheduler thread has returned (normally or after a caught panic).
     exited: AtomicBool,
-    snapshot: Mutex<Option<Snapshot>>,
-    snapshot_ready: Condvar,
     /// Totals since load.
     pub stats: Arc<Stats>,
 }
@@ -126,8 +159,6 @@ impl Control {
             settings_changed: AtomicBool::new(false),
             calls_in_progress: AtomicUsize::new(0),
             exited: AtomicBool::new(false),
-            snapshot: Mutex::new(None),
-            snapshot_ready: Condvar::new(),
             stats: Arc::new(Stats::default()),
         }))
     }
@@ -167,25 +198,10 @@ impl Control {
     /// Ask the scheduler for its state. Bounded wait: an admin command must never hang the CLI (and with
     /// it `module unload`, which waits for CLI handlers) on a scheduler that is stopping.
     pub fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.send(Request::Snapshot(query));
+        let reply = Reply::new();
+        self.send(Request::Snapshot(query, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let mut slot = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(snapshot) = slot.take() {
-                return Some(snapshot);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline || self.exited.load(Ordering::SeqCst) {
-                return None;
-            }
-            slot = self.snapshot_ready.wait_timeout(slot, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
-        }
-    }
-
-    fn answer_snapshot(&self, snapshot: Snapshot) {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
-        self.snapshot_ready.notify_all();
+        reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }
 
     /// The settings in force (a copy).
@@ -382,8 +398,8 @@ fn wait_until_booted<H: Host>(host: &H, control: &Control) -> bool {
 
 fn take_stop_request(control: &Control) -> bool {
     let mut requests = control.requests.lock().unwrap_or_else(|p| p.into_inner());
-    let stop = requests.contains(&Request::Stop);
-    requests.retain(|r| *r != Request::Stop);
+    let stop = requests.iter().any(|r| matches!(r, Request::Stop));
+    requests.retain(|r| !matches!(r, Request::Stop));
     stop
 }
 
@@ -497,10 +513,9 @@ impl<H: Host> Scheduler<H> {
         for request in requests {
             match request {
                 Request::Rescan => self.start_rescan("requested"),
-                Request::Snapshot(query) => {
+                Request::Snapshot(query, reply) => {
                     self.drain_reports();
-                    let snapshot = self.snapshot(&query);
-                    self.control.answer_snapshot(snapshot);
+                    reply.answer(self.snapshot(&query));
                 }
                 Request::Stop => {
                     // Reports may be pending from workers that just finished.
@@ -1480,6 +1495,55 @@ mod tests {
         while spool.snapshot().workers != 1 {
             assert!(std::time::Instant::now() < deadline, "the pool did not shrink: {:?}", spool.snapshot());
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Places `name` in the spool due at `due` (ms), written aside and renamed in.
+    fn stage(spool: &Running, name: &str, contents: &str, due: Millis) {
+        let staged = spool.paths.outgoing.parent().unwrap().join(format!("{name}.tmp"));
+        std::fs::write(&staged, contents).unwrap();
+        bookkeeping::set_times(&staged, due, due).unwrap();
+        std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
+    }
+
+    #[test]
+    fn concurrent_snapshot_requests_each_get_the_answer_to_their_own_query() {
+        // The console and an AMI `Command` can ask at the same moment: no caller may get another's answer
+        // (or none, and time out).
+        const FILES: usize = 8;
+        const THREADS: usize = 16;
+        const ROUNDS: usize = 25;
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-snapshots", Settings::default());
+        let first_due = bookkeeping::now_ms() + 3_600_000;
+        for i in 0..FILES {
+            stage(&spool, &format!("f{i}.call"), CALL, first_due + 1000 * i as Millis);
+        }
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().queued != FILES {
+            assert!(std::time::Instant::now() < deadline, "never all queued: {:?}", spool.snapshot());
+        }
+        let start = Arc::new(std::sync::Barrier::new(THREADS));
+        let askers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (control, start) = (spool.control.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for round in 0..ROUNDS {
+                        let i = (t + round) % FILES;
+                        let (limit, file) = (i + 1, format!("f{i}.call"));
+                        let query = SnapshotQuery { limit, file: Some(file.clone()) };
+                        let answer =
+                            control.snapshot(query).unwrap_or_else(|| panic!("{t}: no answer in round {round}"));
+                        assert_eq!(answer.next.len(), limit, "{t}: another query's answer in round {round}");
+                        let expected = format!("queued, due at {} ms", first_due + 1000 * i as Millis);
+                        assert_eq!(answer.file_state.as_deref(), Some(expected.as_str()), "{t}: not about {file}");
+                    }
+                })
+            })
+            .collect();
+        for asker in askers {
+            asker.join().expect("an asker got a wrong answer or none (see above)");
         }
     }
 
