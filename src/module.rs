@@ -113,12 +113,16 @@ fn load() -> i32 {
     let thread_control = control.clone();
     let outgoing = paths.outgoing.clone();
     let thread = match spawn_joinable(Box::new(move || {
-        let exited = thread_control.clone();
+        // scheduler::run marks the control exited however it ends, a panic included.
         let run = AssertUnwindSafe(|| scheduler::run(Arc::new(Asterisk), thread_control, paths));
         if catch_unwind(run).is_err() {
-            host_log!(Asterisk, Level::Error, "pbx_spool_rs: the spool scheduler stopped after an internal error");
+            host_log!(
+                Asterisk,
+                Level::Error,
+                "pbx_spool_rs: the spool scheduler stopped after an internal error; nothing more is dialled \
+                 until the module is loaded again"
+            );
         }
-        exited.mark_exited();
     })) {
         Ok(thread) => thread,
         Err(err) => {

@@ -144,6 +144,11 @@ pub struct Control {
     calls_in_progress: AtomicUsize,
     /// Set when the scheduler thread has returned (normally or after a caught panic).
     exited: AtomicBool,
+    /// Set when the scheduler closes its pool: a job a worker takes from then on is dropped, not visited.
+    closing: AtomicBool,
+    /// Workers that were in a call when the scheduler went away (after a panic): not waited for there,
+    /// joined by a later stop request once they have finished.
+    orphans: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Totals since load.
     pub stats: Arc<Stats>,
 }
@@ -159,6 +164,8 @@ impl Control {
             settings_changed: AtomicBool::new(false),
             calls_in_progress: AtomicUsize::new(0),
             exited: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            orphans: Mutex::new(Vec::new()),
             stats: Arc::new(Stats::default()),
         }))
     }
@@ -179,9 +186,24 @@ impl Control {
                 return a;
             }
             if self.exited.load(Ordering::SeqCst) {
-                return StopAnswer::Stopped;
+                return self.settle_orphans();
             }
             answer = self.stop_answered.wait(answer).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// After the scheduler has exited: stopped once every worker it left in a call has finished (joined
+    /// here, without waiting), busy until then.
+    fn settle_orphans(&self) -> StopAnswer {
+        let mut orphans = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
+        let (finished, in_call): (Vec<_>, Vec<_>) = orphans.drain(..).partition(|t| t.is_finished());
+        *orphans = in_call;
+        for thread in finished {
+            let _ = thread.join();
+        }
+        match orphans.len() {
+            0 => StopAnswer::Stopped,
+            calls_in_progress => StopAnswer::Busy { calls_in_progress },
         }
     }
 
@@ -352,6 +374,15 @@ const WORKER_IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
 /// module starts at load.
 pub fn run<H: Host>(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) {
+    /// Marks the scheduler exited however `run` ends, a panic included (dropped after the scheduler,
+    /// whose own drop settles the workers first).
+    struct ExitMark(Arc<Control>);
+    impl Drop for ExitMark {
+        fn drop(&mut self) {
+            self.0.mark_exited();
+        }
+    }
+    let _exit_mark = ExitMark(control.clone());
     if !wait_until_booted(&*host, &control) {
         control.answer_stop(StopAnswer::Stopped);
         return;
@@ -542,10 +573,22 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// Close the pool without ever waiting for a call: jobs not yet started are dropped (their files are
+    /// untouched and found again at the next start), idle workers are joined (they return at once), and
+    /// workers in a call are handed to [`Control`], whose stop requests answer busy until they finish.
+    /// After a normal stop no call is in progress, so every worker is joined here.
     fn shut_down_workers(&mut self) {
+        // Before reading any worker's busy_since; a worker sets busy_since before reading `closing`, so
+        // a worker seen idle here sees `closing` and drops any job it has just taken (SeqCst both sides).
+        self.control.closing.store(true, Ordering::SeqCst);
         self.jobs = None; // workers see the channel close and exit
+        while self.job_source.try_recv().is_ok() {}
         for worker in self.workers.drain(..) {
-            let _ = worker.thread.join();
+            if worker.busy_since.load(Ordering::SeqCst) > 0 {
+                self.control.orphans.lock().unwrap_or_else(|p| p.into_inner()).push(worker.thread);
+            } else {
+                let _ = worker.thread.join();
+            }
         }
     }
 
@@ -1143,8 +1186,8 @@ struct Job {
 }
 
 impl<H: Host> Drop for Scheduler<H> {
-    /// Also on the way out of a panic: no worker may outlive the scheduler, or unload could unmap code a
-    /// worker is still running.
+    /// Also on the way out of a panic: no worker is left unaccounted for (unload would unmap code it
+    /// runs), and none is waited for while in a call (unload would hang with Asterisk's module lock).
     fn drop(&mut self) {
         self.shut_down_workers();
     }
@@ -1193,6 +1236,11 @@ impl<H: Host> Worker<H> {
             self.busy_since.store(bookkeeping::now_ms().max(1), Ordering::SeqCst);
             self.idle.fetch_sub(1, Ordering::SeqCst);
             self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if self.wake.closing.load(Ordering::SeqCst) {
+                // The scheduler is gone (see shut_down_workers): nothing more is dialled.
+                self.busy_since.store(0, Ordering::SeqCst);
+                continue;
+            }
             let path = self.paths.outgoing.join(&*name);
             let outcome = {
                 let reports = &self.reports;
@@ -1545,6 +1593,59 @@ mod tests {
         for asker in askers {
             asker.join().expect("an asker got a wrong answer or none (see above)");
         }
+    }
+
+    #[test]
+    fn after_a_scheduler_panic_stop_answers_at_once_and_nothing_more_is_dialled() {
+        // Every pool worker sits in a long call, one more file waits for a worker, and the scheduler then
+        // dies. Unload must not wait for the calls (it would hold Asterisk's module lock for their whole
+        // length): it refuses, as while calls run normally, and the waiting file is never dialled.
+        struct OpenOnDrop(Arc<(Mutex<bool>, Condvar)>);
+        impl Drop for OpenOnDrop {
+            fn drop(&mut self) {
+                *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                self.0 .1.notify_all();
+            }
+        }
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |_, _| {
+            let (open, cv) = &*g;
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            while !*open {
+                open = cv.wait(open).unwrap_or_else(|p| p.into_inner());
+            }
+            answered()
+        });
+        // Logged by the scheduler when a due file waits behind long calls, after its job was queued.
+        host.panic_when_logging("wait behind");
+        let spool = Running::start(host.clone(), "sched-panic", Settings::default());
+        let gate = OpenOnDrop(gate); // dropped before `spool`, so its stop never waits on a closed gate
+        let now = bookkeeping::now_ms();
+        for i in 0..BASE_POOL {
+            stage(&spool, &format!("long{i}.call"), CALL, now);
+        }
+        host.wait_for("every worker in a call", WAIT, |r| r.calls.len() == BASE_POOL);
+        spool.drop_in("late.call", CALL);
+        host.wait_for("the forced panic", WAIT, |r| r.logs.iter().any(|(_, l)| l.contains("wait behind")));
+
+        let (answer_tx, answer_rx) = std::sync::mpsc::channel();
+        let control = spool.control.clone();
+        std::thread::spawn(move || {
+            let _ = answer_tx.send(control.request_stop());
+        });
+        let answer = answer_rx.recv_timeout(WAIT).expect("stop blocked behind the calls in progress");
+        assert_eq!(answer, StopAnswer::Busy { calls_in_progress: BASE_POOL });
+
+        drop(gate);
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.control.request_stop() != StopAnswer::Stopped {
+            assert!(std::time::Instant::now() < deadline, "never stopped after the calls ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(calls(&host), BASE_POOL, "a file queued for the pool was dialled after the scheduler died");
+        let late = std::fs::read_to_string(spool.paths.outgoing.join("late.call")).expect("late.call left in place");
+        assert_eq!(late, CALL, "late.call was touched");
     }
 
     #[test]
