@@ -16,6 +16,7 @@ pub mod callerid;
 pub mod callfile;
 pub mod config;
 pub mod host;
+pub mod os;
 pub mod policy;
 pub mod report;
 pub mod scheduler;

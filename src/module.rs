@@ -215,7 +215,11 @@ fn settings_from(config: &SpoolConfig) -> Settings {
             let me = unsafe { libc::geteuid() };
             vec![me, 0]
         } else {
-            config.allowed_owners.iter().filter_map(|name| uid_of(name)).collect()
+            let (uids, problems) = config::allowed_owner_uids(&config.allowed_owners, crate::os::uid_of);
+            for problem in problems {
+                host_log!(Asterisk, Level::Error, "{CONFIG_FILE}: {problem}");
+            }
+            uids
         }
     });
     let rules = VisitRules {
@@ -230,25 +234,6 @@ fn settings_from(config: &SpoolConfig) -> Settings {
         max_rate: config.max_rate,
         description: Arc::new(config::describe(config)),
     }
-}
-
-/// A user name (or a numeric uid) to a uid; unknown names are reported and skipped.
-fn uid_of(name: &str) -> Option<u32> {
-    if let Ok(uid) = name.parse::<u32>() {
-        return Some(uid);
-    }
-    let c_name = asterisk::c_string(name);
-    // SAFETY: a zeroed passwd is a valid out-parameter for getpwnam_r.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call and the buffer length is passed exactly.
-    let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut result) };
-    if rc == 0 && !result.is_null() {
-        return Some(entry.pw_uid);
-    }
-    host_log!(Asterisk, Level::Warning, "{CONFIG_FILE}: allowed_owner '{name}' is not a known user; ignored");
-    None
 }
 
 fn create_dir_mode(dir: &std::path::Path) -> std::io::Result<()> {
