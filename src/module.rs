@@ -77,7 +77,14 @@ pub extern "C" fn pbx_spool_rs_reload() -> i32 {
 
 fn load() -> i32 {
     install_panic_hook();
-    let spool = asterisk::spool_dir();
+    let Some(spool) = asterisk::spool_dir() else {
+        host_log!(
+            Asterisk,
+            Level::Error,
+            "Asterisk has no spool directory (astspooldir in asterisk.conf is empty) -- outgoing spool disabled"
+        );
+        return LOAD_DECLINE;
+    };
     let paths = SpoolPaths { outgoing: spool.join("outgoing"), done: spool.join("outgoing_done") };
     if let Err(err) = create_dir_mode(&paths.outgoing) {
         host_log!(

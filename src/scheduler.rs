@@ -1322,7 +1322,10 @@ mod tests {
 
     impl Running {
         fn start(host: Arc<FakeHost>, name: &str, settings: Settings) -> Running {
-            let paths = temp_spool(name);
+            Running::start_at(host, temp_spool(name), settings)
+        }
+
+        fn start_at(host: Arc<FakeHost>, paths: SpoolPaths, settings: Settings) -> Running {
             let control = Control::new(settings).unwrap();
             let (c, p) = (control.clone(), paths.clone());
             let thread = std::thread::spawn(move || run(host, c, p));
@@ -1646,6 +1649,30 @@ mod tests {
         assert_eq!(calls(&host), BASE_POOL, "a file queued for the pool was dialled after the scheduler died");
         let late = std::fs::read_to_string(spool.paths.outgoing.join("late.call")).expect("late.call left in place");
         assert_eq!(late, CALL, "late.call was touched");
+    }
+
+    #[test]
+    fn a_spool_directory_whose_name_is_not_utf8_is_used_as_it_is() {
+        // astspooldir arrives as C string bytes; Linux paths are bytes. It used to be replaced, silently,
+        // by /var/spool/asterisk when not UTF-8.
+        let mut raw = std::env::temp_dir().as_os_str().as_bytes().to_vec();
+        raw.extend_from_slice(b"/prs-unit-spool-\xff\xfe-caf\xe9-");
+        raw.extend_from_slice(std::process::id().to_string().as_bytes());
+        let c_text = std::ffi::CString::new(raw.clone()).unwrap();
+        let spool_dir = crate::os::path_from_c(&c_text);
+        assert_eq!(spool_dir.as_os_str().as_bytes(), raw.as_slice());
+        let paths = SpoolPaths { outgoing: spool_dir.join("outgoing"), done: spool_dir.join("outgoing_done") };
+        let _ = std::fs::remove_dir_all(&spool_dir);
+        std::fs::create_dir_all(&paths.outgoing).unwrap();
+
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start_at(host.clone(), paths.clone(), Settings::default());
+        spool.drop_in("a.call", &format!("{CALL}Archive: yes\n"));
+        host.wait_for("the call", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        assert_eq!(calls(&host), 1);
+        assert!(paths.done.join("a.call").exists(), "not archived under the non-UTF-8 spool directory");
+        drop(spool);
+        std::fs::remove_dir_all(&spool_dir).unwrap();
     }
 
     #[test]
