@@ -14,6 +14,7 @@ pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
+pub mod cli_args;
 pub mod config;
 pub mod host;
 pub mod os;

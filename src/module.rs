@@ -296,19 +296,25 @@ const CLI_FAILURE: i32 = 2;
 #[no_mangle]
 pub extern "C" fn pbx_spool_rs_cli(command: i32, fd: i32, argc: i32, argv: *const *const libc::c_char) -> i32 {
     guarded("CLI", CLI_FAILURE, || {
-        let args: Vec<String> = (0..argc.max(0) as usize)
+        let argc = if argv.is_null() { 0 } else { argc.max(0) as usize };
+        let words: Vec<&[u8]> = (0..argc)
             .map(|i| {
-                // SAFETY: Asterisk passes `argc` valid C strings in `argv` for the duration of the handler.
+                // SAFETY: Asterisk passes `argc` valid C strings in a non-null `argv` for the duration of the handler.
                 let arg = unsafe { *argv.add(i) };
                 if arg.is_null() {
-                    String::new()
+                    &[][..]
                 } else {
                     // SAFETY: non-null NUL-terminated argument owned by Asterisk for the call.
-                    unsafe { std::ffi::CStr::from_ptr(arg) }.to_string_lossy().into_owned()
+                    unsafe { std::ffi::CStr::from_ptr(arg) }.to_bytes()
                 }
             })
             .collect();
-        let (code, text) = cli::run(command as u32, &args, running_control());
+        let Some(id) = cli::command_id(command as u32) else {
+            cli_write(fd, "unknown command\n");
+            return CLI_FAILURE;
+        };
+        let Ok(command) = crate::cli_args::parse(id, &words) else { return CLI_SHOWUSAGE };
+        let (code, text) = cli::run(command, running_control());
         cli_write(fd, &text);
         code
     })
@@ -347,12 +353,13 @@ mod cli {
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
 
-    use super::{CLI_FAILURE, CLI_SHOWUSAGE, CLI_SUCCESS};
+    use super::{CLI_FAILURE, CLI_SUCCESS};
     use crate::asterisk::sys::prs_cli_command as id;
     use crate::asterisk::Asterisk;
     use crate::attempt::{self, Stats};
     use crate::bookkeeping;
     use crate::callfile;
+    use crate::cli_args::{Command, CommandId};
     use crate::report;
     use crate::scheduler::{Control, Settings, SnapshotQuery};
 
@@ -394,35 +401,39 @@ mod cli {
         Ok(report::call_file(&shown, &parsed.call, &parsed.diagnostics, &verdict))
     }
 
-    pub(super) fn run(command: u32, args: &[String], running: Option<(Arc<Control>, PathBuf)>) -> (i32, String) {
-        if command == id::PRS_CLI_CHECK {
-            let settings = running.as_ref().map(|(c, _)| c.settings()).unwrap_or_default();
-            let path = Path::new(&args[2]);
-            return match examine(path, &settings) {
-                Ok(text) => (CLI_SUCCESS, text),
-                Err(text) => (CLI_FAILURE, text),
-            };
-        }
+    /// The shim's command number as a [`CommandId`].
+    pub(super) fn command_id(command: u32) -> Option<CommandId> {
+        Some(match command {
+            id::PRS_CLI_SHOW_STATUS => CommandId::ShowStatus,
+            id::PRS_CLI_SHOW_QUEUE => CommandId::ShowQueue,
+            id::PRS_CLI_SHOW_FILE => CommandId::ShowFile,
+            id::PRS_CLI_CHECK => CommandId::Check,
+            id::PRS_CLI_RESCAN => CommandId::Rescan,
+            _ => return None,
+        })
+    }
+
+    pub(super) fn run(command: Command, running: Option<(Arc<Control>, PathBuf)>) -> (i32, String) {
         let Some((control, outgoing)) = running else {
-            return (CLI_FAILURE, "pbx_spool_rs is not running\n".into());
+            return match command {
+                // Works without a running spooler too, with the default rules.
+                Command::Check { path } => check(&path, &Settings::default()),
+                _ => (CLI_FAILURE, "pbx_spool_rs is not running\n".into()),
+            };
         };
         match command {
-            id::PRS_CLI_RESCAN => {
+            Command::Check { path } => check(&path, &control.settings()),
+            Command::Rescan => {
                 control.request_rescan();
                 (CLI_SUCCESS, format!("Rescanning {}\n", outgoing.display()))
             }
-            id::PRS_CLI_SHOW_STATUS => match control.snapshot(SnapshotQuery { limit: 0, file: None }) {
+            Command::ShowStatus => match control.snapshot(SnapshotQuery { limit: 0, file: None }) {
                 Some(snapshot) => {
                     (CLI_SUCCESS, report::status(&snapshot, totals(&control.stats), &describe(&control.settings())))
                 }
                 None => (CLI_FAILURE, "The spool scheduler did not answer (stopping?)\n".into()),
             },
-            id::PRS_CLI_SHOW_QUEUE => {
-                let limit = match args.get(3).map(|a| a.parse::<usize>()) {
-                    None => 20,
-                    Some(Ok(n)) => n,
-                    Some(Err(_)) => return (CLI_SHOWUSAGE, String::new()),
-                };
+            Command::ShowQueue { limit } => {
                 let Some(snapshot) = control.snapshot(SnapshotQuery { limit, file: None }) else {
                     return (CLI_FAILURE, "The spool scheduler did not answer (stopping?)\n".into());
                 };
@@ -439,8 +450,7 @@ mod cli {
                     .collect();
                 (CLI_SUCCESS, report::queue(&rows, bookkeeping::now_ms()))
             }
-            id::PRS_CLI_SHOW_FILE => {
-                let name = &args[3];
+            Command::ShowFile { name } => {
                 if name.contains('/') {
                     return (
                         CLI_FAILURE,
@@ -452,12 +462,18 @@ mod cli {
                     .snapshot(SnapshotQuery { limit: 0, file: Some(name.clone()) })
                     .and_then(|s| s.file_state)
                     .unwrap_or_else(|| "not queued".into());
-                match examine(&outgoing.join(name), &control.settings()) {
+                match examine(&outgoing.join(&name), &control.settings()) {
                     Ok(text) => (CLI_SUCCESS, format!("{text}State:       {state}\n")),
                     Err(text) => (CLI_FAILURE, text),
                 }
             }
-            _ => (CLI_FAILURE, "unknown command\n".into()),
+        }
+    }
+
+    fn check(path: &Path, settings: &Settings) -> (i32, String) {
+        match examine(path, settings) {
+            Ok(text) => (CLI_SUCCESS, text),
+            Err(text) => (CLI_FAILURE, text),
         }
     }
 
