@@ -20,6 +20,7 @@ pub mod host;
 pub mod os;
 pub mod policy;
 pub mod report;
+pub mod runtime_slot;
 pub mod scheduler;
 pub mod submit;
 pub mod watcher;

@@ -9,13 +9,14 @@
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::asterisk::{self, Asterisk};
 use crate::attempt::{SpoolPaths, VisitRules};
 use crate::config::{self, SpoolConfig};
 use crate::host::{Host, Level};
 use crate::host_log;
+use crate::runtime_slot::RuntimeSlot;
 use crate::scheduler::{self, Control, Settings, StopAnswer};
 
 /// `enum ast_module_load_result`.
@@ -33,8 +34,8 @@ struct Runtime {
 // SAFETY: pthread_t is an opaque thread id; it is only passed to pthread_join, from any thread.
 unsafe impl Send for Runtime {}
 
-/// std's Mutex is futex-based and registers no thread-local destructors on Asterisk's threads.
-static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
+/// std's Mutex (inside) is futex-based and registers no thread-local destructors on Asterisk's threads.
+static RUNTIME: RuntimeSlot<Runtime> = RuntimeSlot::new();
 
 /// Run an entry point, turning a panic into an ERROR log line and `on_panic`.
 fn guarded(entry: &str, on_panic: i32, body: impl FnOnce() -> i32) -> i32 {
@@ -105,11 +106,12 @@ fn load() -> i32 {
         );
         return LOAD_DECLINE;
     }
-    let mut runtime = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    // Before taking the slot: reading the configuration and resolving allowed_owner names (NSS) can be slow.
+    let settings = load_settings(None).unwrap_or_default();
+    let mut runtime = RUNTIME.lock();
     if runtime.is_some() {
         return LOAD_SUCCESS;
     }
-    let settings = load_settings(None).unwrap_or_default();
     let control = match Control::new(settings) {
         Ok(control) => control,
         Err(err) => {
@@ -147,7 +149,7 @@ fn load() -> i32 {
 fn unload() -> i32 {
     // Taken out of the slot so that no lock is held while waiting: CLI handlers look at the slot, and
     // unregistering the CLI waits for running handlers.
-    let Some(runtime) = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take() else { return 0 };
+    let Some(runtime) = RUNTIME.lock().take() else { return 0 };
     match runtime.control.request_stop() {
         StopAnswer::Busy { calls_in_progress } => {
             host_log!(
@@ -156,7 +158,7 @@ fn unload() -> i32 {
                 "pbx_spool_rs: {calls_in_progress} call(s) placed from the spool are still in progress; not unloading. \
                  Nothing was stopped; try again when they have finished"
             );
-            *RUNTIME.lock().unwrap_or_else(|p| p.into_inner()) = Some(runtime);
+            *RUNTIME.lock() = Some(runtime);
             -1
         }
         StopAnswer::Stopped => {
@@ -170,14 +172,21 @@ fn unload() -> i32 {
 }
 
 fn reload() -> i32 {
-    let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(runtime) = slot.as_ref() {
-        match load_settings(Some(runtime.control.settings())) {
-            Ok(settings) => runtime.control.update_settings(settings),
-            Err(()) => return -1,
-        }
-    }
-    0
+    // The configuration and allowed_owner names (NSS, possibly LDAP) are read with the slot unlocked, so
+    // CLI commands and unload do not wait behind a slow lookup. The new settings go to the control they
+    // were read for; if an unload or a new load got in between, that control is stopped or replaced,
+    // and the settings are simply unused.
+    let reloaded = RUNTIME.with_handle(
+        |runtime| runtime.control.clone(),
+        |control| match load_settings(Some(control.settings())) {
+            Ok(settings) => {
+                control.update_settings(settings);
+                0
+            }
+            Err(()) => -1,
+        },
+    );
+    reloaded.unwrap_or(0)
 }
 
 const CONFIG_FILE: &str = "pbx_spool_rs.conf";
@@ -278,8 +287,7 @@ fn spawn_joinable(body: ThreadBody) -> std::io::Result<libc::pthread_t> {
 /// The control handle of the running spooler, cloned out so no lock is held while a command runs
 /// (unload waits for running CLI handlers; a handler waiting on RUNTIME would deadlock it).
 fn running_control() -> Option<(Arc<Control>, std::path::PathBuf)> {
-    let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    slot.as_ref().map(|r| (r.control.clone(), r.outgoing.clone()))
+    RUNTIME.handle(|r| (r.control.clone(), r.outgoing.clone()))
 }
 
 fn cli_write(fd: i32, text: &str) {
