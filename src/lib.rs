@@ -5,6 +5,8 @@
 //!   [`wheel`] (timer wheel), [`bookkeeping`] (pbx_spool's retry/archive rules and file edits);
 //! - the threads tying them together, generic over the [`host::Host`] trait: [`watcher`] (inotify),
 //!   [`scheduler`] (due times, dispatch, workers);
+//! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`cli_args`] (the admin
+//!   commands' words, bounds-checked), [`runtime_slot`] (where the running spooler lives, and its lock rule);
 //! - Asterisk itself: `asterisk` (bindings and thin safe wrappers) and `module` (the entry points the
 //!   C shim calls). Only these two touch FFI, and they are not built into unit tests.
 #![deny(unsafe_op_in_unsafe_fn)]
