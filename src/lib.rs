@@ -7,7 +7,9 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 // The core's modules under their own names, so code here reads `crate::scheduler` as before.
-use pbx_spool_core::{attempt, bookkeeping, callfile, config, host, host_log, policy, report, scheduler};
+use pbx_spool_core::{
+    attempt, bookkeeping, callfile, cli_args, config, host, host_log, os, policy, report, runtime_slot, scheduler,
+};
 
 mod asterisk;
 mod module;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 mod submit;
 
 // The core's modules under their own names, as `submit` refers to them.
-use pbx_spool_core::{bookkeeping, callfile, config, policy};
+use pbx_spool_core::{bookkeeping, callfile, config, os, policy};
 
 use submit::{BulkRequest, CallSpec, Error, Exit, Settings, Source, SubmitRequest, Target, When};
 

@@ -8,7 +8,9 @@
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
-//! - what admins read: [`report`].
+//! - what admins read: [`report`], and the words of their commands: [`cli_args`] (bounds-checked);
+//! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`runtime_slot`] (where
+//!   the running spooler lives, and its lock rule).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -16,10 +18,13 @@ pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
+pub mod cli_args;
 pub mod config;
 pub mod host;
+pub mod os;
 pub mod policy;
 pub mod report;
+pub mod runtime_slot;
 pub mod scheduler;
 pub mod watcher;
 pub mod wheel;

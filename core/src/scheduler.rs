@@ -46,11 +46,46 @@ pub struct Settings {
 }
 
 /// Requests from Asterisk's threads to the scheduler.
-#[derive(Debug, Clone, PartialEq, Eq)]
 enum Request {
     Stop,
     Rescan,
-    Snapshot(SnapshotQuery),
+    /// Answered into the asker's own slot, so concurrent askers (console and AMI) never get each
+    /// other's answer.
+    Snapshot(SnapshotQuery, Arc<Reply<Snapshot>>),
+}
+
+/// A one-shot answer slot, owned by one request.
+struct Reply<T> {
+    value: Mutex<Option<T>>,
+    ready: Condvar,
+}
+
+impl<T> Reply<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Reply { value: Mutex::new(None), ready: Condvar::new() })
+    }
+
+    fn answer(&self, value: T) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+        self.ready.notify_all();
+    }
+
+    /// The answer, or `None` once `deadline` passes or `gave_up()` holds (checked at each wake-up).
+    fn wait(&self, deadline: std::time::Instant, gave_up: impl Fn() -> bool) -> Option<T> {
+        let mut slot = self.value.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(value) = slot.take() {
+                return Some(value);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline || gave_up() {
+                return None;
+            }
+            // Short slices so that a scheduler that exits meanwhile is noticed without waiting out the deadline.
+            let slice = (deadline - now).min(std::time::Duration::from_millis(100));
+            slot = self.ready.wait_timeout(slot, slice).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
 }
 
 /// What an admin command wants to see.
@@ -109,8 +144,11 @@ pub struct Control {
     calls_in_progress: AtomicUsize,
     /// Set when the scheduler thread has returned (normally or after a caught panic).
     exited: AtomicBool,
-    snapshot: Mutex<Option<Snapshot>>,
-    snapshot_ready: Condvar,
+    /// Set when the scheduler closes its pool: a job a worker takes from then on is dropped, not visited.
+    closing: AtomicBool,
+    /// Workers that were in a call when the scheduler went away (after a panic): not waited for there,
+    /// joined by a later stop request once they have finished.
+    orphans: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Totals since load.
     pub stats: Arc<Stats>,
 }
@@ -126,8 +164,8 @@ impl Control {
             settings_changed: AtomicBool::new(false),
             calls_in_progress: AtomicUsize::new(0),
             exited: AtomicBool::new(false),
-            snapshot: Mutex::new(None),
-            snapshot_ready: Condvar::new(),
+            closing: AtomicBool::new(false),
+            orphans: Mutex::new(Vec::new()),
             stats: Arc::new(Stats::default()),
         }))
     }
@@ -148,9 +186,24 @@ impl Control {
                 return a;
             }
             if self.exited.load(Ordering::SeqCst) {
-                return StopAnswer::Stopped;
+                return self.settle_orphans();
             }
             answer = self.stop_answered.wait(answer).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// After the scheduler has exited: stopped once every worker it left in a call has finished (joined
+    /// here, without waiting), busy until then.
+    fn settle_orphans(&self) -> StopAnswer {
+        let mut orphans = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
+        let (finished, in_call): (Vec<_>, Vec<_>) = orphans.drain(..).partition(|t| t.is_finished());
+        *orphans = in_call;
+        for thread in finished {
+            let _ = thread.join();
+        }
+        match orphans.len() {
+            0 => StopAnswer::Stopped,
+            calls_in_progress => StopAnswer::Busy { calls_in_progress },
         }
     }
 
@@ -167,25 +220,10 @@ impl Control {
     /// Ask the scheduler for its state. Bounded wait: an admin command must never hang the CLI (and with
     /// it `module unload`, which waits for CLI handlers) on a scheduler that is stopping.
     pub fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.send(Request::Snapshot(query));
+        let reply = Reply::new();
+        self.send(Request::Snapshot(query, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let mut slot = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(snapshot) = slot.take() {
-                return Some(snapshot);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline || self.exited.load(Ordering::SeqCst) {
-                return None;
-            }
-            slot = self.snapshot_ready.wait_timeout(slot, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
-        }
-    }
-
-    fn answer_snapshot(&self, snapshot: Snapshot) {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
-        self.snapshot_ready.notify_all();
+        reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }
 
     /// The settings in force (a copy).
@@ -336,6 +374,15 @@ const WORKER_IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
 /// module starts at load.
 pub fn run<H: Host>(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) {
+    /// Marks the scheduler exited however `run` ends, a panic included (dropped after the scheduler,
+    /// whose own drop settles the workers first).
+    struct ExitMark(Arc<Control>);
+    impl Drop for ExitMark {
+        fn drop(&mut self) {
+            self.0.mark_exited();
+        }
+    }
+    let _exit_mark = ExitMark(control.clone());
     if !wait_until_booted(&*host, &control) {
         control.answer_stop(StopAnswer::Stopped);
         return;
@@ -382,8 +429,8 @@ fn wait_until_booted<H: Host>(host: &H, control: &Control) -> bool {
 
 fn take_stop_request(control: &Control) -> bool {
     let mut requests = control.requests.lock().unwrap_or_else(|p| p.into_inner());
-    let stop = requests.contains(&Request::Stop);
-    requests.retain(|r| *r != Request::Stop);
+    let stop = requests.iter().any(|r| matches!(r, Request::Stop));
+    requests.retain(|r| !matches!(r, Request::Stop));
     stop
 }
 
@@ -497,10 +544,9 @@ impl<H: Host> Scheduler<H> {
         for request in requests {
             match request {
                 Request::Rescan => self.start_rescan("requested"),
-                Request::Snapshot(query) => {
+                Request::Snapshot(query, reply) => {
                     self.drain_reports();
-                    let snapshot = self.snapshot(&query);
-                    self.control.answer_snapshot(snapshot);
+                    reply.answer(self.snapshot(&query));
                 }
                 Request::Stop => {
                     // Reports may be pending from workers that just finished.
@@ -527,10 +573,22 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// Close the pool without ever waiting for a call: jobs not yet started are dropped (their files are
+    /// untouched and found again at the next start), idle workers are joined (they return at once), and
+    /// workers in a call are handed to [`Control`], whose stop requests answer busy until they finish.
+    /// After a normal stop no call is in progress, so every worker is joined here.
     fn shut_down_workers(&mut self) {
+        // Before reading any worker's busy_since; a worker sets busy_since before reading `closing`, so
+        // a worker seen idle here sees `closing` and drops any job it has just taken (SeqCst both sides).
+        self.control.closing.store(true, Ordering::SeqCst);
         self.jobs = None; // workers see the channel close and exit
+        while self.job_source.try_recv().is_ok() {}
         for worker in self.workers.drain(..) {
-            let _ = worker.thread.join();
+            if worker.busy_since.load(Ordering::SeqCst) > 0 {
+                self.control.orphans.lock().unwrap_or_else(|p| p.into_inner()).push(worker.thread);
+            } else {
+                let _ = worker.thread.join();
+            }
         }
     }
 
@@ -1128,8 +1186,8 @@ struct Job {
 }
 
 impl<H: Host> Drop for Scheduler<H> {
-    /// Also on the way out of a panic: no worker may outlive the scheduler, or unload could unmap code a
-    /// worker is still running.
+    /// Also on the way out of a panic: no worker is left unaccounted for (unload would unmap code it
+    /// runs), and none is waited for while in a call (unload would hang with Asterisk's module lock).
     fn drop(&mut self) {
         self.shut_down_workers();
     }
@@ -1178,6 +1236,11 @@ impl<H: Host> Worker<H> {
             self.busy_since.store(bookkeeping::now_ms().max(1), Ordering::SeqCst);
             self.idle.fetch_sub(1, Ordering::SeqCst);
             self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if self.wake.closing.load(Ordering::SeqCst) {
+                // The scheduler is gone (see shut_down_workers): nothing more is dialled.
+                self.busy_since.store(0, Ordering::SeqCst);
+                continue;
+            }
             let path = self.paths.outgoing.join(&*name);
             let outcome = {
                 let reports = &self.reports;
@@ -1259,7 +1322,10 @@ mod tests {
 
     impl Running {
         fn start(host: Arc<FakeHost>, name: &str, settings: Settings) -> Running {
-            let paths = temp_spool(name);
+            Running::start_at(host, temp_spool(name), settings)
+        }
+
+        fn start_at(host: Arc<FakeHost>, paths: SpoolPaths, settings: Settings) -> Running {
             let control = Control::new(settings).unwrap();
             let (c, p) = (control.clone(), paths.clone());
             let thread = std::thread::spawn(move || run(host, c, p));
@@ -1481,6 +1547,132 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "the pool did not shrink: {:?}", spool.snapshot());
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Places `name` in the spool due at `due` (ms), written aside and renamed in.
+    fn stage(spool: &Running, name: &str, contents: &str, due: Millis) {
+        let staged = spool.paths.outgoing.parent().unwrap().join(format!("{name}.tmp"));
+        std::fs::write(&staged, contents).unwrap();
+        bookkeeping::set_times(&staged, due, due).unwrap();
+        std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
+    }
+
+    #[test]
+    fn concurrent_snapshot_requests_each_get_the_answer_to_their_own_query() {
+        // The console and an AMI `Command` can ask at the same moment: no caller may get another's answer
+        // (or none, and time out).
+        const FILES: usize = 8;
+        const THREADS: usize = 16;
+        const ROUNDS: usize = 25;
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-snapshots", Settings::default());
+        let first_due = bookkeeping::now_ms() + 3_600_000;
+        for i in 0..FILES {
+            stage(&spool, &format!("f{i}.call"), CALL, first_due + 1000 * i as Millis);
+        }
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().queued != FILES {
+            assert!(std::time::Instant::now() < deadline, "never all queued: {:?}", spool.snapshot());
+        }
+        let start = Arc::new(std::sync::Barrier::new(THREADS));
+        let askers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (control, start) = (spool.control.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for round in 0..ROUNDS {
+                        let i = (t + round) % FILES;
+                        let (limit, file) = (i + 1, format!("f{i}.call"));
+                        let query = SnapshotQuery { limit, file: Some(file.clone()) };
+                        let answer =
+                            control.snapshot(query).unwrap_or_else(|| panic!("{t}: no answer in round {round}"));
+                        assert_eq!(answer.next.len(), limit, "{t}: another query's answer in round {round}");
+                        let expected = format!("queued, due at {} ms", first_due + 1000 * i as Millis);
+                        assert_eq!(answer.file_state.as_deref(), Some(expected.as_str()), "{t}: not about {file}");
+                    }
+                })
+            })
+            .collect();
+        for asker in askers {
+            asker.join().expect("an asker got a wrong answer or none (see above)");
+        }
+    }
+
+    #[test]
+    fn after_a_scheduler_panic_stop_answers_at_once_and_nothing_more_is_dialled() {
+        // Every pool worker sits in a long call, one more file waits for a worker, and the scheduler then
+        // dies. Unload must not wait for the calls (it would hold Asterisk's module lock for their whole
+        // length): it refuses, as while calls run normally, and the waiting file is never dialled.
+        struct OpenOnDrop(Arc<(Mutex<bool>, Condvar)>);
+        impl Drop for OpenOnDrop {
+            fn drop(&mut self) {
+                *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                self.0 .1.notify_all();
+            }
+        }
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |_, _| {
+            let (open, cv) = &*g;
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            while !*open {
+                open = cv.wait(open).unwrap_or_else(|p| p.into_inner());
+            }
+            answered()
+        });
+        // Logged by the scheduler when a due file waits behind long calls, after its job was queued.
+        host.panic_when_logging("wait behind");
+        let spool = Running::start(host.clone(), "sched-panic", Settings::default());
+        let gate = OpenOnDrop(gate); // dropped before `spool`, so its stop never waits on a closed gate
+        let now = bookkeeping::now_ms();
+        for i in 0..BASE_POOL {
+            stage(&spool, &format!("long{i}.call"), CALL, now);
+        }
+        host.wait_for("every worker in a call", WAIT, |r| r.calls.len() == BASE_POOL);
+        spool.drop_in("late.call", CALL);
+        host.wait_for("the forced panic", WAIT, |r| r.logs.iter().any(|(_, l)| l.contains("wait behind")));
+
+        let (answer_tx, answer_rx) = std::sync::mpsc::channel();
+        let control = spool.control.clone();
+        std::thread::spawn(move || {
+            let _ = answer_tx.send(control.request_stop());
+        });
+        let answer = answer_rx.recv_timeout(WAIT).expect("stop blocked behind the calls in progress");
+        assert_eq!(answer, StopAnswer::Busy { calls_in_progress: BASE_POOL });
+
+        drop(gate);
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.control.request_stop() != StopAnswer::Stopped {
+            assert!(std::time::Instant::now() < deadline, "never stopped after the calls ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(calls(&host), BASE_POOL, "a file queued for the pool was dialled after the scheduler died");
+        let late = std::fs::read_to_string(spool.paths.outgoing.join("late.call")).expect("late.call left in place");
+        assert_eq!(late, CALL, "late.call was touched");
+    }
+
+    #[test]
+    fn a_spool_directory_whose_name_is_not_utf8_is_used_as_it_is() {
+        // astspooldir arrives as C string bytes; Linux paths are bytes. It used to be replaced, silently,
+        // by /var/spool/asterisk when not UTF-8.
+        let mut raw = std::env::temp_dir().as_os_str().as_bytes().to_vec();
+        raw.extend_from_slice(b"/prs-unit-spool-\xff\xfe-caf\xe9-");
+        raw.extend_from_slice(std::process::id().to_string().as_bytes());
+        let c_text = std::ffi::CString::new(raw.clone()).unwrap();
+        let spool_dir = crate::os::path_from_c(&c_text);
+        assert_eq!(spool_dir.as_os_str().as_bytes(), raw.as_slice());
+        let paths = SpoolPaths { outgoing: spool_dir.join("outgoing"), done: spool_dir.join("outgoing_done") };
+        let _ = std::fs::remove_dir_all(&spool_dir);
+        std::fs::create_dir_all(&paths.outgoing).unwrap();
+
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start_at(host.clone(), paths.clone(), Settings::default());
+        spool.drop_in("a.call", &format!("{CALL}Archive: yes\n"));
+        host.wait_for("the call", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        assert_eq!(calls(&host), 1);
+        assert!(paths.done.join("a.call").exists(), "not archived under the non-UTF-8 spool directory");
+        drop(spool);
+        std::fs::remove_dir_all(&spool_dir).unwrap();
     }
 
     #[test]
