@@ -17,7 +17,7 @@ use crate::config::{self, SpoolConfig};
 use crate::host::{Host, Level};
 use crate::host_log;
 use crate::runtime_slot::RuntimeSlot;
-use crate::scheduler::{self, Control, Settings, StopAnswer};
+use crate::scheduler::{self, Control, SpoolSettings, StopAnswer};
 
 /// `enum ast_module_load_result`.
 const LOAD_SUCCESS: i32 = 0;
@@ -193,7 +193,7 @@ const CONFIG_FILE: &str = "pbx_spool_rs.conf";
 
 /// Read pbx_spool_rs.conf through Asterisk's loader. A missing file means the defaults; a malformed one
 /// is reported and `previous` (or the defaults) stays in force, signalled by `Err`.
-fn load_settings(previous: Option<Settings>) -> Result<Settings, ()> {
+fn load_settings(previous: Option<SpoolSettings>) -> Result<SpoolSettings, ()> {
     let kept = if previous.is_some() { "the previous settings stay in force" } else { "using the defaults" };
     let entries = match asterisk::config::load(CONFIG_FILE) {
         asterisk::config::Loaded::Entries(entries) => entries,
@@ -224,7 +224,7 @@ fn load_settings(previous: Option<Settings>) -> Result<Settings, ()> {
     Ok(settings_from(&config))
 }
 
-fn settings_from(config: &SpoolConfig) -> Settings {
+fn settings_from(config: &SpoolConfig) -> SpoolSettings {
     let allowed_owners = config.owner_check.then(|| {
         if config.allowed_owners.is_empty() {
             // SAFETY: geteuid has no preconditions.
@@ -244,7 +244,7 @@ fn settings_from(config: &SpoolConfig) -> Settings {
         policy: config.policy.clone(),
         live_dangerously: asterisk::config::live_dangerously(),
     };
-    Settings {
+    SpoolSettings {
         rules: Arc::new(rules),
         max_calls: config.max_calls,
         max_rate: config.max_rate,
@@ -369,7 +369,7 @@ mod cli {
     use crate::callfile;
     use crate::cli_args::{Command, CommandId};
     use crate::report;
-    use crate::scheduler::{Control, Settings, SnapshotQuery};
+    use crate::scheduler::{Control, SnapshotQuery, SpoolSettings};
 
     fn totals(stats: &Stats) -> report::Totals {
         report::Totals {
@@ -381,7 +381,7 @@ mod cli {
         }
     }
 
-    fn describe(settings: &Settings) -> Vec<(String, String)> {
+    fn describe(settings: &SpoolSettings) -> Vec<(String, String)> {
         // The configuration as written, then what was derived from it and from asterisk.conf.
         let mut rows: Vec<(String, String)> = settings.description.iter().cloned().collect();
         if let Some(uids) = &settings.rules.allowed_owners {
@@ -397,7 +397,7 @@ mod cli {
     }
 
     /// Read and check one call file as the spool would, for `spool show file` and `spool check`.
-    fn examine(path: &Path, settings: &Settings) -> Result<String, String> {
+    fn examine(path: &Path, settings: &SpoolSettings) -> Result<String, String> {
         let (bytes, meta) = bookkeeping::read_call_file(path, settings.rules.max_file_size)
             .map_err(|err| format!("{}: {err}\n", path.display()))?;
         let parsed = callfile::parse(&bytes);
@@ -425,7 +425,7 @@ mod cli {
         let Some((control, outgoing)) = running else {
             return match command {
                 // Works without a running spooler too, with the default rules.
-                Command::Check { path } => check(&path, &Settings::default()),
+                Command::Check { path } => check(&path, &SpoolSettings::default()),
                 _ => (CLI_FAILURE, "pbx_spool_rs is not running\n".into()),
             };
         };
@@ -478,7 +478,7 @@ mod cli {
         }
     }
 
-    fn check(path: &Path, settings: &Settings) -> (i32, String) {
+    fn check(path: &Path, settings: &SpoolSettings) -> (i32, String) {
         match examine(path, settings) {
             Ok(text) => (CLI_SUCCESS, text),
             Err(text) => (CLI_FAILURE, text),
