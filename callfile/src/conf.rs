@@ -242,8 +242,7 @@ mod tests {
     #[test]
     fn spool_dir_resolution_order() {
         let dir = TempDir::new("astconf");
-        let conf = dir.0.join("asterisk.conf");
-        fs::write(&conf, "[directories]\nastspooldir => /from/conf\n").unwrap();
+        let conf = dir.file("asterisk.conf", "[directories]\nastspooldir => /from/conf\n");
         let explicit = Settings { spool: Some("/given".into()), asterisk_conf: Some(conf.clone()), config: None };
         assert_eq!(resolve_spool_dir(&explicit), Ok(PathBuf::from("/given")));
         let from_conf = Settings { asterisk_conf: Some(conf), ..Settings::default() };
@@ -255,8 +254,7 @@ mod tests {
     #[test]
     fn config_file_settings_warnings_and_errors() {
         let dir = TempDir::new("conffile");
-        let conf = dir.0.join("pbx_spool_rs.conf");
-        fs::write(&conf, "[general]\nfirst_leg = any\nmax_file_size = 4096\nno_such_key = 1\n").unwrap();
+        let conf = dir.file("pbx_spool_rs.conf", "[general]\nfirst_leg = any\nmax_file_size = 4096\nno_such_key = 1\n");
         let (config, warnings) = config_from_file(&conf).unwrap();
         assert_eq!(config.max_file_size, 4096);
         assert_eq!(config.policy.first_leg, pbx_spool_core::policy::FirstLegMode::Any);

@@ -192,8 +192,7 @@ mod tests {
     #[test]
     fn read_for_check_tells_refusals_from_errors() {
         let dir = TempDir::new("read");
-        let file = dir.0.join("big.call");
-        fs::write(&file, VALID).unwrap();
+        let file = dir.file("big.call", VALID);
         assert_eq!(read_for_check(&file, &rules()).unwrap(), Ok(VALID.as_bytes().to_vec()));
         let small = SpoolConfig { max_file_size: 10, ..rules() };
         let refused = read_for_check(&file, &small).unwrap().unwrap_err();

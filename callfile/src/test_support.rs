@@ -40,6 +40,13 @@ impl TempDir {
         Settings { spool: Some(self.0.clone()), ..Settings::default() }
     }
 
+    /// Writes `contents` to `name` in this directory, and returns its path.
+    pub fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(name);
+        fs::write(&path, contents).unwrap();
+        path
+    }
+
     pub fn names(&self, sub: &str) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.0.join(sub))
             .unwrap()

@@ -9,14 +9,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pbx_spool_core::bookkeeping;
 
-use super::open_spool;
-use crate::conf::{load_config, Settings};
+use super::{open_spool, Start};
+use crate::conf::Settings;
 use crate::error::{Error, Exit};
 use crate::examine::{absolute, examine, print_examination, read_for_check};
 use crate::render::{check_number, has_placeholder, read_numbers, substitute, NUMBER_PLACEHOLDER};
-use crate::spool::{check_prefix, prefix_from};
+use crate::spool::prefix_from;
 use crate::time::{format_time, parse_duration, spread_due, warn_if_past, When};
 
 /// How many refused numbers the summary shows before "and N more".
@@ -59,12 +58,7 @@ pub fn bulk_command(
     err: &mut dyn Write,
     progress: ProgressDrawTarget,
 ) -> Result<Exit, Error> {
-    if let Some(prefix) = &request.prefix {
-        check_prefix(prefix)?;
-    }
-    let rules = load_config(settings, err)?;
-    let now = bookkeeping::now_ms();
-    let base = request.when.resolve(now)?;
+    let Start { rules, now, due: base } = Start::new(settings, request.prefix.as_deref(), &request.when, err)?;
     let spread = match &request.spread {
         Some(text) => parse_duration(text).map_err(|why| Error::usage(format!("--spread {text:?}: {why}")))?,
         None => 0,
@@ -172,6 +166,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use indicatif::TermLike;
+    use pbx_spool_core::bookkeeping;
     use pbx_spool_core::bookkeeping::Millis;
     use pbx_spool_core::callfile;
 
@@ -241,10 +236,9 @@ mod tests {
     #[test]
     fn bulk_submits_one_file_per_number_spread_over_time() {
         let dir = TempDir::spool("bulk");
-        let template = dir.0.join("campaign.call");
-        fs::write(&template, "Channel: PJSIP/{number}\nApplication: Playback\nData: promo\nSet: N={number}\n").unwrap();
-        let numbers = dir.0.join("numbers.txt");
-        fs::write(&numbers, "# list\n100\n101\n1 02\n103\n\n104\n").unwrap();
+        let template =
+            dir.file("campaign.call", "Channel: PJSIP/{number}\nApplication: Playback\nData: promo\nSet: N={number}\n");
+        let numbers = dir.file("numbers.txt", "# list\n100\n101\n1 02\n103\n\n104\n");
         let request =
             BulkRequest { numbers, template, when: When::In("1h".into()), spread: Some("40s".into()), prefix: None };
         let (mut out, mut err, screen) = (Vec::new(), Vec::new(), Screen::default());
@@ -280,12 +274,9 @@ mod tests {
     #[test]
     fn bulk_refuses_a_bad_template_before_writing_anything() {
         let dir = TempDir::spool("badtemplate");
-        let numbers = dir.0.join("numbers.txt");
-        fs::write(&numbers, "100\n").unwrap();
-        let refused = dir.0.join("refused.call");
-        fs::write(&refused, "Channel: PJSIP/{number}@trunk\nApplication: Echo\n").unwrap();
-        let no_placeholder = dir.0.join("fixed.call");
-        fs::write(&no_placeholder, VALID).unwrap();
+        let numbers = dir.file("numbers.txt", "100\n");
+        let refused = dir.file("refused.call", "Channel: PJSIP/{number}@trunk\nApplication: Echo\n");
+        let no_placeholder = dir.file("fixed.call", VALID);
         for (template, exit) in [(refused, Exit::Refused), (no_placeholder, Exit::Failure)] {
             let request =
                 BulkRequest { numbers: numbers.clone(), template, when: When::Now, spread: None, prefix: None };

@@ -82,10 +82,8 @@ mod tests {
     #[test]
     fn check_uses_the_policy_from_config() {
         let dir = TempDir::new("config");
-        let conf = dir.0.join("pbx_spool_rs.conf");
-        fs::write(&conf, "[general]\nfirst_leg = any\n").unwrap();
-        let file = dir.0.join("trunk.call");
-        fs::write(&file, "Channel: PJSIP/1@trunk\nApplication: Echo\n").unwrap();
+        let conf = dir.file("pbx_spool_rs.conf", "[general]\nfirst_leg = any\n");
+        let file = dir.file("trunk.call", "Channel: PJSIP/1@trunk\nApplication: Echo\n");
         let settings = Settings { config: Some(conf.clone()), ..Settings::default() };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         // Whatever the configuration module decides, the file is read and checked without error.

@@ -6,14 +6,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use pbx_spool_core::bookkeeping;
-
-use super::open_spool;
-use crate::conf::{load_config, Settings};
+use super::{open_spool, Start};
+use crate::conf::Settings;
 use crate::error::{Error, Exit};
 use crate::examine::{absolute, examine, print_examination, read_for_check};
 use crate::render::{render, CallSpec};
-use crate::spool::{check_prefix, prefix_from, DEFAULT_PREFIX};
+use crate::spool::{prefix_from, DEFAULT_PREFIX};
 use crate::time::{warn_if_past, When};
 
 /// What `submit` places.
@@ -40,12 +38,7 @@ pub fn submit_command(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, Error> {
-    if let Some(prefix) = &request.prefix {
-        check_prefix(prefix)?;
-    }
-    let rules = load_config(settings, err)?;
-    let now = bookkeeping::now_ms();
-    let due = request.when.resolve(now)?;
+    let Start { rules, now, due } = Start::new(settings, request.prefix.as_deref(), &request.when, err)?;
     let (bytes, shown, check_path, default_prefix) = match &request.source {
         Source::File(path) => {
             let bytes = match read_for_check(path, &rules)? {
@@ -76,6 +69,7 @@ pub fn submit_command(
 mod tests {
     use std::fs;
 
+    use pbx_spool_core::bookkeeping;
     use pbx_spool_core::callfile;
 
     use super::*;
@@ -99,10 +93,8 @@ mod tests {
     #[test]
     fn invalid_or_refused_files_are_not_submitted() {
         let dir = TempDir::spool("refuse");
-        let invalid = dir.0.join("invalid.call");
-        fs::write(&invalid, "Channel: PJSIP/100\nData: x\n").unwrap();
-        let refused = dir.0.join("refused.call");
-        fs::write(&refused, "Channel: PJSIP/100\nApplication: System\nData: id\n").unwrap();
+        let invalid = dir.file("invalid.call", "Channel: PJSIP/100\nData: x\n");
+        let refused = dir.file("refused.call", "Channel: PJSIP/100\nApplication: System\nData: id\n");
         for path in [invalid, refused] {
             let request = SubmitRequest { source: Source::File(path.clone()), when: When::Now, prefix: None };
             let (mut out, mut err) = (Vec::new(), Vec::new());
