@@ -19,50 +19,43 @@ use crate::time::{parse_duration, parse_seconds, When};
 
 const ABOUT: &str = "Check Asterisk call files and submit them to the outgoing spool (pbx_spool_rs)";
 
-const LONG_ABOUT: &str = "\
-Check Asterisk call files and submit them to the outgoing spool (pbx_spool_rs), with the module's own
-parser and security policy.
+const LONG_ABOUT: &str = "Check Asterisk call files and submit them to the outgoing spool (pbx_spool_rs), with the \
+    module's own parser and security policy. Run 'callfile <command> --help' for a command's \
+    options.";
 
-Commands:
-  check   Validate each FILE as the spool would; 'FILE: OK' for each file it would place.
-  submit  Validate one call file (FILE, or one built from flags) and place it in <spool>/outgoing
-          atomically, due at --at/--in.
-  bulk    One call file per number in NUMBERS.txt from a template with {number}, due times spread
-          over --spread.
+const AFTER_LONG_HELP: &str = "Not checked offline: writes to dialplan functions in Set: lines (FILE(), DB(), \
+    SHELL()...) need Asterisk's function registry; they are listed as notes. Run\n\
+    \n  asterisk -rx 'spool check FILE'\n\n\
+    for the complete verdict; the owner check is only approximated.\n\n\
+    Exit status: 0 every file would be (or was) placed; 1 some file is invalid or refused by the policy; 2 \
+    usage or I/O error.";
 
-Run 'callfile <command> --help' for a command's options.";
+const CHECK_ABOUT: &str = "Validate each FILE as the spool would; 'FILE: OK' for each file it would place";
+const CHECK_LONG_ABOUT: &str =
+    "Validate each FILE with the spool's own parser and policy: every parser diagnostic (with \
+    its line), the validity rule and the policy verdict, then 'FILE: OK' for each file the \
+    spool would place.";
 
-const AFTER_LONG_HELP: &str = "\
-Not checked offline: writes to dialplan functions in Set: lines (FILE(), DB(), SHELL()...) need
-Asterisk's function registry; they are listed as notes. Run
-  asterisk -rx 'spool check FILE'
-for the complete verdict; the owner check is only approximated.
+const SUBMIT_ABOUT: &str =
+    "Validate one call file (FILE, or one built from flags) and place it in <spool>/outgoing atomically, due \
+     at --at/--in";
+const SUBMIT_LONG_ABOUT: &str = "Validate a call file (FILE, or one built from the call flags) and place it in \
+    <spool>/outgoing: written and fsynced in <spool>/tmp (or <spool>), mode 0660, owned by the \
+    owner of outgoing/ when run as root, its mtime set to the due time, then renamed in \
+    atomically as <prefix>-<unix ms>-<pid>-<n>.call (never replacing a file). FILE is submitted \
+    byte for byte. Prints the final path. Invalid or refused files are not \
+    submitted.\n\nWithout FILE: --channel, and --extension (with --context, --priority) or \
+    --application (with --data).";
 
-Exit status: 0 every file would be (or was) placed; 1 some file is invalid or refused by the policy;
-2 usage or I/O error.";
-
-const CHECK_ABOUT: &str = "Validate call files offline with the spool's own parser and policy";
-const CHECK_LONG_ABOUT: &str = "\
-Validate each FILE with the spool's own parser and policy: every parser diagnostic (with its line), the
-validity rule and the policy verdict, then 'FILE: OK' for each file the spool would place.";
-
-const SUBMIT_ABOUT: &str = "Validate a call file and place it in <spool>/outgoing, safely";
-const SUBMIT_LONG_ABOUT: &str = "\
-Validate a call file (FILE, or one built from the call flags) and place it in <spool>/outgoing: written
-and fsynced in <spool>/tmp (or <spool>), mode 0660, owned by the owner of outgoing/ when run as root, its
-mtime set to the due time, then renamed in atomically as <prefix>-<unix ms>-<pid>-<n>.call (never
-replacing a file). FILE is submitted byte for byte. Prints the final path. Invalid or refused files are
-not submitted.
-
-Without FILE: --channel, and --extension (with --context, --priority) or --application (with --data).";
-
-const BULK_ABOUT: &str = "One call file per number, from a template";
-const BULK_LONG_ABOUT: &str = "\
-One call file per number in NUMBERS.txt (one per line; empty lines and lines starting with # or ; are
-skipped). Every {number} in the template is replaced by the number (Asterisk's own ${...} expressions
-are left alone); numbers may not contain blanks, control characters or ';'. The template is checked
-once with the first number, then every generated file; refused numbers are skipped. A progress bar on
-stderr when it is a terminal; a summary at the end.";
+const BULK_ABOUT: &str =
+    "One call file per number in NUMBERS.txt from a template with {number}, due times spread over --spread";
+const BULK_LONG_ABOUT: &str =
+    "One call file per number in NUMBERS.txt (one per line; empty lines and lines starting with \
+    # or ; are skipped). Every {number} in the template is replaced by the number (Asterisk's \
+    own ${...} expressions are left alone); numbers may not contain blanks, control characters \
+    or ';'. The template is checked once with the first number, then every generated file; \
+    refused numbers are skipped. A progress bar on stderr when it is a terminal; a summary at \
+    the end.";
 
 /// `callfile`'s command line.
 #[derive(Debug, Parser)]
@@ -478,7 +471,8 @@ mod tests {
 
     #[test]
     fn help_says_what_the_old_usage_said() {
-        let mut command = Cli::command();
+        // Wide enough that no needle is wrapped.
+        let mut command = Cli::command().term_width(10_000);
         let top = command.render_long_help().to_string();
         for needle in ["check", "submit", "bulk", "spool check FILE", "Exit status: 0", "2 usage or I/O error"] {
             assert!(top.contains(needle), "{needle:?} missing from callfile --help:\n{top}");
@@ -496,7 +490,7 @@ mod tests {
             "--in <DURATION>",
             "1h30m",
             "mode 0660",
-            "never\nreplacing",
+            "never replacing a file",
             "--asterisk-conf <PATH>",
             "#include",
         ] {
