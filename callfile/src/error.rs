@@ -56,3 +56,19 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_combine_by_severity_and_map_to_codes() {
+        assert_eq!(Exit::Success.max(Exit::Refused).max(Exit::Success), Exit::Refused);
+        assert_eq!(Exit::Refused.max(Exit::Failure), Exit::Failure);
+        assert_eq!([Exit::Success, Exit::Refused, Exit::Failure].map(Exit::code), [0, 1, 2]);
+        assert_eq!(Error::usage("u").exit, Exit::Failure);
+        assert_eq!(Error::refused("r").exit, Exit::Refused);
+        let io = Error::io("Cannot read x", &io::Error::from(io::ErrorKind::NotFound));
+        assert_eq!((io.exit, io.to_string().starts_with("Cannot read x: ")), (Exit::Failure, true));
+    }
+}
