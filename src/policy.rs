@@ -1413,3 +1413,333 @@ mod tests {
         assert_eq!(rule_of(&running(b"Set", b"FILE(/tmp/x)=evil"), &FakeRegistry::new(&["FILE"], true)), None);
     }
 }
+
+/// The second round: what an application will dial, start and write, endpoints asked of their driver,
+/// writes that outlive the call, and channels judged as Asterisk reads them.
+#[cfg(test)]
+mod round_two_tests {
+    use super::*;
+
+    /// PJSIP knows 100 and alice; IAX2 knows the peer `office`; DAHDI is loaded (its driver says
+    /// nothing is invalid, as chan_dahdi does); nothing else is loaded.
+    struct Pbx;
+
+    impl FunctionRegistry for Pbx {
+        fn writes_are_dangerous(&self, name: &str) -> bool {
+            matches!(name, "FILE" | "DB" | "SHELL")
+        }
+
+        fn live_dangerously(&self) -> bool {
+            false
+        }
+
+        fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint {
+            let known: &[&[u8]] = if tech.eq_ignore_ascii_case(b"PJSIP") {
+                &[b"100", b"alice"]
+            } else if tech.eq_ignore_ascii_case(b"IAX2") {
+                &[b"office"]
+            } else if tech.eq_ignore_ascii_case(b"DAHDI") {
+                return Endpoint::Known;
+            } else {
+                return Endpoint::NoSuchTechnology;
+            };
+            if known.contains(&dest) {
+                Endpoint::Known
+            } else {
+                Endpoint::Unknown
+            }
+        }
+    }
+
+    fn app_call(channel: &str, application: &str, data: &str) -> CallFile {
+        let (tech, dest) = channel.split_once('/').unwrap_or((channel, ""));
+        CallFile {
+            tech: tech.as_bytes().to_vec(),
+            dest: dest.as_bytes().to_vec(),
+            application: application.as_bytes().to_vec(),
+            data: data.as_bytes().to_vec(),
+            ..CallFile::default()
+        }
+    }
+
+    fn refusal(call: &CallFile, policy: &Policy) -> Option<(&'static str, String, String)> {
+        check(call, policy, &Pbx).err().map(|rejection| (rejection.rule, rejection.value, rejection.detail))
+    }
+
+    fn rule(call: &CallFile, policy: &Policy) -> Option<&'static str> {
+        refusal(call, policy).map(|(rule, _, _)| rule)
+    }
+
+    fn allowing(applications: &[&str]) -> Policy {
+        let mut policy = Policy::default();
+        policy.allowed_applications.extend(applications.iter().map(|name| (*name).to_string()));
+        policy
+    }
+
+    #[test]
+    fn only_allowed_applications_run_by_default() {
+        let policy = Policy::default();
+        for application in ["Playback", "playback", "Dial", "VoiceMail", "ConfBridge", "Wait", "Echo", "AGI", "Queue"] {
+            let data = if application == "Dial" { "PJSIP/100" } else { "x" };
+            assert_eq!(rule(&app_call("Local/s@ctx", application, data), &policy), None, "{application}");
+        }
+        for application in [
+            "Exec",
+            "TryExec",
+            "ExecIf",
+            "ExecIfTime",
+            "System",
+            "TrySystem",
+            "ExternalIVR",
+            "MixMonitor",
+            "Monitor",
+            "Record",
+            "Set",
+            "MSet",
+            "Read",
+            "AddQueueMember",
+            "ChanSpy",
+            "Gosub",
+            "Goto",
+            "DeadAGI",
+            "Playback ",
+            "",
+        ] {
+            let expected = if application.is_empty() { None } else { Some(rule::APPLICATION) };
+            assert_eq!(rule(&app_call("Local/s@ctx", application, "x"), &policy), expected, "{application}");
+        }
+        let (_, value, detail) = refusal(&app_call("Local/s@ctx", "ExecIf", "1?System(id)"), &policy).unwrap();
+        assert_eq!(value, "ExecIf");
+        assert_eq!(
+            detail,
+            "application 'ExecIf' is not allowed for call files ('allow_application = ExecIf' admits it)"
+        );
+    }
+
+    #[test]
+    fn applications_run_by_allowed_applications_are_judged_too() {
+        let policy = allowing(&["Exec", "ExecIf", "ExecIfTime"]);
+        let table = [
+            ("ExecIf", "1?System(touch /tmp/x)", Some("application 'System' (run through ExecIf) is denied by deny_application")),
+            ("ExecIf", "0?Playback(a):MixMonitor(x,,rm -rf /)", Some("application 'MixMonitor' (run through ExecIf) is not allowed for call files ('allow_application = MixMonitor' admits it)")),
+            ("ExecIfTime", "*,*,*,*?ExternalIVR(/bin/sh)", Some("application 'ExternalIVR' (run through ExecIfTime) is not allowed for call files ('allow_application = ExternalIVR' admits it)")),
+            ("Exec", "Exec(Exec(Exec(Exec(Playback(x)))))", Some("applications nested more than 4 deep (Exec, ExecIf, Originate)")),
+            ("Exec", "Playback(hello)", None),
+            ("Originate", "Local/s@ctx,app,System,id", Some("application 'System' (run through Originate) is denied by deny_application")),
+            ("Originate", "Local/s@ctx,app,Playback,hello", None),
+            ("Originate", "Local/s@ctx,exten,ctx,s,1", None),
+        ];
+        for (application, data, expected) in table {
+            let detail = refusal(&app_call("Local/s@ctx", application, data), &policy).map(|(_, _, detail)| detail);
+            assert_eq!(detail.as_deref(), expected, "{application}({data})");
+        }
+        // Without Exec allowed, the outer application is what is refused.
+        assert_eq!(
+            refusal(&app_call("Local/s@ctx", "Exec", "Playback(x)"), &Policy::default()).map(|(_, value, _)| value),
+            Some("Exec".to_string())
+        );
+    }
+
+    #[test]
+    fn second_legs_pass_the_channel_rules() {
+        let policy = allowing(&["AddQueueMember", "RetryDial"]);
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("Dial", "PJSIP/100", None),
+            ("Dial", "Local/100@internal&PJSIP/alice,30,tT", None),
+            ("Dial", "PJSIP/0900123@trunk", Some("PJSIP/0900123@trunk")),
+            ("Dial", "PJSIP/100&PJSIP/0900123@trunk", Some("PJSIP/0900123@trunk")),
+            ("Dial", "\"IAX2/evil.example/1\"", Some("IAX2/evil.example/1")),
+            ("Dial", "IAX2/evil.example", Some("IAX2/evil.example")),
+            ("Dial", "IAX2/office", None),
+            ("Dial", "DAHDI/g1", Some("DAHDI/g1")),
+            ("Dial", "DAHDI/1", None),
+            ("Dial", "UnicastRTP/10.0.0.1:5000", Some("UnicastRTP/10.0.0.1:5000")),
+            ("Dial", "Motif/evil", Some("Motif/evil")),
+            ("Page", "Local/1@paging&PJSIP/1@trunk", Some("PJSIP/1@trunk")),
+            ("Originate", "PJSIP/1@trunk,exten,ctx,s,1", Some("PJSIP/1@trunk")),
+            ("Originate", "Local/s@ctx,app,Dial,PJSIP/1@trunk", Some("PJSIP/1@trunk")),
+            ("RetryDial", "beep,5,3,PJSIP/1@trunk,30", Some("PJSIP/1@trunk")),
+            ("AddQueueMember", "support,PJSIP/1@trunk", Some("PJSIP/1@trunk")),
+            ("AddQueueMember", "support,Local/100@agents/n", None),
+        ];
+        for (application, data, refused) in table {
+            let result = refusal(&app_call("Local/s@ctx", application, data), &policy);
+            match refused {
+                None => assert_eq!(result, None, "{application}({data})"),
+                Some(channel) => {
+                    let (rule, value, _) = result.unwrap_or_else(|| panic!("{application}({data}) must be refused"));
+                    assert_eq!((rule, value.as_str()), (rule::SECOND_LEG, *channel), "{application}({data})");
+                }
+            }
+        }
+        let (_, _, detail) = refusal(&app_call("PJSIP/100", "Dial", "PJSIP/0900123@trunk"), &policy).unwrap();
+        assert_eq!(
+            detail,
+            "Dial's destination dials out of this PBX directly; first_leg = local allows only Local channels and \
+             bare endpoints of this PBX"
+        );
+    }
+
+    #[test]
+    fn an_allow_rule_admits_a_second_leg_and_a_deny_rule_refuses_one() {
+        let mut policy = Policy::default();
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Allow, pattern: "PJSIP/*@trunk".to_string() });
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Deny, pattern: "Local/*@secret".to_string() });
+        assert_eq!(rule(&app_call("PJSIP/100", "Dial", "PJSIP/0900123@trunk"), &policy), None);
+        let (rule, value, detail) = refusal(&app_call("PJSIP/100", "Dial", "Local/1@secret"), &policy).unwrap();
+        assert_eq!((rule, value.as_str()), (rule::SECOND_LEG, "Local/1@secret"));
+        assert_eq!(detail, "Dial's destination matches 'deny = Local/*@secret'");
+        // first_leg = any opens the second leg as it opens the first.
+        let any = Policy { first_leg: FirstLegMode::Any, ..Policy::default() };
+        assert_eq!(check(&app_call("PJSIP/1@trunk", "Dial", "IAX2/h/1"), &any, &Pbx), Ok(()));
+    }
+
+    #[test]
+    fn bare_names_must_be_endpoints_the_driver_knows() {
+        let local = Policy::default();
+        let strict = Policy { first_leg: FirstLegMode::Strict, ..Policy::default() };
+        let table: &[(&str, Option<&str>)] = &[
+            ("PJSIP/100", None),
+            ("pjsip/alice", None),
+            ("IAX2/office", None),
+            ("PJSIP/bob", Some("the first leg is not an endpoint this PBX knows")),
+            ("IAX2/pbx.example.com", Some("the first leg is not an endpoint this PBX knows")),
+            ("IAX2/192.0.2.1", Some("the first leg is not an endpoint this PBX knows")),
+            ("DAHDI/g1", Some("the first leg is a trunk or channel group")),
+            ("DAHDI/R2", Some("the first leg is a trunk or channel group")),
+            ("SIP/alice", Some("the first leg uses a channel technology that is not loaded")),
+            ("AudioSocket/x", Some("the first leg uses a channel technology that is not loaded")),
+        ];
+        for policy in [&local, &strict] {
+            for (channel, refused) in table {
+                let result = refusal(&app_call(channel, "Playback", "x"), policy);
+                match refused {
+                    None => assert_eq!(result, None, "{channel}"),
+                    Some(start) => {
+                        let (rule, value, detail) = result.unwrap_or_else(|| panic!("{channel} must be refused"));
+                        assert_eq!((rule, value.as_str()), (rule::FIRST_LEG, *channel));
+                        assert!(detail.starts_with(start), "{channel}: {detail}");
+                    }
+                }
+            }
+        }
+        // An allow rule still admits a name the driver does not know.
+        let mut admitted = Policy::default();
+        admitted
+            .channel_rules
+            .push(ChannelRule { action: RuleAction::Allow, pattern: "IAX2/pbx.example.com".to_string() });
+        assert_eq!(rule(&app_call("IAX2/pbx.example.com", "Playback", "x"), &admitted), None);
+    }
+
+    #[test]
+    fn rules_judge_local_channels_as_asterisk_reads_them() {
+        let mut policy = Policy::default();
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Deny, pattern: "Local/*".to_string() });
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Allow, pattern: "Local/*@campaign".to_string() });
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Allow, pattern: "Local/*@campaign/n".to_string() });
+        let table: &[(&str, Option<&str>)] = &[
+            ("Local/s@campaign", None),
+            ("Local/s@campaign/n", None),
+            // Runs in context `other` (options after the last '/'), whatever the text says at its end.
+            ("Local/s@other/@campaign", Some(rule::CHANNEL_RULE)),
+            ("Local/s@other/n@campaign", Some(rule::CHANNEL_RULE)),
+            // No context: Asterisk uses `default`.
+            ("Local/campaign", Some(rule::CHANNEL_RULE)),
+            // Options Asterisk ignores are ignored here too.
+            ("Local/s@campaign/xyz", None),
+        ];
+        for (channel, expected) in table {
+            assert_eq!(rule(&app_call(channel, "Playback", "x"), &policy), *expected, "{channel}");
+            let dialled = app_call("PJSIP/100", "Dial", channel);
+            let expected_second = expected.map(|_| rule::SECOND_LEG);
+            assert_eq!(rule(&dialled, &policy), expected_second, "Dial({channel})");
+        }
+    }
+
+    #[test]
+    fn agi_runs_only_scripts_from_agi_bin() {
+        let policy = Policy::default();
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("AGI", "reminder.agi,1,2", None),
+            ("EAGI", "speech.py", None),
+            ("AGI", "/bin/sh,-c,touch /tmp/x", Some("/bin/sh")),
+            ("AGI", "agi://evil.example/x", Some("agi://evil.example/x")),
+            ("AGI", "hagi://evil.example/x", Some("hagi://evil.example/x")),
+            ("AGI", "../../../bin/sh,-c,id", Some("../../../bin/sh")),
+            ("AGI", "", Some("")),
+            ("Queue", "support,t,,,,/bin/sh", Some("/bin/sh")),
+            ("Queue", "support,t,,,,survey.agi", None),
+            ("Queue", "support", None),
+        ];
+        for (application, data, refused) in table {
+            let result = refusal(&app_call("Local/s@ctx", application, data), &policy);
+            match refused {
+                None => assert_eq!(result, None, "{application}({data})"),
+                Some(script) => {
+                    let (rule, value, detail) = result.unwrap_or_else(|| panic!("{application}({data})"));
+                    assert_eq!((rule, value.as_str()), (rule::AGI_SCRIPT, *script), "{application}({data})");
+                    assert!(detail.contains("not a script in Asterisk's agi-bin directory"), "{detail}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_that_outlive_the_call_are_refused_unless_allowed() {
+        let with_set = |names: &[&str]| CallFile {
+            variables: names.iter().map(|name| (name.as_bytes().to_vec(), b"x".to_vec())).collect(),
+            ..app_call("PJSIP/100", "Playback", "x")
+        };
+        let policy = Policy::default();
+        for name in [
+            "GLOBAL(TRUNK)",
+            "_GLOBAL(X)",
+            "SHARED(x)",
+            "ENV(LD_PRELOAD)",
+            "DEVICE_STATE(Custom:a)",
+            "ARRAY(GLOBAL(A),B)",
+            "HASH(h,ENV(x))",
+            "global(x)",
+        ] {
+            assert_eq!(rule(&with_set(&[name]), &policy), Some(rule::PERSISTENT_FUNCTION), "{name}");
+        }
+        for name in ["CALLERID(num)", "CDR(userfield)", "PLAIN", "ARRAY(A,B)", "GLOBALS"] {
+            assert_eq!(rule(&with_set(&[name]), &policy), None, "{name}");
+        }
+        let (_, value, detail) = refusal(&with_set(&["A", "GLOBAL(TRUNK)"]), &policy).unwrap();
+        assert_eq!(value, "GLOBAL(TRUNK)");
+        assert_eq!(
+            detail,
+            "Set writes the dialplan function GLOBAL, whose write outlives the call and changes the whole PBX \
+             ('allow_function = GLOBAL' admits it)"
+        );
+        // A dangerous function nested the same way is found by Asterisk's own flag.
+        assert_eq!(rule(&with_set(&["ARRAY(FILE(/tmp/x))"]), &policy), Some(rule::DANGEROUS_FUNCTION));
+        let relaxed = Policy { allowed_functions: vec!["global".to_string()], ..Policy::default() };
+        assert_eq!(rule(&with_set(&["GLOBAL(TRUNK)"]), &relaxed), None);
+        assert_eq!(rule(&with_set(&["ENV(X)"]), &relaxed), Some(rule::PERSISTENT_FUNCTION));
+        // The same writes through an application.
+        let apps = allowing(&["Set", "MSet", "Read"]);
+        for (application, data) in [
+            ("Set", "GLOBAL(X)=1"),
+            ("MSet", "A=1,ENV(X)=2"),
+            ("Read", "SHARED(X),beep"),
+            ("Originate", "Local/s@ctx,exten,ctx,s,1,30,v(A=1^GLOBAL(T)=x)"),
+        ] {
+            assert_eq!(
+                rule(&app_call("Local/s@ctx", application, data), &apps),
+                Some(rule::PERSISTENT_FUNCTION),
+                "{application}"
+            );
+        }
+    }
+
+    #[test]
+    fn functions_written_lists_every_write() {
+        let call = CallFile {
+            variables: vec![(b"ARRAY(FILE(x))".to_vec(), b"1".to_vec())],
+            ..app_call("Local/s@ctx", "Originate", "Local/s@ctx,app,Set,DB(a/b)=1")
+        };
+        assert_eq!(functions_written(&call), ["ARRAY", "FILE", "DB"]);
+    }
+}
