@@ -12,7 +12,7 @@ use crate::channel::{self, Channel};
 /// for (prompts and playback, voicemail, conferences, calls to permitted destinations, AGI scripts
 /// from agi-bin, queues) and nothing that reaches a shell, the file system, another host or state
 /// shared by the whole PBX. Compared ASCII case-insensitively, as Asterisk finds applications.
-pub const DEFAULT_ALLOWED_APPLICATIONS: [&str; 29] = [
+pub const DEFAULT_ALLOWED_APPLICATIONS: [&str; 30] = [
     "AGI",
     "Answer",
     "BackGround",
@@ -39,6 +39,7 @@ pub const DEFAULT_ALLOWED_APPLICATIONS: [&str; 29] = [
     "SayPhonetic",
     "SendDTMF",
     "StopPlayTones",
+    "UserEvent",
     "VoiceMail",
     "VoiceMailMain",
     "Wait",

@@ -778,7 +778,7 @@ mod tests {
                 "allow_application",
                 "AGI, Answer, BackGround, Busy, ConfBridge, Congestion, Dial, EAGI, Echo, Hangup, Milliwatt, \
                  MusicOnHold, NoOp, Originate, Page, Playback, PlayTones, Progress, Queue, Ringing, SayAlpha, \
-                 SayDigits, SayNumber, SayPhonetic, SendDTMF, StopPlayTones, VoiceMail, VoiceMailMain, Wait",
+                 SayDigits, SayNumber, SayPhonetic, SendDTMF, StopPlayTones, UserEvent, VoiceMail, VoiceMailMain, Wait",
             ),
             ("deny_application", "System, TrySystem"),
             ("allow_function", "none"),

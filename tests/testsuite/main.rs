@@ -16,5 +16,6 @@ mod parity_retry;
 mod parity_timing;
 mod scale;
 mod security;
+mod security_round_two;
 mod soak;
 mod tool;
