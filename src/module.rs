@@ -9,13 +9,14 @@
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::asterisk::{self, Asterisk};
 use crate::attempt::{SpoolPaths, VisitRules};
 use crate::config::{self, SpoolConfig};
 use crate::host::{Host, Level};
 use crate::host_log;
+use crate::runtime_slot::RuntimeSlot;
 use crate::scheduler::{self, Control, Settings, StopAnswer};
 
 /// `enum ast_module_load_result`.
@@ -33,8 +34,8 @@ struct Runtime {
 // SAFETY: pthread_t is an opaque thread id; it is only passed to pthread_join, from any thread.
 unsafe impl Send for Runtime {}
 
-/// std's Mutex is futex-based and registers no thread-local destructors on Asterisk's threads.
-static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
+/// std's Mutex (inside) is futex-based and registers no thread-local destructors on Asterisk's threads.
+static RUNTIME: RuntimeSlot<Runtime> = RuntimeSlot::new();
 
 /// Run an entry point, turning a panic into an ERROR log line and `on_panic`.
 fn guarded(entry: &str, on_panic: i32, body: impl FnOnce() -> i32) -> i32 {
@@ -77,7 +78,14 @@ pub extern "C" fn pbx_spool_rs_reload() -> i32 {
 
 fn load() -> i32 {
     install_panic_hook();
-    let spool = asterisk::spool_dir();
+    let Some(spool) = asterisk::spool_dir() else {
+        host_log!(
+            Asterisk,
+            Level::Error,
+            "Asterisk has no spool directory (astspooldir in asterisk.conf is empty) -- outgoing spool disabled"
+        );
+        return LOAD_DECLINE;
+    };
     let paths = SpoolPaths { outgoing: spool.join("outgoing"), done: spool.join("outgoing_done") };
     if let Err(err) = create_dir_mode(&paths.outgoing) {
         host_log!(
@@ -98,11 +106,12 @@ fn load() -> i32 {
         );
         return LOAD_DECLINE;
     }
-    let mut runtime = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    // Before taking the slot: reading the configuration and resolving allowed_owner names (NSS) can be slow.
+    let settings = load_settings(None).unwrap_or_default();
+    let mut runtime = RUNTIME.lock();
     if runtime.is_some() {
         return LOAD_SUCCESS;
     }
-    let settings = load_settings(None).unwrap_or_default();
     let control = match Control::new(settings) {
         Ok(control) => control,
         Err(err) => {
@@ -113,12 +122,16 @@ fn load() -> i32 {
     let thread_control = control.clone();
     let outgoing = paths.outgoing.clone();
     let thread = match spawn_joinable(Box::new(move || {
-        let exited = thread_control.clone();
+        // scheduler::run marks the control exited however it ends, a panic included.
         let run = AssertUnwindSafe(|| scheduler::run(Arc::new(Asterisk), thread_control, paths));
         if catch_unwind(run).is_err() {
-            host_log!(Asterisk, Level::Error, "pbx_spool_rs: the spool scheduler stopped after an internal error");
+            host_log!(
+                Asterisk,
+                Level::Error,
+                "pbx_spool_rs: the spool scheduler stopped after an internal error; nothing more is dialled \
+                 until the module is loaded again"
+            );
         }
-        exited.mark_exited();
     })) {
         Ok(thread) => thread,
         Err(err) => {
@@ -136,7 +149,7 @@ fn load() -> i32 {
 fn unload() -> i32 {
     // Taken out of the slot so that no lock is held while waiting: CLI handlers look at the slot, and
     // unregistering the CLI waits for running handlers.
-    let Some(runtime) = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take() else { return 0 };
+    let Some(runtime) = RUNTIME.lock().take() else { return 0 };
     match runtime.control.request_stop() {
         StopAnswer::Busy { calls_in_progress } => {
             host_log!(
@@ -145,7 +158,7 @@ fn unload() -> i32 {
                 "pbx_spool_rs: {calls_in_progress} call(s) placed from the spool are still in progress; not unloading. \
                  Nothing was stopped; try again when they have finished"
             );
-            *RUNTIME.lock().unwrap_or_else(|p| p.into_inner()) = Some(runtime);
+            *RUNTIME.lock() = Some(runtime);
             -1
         }
         StopAnswer::Stopped => {
@@ -159,14 +172,21 @@ fn unload() -> i32 {
 }
 
 fn reload() -> i32 {
-    let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(runtime) = slot.as_ref() {
-        match load_settings(Some(runtime.control.settings())) {
-            Ok(settings) => runtime.control.update_settings(settings),
-            Err(()) => return -1,
-        }
-    }
-    0
+    // The configuration and allowed_owner names (NSS, possibly LDAP) are read with the slot unlocked, so
+    // CLI commands and unload do not wait behind a slow lookup. The new settings go to the control they
+    // were read for; if an unload or a new load got in between, that control is stopped or replaced,
+    // and the settings are simply unused.
+    let reloaded = RUNTIME.with_handle(
+        |runtime| runtime.control.clone(),
+        |control| match load_settings(Some(control.settings())) {
+            Ok(settings) => {
+                control.update_settings(settings);
+                0
+            }
+            Err(()) => -1,
+        },
+    );
+    reloaded.unwrap_or(0)
 }
 
 const CONFIG_FILE: &str = "pbx_spool_rs.conf";
@@ -211,7 +231,11 @@ fn settings_from(config: &SpoolConfig) -> Settings {
             let me = unsafe { libc::geteuid() };
             vec![me, 0]
         } else {
-            config.allowed_owners.iter().filter_map(|name| uid_of(name)).collect()
+            let (uids, problems) = config::allowed_owner_uids(&config.allowed_owners, crate::os::uid_of);
+            for problem in problems {
+                host_log!(Asterisk, Level::Error, "{CONFIG_FILE}: {problem}");
+            }
+            uids
         }
     });
     let rules = VisitRules {
@@ -226,25 +250,6 @@ fn settings_from(config: &SpoolConfig) -> Settings {
         max_rate: config.max_rate,
         description: Arc::new(config::describe(config)),
     }
-}
-
-/// A user name (or a numeric uid) to a uid; unknown names are reported and skipped.
-fn uid_of(name: &str) -> Option<u32> {
-    if let Ok(uid) = name.parse::<u32>() {
-        return Some(uid);
-    }
-    let c_name = asterisk::c_string(name);
-    // SAFETY: a zeroed passwd is a valid out-parameter for getpwnam_r.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call and the buffer length is passed exactly.
-    let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut result) };
-    if rc == 0 && !result.is_null() {
-        return Some(entry.pw_uid);
-    }
-    host_log!(Asterisk, Level::Warning, "{CONFIG_FILE}: allowed_owner '{name}' is not a known user; ignored");
-    None
 }
 
 fn create_dir_mode(dir: &std::path::Path) -> std::io::Result<()> {
@@ -282,8 +287,7 @@ fn spawn_joinable(body: ThreadBody) -> std::io::Result<libc::pthread_t> {
 /// The control handle of the running spooler, cloned out so no lock is held while a command runs
 /// (unload waits for running CLI handlers; a handler waiting on RUNTIME would deadlock it).
 fn running_control() -> Option<(Arc<Control>, std::path::PathBuf)> {
-    let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    slot.as_ref().map(|r| (r.control.clone(), r.outgoing.clone()))
+    RUNTIME.handle(|r| (r.control.clone(), r.outgoing.clone()))
 }
 
 fn cli_write(fd: i32, text: &str) {
@@ -300,19 +304,25 @@ const CLI_FAILURE: i32 = 2;
 #[no_mangle]
 pub extern "C" fn pbx_spool_rs_cli(command: i32, fd: i32, argc: i32, argv: *const *const libc::c_char) -> i32 {
     guarded("CLI", CLI_FAILURE, || {
-        let args: Vec<String> = (0..argc.max(0) as usize)
+        let argc = if argv.is_null() { 0 } else { argc.max(0) as usize };
+        let words: Vec<&[u8]> = (0..argc)
             .map(|i| {
-                // SAFETY: Asterisk passes `argc` valid C strings in `argv` for the duration of the handler.
+                // SAFETY: Asterisk passes `argc` valid C strings in a non-null `argv` for the duration of the handler.
                 let arg = unsafe { *argv.add(i) };
                 if arg.is_null() {
-                    String::new()
+                    &[][..]
                 } else {
                     // SAFETY: non-null NUL-terminated argument owned by Asterisk for the call.
-                    unsafe { std::ffi::CStr::from_ptr(arg) }.to_string_lossy().into_owned()
+                    unsafe { std::ffi::CStr::from_ptr(arg) }.to_bytes()
                 }
             })
             .collect();
-        let (code, text) = cli::run(command as u32, &args, running_control());
+        let Some(id) = cli::command_id(command as u32) else {
+            cli_write(fd, "unknown command\n");
+            return CLI_FAILURE;
+        };
+        let Ok(command) = crate::cli_args::parse(id, &words) else { return CLI_SHOWUSAGE };
+        let (code, text) = cli::run(command, running_control());
         cli_write(fd, &text);
         code
     })
@@ -351,12 +361,13 @@ mod cli {
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
 
-    use super::{CLI_FAILURE, CLI_SHOWUSAGE, CLI_SUCCESS};
+    use super::{CLI_FAILURE, CLI_SUCCESS};
     use crate::asterisk::sys::prs_cli_command as id;
     use crate::asterisk::Asterisk;
     use crate::attempt::{self, Stats};
     use crate::bookkeeping;
     use crate::callfile;
+    use crate::cli_args::{Command, CommandId};
     use crate::report;
     use crate::scheduler::{Control, Settings, SnapshotQuery};
 
@@ -398,35 +409,39 @@ mod cli {
         Ok(report::call_file(&shown, &parsed.call, &parsed.diagnostics, &verdict))
     }
 
-    pub(super) fn run(command: u32, args: &[String], running: Option<(Arc<Control>, PathBuf)>) -> (i32, String) {
-        if command == id::PRS_CLI_CHECK {
-            let settings = running.as_ref().map(|(c, _)| c.settings()).unwrap_or_default();
-            let path = Path::new(&args[2]);
-            return match examine(path, &settings) {
-                Ok(text) => (CLI_SUCCESS, text),
-                Err(text) => (CLI_FAILURE, text),
-            };
-        }
+    /// The shim's command number as a [`CommandId`].
+    pub(super) fn command_id(command: u32) -> Option<CommandId> {
+        Some(match command {
+            id::PRS_CLI_SHOW_STATUS => CommandId::ShowStatus,
+            id::PRS_CLI_SHOW_QUEUE => CommandId::ShowQueue,
+            id::PRS_CLI_SHOW_FILE => CommandId::ShowFile,
+            id::PRS_CLI_CHECK => CommandId::Check,
+            id::PRS_CLI_RESCAN => CommandId::Rescan,
+            _ => return None,
+        })
+    }
+
+    pub(super) fn run(command: Command, running: Option<(Arc<Control>, PathBuf)>) -> (i32, String) {
         let Some((control, outgoing)) = running else {
-            return (CLI_FAILURE, "pbx_spool_rs is not running\n".into());
+            return match command {
+                // Works without a running spooler too, with the default rules.
+                Command::Check { path } => check(&path, &Settings::default()),
+                _ => (CLI_FAILURE, "pbx_spool_rs is not running\n".into()),
+            };
         };
         match command {
-            id::PRS_CLI_RESCAN => {
+            Command::Check { path } => check(&path, &control.settings()),
+            Command::Rescan => {
                 control.request_rescan();
                 (CLI_SUCCESS, format!("Rescanning {}\n", outgoing.display()))
             }
-            id::PRS_CLI_SHOW_STATUS => match control.snapshot(SnapshotQuery { limit: 0, file: None }) {
+            Command::ShowStatus => match control.snapshot(SnapshotQuery { limit: 0, file: None }) {
                 Some(snapshot) => {
                     (CLI_SUCCESS, report::status(&snapshot, totals(&control.stats), &describe(&control.settings())))
                 }
                 None => (CLI_FAILURE, "The spool scheduler did not answer (stopping?)\n".into()),
             },
-            id::PRS_CLI_SHOW_QUEUE => {
-                let limit = match args.get(3).map(|a| a.parse::<usize>()) {
-                    None => 20,
-                    Some(Ok(n)) => n,
-                    Some(Err(_)) => return (CLI_SHOWUSAGE, String::new()),
-                };
+            Command::ShowQueue { limit } => {
                 let Some(snapshot) = control.snapshot(SnapshotQuery { limit, file: None }) else {
                     return (CLI_FAILURE, "The spool scheduler did not answer (stopping?)\n".into());
                 };
@@ -443,8 +458,7 @@ mod cli {
                     .collect();
                 (CLI_SUCCESS, report::queue(&rows, bookkeeping::now_ms()))
             }
-            id::PRS_CLI_SHOW_FILE => {
-                let name = &args[3];
+            Command::ShowFile { name } => {
                 if name.contains('/') {
                     return (
                         CLI_FAILURE,
@@ -456,12 +470,18 @@ mod cli {
                     .snapshot(SnapshotQuery { limit: 0, file: Some(name.clone()) })
                     .and_then(|s| s.file_state)
                     .unwrap_or_else(|| "not queued".into());
-                match examine(&outgoing.join(name), &control.settings()) {
+                match examine(&outgoing.join(&name), &control.settings()) {
                     Ok(text) => (CLI_SUCCESS, format!("{text}State:       {state}\n")),
                     Err(text) => (CLI_FAILURE, text),
                 }
             }
-            _ => (CLI_FAILURE, "unknown command\n".into()),
+        }
+    }
+
+    fn check(path: &Path, settings: &Settings) -> (i32, String) {
+        match examine(path, settings) {
+            Ok(text) => (CLI_SUCCESS, text),
+            Err(text) => (CLI_FAILURE, text),
         }
     }
 

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pbx_spool_rs::{applications, callfile, channel, functions, policy};
+use pbx_spool_core::{applications, callfile, channel, functions, policy};
 
 struct Registry;
 

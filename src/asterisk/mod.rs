@@ -57,16 +57,17 @@ fn emit(level: i32, origin: Origin, text: &CStr) {
     unsafe { sys::prs_log(level, file.as_ptr(), origin.line as i32, function.as_ptr(), text.as_ptr()) };
 }
 
-/// The spool directory from asterisk.conf (`astspooldir`).
-pub(crate) fn spool_dir() -> std::path::PathBuf {
+/// The spool directory from asterisk.conf (`astspooldir`), byte for byte (a path need not be UTF-8);
+/// `None` if Asterisk has none (not set, or empty), which the caller reports: never a silent default.
+pub(crate) fn spool_dir() -> Option<std::path::PathBuf> {
     // SAFETY: Asterisk sets this global before loading modules and never frees it while they are loaded.
     let raw = unsafe { sys::ast_config_AST_SPOOL_DIR };
     if raw.is_null() {
-        return std::path::PathBuf::from("/var/spool/asterisk");
+        return None;
     }
     // SAFETY: non-null, NUL-terminated string owned by Asterisk for the process lifetime.
-    let bytes = unsafe { CStr::from_ptr(raw) }.to_bytes();
-    std::path::PathBuf::from(std::ffi::OsStr::new(std::str::from_utf8(bytes).unwrap_or("/var/spool/asterisk")))
+    let text = unsafe { CStr::from_ptr(raw) };
+    (!text.is_empty()).then(|| crate::os::path_from_c(text))
 }
 
 /// Whether a module is loaded (`ast_module_check`).

@@ -653,3 +653,23 @@ fn malformed_config_at_reload_keeps_the_previous_settings() {
     let line = expect_rejected(&ast, "local.call", "(rule first_leg, value 'Local/s@answer')");
     assert!(line.contains("first_leg = strict"), "{line}");
 }
+
+/// An `allowed_owner` that names no user is one ERROR naming the setting and the value, at load and
+/// again at each reload (it was a WARNING that did not say what follows); with no usable owner left,
+/// owner_check rejects call files, as the ERROR says.
+#[test]
+fn unknown_allowed_owner_is_one_clear_error_at_load_and_reload() {
+    const NEEDLE: &str =
+        "pbx_spool_rs.conf: allowed_owner = prs-no-such-user: no such user; no allowed_owner is usable";
+    let errors = |text: &str| text.lines().filter(|l| l.contains("ERROR[") && l.contains(NEEDLE)).count();
+    let ast = start_rust(|b| b.file("pbx_spool_rs.conf", &conf("allowed_owner = prs-no-such-user\n")));
+    assert!(ast.module_running(RUST_SO), "{}", ast.diagnostics());
+    ast.expect_until("the ERROR at load", SOON, || errors(&ast.log_text()) >= 1);
+    assert_eq!(errors(&ast.log_text()), 1, "one ERROR at load:\n{}", ast.diagnostics());
+    let mark = ast.log_mark();
+    ast.cli(&format!("module reload {RUST_SO}"));
+    ast.expect_until("the ERROR again at reload", SOON, || errors(&ast.log_since(mark)) == 1);
+    ast.drop_call_file("owned.call", &report_call("Local/s@answer", "owned", ""));
+    expect_rejected(&ast, "owned.call", "(rule owner");
+    assert_eq!(errors(&ast.log_since(mark)), 1, "one ERROR per reload:\n{}", ast.log_since(mark));
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 /// Default location of the chroot made by `tests/testsuite/env.sh`.
-const DEFAULT_CHROOT: &str = "/var/cache/pbx_spool_rs/sid";
+pub const DEFAULT_CHROOT: &str = "/var/cache/pbx_spool_rs/sid";
 /// Stock modules, as seen from inside the chroot.
 pub const STOCK_MODULE_DIR: &str = "/usr/lib/x86_64-linux-gnu/asterisk/modules";
 /// Asterisk's shared data (documentation XML, sounds...), as seen from inside the chroot.

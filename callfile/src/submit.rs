@@ -1045,21 +1045,6 @@ impl Spool {
     }
 }
 
-/// A user name or uid to a uid.
-fn uid_of(name: &str) -> Option<u32> {
-    if let Ok(uid) = name.parse::<u32>() {
-        return Some(uid);
-    }
-    let c_name = CString::new(name).ok()?;
-    let mut buffer = vec![libc::c_char::default(); 16 * 1024];
-    // SAFETY: `passwd` is plain old data; all-zero (null pointers) is a valid value to be overwritten.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and `buffer.len()` is the buffer's real size; the returned strings point into `buffer`, which is not read after it is dropped.
-    let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut result) };
-    (rc == 0 && !result.is_null()).then_some(entry.pw_uid)
-}
-
 /// owner_check offline: a refusal when the file's owner is certainly not allowed, a note when it is
 /// probably not (the default allows Asterisk's own user, assumed to own `outgoing/`, and root).
 fn owner_verdict(rules: &Rules, spool: &Spool) -> Result<Option<String>, Error> {
@@ -1078,7 +1063,7 @@ fn owner_verdict(rules: &Rules, spool: &Spool) -> Result<Option<String>, Error> 
             spool.outgoing.display()
         )));
     }
-    if rules.allowed_owners.iter().filter_map(|name| uid_of(name)).any(|uid| uid == owner) {
+    if rules.allowed_owners.iter().filter_map(|name| crate::os::uid_of(name).ok()).any(|uid| uid == owner) {
         return Ok(None);
     }
     Err(Error::refused(format!(

@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::attempt::{self, AttemptStart, Outcome, SpoolPaths, Stats, VisitRules};
+use crate::attempt::{self, AttemptStart, Kept, Outcome, SpoolPaths, Stats, VisitRules};
 use crate::bookkeeping::{self, Mark, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
@@ -46,11 +46,46 @@ pub struct Settings {
 }
 
 /// Requests from Asterisk's threads to the scheduler.
-#[derive(Debug, Clone, PartialEq, Eq)]
 enum Request {
     Stop,
     Rescan,
-    Snapshot(SnapshotQuery),
+    /// Answered into the asker's own slot, so concurrent askers (console and AMI) never get each
+    /// other's answer.
+    Snapshot(SnapshotQuery, Arc<Reply<Snapshot>>),
+}
+
+/// A one-shot answer slot, owned by one request.
+struct Reply<T> {
+    value: Mutex<Option<T>>,
+    ready: Condvar,
+}
+
+impl<T> Reply<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Reply { value: Mutex::new(None), ready: Condvar::new() })
+    }
+
+    fn answer(&self, value: T) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+        self.ready.notify_all();
+    }
+
+    /// The answer, or `None` once `deadline` passes or `gave_up()` holds (checked at each wake-up).
+    fn wait(&self, deadline: std::time::Instant, gave_up: impl Fn() -> bool) -> Option<T> {
+        let mut slot = self.value.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(value) = slot.take() {
+                return Some(value);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline || gave_up() {
+                return None;
+            }
+            // Short slices so that a scheduler that exits meanwhile is noticed without waiting out the deadline.
+            let slice = (deadline - now).min(std::time::Duration::from_millis(100));
+            slot = self.ready.wait_timeout(slot, slice).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
 }
 
 /// What an admin command wants to see.
@@ -77,6 +112,8 @@ pub struct Snapshot {
     pub being_written: usize,
     /// Left for the admin (unreadable, not writable, not a regular file).
     pub parked: usize,
+    /// Finished, kept in outgoing/ by `AlwaysDelete: no` until their date.
+    pub kept: usize,
     /// Threads in the worker pool.
     pub workers: usize,
     /// The next files by due time (name, due time in ms), up to the query's limit.
@@ -107,8 +144,11 @@ pub struct Control {
     calls_in_progress: AtomicUsize,
     /// Set when the scheduler thread has returned (normally or after a caught panic).
     exited: AtomicBool,
-    snapshot: Mutex<Option<Snapshot>>,
-    snapshot_ready: Condvar,
+    /// Set when the scheduler closes its pool: a job a worker takes from then on is dropped, not visited.
+    closing: AtomicBool,
+    /// Workers that were in a call when the scheduler went away (after a panic): not waited for there,
+    /// joined by a later stop request once they have finished.
+    orphans: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Totals since load.
     pub stats: Arc<Stats>,
 }
@@ -124,8 +164,8 @@ impl Control {
             settings_changed: AtomicBool::new(false),
             calls_in_progress: AtomicUsize::new(0),
             exited: AtomicBool::new(false),
-            snapshot: Mutex::new(None),
-            snapshot_ready: Condvar::new(),
+            closing: AtomicBool::new(false),
+            orphans: Mutex::new(Vec::new()),
             stats: Arc::new(Stats::default()),
         }))
     }
@@ -146,9 +186,24 @@ impl Control {
                 return a;
             }
             if self.exited.load(Ordering::SeqCst) {
-                return StopAnswer::Stopped;
+                return self.settle_orphans();
             }
             answer = self.stop_answered.wait(answer).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// After the scheduler has exited: stopped once every worker it left in a call has finished (joined
+    /// here, without waiting), busy until then.
+    fn settle_orphans(&self) -> StopAnswer {
+        let mut orphans = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
+        let (finished, in_call): (Vec<_>, Vec<_>) = orphans.drain(..).partition(|t| t.is_finished());
+        *orphans = in_call;
+        for thread in finished {
+            let _ = thread.join();
+        }
+        match orphans.len() {
+            0 => StopAnswer::Stopped,
+            calls_in_progress => StopAnswer::Busy { calls_in_progress },
         }
     }
 
@@ -165,25 +220,10 @@ impl Control {
     /// Ask the scheduler for its state. Bounded wait: an admin command must never hang the CLI (and with
     /// it `module unload`, which waits for CLI handlers) on a scheduler that is stopping.
     pub fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.send(Request::Snapshot(query));
+        let reply = Reply::new();
+        self.send(Request::Snapshot(query, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let mut slot = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(snapshot) = slot.take() {
-                return Some(snapshot);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline || self.exited.load(Ordering::SeqCst) {
-                return None;
-            }
-            slot = self.snapshot_ready.wait_timeout(slot, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
-        }
-    }
-
-    fn answer_snapshot(&self, snapshot: Snapshot) {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
-        self.snapshot_ready.notify_all();
+        reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }
 
     /// The settings in force (a copy).
@@ -225,6 +265,17 @@ enum FileState {
     /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
     /// events caused by our own failed writes do not count, so there is no loop).
     Parked { fingerprint: u64 },
+    /// Finished, kept in place by `AlwaysDelete: no`: removed at its date if its [`fingerprint`] is still
+    /// the one it had after its last attempt; visited anew as soon as it changes. Boxed, like `Running`:
+    /// few files are ever kept.
+    Kept(Box<KeptFile>),
+}
+
+/// A [`FileState::Kept`] file: what it looked like after its last attempt, and how to end it.
+#[derive(Debug)]
+struct KeptFile {
+    fingerprint: u64,
+    kept: Kept,
 }
 
 /// Messages from workers.
@@ -323,6 +374,15 @@ const WORKER_IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
 /// module starts at load.
 pub fn run<H: Host>(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) {
+    /// Marks the scheduler exited however `run` ends, a panic included (dropped after the scheduler,
+    /// whose own drop settles the workers first).
+    struct ExitMark(Arc<Control>);
+    impl Drop for ExitMark {
+        fn drop(&mut self) {
+            self.0.mark_exited();
+        }
+    }
+    let _exit_mark = ExitMark(control.clone());
     if !wait_until_booted(&*host, &control) {
         control.answer_stop(StopAnswer::Stopped);
         return;
@@ -369,8 +429,8 @@ fn wait_until_booted<H: Host>(host: &H, control: &Control) -> bool {
 
 fn take_stop_request(control: &Control) -> bool {
     let mut requests = control.requests.lock().unwrap_or_else(|p| p.into_inner());
-    let stop = requests.contains(&Request::Stop);
-    requests.retain(|r| *r != Request::Stop);
+    let stop = requests.iter().any(|r| matches!(r, Request::Stop));
+    requests.retain(|r| !matches!(r, Request::Stop));
     stop
 }
 
@@ -484,10 +544,9 @@ impl<H: Host> Scheduler<H> {
         for request in requests {
             match request {
                 Request::Rescan => self.start_rescan("requested"),
-                Request::Snapshot(query) => {
+                Request::Snapshot(query, reply) => {
                     self.drain_reports();
-                    let snapshot = self.snapshot(&query);
-                    self.control.answer_snapshot(snapshot);
+                    reply.answer(self.snapshot(&query));
                 }
                 Request::Stop => {
                     // Reports may be pending from workers that just finished.
@@ -514,10 +573,22 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// Close the pool without ever waiting for a call: jobs not yet started are dropped (their files are
+    /// untouched and found again at the next start), idle workers are joined (they return at once), and
+    /// workers in a call are handed to [`Control`], whose stop requests answer busy until they finish.
+    /// After a normal stop no call is in progress, so every worker is joined here.
     fn shut_down_workers(&mut self) {
+        // Before reading any worker's busy_since; a worker sets busy_since before reading `closing`, so
+        // a worker seen idle here sees `closing` and drops any job it has just taken (SeqCst both sides).
+        self.control.closing.store(true, Ordering::SeqCst);
         self.jobs = None; // workers see the channel close and exit
+        while self.job_source.try_recv().is_ok() {}
         for worker in self.workers.drain(..) {
-            let _ = worker.thread.join();
+            if worker.busy_since.load(Ordering::SeqCst) > 0 {
+                self.control.orphans.lock().unwrap_or_else(|p| p.into_inner()).push(worker.thread);
+            } else {
+                let _ = worker.thread.join();
+            }
         }
     }
 
@@ -608,6 +679,19 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// A kept file that changed since its last attempt (re-dated, rewritten, replaced) is the user's
+    /// again: forget that it was kept and visit it like any file. Returns whether it changed.
+    fn revisit_kept_if_changed(&mut self, name: &Arc<OsStr>) -> bool {
+        let Some(FileState::Kept(kept)) = self.files.get(name) else { return false };
+        let now = fs::symlink_metadata(self.path_of(name)).map(|m| fingerprint(&m)).unwrap_or(0);
+        if now == kept.fingerprint {
+            return false;
+        }
+        self.forget(name);
+        self.consider_new(name.clone(), false);
+        true
+    }
+
     fn handle_event(&mut self, event: RawEvent) {
         if event.mask & libc::IN_Q_OVERFLOW != 0 {
             host_log!(
@@ -667,6 +751,13 @@ impl<H: Host> Scheduler<H> {
                     self.files.remove(&name);
                 } else if closed || arrived || touched {
                     self.unpark_if_changed(name);
+                }
+            }
+            Some(FileState::Kept(_)) => {
+                if gone {
+                    self.forget(&name);
+                } else {
+                    self.revisit_kept_if_changed(&name);
                 }
             }
             None => {
@@ -790,6 +881,7 @@ impl<H: Host> Scheduler<H> {
                 }
             }
             Some(FileState::Writing) => self.requeue_at_mtime(name), // grace period over
+            Some(FileState::Kept(_)) => self.end_kept(name, now),
             Some(FileState::Running { attempt: Some(start), .. }) => {
                 // Still running RetryTime after it started: pbx_spool notes a DelayedRetry and looks again later.
                 let (retries, retry_time, own_mtime) =
@@ -822,6 +914,30 @@ impl<H: Host> Scheduler<H> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A kept file's date has come: unchanged, it is removed without dialling; changed, it is visited.
+    fn end_kept(&mut self, name: Arc<OsStr>, now: Millis) {
+        if self.revisit_kept_if_changed(&name) {
+            return;
+        }
+        let Some(FileState::Kept(state)) = self.files.get(&name) else { return };
+        let kept = state.kept;
+        let path = self.path_of(&name);
+        match bookkeeping::regular_file_mtime(&path) {
+            // The wall clock was set back: its date has not come yet.
+            Some(mtime) if mtime > now => {
+                self.wheel.schedule(name, mtime as u64);
+            }
+            Some(_) => match attempt::remove_kept(&*self.host, &self.paths, &path, kept) {
+                Outcome::Parked => {
+                    let fingerprint = fs::symlink_metadata(&path).map(|m| fingerprint(&m)).unwrap_or(0);
+                    self.files.insert(name, FileState::Parked { fingerprint });
+                }
+                _ => self.forget(&name),
+            },
+            None => self.forget(&name),
         }
     }
 
@@ -967,6 +1083,7 @@ impl<H: Host> Scheduler<H> {
                 FileState::Running { .. } => snapshot.in_progress += 1,
                 FileState::Writing => snapshot.being_written += 1,
                 FileState::Parked { .. } => snapshot.parked += 1,
+                FileState::Kept(_) => snapshot.kept += 1,
             }
         }
         // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
@@ -986,6 +1103,10 @@ impl<H: Host> Scheduler<H> {
                 FileState::Running { .. } => "attempt in progress".to_string(),
                 FileState::Writing => "being written (waiting for its writer to close it)".to_string(),
                 FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
+                FileState::Kept(state) => format!(
+                    "finished ({}), kept by AlwaysDelete: no until its date; removed then unless it changes",
+                    state.kept.status.as_str()
+                ),
             });
             if let (Some(state), Some(due)) =
                 (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file.as_str()))))
@@ -1033,6 +1154,16 @@ impl<H: Host> Scheduler<H> {
                     self.wheel.schedule(name, due.max(0) as u64);
                 }
             }
+            Outcome::Kept(kept) => match fs::symlink_metadata(self.path_of(&name)) {
+                // Taken now, after every write of the attempt: events those writes raised and that are
+                // still queued find the file unchanged.
+                Ok(meta) => {
+                    let state = KeptFile { fingerprint: fingerprint(&meta), kept };
+                    self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
+                    self.wheel.schedule(name, kept.due.max(0) as u64);
+                }
+                Err(_) => self.forget(&name),
+            },
             Outcome::Done => {
                 if changed {
                     // The name may have been reused by a new file while the old one was being handled.
@@ -1055,8 +1186,8 @@ struct Job {
 }
 
 impl<H: Host> Drop for Scheduler<H> {
-    /// Also on the way out of a panic: no worker may outlive the scheduler, or unload could unmap code a
-    /// worker is still running.
+    /// Also on the way out of a panic: no worker is left unaccounted for (unload would unmap code it
+    /// runs), and none is waited for while in a call (unload would hang with Asterisk's module lock).
     fn drop(&mut self) {
         self.shut_down_workers();
     }
@@ -1105,6 +1236,11 @@ impl<H: Host> Worker<H> {
             self.busy_since.store(bookkeeping::now_ms().max(1), Ordering::SeqCst);
             self.idle.fetch_sub(1, Ordering::SeqCst);
             self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if self.wake.closing.load(Ordering::SeqCst) {
+                // The scheduler is gone (see shut_down_workers): nothing more is dialled.
+                self.busy_since.store(0, Ordering::SeqCst);
+                continue;
+            }
             let path = self.paths.outgoing.join(&*name);
             let outcome = {
                 let reports = &self.reports;
@@ -1186,7 +1322,10 @@ mod tests {
 
     impl Running {
         fn start(host: Arc<FakeHost>, name: &str, settings: Settings) -> Running {
-            let paths = temp_spool(name);
+            Running::start_at(host, temp_spool(name), settings)
+        }
+
+        fn start_at(host: Arc<FakeHost>, paths: SpoolPaths, settings: Settings) -> Running {
             let control = Control::new(settings).unwrap();
             let (c, p) = (control.clone(), paths.clone());
             let thread = std::thread::spawn(move || run(host, c, p));
@@ -1250,6 +1389,38 @@ mod tests {
         let now = bookkeeping::now_ms();
         bookkeeping::set_times(&path, now, now).unwrap();
         host.wait_for("the re-dated call", WAIT, |r| r.calls.len() == 1);
+    }
+
+    /// Waits until `spool show status` counts `n` kept files.
+    fn wait_kept(spool: &Running, n: usize) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().kept != n {
+            assert!(std::time::Instant::now() < deadline, "kept files never became {n}: {:?}", spool.snapshot());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn kept_file_is_removed_at_its_date_unless_it_changes() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-kept", Settings::default());
+        // Unchanged: kept until StartRetry's date (RetryTime 1 s ahead), then removed without a call.
+        spool.drop_in("k.call", &format!("{CALL}AlwaysDelete: no\nRetryTime: 1\n"));
+        host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
+        wait_kept(&spool, 1);
+        assert!(spool.paths.outgoing.join("k.call").exists());
+        host.wait_for("the removal", WAIT, |r| r.logs.iter().any(|(_, l)| l.contains("was kept by AlwaysDelete")));
+        assert!(!spool.paths.outgoing.join("k.call").exists());
+        wait_kept(&spool, 0);
+        assert_eq!(calls(&host), 1, "a kept file is not dialled again");
+
+        // Changed while kept (re-dated 1 s ahead by the user): a new request, visited and dialled again.
+        spool.drop_in("r.call", &format!("{CALL}AlwaysDelete: no\nRetryTime: 60\n"));
+        host.wait_for("the first call", WAIT, |r| r.calls.len() == 2);
+        wait_kept(&spool, 1);
+        let soon = bookkeeping::now_ms() + 1000;
+        bookkeeping::set_times(&spool.paths.outgoing.join("r.call"), soon, soon).unwrap();
+        host.wait_for("the call at the new date", WAIT, |r| r.calls.len() == 3);
     }
 
     #[test]
@@ -1376,6 +1547,132 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "the pool did not shrink: {:?}", spool.snapshot());
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Places `name` in the spool due at `due` (ms), written aside and renamed in.
+    fn stage(spool: &Running, name: &str, contents: &str, due: Millis) {
+        let staged = spool.paths.outgoing.parent().unwrap().join(format!("{name}.tmp"));
+        std::fs::write(&staged, contents).unwrap();
+        bookkeeping::set_times(&staged, due, due).unwrap();
+        std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
+    }
+
+    #[test]
+    fn concurrent_snapshot_requests_each_get_the_answer_to_their_own_query() {
+        // The console and an AMI `Command` can ask at the same moment: no caller may get another's answer
+        // (or none, and time out).
+        const FILES: usize = 8;
+        const THREADS: usize = 16;
+        const ROUNDS: usize = 25;
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-snapshots", Settings::default());
+        let first_due = bookkeeping::now_ms() + 3_600_000;
+        for i in 0..FILES {
+            stage(&spool, &format!("f{i}.call"), CALL, first_due + 1000 * i as Millis);
+        }
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().queued != FILES {
+            assert!(std::time::Instant::now() < deadline, "never all queued: {:?}", spool.snapshot());
+        }
+        let start = Arc::new(std::sync::Barrier::new(THREADS));
+        let askers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (control, start) = (spool.control.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for round in 0..ROUNDS {
+                        let i = (t + round) % FILES;
+                        let (limit, file) = (i + 1, format!("f{i}.call"));
+                        let query = SnapshotQuery { limit, file: Some(file.clone()) };
+                        let answer =
+                            control.snapshot(query).unwrap_or_else(|| panic!("{t}: no answer in round {round}"));
+                        assert_eq!(answer.next.len(), limit, "{t}: another query's answer in round {round}");
+                        let expected = format!("queued, due at {} ms", first_due + 1000 * i as Millis);
+                        assert_eq!(answer.file_state.as_deref(), Some(expected.as_str()), "{t}: not about {file}");
+                    }
+                })
+            })
+            .collect();
+        for asker in askers {
+            asker.join().expect("an asker got a wrong answer or none (see above)");
+        }
+    }
+
+    #[test]
+    fn after_a_scheduler_panic_stop_answers_at_once_and_nothing_more_is_dialled() {
+        // Every pool worker sits in a long call, one more file waits for a worker, and the scheduler then
+        // dies. Unload must not wait for the calls (it would hold Asterisk's module lock for their whole
+        // length): it refuses, as while calls run normally, and the waiting file is never dialled.
+        struct OpenOnDrop(Arc<(Mutex<bool>, Condvar)>);
+        impl Drop for OpenOnDrop {
+            fn drop(&mut self) {
+                *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                self.0 .1.notify_all();
+            }
+        }
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |_, _| {
+            let (open, cv) = &*g;
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            while !*open {
+                open = cv.wait(open).unwrap_or_else(|p| p.into_inner());
+            }
+            answered()
+        });
+        // Logged by the scheduler when a due file waits behind long calls, after its job was queued.
+        host.panic_when_logging("wait behind");
+        let spool = Running::start(host.clone(), "sched-panic", Settings::default());
+        let gate = OpenOnDrop(gate); // dropped before `spool`, so its stop never waits on a closed gate
+        let now = bookkeeping::now_ms();
+        for i in 0..BASE_POOL {
+            stage(&spool, &format!("long{i}.call"), CALL, now);
+        }
+        host.wait_for("every worker in a call", WAIT, |r| r.calls.len() == BASE_POOL);
+        spool.drop_in("late.call", CALL);
+        host.wait_for("the forced panic", WAIT, |r| r.logs.iter().any(|(_, l)| l.contains("wait behind")));
+
+        let (answer_tx, answer_rx) = std::sync::mpsc::channel();
+        let control = spool.control.clone();
+        std::thread::spawn(move || {
+            let _ = answer_tx.send(control.request_stop());
+        });
+        let answer = answer_rx.recv_timeout(WAIT).expect("stop blocked behind the calls in progress");
+        assert_eq!(answer, StopAnswer::Busy { calls_in_progress: BASE_POOL });
+
+        drop(gate);
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.control.request_stop() != StopAnswer::Stopped {
+            assert!(std::time::Instant::now() < deadline, "never stopped after the calls ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(calls(&host), BASE_POOL, "a file queued for the pool was dialled after the scheduler died");
+        let late = std::fs::read_to_string(spool.paths.outgoing.join("late.call")).expect("late.call left in place");
+        assert_eq!(late, CALL, "late.call was touched");
+    }
+
+    #[test]
+    fn a_spool_directory_whose_name_is_not_utf8_is_used_as_it_is() {
+        // astspooldir arrives as C string bytes; Linux paths are bytes. It used to be replaced, silently,
+        // by /var/spool/asterisk when not UTF-8.
+        let mut raw = std::env::temp_dir().as_os_str().as_bytes().to_vec();
+        raw.extend_from_slice(b"/prs-unit-spool-\xff\xfe-caf\xe9-");
+        raw.extend_from_slice(std::process::id().to_string().as_bytes());
+        let c_text = std::ffi::CString::new(raw.clone()).unwrap();
+        let spool_dir = crate::os::path_from_c(&c_text);
+        assert_eq!(spool_dir.as_os_str().as_bytes(), raw.as_slice());
+        let paths = SpoolPaths { outgoing: spool_dir.join("outgoing"), done: spool_dir.join("outgoing_done") };
+        let _ = std::fs::remove_dir_all(&spool_dir);
+        std::fs::create_dir_all(&paths.outgoing).unwrap();
+
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start_at(host.clone(), paths.clone(), Settings::default());
+        spool.drop_in("a.call", &format!("{CALL}Archive: yes\n"));
+        host.wait_for("the call", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        assert_eq!(calls(&host), 1);
+        assert!(paths.done.join("a.call").exists(), "not archived under the non-UTF-8 spool directory");
+        drop(spool);
+        std::fs::remove_dir_all(&spool_dir).unwrap();
     }
 
     #[test]

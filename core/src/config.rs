@@ -451,6 +451,27 @@ fn yes_no(flag: bool) -> &'static str {
     }
 }
 
+/// The `allowed_owner` names (or uids) as uids, with one sentence per name that cannot be used, for the
+/// admin (an ERROR each: a name that silently resolves to nothing makes owner_check reject call files
+/// with no word of why). `lookup` is [`crate::os::uid_of`] outside tests.
+pub fn allowed_owner_uids(
+    names: &[String],
+    lookup: impl Fn(&str) -> Result<u32, crate::os::UidLookupError>,
+) -> (Vec<u32>, Vec<String>) {
+    let mut uids = Vec::new();
+    let mut unusable = Vec::new();
+    for name in names {
+        match lookup(name) {
+            Ok(uid) => uids.push(uid),
+            Err(why) => unusable.push((name, why)),
+        }
+    }
+    let consequence =
+        if uids.is_empty() { "no allowed_owner is usable, so owner_check rejects every call file" } else { "ignored" };
+    let problems = unusable.into_iter().map(|(name, why)| format!("allowed_owner = {name}: {why}; {consequence}"));
+    (uids, problems.collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,6 +663,27 @@ mod tests {
     }
 
     #[test]
+    fn unusable_allowed_owners_are_each_named_with_the_reason() {
+        use crate::os::UidLookupError;
+        let lookup = |name: &str| match name {
+            "asterisk" => Ok(110),
+            "ldapuser" => Err(UidLookupError::Failed(libc::EIO)),
+            _ => Err(UidLookupError::Unknown),
+        };
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let (uids, problems) = allowed_owner_uids(&names(&["asterisk", "nobodyknows"]), lookup);
+        assert_eq!(uids, [110]);
+        assert_eq!(problems, ["allowed_owner = nobodyknows: no such user; ignored"]);
+        let (uids, problems) = allowed_owner_uids(&names(&["ldapuser"]), lookup);
+        assert!(uids.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("allowed_owner = ldapuser: the user lookup failed ("), "{problems:?}");
+        assert!(problems[0].ends_with("; no allowed_owner is usable, so owner_check rejects every call file"));
+        let (uids, problems) = allowed_owner_uids(&names(&["root", "0"]), crate::os::uid_of);
+        assert_eq!((uids, problems), (vec![0, 0], Vec::<String>::new()));
+    }
+
+    #[test]
     fn allowed_owners_accumulate() {
         let config = accepted(&[
             ("allowed_owner", "asterisk"),
@@ -824,7 +866,7 @@ mod tests {
     /// The sample documents every key, and its commented-out examples are valid settings.
     #[test]
     fn the_sample_config_documents_every_key_with_valid_examples() {
-        let sample = include_str!("../configs/pbx_spool_rs.conf.sample");
+        let sample = include_str!("../../configs/pbx_spool_rs.conf.sample");
         let examples: Vec<ConfigEntry> = sample
             .lines()
             .enumerate()
