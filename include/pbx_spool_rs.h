@@ -16,6 +16,9 @@ struct ast_variable;
 /* prs_config_load's status */
 enum prs_config_status { PRS_CONFIG_LOADED = 0, PRS_CONFIG_MISSING = 1, PRS_CONFIG_INVALID = 2 };
 
+/* prs_endpoint's answer. */
+enum prs_endpoint { PRS_ENDPOINT_KNOWN = 0, PRS_ENDPOINT_UNKNOWN = 1, PRS_ENDPOINT_NO_TECHNOLOGY = 2 };
+
 /* The CLI commands, identified to Rust by number. */
 enum prs_cli_command {
 	PRS_CLI_SHOW_STATUS = 0,
@@ -47,6 +50,10 @@ struct ast_variable *prs_variable_new(const char *name, const char *value, const
 struct ast_config *prs_config_load(const char *filename, int *status);
 /* 1: the dialplan function is registered as dangerous to write (escalating), 0: not, -1: no such function. */
 int prs_function_write_escalates(const char *name);
+/* Whether the channel driver of `tech` knows `dest` as an endpoint: asks the driver's own device state
+ * callback, which answers AST_DEVICE_INVALID for a name it has no endpoint or peer for. A driver without
+ * that callback cannot say, and the answer is PRS_ENDPOINT_UNKNOWN. Returns an enum prs_endpoint. */
+int prs_endpoint(const char *tech, const char *dest);
 /* asterisk.conf [options] live_dangerously, read from the file Asterisk was started with. */
 int prs_live_dangerously(void);
 /* manager_event(category, event, "%s", body); body is "Key: value\r\n" lines. */

@@ -1,5 +1,6 @@
 //! The spool's verdict on a call file, offline: the core's own parser, validity rule and policy, the size
-//! limit, and notes for the one check only a running Asterisk can make (writes to dialplan functions).
+//! limit, and notes for the checks only a running Asterisk can make (writes to dialplan functions, whether
+//! a bare endpoint name is one this PBX knows).
 //!
 //! Reads the file being checked and nothing else; it never writes, and never touches the spool.
 
@@ -11,7 +12,7 @@ use std::path::Path;
 use pbx_spool_core::bookkeeping::{self, ReadError};
 use pbx_spool_core::callfile::{self, DiagnosticKind};
 use pbx_spool_core::config::SpoolConfig;
-use pbx_spool_core::policy::{self, FirstLegMode, FunctionRegistry, Policy};
+use pbx_spool_core::policy::{self, FunctionRegistry};
 
 use crate::error::Error;
 
@@ -32,38 +33,38 @@ impl Examination {
     }
 }
 
-/// The dangerous-function rule offline: nothing is known to be dangerous, and every name asked about is
-/// recorded so that it can be reported for checking inside Asterisk.
+/// The facts only Asterisk knows, offline: nothing is known to be dangerous, every bare endpoint name
+/// is taken as known, and every endpoint asked about is recorded so that it can be reported for
+/// checking inside Asterisk.
 #[derive(Default)]
 struct OfflineRegistry {
-    asked: RefCell<Vec<String>>,
+    endpoints: RefCell<Vec<String>>,
 }
 
 impl FunctionRegistry for OfflineRegistry {
-    fn writes_are_dangerous(&self, name: &str) -> bool {
-        self.asked.borrow_mut().push(name.to_string());
+    fn writes_are_dangerous(&self, _name: &str) -> bool {
         false
     }
 
     fn live_dangerously(&self) -> bool {
         false
     }
+
+    fn endpoint(&self, tech: &[u8], dest: &[u8]) -> policy::Endpoint {
+        let channel = policy::printable(&[tech, b"/", dest].concat());
+        let mut endpoints = self.endpoints.borrow_mut();
+        if !endpoints.contains(&channel) {
+            endpoints.push(channel);
+        }
+        policy::Endpoint::NotChecked
+    }
 }
 
-/// The dialplan functions `call`'s `Set:` lines write, as the policy sees them (`_FILE` and `FILE` are
-/// one function).
-fn written_functions(call: &callfile::CallFile, policy: &Policy) -> Vec<String> {
-    // Every other check opened wide, so the policy always reaches the function check.
-    let mut open = policy.clone();
-    open.first_leg = FirstLegMode::Any;
-    open.channel_rules.clear();
-    open.denied_applications.clear();
-    open.max_set_lines = usize::MAX;
-    open.max_value_len = usize::MAX;
-    let registry = OfflineRegistry::default();
-    let _ = policy::check(call, &open, &registry);
+/// The dialplan functions `call` writes (Set lines and its application), as the policy sees them
+/// (`_FILE` and `FILE` are one function).
+fn written_functions(call: &callfile::CallFile) -> Vec<String> {
     let mut functions: Vec<String> = Vec::new();
-    for name in registry.asked.into_inner() {
+    for name in policy::functions_written(call) {
         let name = name.trim_start_matches('_').to_string();
         if !name.is_empty() && !functions.contains(&name) {
             functions.push(name);
@@ -92,18 +93,22 @@ pub fn examine(bytes: &[u8], shown: &str, rules: &SpoolConfig, check_path: Optio
     if parsed.diagnostics.iter().any(|diagnostic| diagnostic.kind == DiagnosticKind::NulByte) {
         examination.problems.push(format!("Rejected {shown}: it contains NUL bytes (rule contents)"));
     }
-    if let Err(rejection) = policy::check(&parsed.call, &rules.policy, &OfflineRegistry::default()) {
+    let registry = OfflineRegistry::default();
+    if let Err(rejection) = policy::check(&parsed.call, &rules.policy, &registry) {
         examination.problems.push(rejection.message(shown));
     }
     let how = match check_path {
         Some(path) => format!("run `asterisk -rx 'spool check {path}'`"),
         None => "run `asterisk -rx 'spool check FILE'` on a copy of the file".to_string(),
     };
-    examination.notes = written_functions(&parsed.call, &rules.policy)
+    examination.notes = written_functions(&parsed.call)
         .into_iter()
         .map(|function| {
             format!("{shown}: note: Set writes the dialplan function {function}: not checked offline: {how}")
         })
+        .chain(registry.endpoints.into_inner().into_iter().map(|channel| {
+            format!("{shown}: note: {channel} is taken to be an endpoint this PBX knows: not checked offline: {how}")
+        }))
         .collect();
     examination
 }
@@ -142,7 +147,10 @@ mod tests {
     #[test]
     fn examine_accepts_a_valid_file() {
         let examination = examine(VALID.as_bytes(), "a.call", &rules(), Some("/abs/a.call"));
-        assert_eq!(examination, Examination::default());
+        // Only Asterisk can say whether PJSIP/100 is one of its endpoints.
+        let note = "a.call: note: PJSIP/100 is taken to be an endpoint this PBX knows: not checked offline: run \
+                    `asterisk -rx 'spool check /abs/a.call'`";
+        assert_eq!(examination, Examination { notes: vec![note.to_string()], ..Examination::default() });
         assert!(examination.placeable());
     }
 
@@ -171,6 +179,9 @@ mod tests {
                  `asterisk -rx 'spool check /abs/d.call'`"
                     .to_string(),
                 "d.call: note: Set writes the dialplan function DB: not checked offline: run \
+                 `asterisk -rx 'spool check /abs/d.call'`"
+                    .to_string(),
+                "d.call: note: PJSIP/100 is taken to be an endpoint this PBX knows: not checked offline: run \
                  `asterisk -rx 'spool check /abs/d.call'`"
                     .to_string(),
             ]

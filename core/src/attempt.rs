@@ -58,6 +58,10 @@ impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
     fn live_dangerously(&self) -> bool {
         self.live_dangerously
     }
+
+    fn endpoint(&self, tech: &[u8], dest: &[u8]) -> policy::Endpoint {
+        self.host.endpoint(tech, dest)
+    }
 }
 
 /// What the scheduler must do with the file after a visit.

@@ -3,7 +3,9 @@
 //! calls in here; the `callfile` tool and the fuzzer use the parser and policy directly. Nothing here
 //! may link to Asterisk or need its headers: `cargo test -p pbx_spool_core` runs on any machine.
 //!
-//! - what a call file says: [`callfile`] (parser), [`callerid`], [`policy`] (the security rules),
+//! - what a call file says: [`callfile`] (parser), [`callerid`], [`policy`] (the security rules)
+//!   with [`channel`] (channels as Asterisk reads them), [`applications`] (what an application will
+//!   dial, run, start and write) and [`functions`] (which functions a write reaches),
 //!   [`config`] (pbx_spool_rs.conf as a model);
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
@@ -14,12 +16,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod applications;
 pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
+pub mod channel;
 pub mod cli_args;
 pub mod config;
+pub mod functions;
 pub mod host;
 pub mod os;
 pub mod policy;

@@ -114,6 +114,18 @@ impl Host for FakeHost {
     fn function_writes_are_dangerous(&self, name: &str) -> bool {
         self.dangerous.contains(&name)
     }
+
+    fn endpoint(&self, tech: &[u8], dest: &[u8]) -> crate::policy::Endpoint {
+        // The fake PBX has the PJSIP endpoints 100 and alice, and nothing else.
+        if !tech.eq_ignore_ascii_case(b"PJSIP") {
+            return crate::policy::Endpoint::NoSuchTechnology;
+        }
+        if dest == b"100" || dest == b"alice" {
+            crate::policy::Endpoint::Known
+        } else {
+            crate::policy::Endpoint::Unknown
+        }
+    }
 }
 
 /// A fresh temporary spool (`outgoing/` created) for one test.

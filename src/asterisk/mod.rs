@@ -9,6 +9,7 @@ use std::ffi::{CStr, CString};
 
 use crate::callfile::CallFile;
 use crate::host::{CallResult, Host, Level, Origin};
+use crate::policy::Endpoint;
 
 #[allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code, unsafe_op_in_unsafe_fn, clippy::all)]
 pub(crate) mod sys {
@@ -119,5 +120,17 @@ impl Host for Asterisk {
         let name = c_string(name);
         // SAFETY: valid C string for the call; Asterisk's function registry is safe to query from any thread.
         unsafe { sys::prs_function_write_escalates(name.as_ptr()) == 1 }
+    }
+
+    fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint {
+        let (tech, dest) = (c_string(tech), c_string(dest));
+        // SAFETY: valid C strings for the call; the shim looks the technology up in Asterisk's registry and
+        // asks its device state callback, as ast_device_state() does from any thread.
+        let answer = unsafe { sys::prs_endpoint(tech.as_ptr(), dest.as_ptr()) };
+        match u32::try_from(answer).unwrap_or(u32::MAX) {
+            sys::prs_endpoint::PRS_ENDPOINT_KNOWN => Endpoint::Known,
+            sys::prs_endpoint::PRS_ENDPOINT_NO_TECHNOLOGY => Endpoint::NoSuchTechnology,
+            _ => Endpoint::Unknown,
+        }
     }
 }
