@@ -10,7 +10,8 @@
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
-//! - what admins read: [`report`], and the words of their commands: [`cli_args`] (bounds-checked);
+//! - what admins read: [`report`], the words of their commands: [`cli_args`] (bounds-checked), and what
+//!   each command does and answers: [`cli`] (generic over the host and the running spooler);
 //! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`runtime_slot`] (where
 //!   the running spooler lives, and its lock rule).
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -22,6 +23,7 @@ pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
 pub mod channel;
+pub mod cli;
 pub mod cli_args;
 pub mod config;
 pub mod functions;
