@@ -122,7 +122,7 @@ fn load() -> i32 {
         return LOAD_DECLINE;
     };
     let paths = SpoolPaths { outgoing: spool.join("outgoing"), done: spool.join("outgoing_done") };
-    if let Err(err) = create_dir_mode(&paths.outgoing) {
+    if let Err(err) = crate::os::create_dir_all_mode(&paths.outgoing, 0o777) {
         host_log!(
             Asterisk,
             Level::Warning,
@@ -275,14 +275,6 @@ fn settings_from(config: &SpoolConfig) -> SpoolSettings {
         max_calls: config.max_calls,
         max_rate: config.max_rate,
         description: Arc::new(config::describe(config)),
-    }
-}
-
-fn create_dir_mode(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().recursive(true).mode(0o777).create(dir) {
-        Err(_) if dir.is_dir() => Ok(()),
-        other => other,
     }
 }
 

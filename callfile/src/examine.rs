@@ -51,7 +51,7 @@ impl FunctionRegistry for OfflineRegistry {
     }
 
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> policy::Endpoint {
-        let channel = policy::printable(&[tech, b"/", dest].concat());
+        let channel = pbx_spool_core::text::printable(&[tech, b"/", dest].concat());
         let mut endpoints = self.endpoints.borrow_mut();
         if !endpoints.contains(&channel) {
             endpoints.push(channel);

@@ -7,6 +7,7 @@
 //! Pure: bytes in, a list out. No I/O, no FFI. Never panics.
 
 use crate::channel::{self, Channel};
+use crate::text::trim_blanks;
 
 /// The applications a call file may run when pbx_spool_rs.conf says nothing: what call files are used
 /// for (prompts and playback, voicemail, conferences, calls to permitted destinations, AGI scripts
@@ -212,13 +213,6 @@ fn split_outside_parens(bytes: &[u8], separator: u8) -> (&[u8], Option<&[u8]>) {
         }
     }
     (bytes, None)
-}
-
-/// Trims Asterisk's blanks (any byte below 33) on both sides.
-fn trim_blanks(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&byte| byte > b' ').unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|&byte| byte > b' ').map_or(start, |last| last + 1);
-    bytes.get(start..end).unwrap_or_default()
 }
 
 /// Whether `script` (the first AGI argument) names a program in Asterisk's agi-bin directory: res_agi

@@ -14,9 +14,9 @@ use crate::bookkeeping;
 use crate::callfile;
 use crate::cli_args::{self, Command, CommandId};
 use crate::host::Host;
-use crate::policy::printable;
 use crate::report::{self, Totals};
 use crate::scheduler::{Control, Snapshot, SnapshotQuery, SpoolSettings};
+use crate::text::printable;
 
 /// How a command ended, as Asterisk's CLI understands it (`CLI_SUCCESS`, `CLI_SHOWUSAGE`, `CLI_FAILURE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::policy::{ChannelRule, FirstLegMode, Policy, RuleAction};
+use crate::text::yes_no;
 
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 65536;
 /// Smaller than the shortest useful call file, so surely a typo.
@@ -441,14 +442,6 @@ fn parse_rate(value: &str) -> Result<Option<f64>, String> {
         return Err(format!("must be between 0 (unlimited) and {MAX_MAX_RATE} calls per second"));
     }
     Ok((rate > 0.0).then_some(rate))
-}
-
-fn yes_no(flag: bool) -> &'static str {
-    if flag {
-        "yes"
-    } else {
-        "no"
-    }
 }
 
 /// The `allowed_owner` names (or uids) as uids, with one sentence per name that cannot be used, for the

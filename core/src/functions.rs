@@ -7,6 +7,8 @@
 //!
 //! Pure: bytes in, names out. No I/O, no FFI. Never panics.
 
+use crate::text::{trim_blanks, trim_blanks_end};
+
 /// Functions whose write outlives the call: dialplan globals, variables shared between channels, the
 /// process environment (inherited by every program Asterisk starts), device and presence states,
 /// dial groups and queue members (kept for every later call), realtime stores, calendars and
@@ -67,17 +69,6 @@ pub fn written_functions(variable: &[u8]) -> Vec<String> {
 
 fn is_name_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
-}
-
-/// Trims Asterisk's blanks (any byte below 33) on both sides.
-fn trim_blanks(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&byte| byte > b' ').unwrap_or(bytes.len());
-    trim_blanks_end(bytes.get(start..).unwrap_or_default())
-}
-
-fn trim_blanks_end(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().rposition(|&byte| byte > b' ').map_or(0, |last| last + 1);
-    bytes.get(..end).unwrap_or_default()
 }
 
 fn strip_leading(bytes: &[u8], unwanted: u8) -> &[u8] {

@@ -33,6 +33,7 @@ pub mod policy;
 pub mod report;
 pub mod runtime_slot;
 pub mod scheduler;
+pub mod text;
 pub mod watcher;
 pub mod wheel;
 

@@ -1,6 +1,6 @@
 //! Small safe wrappers over the operating system that both the module and the `callfile` tool need:
-//! user-name lookup (NSS) and paths from C strings. No Asterisk here, no logging: callers say what a
-//! failure means for them.
+//! user-name lookup (NSS), paths from C strings, and directory creation. No Asterisk here, no logging:
+//! callers say what a failure means for them.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::fmt;
@@ -70,6 +70,16 @@ fn uid_of_with_buffer(name: &str, first: usize) -> Result<u32, UidLookupError> {
 /// A path from a C string's bytes, as they are: paths on Linux are bytes, not necessarily UTF-8.
 pub fn path_from_c(text: &CStr) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(text.to_bytes()))
+}
+
+/// Creates `dir` and its missing parents with `mode` (less the umask), as Asterisk's `ast_mkdir` does;
+/// a directory that already exists (or that another process creates meanwhile) is fine.
+pub fn create_dir_all_mode(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(dir) {
+        Err(_) if dir.is_dir() => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::applications::{self, Action, DEFAULT_ALLOWED_APPLICATIONS};
 use crate::callfile::CallFile;
 use crate::channel::Channel;
 use crate::functions;
+use crate::text::escaped;
 
 /// The names a [`Rejection`] gives for the check that refused a call file, for log lines and for
 /// callers that react to one of them.
@@ -652,81 +653,15 @@ fn char_width(bytes: &[u8], at: usize) -> usize {
     (1..=4).find(|&width| rest.get(..width).is_some_and(|sequence| std::str::from_utf8(sequence).is_ok())).unwrap_or(1)
 }
 
-/// A file name or path as text that cannot break or forge a log line or a manager event (control and
-/// invisible characters and invalid UTF-8 escaped), for every message that names a call file.
-pub fn printable(bytes: &[u8]) -> String {
-    escaped(bytes, PRINTABLE_PATH_MAX_CHARS)
-}
-
-/// Paths are shown whole up to this length (PATH_MAX).
-const PRINTABLE_PATH_MAX_CHARS: usize = 4096;
-
 /// `bytes` made safe for one log line and shortened to [`SHOWN_VALUE_MAX_CHARS`].
 fn shown(bytes: &[u8]) -> String {
     escaped(bytes, SHOWN_VALUE_MAX_CHARS)
 }
 
-/// `bytes` as text that cannot break or disguise a log line: control characters, line and
-/// paragraph separators, invisible and bidirectional formatting characters become `\xNN` or
-/// `\u{N}`, and invalid UTF-8 becomes `\xNN` per byte. When the text would be longer than
-/// `max_chars`, it is cut between escapes and ends in `...`.
-fn escaped(bytes: &[u8], max_chars: usize) -> String {
-    let mut text = String::new();
-    let mut chars = 0usize;
-    let mut push = |piece: &str| -> bool {
-        let piece_chars = piece.chars().count();
-        if chars.saturating_add(piece_chars) > max_chars {
-            return false;
-        }
-        text.push_str(piece);
-        chars += piece_chars;
-        true
-    };
-    let mut complete = true;
-    'chunks: for chunk in bytes.utf8_chunks() {
-        for character in chunk.valid().chars() {
-            let fits = if needs_escape(character) {
-                let code = u32::from(character);
-                if code < 0x100 {
-                    push(&format!("\\x{code:02x}"))
-                } else {
-                    push(&format!("\\u{{{code:x}}}"))
-                }
-            } else {
-                push(character.encode_utf8(&mut [0; 4]))
-            };
-            if !fits {
-                complete = false;
-                break 'chunks;
-            }
-        }
-        for byte in chunk.invalid() {
-            if !push(&format!("\\x{byte:02x}")) {
-                complete = false;
-                break 'chunks;
-            }
-        }
-    }
-    if !complete {
-        text.push_str("...");
-    }
-    text
-}
-
-fn needs_escape(character: char) -> bool {
-    character.is_control()
-        || matches!(
-            character,
-            '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{feff}'
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::split_at_first;
     use std::cell::RefCell;
 
     /// Asterisk's function registry as a list: case-sensitive, as Asterisk's lookup is.
@@ -785,11 +720,6 @@ mod tests {
                 .collect(),
             ..Policy::default()
         }
-    }
-
-    fn split_at_first(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
-        let at = bytes.iter().position(|&byte| byte == separator)?;
-        Some((bytes.get(..at)?, bytes.get(at + 1..)?))
     }
 
     /// Splits like the call-file parser does: at the first `/`.

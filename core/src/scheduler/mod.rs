@@ -28,7 +28,7 @@ use crate::attempt::{self, Outcome, SpoolPaths};
 use crate::bookkeeping::{self, Mark, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
-use crate::policy::printable;
+use crate::text::printable;
 use crate::watcher::{self, Inotify, RawEvent, WallTimer};
 use crate::wheel::TimerWheel;
 use control::Request;

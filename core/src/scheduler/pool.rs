@@ -15,7 +15,7 @@ use crate::attempt::{self, AttemptStart, Outcome, SpoolPaths, VisitRules};
 use crate::bookkeeping::{self, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
-use crate::policy::printable;
+use crate::text::printable;
 
 /// `busy_since` of a worker that is leaving the pool (its thread is about to return).
 const LEAVING: Millis = -1;
