@@ -139,8 +139,9 @@ impl Builder {
         self
     }
 
-    /// asterisk.conf: every directory inside the instance directory `root` (an inside-chroot path).
-    pub(super) fn asterisk_conf(&self, root: &str) -> String {
+    /// asterisk.conf: every directory inside the instance directory `root` (an inside-chroot path), the
+    /// binaries in `sbin` (the Asterisk under test's).
+    pub(super) fn asterisk_conf(&self, root: &str, sbin: &str) -> String {
         let mut text = format!(
             "[directories]\n\
              astetcdir => {root}/etc\n\
@@ -154,7 +155,7 @@ impl Builder {
              astspooldir => {root}/spool\n\
              astrundir => {root}/run\n\
              astlogdir => {root}/log\n\
-             astsbindir => /usr/sbin\n\
+             astsbindir => {sbin}\n\
              \n\
              [options]\n\
              verbose = {}\n\
