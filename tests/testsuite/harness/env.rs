@@ -129,6 +129,43 @@ impl Install {
     }
 }
 
+/// For a scenario that cannot hold on the Asterisk under test because that version lacks what it checks:
+/// true (the test then returns without asserting) when the Asterisk under test is older than `major`, after
+/// saying so with `why` on stderr and in the version matrix's report (the file `PBX_SPOOL_RS_NOT_APPLICABLE`
+/// names), so the table counts it as not applicable instead of a silent pass. False otherwise.
+///
+/// ```ignore
+/// if env::not_applicable_before(21, "ExampleFeature appeared in Asterisk 21") { return; }
+/// ```
+pub fn not_applicable_before(major: u32, why: &str) -> bool {
+    let install = Install::get();
+    if install.major >= major {
+        return false;
+    }
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    let line = not_applicable_line(&test, major, &install.label(), why);
+    eprintln!("NOT APPLICABLE {}", line.replace('\t', ": "));
+    if let Some(report) = std::env::var_os("PBX_SPOOL_RS_NOT_APPLICABLE") {
+        use std::io::Write as _;
+        // One write of one line with O_APPEND: lines from parallel tests never interleave.
+        let written = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&report)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            panic!("cannot append to PBX_SPOOL_RS_NOT_APPLICABLE={}: {e}", Path::new(&report).display());
+        }
+    }
+    true
+}
+
+/// `<test>\t<reason>\n`, the report's line for a scenario not applicable on `label`.
+fn not_applicable_line(test: &str, major: u32, label: &str, why: &str) -> String {
+    let why = why.replace(['\t', '\n'], " ");
+    format!("{test}\tneeds Asterisk {major} or later, this is {label}: {why}\n")
+}
+
 /// The chroot's root on the host (`PBX_SPOOL_RS_ENV`, else the default). Panics with the fix when the
 /// chroot has not been made, since no test can run without it.
 pub fn chroot() -> PathBuf {
@@ -225,6 +262,12 @@ fn owner_pid(dir_name: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn not_applicable_lines_are_one_line_each() {
+        let line = super::not_applicable_line("a::b", 21, "20.20.1 (source)", "no X\tin\n20");
+        assert_eq!(line, "a::b\tneeds Asterisk 21 or later, this is 20.20.1 (source): no X in 20\n");
+    }
+
     #[test]
     fn owner_pid_is_the_second_last_field() {
         assert_eq!(super::owner_pid("lifecycle__loads-1234-7"), Some(1234));
