@@ -45,30 +45,37 @@ in_chroot() {
 }
 
 # Build dependencies, once per chroot, under their own lock (both versions may get here at once). Only
-# packages that are missing are installed; an install that would change the packaged Asterisk, which
-# other test runs are using, is refused.
+# packages that are missing are installed. Other test runs use the packaged Asterisk meanwhile: an install
+# that would change an asterisk package is refused. A chroot made long ago has a stale package list
+# (Debian sid moves daily), so a failed install is retried once after apt-get update.
+apt_in_chroot() {
+    in_chroot env DEBIAN_FRONTEND=noninteractive apt-get -o Dpkg::Use-Pty=0 "$@"
+}
 install_build_deps() {
     exec 8>"$ENV_DIR.build-deps.lock"
     flock 8
-    local missing=()
+    local missing=() pkg plan try
     for pkg in "${BUILD_DEPS[@]}"; do
         in_chroot dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \
             || missing+=("$pkg")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         say "installing build dependencies into the chroot: ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        local plan
-        plan=$(in_chroot apt-get install -s -y -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" 2>&1) || {
-            in_chroot apt-get update -qq || die "apt-get update in the chroot failed; is the Debian mirror reachable?"
-            plan=$(in_chroot apt-get install -s -y -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" 2>&1) \
-                || { printf '%s\n' "$plan" >&2; die "apt-get cannot install ${missing[*]} in the chroot."; }
-        }
-        if printf '%s\n' "$plan" | grep -E '^(Inst|Remv) asterisk' >&2; then
-            die "installing ${missing[*]} would change the chroot's packaged Asterisk (above); refusing."
-        fi
-        in_chroot apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" >/dev/null \
-            || die "apt-get install ${missing[*]} in the chroot failed."
+        local installed=no
+        for try in 1 2; do
+            if [ "$try" = 2 ]; then
+                apt_in_chroot update -qq || die "apt-get update in the chroot failed; is the Debian mirror reachable?"
+            fi
+            plan=$(apt_in_chroot install -s -y --no-install-recommends "${missing[@]}" 2>&1) || continue
+            if printf '%s\n' "$plan" | grep -E '^(Inst|Remv) asterisk' >&2; then
+                die "installing ${missing[*]} would change the chroot's packaged Asterisk (above); refusing."
+            fi
+            if apt_in_chroot install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+                installed=yes
+                break
+            fi
+        done
+        [ "$installed" = yes ] || { printf '%s\n' "$plan" | tail -n 5 >&2; die "apt-get cannot install ${missing[*]} in the chroot."; }
     fi
     flock -u 8
 }
