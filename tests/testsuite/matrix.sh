@@ -80,6 +80,7 @@ for version in "${VERSIONS[@]}"; do
         add_row "$label" build 0 1 0 $(( $(date +%s) - started )) "pbx_spool_rs did not build (target/matrix/build-$version.log)"
         continue
     fi
+    built_in=$(( $(date +%s) - started ))
 
     say "Asterisk $label: integration suite (log: $log)"
     started=$(date +%s)
@@ -91,14 +92,14 @@ for version in "${VERSIONS[@]}"; do
     seconds=$(( $(date +%s) - started ))
     read -r passed failed _ignored < <(cargo_counts "$log")
     n_na=$(wc -l < "$na")
-    note=""
+    note="module built in ${built_in} s"
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
         failed=1
-        note="cargo test exited $rc (see target/matrix/integration-$version.log)"
+        note="$note; cargo test exited $rc (see target/matrix/integration-$version.log)"
     elif [ "$failed" -gt 0 ]; then
-        note="failed: $(grep -E '^    [a-z_:]+$' "$log" | tr -d ' ' | paste -sd' ' | cut -c1-200)"
+        note="$note; failed: $(grep -E '^    [a-z_:]+$' "$log" | tr -d ' ' | paste -sd' ' | cut -c1-200)"
     fi
-    [ "$n_na" -eq 0 ] || note="${note:+$note; }n/a: $(cut -f1 "$na" | paste -sd' ')"
+    [ "$n_na" -eq 0 ] || note="$note; n/a: $(cut -f1 "$na" | paste -sd' ')"
     add_row "$label" integration "$passed" "$failed" "$n_na" "$seconds" "$note"
 
     # The Asterisk testsuite's own call-file tests. tests/upstream/run.sh must know which Asterisk to
