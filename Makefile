@@ -3,7 +3,10 @@
 #   make                      build pbx_spool_rs.so (release) into target/release/
 #   make install              install it into ASTMODDIR, and the sample config into ASTETCDIR
 #   make samples              install only the commented sample pbx_spool_rs.conf (never overwrites)
-#   make test                 everything a fresh Debian 12 machine needs, then every test
+#   make test                 everything a fresh Debian 12 machine needs, then every test (the unit tests,
+#                             the integration suite, then the Asterisk testsuite's call-file tests)
+#   make upstream-test        only the Asterisk testsuite's seven call-file tests (SPOOLER=stock: against
+#                             stock pbx_spool.so)
 #   make demo                 run the module for real in the project's Asterisk 22 and place a call
 #   make env                  create (once) the cached Debian sid chroot with asterisk and asterisk-dev
 #   make asterisk-src         build (once) Asterisk 20.20.1 and 23.4.1 from ../shared/asterisk-src in the chroot
@@ -19,13 +22,13 @@ BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
-.PHONY: all module install samples test unit-test integration-test demo env host-deps fuzz bench soak clean \
+.PHONY: all module install samples test upstream-test demo env host-deps fuzz bench soak clean \
 	asterisk-src test-matrix
 
 all: module
 
 module:
-	$(CARGO) build --release --lib --bin callfile
+	$(CARGO) build --release --workspace
 	cp target/release/libpbx_spool_rs.so $(MODULE)
 
 install: module samples
@@ -46,9 +49,17 @@ host-deps:
 env: host-deps
 	bash tests/testsuite/env.sh
 
+# The upstream tests run after the integration suite, never beside it: the Asterisk testsuite kills
+# every Asterisk it can see (tests/upstream/run.sh confines it to a PID namespace as well).
 test: env
-	$(CARGO) build --release --lib
-	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release
+	$(CARGO) build --release --workspace
+	PBX_SPOOL_RS_REQUIRE_ENV=1 PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --workspace
+	$(MAKE) --no-print-directory upstream-test
+
+SPOOLER ?= rust
+upstream-test: env
+	$(CARGO) build --release --workspace
+	SPOOLER=$(SPOOLER) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so bash tests/upstream/run.sh
 
 # Source-built Asterisks for the version matrix, each cached in the chroot under /opt/asterisk-<version>.
 ASTERISK_SRC_VERSIONS ?= 20.20.1 23.4.1
@@ -62,22 +73,22 @@ test-matrix: env
 	bash tests/testsuite/matrix.sh $(MATRIX_VERSIONS)
 
 demo: env
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --workspace
 	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite demo:: -- --ignored --nocapture --test-threads=1
 
 # Stock pbx_spool.so, then pbx_spool_rs.so, on the same workloads; prints the tables of BENCHMARKS.md.
 # Not part of `make test` (10-25 minutes, mostly waiting on stock pbx_spool).
 bench: env
-	$(CARGO) build --release --lib
-	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite bench:: -- \
+	$(CARGO) build --release --workspace
+	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test bench -- \
 		--ignored --nocapture --test-threads=1
 
 # A steady stream of call files with random faults for SOAK_MINUTES (default 30), ending with an exact account.
 SOAK_MINUTES ?= 30
 soak: env
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --workspace
 	SOAK_MINUTES=$(SOAK_MINUTES) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release \
-		--test testsuite soak:: -- --ignored --nocapture --test-threads=1
+		--test soak -- --ignored --nocapture --test-threads=1
 
 # Fuzz the call-file parser and the policy (not part of `make test`). cargo-fuzz needs nightly
 # features; this machine has only the stable toolchain, so RUSTC_BOOTSTRAP=1 enables them.

@@ -1,32 +1,13 @@
-//! pbx_spool_rs: Asterisk's outgoing call spool (`<astspooldir>/outgoing/*.call`), in Rust.
+//! pbx_spool_rs.so: Asterisk's outgoing call spool (`<astspooldir>/outgoing/*.call`), in Rust.
 //!
-//! Layout, one concern per file:
-//! - pure logic, no FFI, unit-tested without Asterisk: [`callfile`] (parser), [`callerid`],
-//!   [`wheel`] (timer wheel), [`bookkeeping`] (pbx_spool's retry/archive rules and file edits);
-//! - the threads tying them together, generic over the [`host::Host`] trait: [`watcher`] (inotify),
-//!   [`scheduler`] (due times, dispatch, workers);
-//! - Asterisk itself: `asterisk` (bindings and thin safe wrappers) and `module` (the entry points the
-//!   C shim calls). Only these two touch FFI, and they are not built into unit tests.
+//! This crate is the thin wall between Asterisk and the pure core (`pbx_spool_core`): `asterisk`
+//! (bindings and small safe wrappers over Asterisk's API) and `module` (the entry points the C shim in
+//! `src/shim.c` calls). Everything that decides what happens to a call file lives in the core.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod attempt;
-pub mod bookkeeping;
-pub mod callerid;
-pub mod callfile;
-pub mod config;
-pub mod host;
-pub mod policy;
-pub mod report;
-pub mod scheduler;
-pub mod submit;
-pub mod watcher;
-pub mod wheel;
+// The core's modules under their own names, so code here reads `crate::scheduler` as before.
+use pbx_spool_core::{attempt, bookkeeping, callfile, config, host, host_log, policy, report, scheduler};
 
-#[cfg(test)]
-mod testing;
-
-#[cfg(not(test))]
 mod asterisk;
-#[cfg(not(test))]
 mod module;

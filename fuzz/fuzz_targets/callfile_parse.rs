@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pbx_spool_rs::{callfile, policy};
+use pbx_spool_core::{callfile, policy};
 
 struct Registry;
 

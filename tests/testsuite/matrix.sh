@@ -75,7 +75,7 @@ for version in "${VERSIONS[@]}"; do
     say "Asterisk $label: building pbx_spool_rs against $include"
     started=$(date +%s)
     if ! CARGO_TARGET_DIR="$target" ASTERISK_INCLUDE_DIR="$include" \
-            "$CARGO" build --release --lib --tests >"$OUT/build-$version.log" 2>&1; then
+            "$CARGO" build --release -p pbx_spool_rs --lib --tests >"$OUT/build-$version.log" 2>&1; then
         tail -n 30 "$OUT/build-$version.log" >&2
         add_row "$label" build 0 1 0 $(( $(date +%s) - started )) "pbx_spool_rs did not build (target/matrix/build-$version.log)"
         continue
@@ -85,7 +85,7 @@ for version in "${VERSIONS[@]}"; do
     say "Asterisk $label: integration suite (log: $log)"
     started=$(date +%s)
     # shellcheck disable=SC2086 # MATRIX_FILTER is one optional word
-    CARGO_TARGET_DIR="$target" ASTERISK_INCLUDE_DIR="$include" PBX_SPOOL_RS_SO="$so" \
+    PBX_SPOOL_RS_REQUIRE_ENV=1 CARGO_TARGET_DIR="$target" ASTERISK_INCLUDE_DIR="$include" PBX_SPOOL_RS_SO="$so" \
         PBX_SPOOL_RS_ASTERISK="$prefix" PBX_SPOOL_RS_NOT_APPLICABLE="$na" \
         "$CARGO" test --release --test testsuite ${MATRIX_FILTER:-} >"$log" 2>&1
     rc=$?
@@ -97,7 +97,7 @@ for version in "${VERSIONS[@]}"; do
         failed=1
         note="$note; cargo test exited $rc (see target/matrix/integration-$version.log)"
     elif [ "$failed" -gt 0 ]; then
-        note="$note; failed: $(grep -E '^    [a-z_:]+$' "$log" | tr -d ' ' | paste -sd' ' | cut -c1-200)"
+        note="$note; failed: $(grep -E '^    [a-z0-9_:]+$' "$log" | tr -d ' ' | paste -sd' ' | cut -c1-200)"
     fi
     [ "$n_na" -eq 0 ] || note="$note; n/a: $(cut -f1 "$na" | paste -sd' ')"
     add_row "$label" integration "$passed" "$failed" "$n_na" "$seconds" "$note"

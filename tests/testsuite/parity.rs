@@ -95,6 +95,19 @@ pub(crate) fn spooler_ready(ast: &Asterisk) {
     expect_gone(ast, &probe, SOON);
 }
 
+/// Waits until the spooler has handled every event raised before this call: both spoolers read their
+/// inotify events in order on one thread, so once a probe call file dropped now has been placed, whatever
+/// happened in outgoing/ before it has been seen. `tag` names the probe (unique within a test).
+pub(crate) fn spooler_caught_up(ast: &Asterisk, tag: &str) {
+    let name = format!("probe-{tag}");
+    let probe = ast.drop_call_file(
+        &format!("{name}.call"),
+        &format!("Channel: Local/s@answer\nApplication: UserEvent\nData: SpoolProbe,File: {name}\nSet: FILE={name}\n"),
+    );
+    ast.expect_event("the probe call", SOON, ue("SpoolProbe", &name));
+    expect_gone(ast, &probe, SOON);
+}
+
 /// Generous deadline for something that should happen within a second or two.
 pub(crate) const SOON: Duration = Duration::from_secs(10);
 

@@ -5,7 +5,7 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::harness::{both_spoolers, Spooler};
+use crate::harness::{both_spoolers, Asterisk, Spooler};
 use crate::parity::{
     arrival_times, assert_no_more, events, expect_archived, expect_gone, expect_log_count, log_count, normalise,
     outgoing_names, setup, ue, SOON,
@@ -194,22 +194,48 @@ both_spoolers! {
     }
 }
 
+/// The date (whole seconds, as pbx_spool writes it) in the last `StartRetry` line of `text`: the mtime
+/// that attempt gave the file, RetryTime ahead.
+fn last_start_date(text: &str) -> i64 {
+    let line = text.lines().rfind(|l| l.starts_with("StartRetry: ")).expect("a StartRetry line");
+    line.rsplit_once('(')
+        .and_then(|(_, t)| t.strip_suffix(')'))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no date in {line:?}"))
+}
+
+/// Seconds since the epoch of `path`'s mtime.
+fn mtime_secs(path: &std::path::Path) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).mtime()
+}
+
+/// Asserts that an archived file left outgoing/ no earlier than the date its last attempt gave it: the
+/// `Status:` line is appended right after the move, so the archive's mtime is when it left.
+fn assert_kept_until_its_date(ast: &Asterisk, name: &str) {
+    let archived = ast.outgoing_done_dir().join(name);
+    let text = fs::read_to_string(&archived).unwrap();
+    let (date, left) = (last_start_date(&text), mtime_secs(&archived));
+    assert!(left >= date, "{name} left outgoing/ at {left}, before its date {date}:\n{text}\n{}", ast.diagnostics());
+}
+
 both_spoolers! {
     /// Scenario 8a / intentional difference (d): `AlwaysDelete: no` and a completed call whose mtime is
-    /// only the one the spooler itself set (StartRetry moves it RetryTime ahead). pbx_spool takes its own
-    /// future mtime for a request to keep the file, then finds its own StartRetry open and appends
-    /// `DelayedRetry` every RetryTime, forever, never calling again. pbx_spool_rs recognises its own
-    /// bookkeeping date and removes the file (here: archives it as Completed).
+    /// only the one the spooler itself set (StartRetry moves it RetryTime ahead). Both keep the file in
+    /// outgoing/ until that date (pbx_spool's rule, which the Asterisk testsuite checks). pbx_spool then
+    /// finds its own StartRetry open and appends `DelayedRetry` every RetryTime, for ever, never calling
+    /// again. pbx_spool_rs removes it at that date, unchanged and without dialling (here: archives it as
+    /// Completed).
     fn always_delete_no_completed(ast: &Asterisk, spooler: Spooler) configure(setup) {
-        let text = "Channel: Local/s@answer\nContext: report\nExtension: s\nAlwaysDelete: no\nRetryTime: 1\n\
+        let text = "Channel: Local/s@answer\nContext: report\nExtension: s\nAlwaysDelete: no\nRetryTime: 2\n\
                     Archive: yes\nSet: FILE=adno\n";
         let file = ast.drop_call_file("adno.call", text);
         ast.expect_event("the call", SOON, ue("Report", "adno"));
         ast.expect_log("Call completed to Local/s@answer", SOON);
         match spooler {
             Spooler::Stock => {
-                ast.expect_until("three DelayedRetry lines", SOON, || {
-                    fs::read_to_string(&file).is_ok_and(|t| t.matches("\nDelayedRetry: ").count() >= 3)
+                ast.expect_until("two DelayedRetry lines", SOON, || {
+                    fs::read_to_string(&file).is_ok_and(|t| t.matches("\nDelayedRetry: ").count() >= 2)
                 });
                 let kept = normalise(&fs::read_to_string(&file).unwrap());
                 // DelayedRetry carries the attempts counted from the file so far: none (StartRetry does not count).
@@ -218,12 +244,53 @@ both_spoolers! {
                 assert!(!ast.outgoing_done_dir().join("adno.call").exists());
             }
             _ => {
+                let finished = ast.expect_event("SpoolFinished", SOON, |e| e.is_event("SpoolFinished"));
+                assert!(finished.has("Status", "Completed"), "{finished}");
                 let done = expect_archived(ast, "adno.call", SOON);
                 assert_eq!(done, format!("{text}{}Status: Completed\n", last_attempt(1)));
                 assert!(!file.exists());
+                assert_kept_until_its_date(ast, "adno.call");
+                expect_log_count(ast, &["adno.call was kept by AlwaysDelete: no until its date"], 1, SOON);
             }
         }
         assert_no_more(ast, 1, Duration::from_secs(1), "placements", ue("Dialed", "adno"));
+    }
+}
+
+both_spoolers! {
+    /// Scenario 8c, the Asterisk testsuite's `call_file_retries_alwaysdelete`: `AlwaysDelete: no` and a
+    /// call that is never answered. After the last attempt both keep the file in outgoing/, until the
+    /// date that attempt gave it (what the upstream test checks), and neither dials again. Then, as in
+    /// 8a, pbx_spool finds its own last StartRetry open (StartRetry does not count as an attempt, so it
+    /// sees one retry left) and appends `DelayedRetry` every RetryTime for ever; pbx_spool_rs removes the
+    /// file at that date, unchanged (here: archives it as Expired). Both log the expiry once.
+    fn always_delete_no_expired(ast: &Asterisk, spooler: Spooler) configure(setup) {
+        let text = "Channel: Local/s@noanswer\nContext: report\nExtension: s\nAlwaysDelete: no\nMaxRetries: 1\n\
+                    RetryTime: 2\nArchive: yes\nSet: FILE=adnoexp\n";
+        let file = ast.drop_call_file("adnoexp.call", text);
+        let attempt = ue("Attempt", "adnoexp");
+        arrival_times(ast, 2, SOON, &attempt);
+        expect_log_count(ast, &[&expired_line(spooler, "Local/s@noanswer", 2)], 1, SOON);
+        match spooler {
+            Spooler::Stock => {
+                ast.expect_until("two DelayedRetry lines", SOON, || {
+                    fs::read_to_string(&file).is_ok_and(|t| t.matches("\nDelayedRetry: ").count() >= 2)
+                });
+                let kept = normalise(&fs::read_to_string(&file).unwrap());
+                assert!(kept.starts_with(&format!("{text}{}{}\nDelayedRetry: PID 1 (TIME)\n",
+                    failed_attempt(1), last_attempt(2))), "{kept}");
+                assert!(!ast.outgoing_done_dir().join("adnoexp.call").exists());
+            }
+            _ => {
+                let done = expect_archived(ast, "adnoexp.call", SOON);
+                assert_eq!(done, format!("{text}{}{}Status: Expired\n", failed_attempt(1), last_attempt(2)));
+                assert!(!file.exists());
+                assert_kept_until_its_date(ast, "adnoexp.call");
+                expect_log_count(ast, &["adnoexp.call was kept by AlwaysDelete: no until its date"], 1, SOON);
+            }
+        }
+        assert_no_more(ast, 2, Duration::from_secs(2), "attempts", &attempt);
+        assert_eq!(log_count(ast, &["expired without completion"]), 1, "{}", ast.diagnostics());
     }
 }
 

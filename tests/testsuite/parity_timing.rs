@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::{both_spoolers, set_mtime, Spooler};
 use crate::parity::{
-    assert_no_more, drop_dated, events, expect_gone, expect_log_count, outgoing_names, setup, spooler_ready, ue, SOON,
+    assert_no_more, drop_dated, events, expect_gone, expect_log_count, outgoing_names, setup, spooler_caught_up,
+    spooler_ready, ue, SOON,
 };
 
 fn call(file: &str) -> String {
@@ -122,9 +123,8 @@ both_spoolers! {
         let dropped = Instant::now();
         let file = drop_dated(ast, "earlier.call", &call("earlier"),
             SystemTime::now() + Duration::from_secs(8));
-        // Let the spooler queue the file at its first date before re-dating it; this orders the two
-        // steps, nothing is asserted from it.
-        std::thread::sleep(Duration::from_secs(1));
+        // The spooler has queued the file at its first date before it is re-dated.
+        spooler_caught_up(ast, "earlier");
         set_mtime(&file, SystemTime::now());
         let dialed = ue("Dialed", "earlier");
         match spooler {
@@ -154,8 +154,8 @@ both_spoolers! {
         let dropped = Instant::now();
         let file = drop_dated(ast, "later.call", &call("later"),
             SystemTime::now() + Duration::from_secs(2));
-        // Order the steps: queued at the first date, then re-dated.
-        std::thread::sleep(Duration::from_millis(500));
+        // The spooler has queued the file at its first date before it is re-dated.
+        spooler_caught_up(ast, "later");
         set_mtime(&file, SystemTime::now() + Duration::from_millis(7500));
         let dialed = ue("Dialed", "later");
         match spooler {

@@ -9,10 +9,17 @@ use std::time::Duration;
 use crate::harness::{Asterisk, Spooler};
 use crate::parity::{setup, spooler_ready, ue, SOON};
 
-const CALLFILE: &str = env!("CARGO_BIN_EXE_callfile");
+/// The `callfile` binary built beside this test binary (the tool is its own package in the workspace, so
+/// Cargo does not hand its path to this package's tests): `<target>/<profile>/callfile`.
+fn callfile_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe.parent().and_then(|deps| deps.parent()).expect("<target>/<profile>/deps").join("callfile");
+    assert!(bin.is_file(), "{} does not exist: build it first (cargo build --release -p callfile)", bin.display());
+    bin
+}
 
 fn callfile(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(CALLFILE).args(args).output().expect("run callfile");
+    let out = Command::new(callfile_bin()).args(args).output().expect("run callfile");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

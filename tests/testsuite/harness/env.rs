@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Once, OnceLock};
 
 /// Default location of the chroot made by `tests/testsuite/env.sh`.
-const DEFAULT_CHROOT: &str = "/var/cache/pbx_spool_rs/sid";
+pub const DEFAULT_CHROOT: &str = "/var/cache/pbx_spool_rs/sid";
 /// Parent of all instance directories, as seen from inside the chroot.
 pub const INSIDE_TESTS_DIR: &str = "/tmp/prs-tests";
 /// The completion marker `asterisk-src.sh` leaves in a source-built install (holding its version).

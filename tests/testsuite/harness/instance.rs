@@ -342,8 +342,16 @@ impl Asterisk {
     // ----- log ----------------------------------------------------------------------------------
 
     /// The whole `messages` log so far (empty before Asterisk opens it).
+    /// Panics if Asterisk's logger discarded messages: an incomplete log would make any check on it
+    /// pass or fail at random.
     pub fn log_text(&self) -> String {
-        fs::read(self.log_path()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        let text = fs::read(self.log_path()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        assert!(
+            !text.contains(super::config::LOGGER_DISCARDING),
+            "Asterisk's logger discarded messages (its queue limit was reached): the log is incomplete\n{}",
+            self.diagnostics()
+        );
+        text
     }
 
     /// The log's current length: pass it to [`Asterisk::wait_for_log_since`] / [`Asterisk::log_since`].

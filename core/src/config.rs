@@ -779,7 +779,7 @@ mod tests {
     /// The sample documents every key, and its commented-out examples are valid settings.
     #[test]
     fn the_sample_config_documents_every_key_with_valid_examples() {
-        let sample = include_str!("../configs/pbx_spool_rs.conf.sample");
+        let sample = include_str!("../../configs/pbx_spool_rs.conf.sample");
         let examples: Vec<ConfigEntry> = sample
             .lines()
             .enumerate()

@@ -1,13 +1,19 @@
 //! `callfile`: check call files and submit them to pbx_spool_rs's spool safely.
 //!
-//! Argument parsing and exit codes only; the work is done by `pbx_spool_rs::submit`.
+//! Argument parsing and exit codes only; the work is done by [`submit`], over the module's own parser and
+//! policy from `pbx_spool_core`.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use pbx_spool_rs::submit::{self, BulkRequest, CallSpec, Error, Exit, Settings, Source, SubmitRequest, Target, When};
+mod submit;
+
+// The core's modules under their own names, as `submit` refers to them.
+use pbx_spool_core::{bookkeeping, callfile, config, policy};
+
+use submit::{BulkRequest, CallSpec, Error, Exit, Settings, Source, SubmitRequest, Target, When};
 
 const USAGE: &str = "\
 callfile: check Asterisk call files and submit them to the outgoing spool (pbx_spool_rs)

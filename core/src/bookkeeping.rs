@@ -188,8 +188,10 @@ pub enum Removal {
     Deleted,
     /// Moved to `outgoing_done/` with a `Status:` line appended.
     Archived(PathBuf),
-    /// `AlwaysDelete: no` and a future mtime: left in place to be dialled again at that time.
-    LeftInPlace { due: Millis },
+    /// `AlwaysDelete: no` and a future mtime: left in place, as pbx_spool leaves it, until `due`.
+    /// `by_us`: that mtime is the one our own bookkeeping gave the file (StartRetry moves it RetryTime
+    /// ahead), not a re-date by the dialplan or the user asking for the file to be dialled again.
+    LeftInPlace { due: Millis, by_us: bool },
     /// Archiving failed; the file was deleted instead, as pbx_spool does. The message says why.
     ArchiveFailedDeleted(String),
     /// The file could not be removed (its directory is not writable, ...): it stays for the admin.
@@ -203,8 +205,8 @@ pub enum Removal {
 pub struct RemovalRules {
     pub always_delete: bool,
     pub archive: bool,
-    /// The mtime pbx_spool_rs itself last gave the file (bookkeeping), if any. With `AlwaysDelete: no`, a
-    /// future mtime that is ours is not a request to dial again (pbx_spool gets this wrong and loops).
+    /// The mtime pbx_spool_rs itself last gave the file (bookkeeping), if any: tells a kept file's own
+    /// date from a re-date (see [`Removal::LeftInPlace`]).
     pub own_mtime: Option<Millis>,
 }
 
@@ -216,9 +218,9 @@ pub fn remove_from_queue(path: &Path, done_dir: &Path, rules: RemovalRules, stat
         match fs::symlink_metadata(path) {
             Ok(meta) => {
                 let mtime = mtime_ms(&meta);
-                let ours = rules.own_mtime.is_some_and(|own| (own - mtime).abs() < 1);
-                if mtime > now && !ours {
-                    return Removal::LeftInPlace { due: mtime };
+                if mtime > now {
+                    let by_us = rules.own_mtime.is_some_and(|own| (own - mtime).abs() < 1);
+                    return Removal::LeftInPlace { due: mtime, by_us };
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Removal::Gone,
@@ -360,12 +362,17 @@ mod tests {
         set_times(&f, now, now + 3_600_000).unwrap();
         assert_eq!(
             remove_from_queue(&f, &done, rules(false, false), Status::Completed, now),
-            Removal::LeftInPlace { due: now + 3_600_000 }
+            Removal::LeftInPlace { due: now + 3_600_000, by_us: false }
         );
         assert!(f.exists());
-        // The same future mtime set by our own bookkeeping is not a request to dial again.
+        // The same future mtime set by our own bookkeeping keeps the file too (pbx_spool's rule, checked by
+        // the Asterisk testsuite), and says whose date it is.
         let own = RemovalRules { always_delete: false, archive: false, own_mtime: Some(now + 3_600_000) };
-        assert_eq!(remove_from_queue(&f, &done, own, Status::Completed, now), Removal::Deleted);
+        assert_eq!(
+            remove_from_queue(&f, &done, own, Status::Completed, now),
+            Removal::LeftInPlace { due: now + 3_600_000, by_us: true }
+        );
+        assert!(f.exists());
 
         let f = dir.join("past.call");
         fs::write(&f, "x\n").unwrap();

@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::attempt::{self, AttemptStart, Outcome, SpoolPaths, Stats, VisitRules};
+use crate::attempt::{self, AttemptStart, Kept, Outcome, SpoolPaths, Stats, VisitRules};
 use crate::bookkeeping::{self, Mark, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
@@ -77,6 +77,8 @@ pub struct Snapshot {
     pub being_written: usize,
     /// Left for the admin (unreadable, not writable, not a regular file).
     pub parked: usize,
+    /// Finished, kept in outgoing/ by `AlwaysDelete: no` until their date.
+    pub kept: usize,
     /// Threads in the worker pool.
     pub workers: usize,
     /// The next files by due time (name, due time in ms), up to the query's limit.
@@ -225,6 +227,17 @@ enum FileState {
     /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
     /// events caused by our own failed writes do not count, so there is no loop).
     Parked { fingerprint: u64 },
+    /// Finished, kept in place by `AlwaysDelete: no`: removed at its date if its [`fingerprint`] is still
+    /// the one it had after its last attempt; visited anew as soon as it changes. Boxed, like `Running`:
+    /// few files are ever kept.
+    Kept(Box<KeptFile>),
+}
+
+/// A [`FileState::Kept`] file: what it looked like after its last attempt, and how to end it.
+#[derive(Debug)]
+struct KeptFile {
+    fingerprint: u64,
+    kept: Kept,
 }
 
 /// Messages from workers.
@@ -608,6 +621,19 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// A kept file that changed since its last attempt (re-dated, rewritten, replaced) is the user's
+    /// again: forget that it was kept and visit it like any file. Returns whether it changed.
+    fn revisit_kept_if_changed(&mut self, name: &Arc<OsStr>) -> bool {
+        let Some(FileState::Kept(kept)) = self.files.get(name) else { return false };
+        let now = fs::symlink_metadata(self.path_of(name)).map(|m| fingerprint(&m)).unwrap_or(0);
+        if now == kept.fingerprint {
+            return false;
+        }
+        self.forget(name);
+        self.consider_new(name.clone(), false);
+        true
+    }
+
     fn handle_event(&mut self, event: RawEvent) {
         if event.mask & libc::IN_Q_OVERFLOW != 0 {
             host_log!(
@@ -667,6 +693,13 @@ impl<H: Host> Scheduler<H> {
                     self.files.remove(&name);
                 } else if closed || arrived || touched {
                     self.unpark_if_changed(name);
+                }
+            }
+            Some(FileState::Kept(_)) => {
+                if gone {
+                    self.forget(&name);
+                } else {
+                    self.revisit_kept_if_changed(&name);
                 }
             }
             None => {
@@ -790,6 +823,7 @@ impl<H: Host> Scheduler<H> {
                 }
             }
             Some(FileState::Writing) => self.requeue_at_mtime(name), // grace period over
+            Some(FileState::Kept(_)) => self.end_kept(name, now),
             Some(FileState::Running { attempt: Some(start), .. }) => {
                 // Still running RetryTime after it started: pbx_spool notes a DelayedRetry and looks again later.
                 let (retries, retry_time, own_mtime) =
@@ -822,6 +856,30 @@ impl<H: Host> Scheduler<H> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A kept file's date has come: unchanged, it is removed without dialling; changed, it is visited.
+    fn end_kept(&mut self, name: Arc<OsStr>, now: Millis) {
+        if self.revisit_kept_if_changed(&name) {
+            return;
+        }
+        let Some(FileState::Kept(state)) = self.files.get(&name) else { return };
+        let kept = state.kept;
+        let path = self.path_of(&name);
+        match bookkeeping::regular_file_mtime(&path) {
+            // The wall clock was set back: its date has not come yet.
+            Some(mtime) if mtime > now => {
+                self.wheel.schedule(name, mtime as u64);
+            }
+            Some(_) => match attempt::remove_kept(&*self.host, &self.paths, &path, kept) {
+                Outcome::Parked => {
+                    let fingerprint = fs::symlink_metadata(&path).map(|m| fingerprint(&m)).unwrap_or(0);
+                    self.files.insert(name, FileState::Parked { fingerprint });
+                }
+                _ => self.forget(&name),
+            },
+            None => self.forget(&name),
         }
     }
 
@@ -967,6 +1025,7 @@ impl<H: Host> Scheduler<H> {
                 FileState::Running { .. } => snapshot.in_progress += 1,
                 FileState::Writing => snapshot.being_written += 1,
                 FileState::Parked { .. } => snapshot.parked += 1,
+                FileState::Kept(_) => snapshot.kept += 1,
             }
         }
         // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
@@ -986,6 +1045,10 @@ impl<H: Host> Scheduler<H> {
                 FileState::Running { .. } => "attempt in progress".to_string(),
                 FileState::Writing => "being written (waiting for its writer to close it)".to_string(),
                 FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
+                FileState::Kept(state) => format!(
+                    "finished ({}), kept by AlwaysDelete: no until its date; removed then unless it changes",
+                    state.kept.status.as_str()
+                ),
             });
             if let (Some(state), Some(due)) =
                 (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file.as_str()))))
@@ -1033,6 +1096,16 @@ impl<H: Host> Scheduler<H> {
                     self.wheel.schedule(name, due.max(0) as u64);
                 }
             }
+            Outcome::Kept(kept) => match fs::symlink_metadata(self.path_of(&name)) {
+                // Taken now, after every write of the attempt: events those writes raised and that are
+                // still queued find the file unchanged.
+                Ok(meta) => {
+                    let state = KeptFile { fingerprint: fingerprint(&meta), kept };
+                    self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
+                    self.wheel.schedule(name, kept.due.max(0) as u64);
+                }
+                Err(_) => self.forget(&name),
+            },
             Outcome::Done => {
                 if changed {
                     // The name may have been reused by a new file while the old one was being handled.
@@ -1250,6 +1323,38 @@ mod tests {
         let now = bookkeeping::now_ms();
         bookkeeping::set_times(&path, now, now).unwrap();
         host.wait_for("the re-dated call", WAIT, |r| r.calls.len() == 1);
+    }
+
+    /// Waits until `spool show status` counts `n` kept files.
+    fn wait_kept(spool: &Running, n: usize) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().kept != n {
+            assert!(std::time::Instant::now() < deadline, "kept files never became {n}: {:?}", spool.snapshot());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn kept_file_is_removed_at_its_date_unless_it_changes() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-kept", Settings::default());
+        // Unchanged: kept until StartRetry's date (RetryTime 1 s ahead), then removed without a call.
+        spool.drop_in("k.call", &format!("{CALL}AlwaysDelete: no\nRetryTime: 1\n"));
+        host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
+        wait_kept(&spool, 1);
+        assert!(spool.paths.outgoing.join("k.call").exists());
+        host.wait_for("the removal", WAIT, |r| r.logs.iter().any(|(_, l)| l.contains("was kept by AlwaysDelete")));
+        assert!(!spool.paths.outgoing.join("k.call").exists());
+        wait_kept(&spool, 0);
+        assert_eq!(calls(&host), 1, "a kept file is not dialled again");
+
+        // Changed while kept (re-dated 1 s ahead by the user): a new request, visited and dialled again.
+        spool.drop_in("r.call", &format!("{CALL}AlwaysDelete: no\nRetryTime: 60\n"));
+        host.wait_for("the first call", WAIT, |r| r.calls.len() == 2);
+        wait_kept(&spool, 1);
+        let soon = bookkeeping::now_ms() + 1000;
+        bookkeeping::set_times(&spool.paths.outgoing.join("r.call"), soon, soon).unwrap();
+        host.wait_for("the call at the new date", WAIT, |r| r.calls.len() == 3);
     }
 
     #[test]

@@ -64,13 +64,27 @@ impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Still in the spool and due again at this time (after `EndRetry`, or left in place by
-    /// `AlwaysDelete: no`).
+    /// `AlwaysDelete: no` after the dialplan or the user re-dated it).
     Requeue(Millis),
+    /// Finished (counted and announced), but kept in place by `AlwaysDelete: no` because its last
+    /// attempt's bookkeeping dated it in the future, as pbx_spool keeps it. See [`remove_kept`].
+    Kept(Kept),
     /// Finished: deleted, archived or vanished. The name is forgotten.
     Done,
     /// Left in place for the admin (unreadable, not writable, not a regular file): not visited again
     /// until the file changes, so there is no busy loop.
     Parked,
+}
+
+/// A finished file kept in outgoing/ by `AlwaysDelete: no` until `due`, the mtime its last attempt gave it.
+/// pbx_spool finds such a file again then and, for a completed call, appends `DelayedRetry` every
+/// RetryTime for ever. pbx_spool_rs removes it then, without dialling, as `status` (archived when
+/// `archive`), unless the file changed meanwhile: a changed file is a new request and is visited anew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    pub due: Millis,
+    pub archive: bool,
+    pub status: Status,
 }
 
 /// What the scheduler learns when an attempt starts: when to write `DelayedRetry` if the call is still
@@ -178,12 +192,22 @@ impl<H: Host> Visit<'_, H> {
                 );
                 Outcome::Done
             }
-            Removal::LeftInPlace { due } => {
+            Removal::LeftInPlace { due, by_us: false } => {
                 self.log(
                     Level::Debug(1),
-                    format!("Leaving {} in place (AlwaysDelete: no, mtime in the future)", self.shown),
+                    format!("Leaving {} in place (AlwaysDelete: no, re-dated to the future)", self.shown),
                 );
                 return Outcome::Requeue(due);
+            }
+            Removal::LeftInPlace { due, by_us: true } => {
+                self.log(
+                    Level::Debug(1),
+                    format!(
+                        "Leaving {} in place until its mtime (AlwaysDelete: no); it is removed then unless it changes",
+                        self.shown
+                    ),
+                );
+                Outcome::Kept(Kept { due, archive: call.archive, status: status.archive_status() })
             }
             Removal::ArchiveFailedDeleted(why) => {
                 self.log(Level::Warning, format!("{why} -- outgoing spool archiving disabled; {} deleted", self.shown));
@@ -418,6 +442,39 @@ pub fn visit<H: Host>(
     }
 }
 
+/// The end of a [`Kept`] file, at its date and unchanged since its last attempt: removed or archived
+/// (with the status of that attempt) without dialling. Its outcome was counted and announced already.
+pub fn remove_kept<H: Host>(host: &H, paths: &SpoolPaths, path: &Path, kept: Kept) -> Outcome {
+    let shown = policy::printable(path.as_os_str().as_bytes());
+    let rules = RemovalRules { always_delete: true, archive: kept.archive, own_mtime: None };
+    let removal = bookkeeping::remove_from_queue(path, &paths.done, rules, kept.status, bookkeeping::now_ms());
+    let what = match &removal {
+        Removal::Deleted => "deleted".to_string(),
+        Removal::Archived(target) => format!("archived as {}", policy::printable(target.as_os_str().as_bytes())),
+        Removal::Gone | Removal::LeftInPlace { .. } => return Outcome::Done,
+        Removal::ArchiveFailedDeleted(why) => {
+            host_log!(host, Level::Warning, "{why} -- outgoing spool archiving disabled; {shown} deleted");
+            return Outcome::Done;
+        }
+        Removal::Stuck(why) => {
+            host_log!(
+                host,
+                Level::Error,
+                "Unable to remove finished call file {shown}: {why}; leaving it for the admin"
+            );
+            return Outcome::Parked;
+        }
+    };
+    host_log!(
+        host,
+        Level::Verbose(3),
+        "{shown} was kept by AlwaysDelete: no until its date and has not changed since its last attempt \
+         ({}): {what}, not dialled again",
+        kept.status.as_str()
+    );
+    Outcome::Done
+}
+
 /// How long a file waits after a passing resource shortage before it is tried again.
 const TRANSIENT_RETRY_MS: Millis = 1000;
 
@@ -563,7 +620,7 @@ mod tests {
     }
 
     #[test]
-    fn always_delete_no_keeps_a_file_the_dialplan_redated_but_not_our_own_bookkeeping() {
+    fn always_delete_no_keeps_a_file_the_dialplan_redated_and_one_our_own_bookkeeping_dated() {
         let paths = temp_spool("alwaysdelete");
         let redate_to = bookkeeping::now_ms() + 3_600_000;
         let outgoing = paths.outgoing.clone();
@@ -575,11 +632,45 @@ mod tests {
         assert_eq!(outcome, Outcome::Requeue(redate_to));
         assert!(paths.outgoing.join("k.call").exists());
 
-        // Without a re-date, the future mtime is our own StartRetry's: the file is done (pbx_spool loops).
+        assert!(host.with(|r| r.events.iter().all(|(e, _)| e != "SpoolFinished")), "a re-dated file is not finished");
+
+        // Without a re-date, the future mtime is our own StartRetry's: kept, as pbx_spool keeps it, but
+        // finished (announced now, removed at that date without dialling).
         let host = FakeHost::new(|_, _| answered());
-        let (outcome, _) = visit_file(&host, &paths, "d.call", &format!("{CALL}AlwaysDelete: no\n"));
-        assert_eq!(outcome, Outcome::Done);
-        assert!(!paths.outgoing.join("d.call").exists());
+        let before = bookkeeping::now_ms();
+        let (outcome, _) = visit_file(&host, &paths, "d.call", &format!("{CALL}AlwaysDelete: no\nArchive: yes\n"));
+        let Outcome::Kept(kept) = outcome else { panic!("{outcome:?}") };
+        assert_eq!((kept.archive, kept.status), (true, Status::Completed));
+        assert!(kept.due >= before + 300_000, "due {} = the StartRetry date, RetryTime (300 s) ahead", kept.due);
+        assert!(paths.outgoing.join("d.call").exists());
+        assert_eq!(field(&final_event(&host), "Status"), "Completed");
+
+        let kept_path = paths.outgoing.join("d.call");
+        assert_eq!(remove_kept(&*host, &paths, &kept_path, kept), Outcome::Done);
+        assert!(!kept_path.exists());
+        let archived = fs::read_to_string(paths.done.join("d.call")).unwrap();
+        assert!(archived.ends_with(")\nStatus: Completed\n"), "{archived}");
+        assert_eq!(host.with(|r| r.calls.len()), 1, "never dialled again");
+    }
+
+    #[test]
+    fn always_delete_no_keeps_an_expired_file_until_its_date() {
+        // The Asterisk testsuite's call_file_retries_alwaysdelete: after the last failed attempt the file
+        // is still in outgoing/.
+        let host = FakeHost::new(|_, _| busy());
+        let paths = temp_spool("expired-kept");
+        let contents = format!(
+            "{CALL}AlwaysDelete: no\nMaxRetries: 1\nRetryTime: 3\n\nStartRetry: 4242 1 (5)\n\nEndRetry: 4242 1 (6)\n"
+        );
+        let (outcome, _) = visit_file(&host, &paths, "x.call", &contents);
+        let Outcome::Kept(kept) = outcome else { panic!("{outcome:?}") };
+        assert_eq!((kept.archive, kept.status), (false, Status::Expired));
+        assert!(paths.outgoing.join("x.call").exists());
+        assert!(host.logged("Queued call to Local/s@ctx expired without completion after 2 attempts"));
+        assert_eq!(field(&final_event(&host), "Status"), "Expired");
+        assert_eq!(remove_kept(&*host, &paths, &paths.outgoing.join("x.call"), kept), Outcome::Done);
+        assert!(!paths.outgoing.join("x.call").exists());
+        assert!(!paths.done.join("x.call").exists(), "Archive: no");
     }
 
     #[test]

@@ -16,19 +16,23 @@
 //! benchmark measures spooling, not Asterisk's logger. AMI events are off or filtered for the same
 //! reason.
 
+// The integration suite's harness, shared by path: real Asterisk instances in the chroot.
+#[path = "../testsuite/harness/mod.rs"]
+mod harness;
+
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pbx_spool_rs::watcher::{Inotify, RawEvent};
+use pbx_spool_core::watcher::{Inotify, RawEvent};
 
-use crate::harness::{Asterisk, Message, Spooler};
-use crate::scale::{
+use crate::harness::bulk::{
     ami_only, count_entries, cpu_seconds, expect_spool_watch, file_name, file_number, queued_count, rss_bytes, stage,
     threads,
 };
+use crate::harness::{Asterisk, Message, Spooler};
 
 const DIALPLAN: &str = r#"
 [fail]

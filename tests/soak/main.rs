@@ -18,6 +18,10 @@
 //! under pbx_spool; the account shows them (`shut`) and the exact per-file attempt counts exempt them.
 //! Run it on a quiet machine: tests that fill the host's pid space make thread creation fail.
 
+// The integration suite's harness, shared by path: real Asterisk instances in the chroot.
+#[path = "../testsuite/harness/mod.rs"]
+mod harness;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;

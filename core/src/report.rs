@@ -27,6 +27,7 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
         ("Calls in progress", snapshot.in_progress),
         ("Being written", snapshot.being_written),
         ("Left for the admin", snapshot.parked),
+        ("Finished, kept (AlwaysDelete: no)", snapshot.kept),
         ("Worker threads", snapshot.workers),
     ];
     for (label, value) in rows {
