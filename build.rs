@@ -28,6 +28,8 @@ const FUNCTIONS: &[&str] = &[
     "prs_config_load",
     "prs_function_write_escalates",
     "prs_live_dangerously",
+    "prs_endpoint",
+    "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
     "prs_cli_write",
     "prs_cli_register",
@@ -46,7 +48,7 @@ const CONSTANTS: &[&str] = &[
     "EVENT_FLAG_SYSTEM",
     "EVENT_FLAG_CALL",
 ];
-const ENUMS: &[&str] = &["ast_module_load_result", "prs_config_status", "prs_cli_command"];
+const ENUMS: &[&str] = &["ast_module_load_result", "prs_config_status", "prs_cli_command", "prs_endpoint"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -1,13 +1,16 @@
 //! pbx_spool_rs.so: Asterisk's outgoing call spool (`<astspooldir>/outgoing/*.call`), in Rust.
 //!
 //! This crate is the thin wall between Asterisk and the pure core (`pbx_spool_core`): `asterisk`
-//! (bindings and small safe wrappers over Asterisk's API) and `module` (the entry points the C shim in
-//! `src/shim.c` calls). Everything that decides what happens to a call file lives in the core.
+//! (bindings, small safe wrappers over Asterisk's API, and the panic guard of every C entry point),
+//! `process` (a joinable pthread, the effective uid) and `module` (the entry points the C shim in
+//! `src/shim.c` calls). Everything that decides what happens to a call file, or what a CLI command
+//! answers, lives in the core.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 // The core's modules under their own names, so code here reads `crate::scheduler` as before.
-use pbx_spool_core::{attempt, bookkeeping, callfile, config, host, host_log, policy, report, scheduler};
+use pbx_spool_core::{attempt, callfile, cli_args, config, host, host_log, os, policy, runtime_slot, scheduler};
 
 mod asterisk;
 mod module;
+mod process;

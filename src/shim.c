@@ -13,7 +13,9 @@
 #include "asterisk/logger.h"
 #include "asterisk/module.h"
 #include "asterisk/options.h"
+#include "asterisk/channel.h"
 #include "asterisk/cli.h"
+#include "asterisk/devicestate.h"
 #include "asterisk/config.h"
 #include "asterisk/manager.h"
 #include "asterisk/paths.h"
@@ -90,6 +92,20 @@ int prs_function_write_escalates(const char *name)
 		return -1;
 	}
 	return function->write_escalates ? 1 : 0;
+}
+
+int prs_endpoint(const char *tech, const char *dest)
+{
+	const struct ast_channel_tech *driver = ast_get_channel_tech(tech);
+
+	if (!driver) {
+		return PRS_ENDPOINT_NO_TECHNOLOGY;
+	}
+	/* What ast_device_state() does without its cache: the driver's own answer for this name. */
+	if (!driver->devicestate || driver->devicestate(dest) == AST_DEVICE_INVALID) {
+		return PRS_ENDPOINT_UNKNOWN;
+	}
+	return PRS_ENDPOINT_KNOWN;
 }
 
 int prs_live_dangerously(void)

@@ -58,6 +58,10 @@ impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
     fn live_dangerously(&self) -> bool {
         self.live_dangerously
     }
+
+    fn endpoint(&self, tech: &[u8], dest: &[u8]) -> policy::Endpoint {
+        self.host.endpoint(tech, dest)
+    }
 }
 
 /// What the scheduler must do with the file after a visit.
@@ -188,7 +192,7 @@ impl<H: Host> Visit<'_, H> {
             Removal::Archived(target) => {
                 self.log(
                     Level::Debug(1),
-                    format!("Archived {} as {}", self.shown, policy::printable(target.as_os_str().as_bytes())),
+                    format!("Archived {} as {}", self.shown, crate::text::printable(target.as_os_str().as_bytes())),
                 );
                 Outcome::Done
             }
@@ -302,7 +306,7 @@ pub fn visit<H: Host>(
     path: &Path,
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
-    let shown = policy::printable(path.as_os_str().as_bytes());
+    let shown = crate::text::printable(path.as_os_str().as_bytes());
     let visit = Visit { host, paths, path, shown, stats };
     let shown = visit.shown.as_str();
     let (bytes, meta) = match bookkeeping::read_call_file(path, rules.max_file_size) {
@@ -445,12 +449,12 @@ pub fn visit<H: Host>(
 /// The end of a [`Kept`] file, at its date and unchanged since its last attempt: removed or archived
 /// (with the status of that attempt) without dialling. Its outcome was counted and announced already.
 pub fn remove_kept<H: Host>(host: &H, paths: &SpoolPaths, path: &Path, kept: Kept) -> Outcome {
-    let shown = policy::printable(path.as_os_str().as_bytes());
+    let shown = crate::text::printable(path.as_os_str().as_bytes());
     let rules = RemovalRules { always_delete: true, archive: kept.archive, own_mtime: None };
     let removal = bookkeeping::remove_from_queue(path, &paths.done, rules, kept.status, bookkeeping::now_ms());
     let what = match &removal {
         Removal::Deleted => "deleted".to_string(),
-        Removal::Archived(target) => format!("archived as {}", policy::printable(target.as_os_str().as_bytes())),
+        Removal::Archived(target) => format!("archived as {}", crate::text::printable(target.as_os_str().as_bytes())),
         Removal::Gone | Removal::LeftInPlace { .. } => return Outcome::Done,
         Removal::ArchiveFailedDeleted(why) => {
             host_log!(host, Level::Warning, "{why} -- outgoing spool archiving disabled; {shown} deleted");

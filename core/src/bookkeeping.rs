@@ -239,7 +239,7 @@ pub fn remove_from_queue(path: &Path, done_dir: &Path, rules: RemovalRules, stat
         Err(e) if e.kind() == io::ErrorKind::NotFound => Removal::ArchiveFailedDeleted(why),
         Err(e) => Removal::Stuck(format!("{why}; and unable to delete it: {e}")),
     };
-    if let Err(e) = create_dir_all_mode(done_dir, 0o777) {
+    if let Err(e) = crate::os::create_dir_all_mode(done_dir, 0o777) {
         return delete_instead(format!("Unable to create queue directory {} ({e})", done_dir.display()));
     }
     let Some(base) = path.file_name() else {
@@ -258,15 +258,6 @@ pub fn remove_from_queue(path: &Path, done_dir: &Path, rules: RemovalRules, stat
         let _ = f.write_all(format!("Status: {}\n", status.as_str()).as_bytes());
     }
     Removal::Archived(target)
-}
-
-fn create_dir_all_mode(dir: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new().recursive(true).mode(mode).create(dir) {
-        Ok(()) => Ok(()),
-        Err(_) if dir.is_dir() => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Opens a file only to check it exists as a regular file; used where pbx_spool would `stat`.

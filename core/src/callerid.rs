@@ -5,6 +5,8 @@
 //! Pure byte logic: no FFI, no allocation limits of its own. Callers that mimic Asterisk's fixed
 //! output buffers truncate the results themselves (see `callfile`).
 
+use crate::text::trim_blanks;
+
 /// Asterisk decides whether a value without `<` is a phone number by shrinking a copy held in a
 /// 256-byte scratch buffer, so only the first 255 bytes take part in that decision.
 const NUMBER_PROBE_LEN: usize = 255;
@@ -92,7 +94,7 @@ fn parse(input: &[u8]) -> CallerIdParts {
 /// Strips surrounding blanks, then one pair of surrounding double quotes if both ends have one.
 /// Blanks inside the quotes are kept. Returns whether quotes were removed.
 fn strip_quoted(value: &[u8]) -> (&[u8], bool) {
-    let value = strip_blanks(value);
+    let value = trim_blanks(value);
     match value {
         // A lone `"` counts as both quotes: Asterisk's first and last byte are the same one.
         [b'"'] => (&value[1..], true),
@@ -117,18 +119,6 @@ fn unescape_quoted(value: &[u8]) -> Vec<u8> {
         }
     }
     unescaped
-}
-
-/// Asterisk's notion of a blank: any byte below 33 (space and all control bytes), compared as
-/// unsigned, so bytes of multi-byte UTF-8 characters are never blanks.
-fn is_blank(byte: u8) -> bool {
-    byte < 33
-}
-
-fn strip_blanks(value: &[u8]) -> &[u8] {
-    let start = value.iter().position(|&byte| !is_blank(byte)).unwrap_or(value.len());
-    let end = value.iter().rposition(|&byte| !is_blank(byte)).map_or(start, |last| last + 1);
-    &value[start..end.max(start)]
 }
 
 fn until_nul(bytes: &[u8]) -> &[u8] {

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::callerid;
+use crate::text::{is_blank, split_at_first, trim_blanks_start};
 
 /// Lines whose content (the bytes before `\n`) is this long or longer are reported and skipped
 /// whole, as Asterisk 22 does with its 1024-byte line buffer.
@@ -269,7 +270,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             continue;
         };
         let key = &cleaned[..colon];
-        let value = skip_blanks(&cleaned[colon + 1..]);
+        let value = trim_blanks_start(&cleaned[colon + 1..]);
         apply_setting(&mut call, &mut diagnostics, line, key, value);
     }
 
@@ -467,26 +468,11 @@ fn cut_semicolon_comment(line: &mut Vec<u8>) {
     }
 }
 
-/// Asterisk's blank: any byte below 33, compared unsigned, so UTF-8 bytes are never blanks.
-fn is_blank(byte: u8) -> bool {
-    byte < 33
-}
-
-fn skip_blanks(value: &[u8]) -> &[u8] {
-    let start = value.iter().position(|&byte| !is_blank(byte)).unwrap_or(value.len());
-    &value[start..]
-}
-
 fn until_nul(bytes: &[u8]) -> &[u8] {
     match bytes.iter().position(|&byte| byte == 0) {
         Some(nul) => &bytes[..nul],
         None => bytes,
     }
-}
-
-fn split_at_first(value: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
-    let at = value.iter().position(|&byte| byte == separator)?;
-    Some((&value[..at], &value[at + 1..]))
 }
 
 fn truncated(mut bytes: Vec<u8>, max_len: usize) -> Vec<u8> {

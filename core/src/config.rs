@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::policy::{ChannelRule, FirstLegMode, Policy, RuleAction};
+use crate::text::yes_no;
 
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 65536;
 /// Smaller than the shortest useful call file, so surely a typo.
@@ -74,8 +75,9 @@ impl fmt::Display for ConfigProblem {
 
 /// Reads the settings from the entries of pbx_spool_rs.conf. All keys live in `[general]`:
 /// `first_leg` (local|strict|any); `allow`/`deny` (repeatable channel patterns, order kept);
-/// `deny_application` (repeatable; the first occurrence replaces the default list, `none` empties
-/// it); `max_set_lines`, `max_value_len`, `max_file_size`, `owner_check` (Asterisk's true/false
+/// `allow_application` (repeatable; each adds to the default list); `deny_application` (repeatable;
+/// the first occurrence replaces the default list, `none` empties it); `allow_function` (repeatable:
+/// a function whose write outlives the call that call files may write); `max_set_lines`, `max_value_len`, `max_file_size`, `owner_check` (Asterisk's true/false
 /// words), `allowed_owner` (repeatable), `maxcalls`, `maxrate`. A single-valued key given twice
 /// takes its last value, with a warning.
 ///
@@ -110,6 +112,8 @@ pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
     } else {
         policy.denied_applications.join(", ")
     };
+    let allowed_functions =
+        if policy.allowed_functions.is_empty() { "none".to_string() } else { policy.allowed_functions.join(", ") };
     let allowed_owners = if config.allowed_owners.is_empty() {
         "the user Asterisk runs as, or root".to_string()
     } else {
@@ -120,7 +124,9 @@ pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
     [
         ("first_leg", policy.first_leg.keyword().to_string()),
         ("allow/deny", channel_rules),
+        ("allow_application", policy.allowed_applications.join(", ")),
         ("deny_application", denied_applications),
+        ("allow_function", allowed_functions),
         ("max_set_lines", policy.max_set_lines.to_string()),
         ("max_value_len", format!("{} bytes", policy.max_value_len)),
         ("max_file_size", format!("{} bytes", config.max_file_size)),
@@ -139,7 +145,9 @@ enum Key {
     FirstLeg,
     Allow,
     Deny,
+    AllowApplication,
     DenyApplication,
+    AllowFunction,
     MaxSetLines,
     MaxValueLen,
     MaxFileSize,
@@ -149,11 +157,13 @@ enum Key {
     MaxRate,
 }
 
-const KEYS: [(&str, Key); 11] = [
+const KEYS: [(&str, Key); 13] = [
     ("first_leg", Key::FirstLeg),
     ("allow", Key::Allow),
     ("deny", Key::Deny),
+    ("allow_application", Key::AllowApplication),
     ("deny_application", Key::DenyApplication),
+    ("allow_function", Key::AllowFunction),
     ("max_set_lines", Key::MaxSetLines),
     ("max_value_len", Key::MaxValueLen),
     ("max_file_size", Key::MaxFileSize),
@@ -170,7 +180,15 @@ impl Key {
     }
 
     fn is_repeatable(self) -> bool {
-        matches!(self, Key::Allow | Key::Deny | Key::DenyApplication | Key::AllowedOwner)
+        matches!(
+            self,
+            Key::Allow
+                | Key::Deny
+                | Key::AllowApplication
+                | Key::DenyApplication
+                | Key::AllowFunction
+                | Key::AllowedOwner
+        )
     }
 }
 
@@ -223,6 +241,19 @@ impl Reader {
             Key::Allow | Key::Deny => {
                 let action = if key == Key::Allow { RuleAction::Allow } else { RuleAction::Deny };
                 policy.channel_rules.push(ChannelRule { action, pattern: parse_channel_pattern(value)? });
+            }
+            Key::AllowApplication => {
+                // Added to the defaults: allowing one more application must not take the usual ones away.
+                let name = parse_application_name(value)?;
+                if !policy.allowed_applications.iter().any(|known| known.eq_ignore_ascii_case(&name)) {
+                    policy.allowed_applications.push(name);
+                }
+            }
+            Key::AllowFunction => {
+                let name = parse_function_name(value)?;
+                if !policy.allowed_functions.iter().any(|known| known.eq_ignore_ascii_case(&name)) {
+                    policy.allowed_functions.push(name);
+                }
             }
             Key::DenyApplication => {
                 // The first line replaces the defaults, so a list written out is the whole list.
@@ -361,6 +392,14 @@ fn parse_application_name(value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
+fn parse_function_name(value: &str) -> Result<String, String> {
+    let is_name = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_name {
+        return Err("expected one dialplan function name, such as GLOBAL, per line".to_string());
+    }
+    Ok(value.to_string())
+}
+
 fn parse_owner(value: &str) -> Result<String, String> {
     // POSIX portable user names (a trailing `$` is common for machine accounts) or a uid.
     let body = value.strip_suffix('$').unwrap_or(value);
@@ -405,12 +444,25 @@ fn parse_rate(value: &str) -> Result<Option<f64>, String> {
     Ok((rate > 0.0).then_some(rate))
 }
 
-fn yes_no(flag: bool) -> &'static str {
-    if flag {
-        "yes"
-    } else {
-        "no"
+/// The `allowed_owner` names (or uids) as uids, with one sentence per name that cannot be used, for the
+/// admin (an ERROR each: a name that silently resolves to nothing makes owner_check reject call files
+/// with no word of why). `lookup` is [`crate::os::uid_of`] outside tests.
+pub fn allowed_owner_uids(
+    names: &[String],
+    lookup: impl Fn(&str) -> Result<u32, crate::os::UidLookupError>,
+) -> (Vec<u32>, Vec<String>) {
+    let mut uids = Vec::new();
+    let mut unusable = Vec::new();
+    for name in names {
+        match lookup(name) {
+            Ok(uid) => uids.push(uid),
+            Err(why) => unusable.push((name, why)),
+        }
     }
+    let consequence =
+        if uids.is_empty() { "no allowed_owner is usable, so owner_check rejects every call file" } else { "ignored" };
+    let problems = unusable.into_iter().map(|(name, why)| format!("allowed_owner = {name}: {why}; {consequence}"));
+    (uids, problems.collect())
 }
 
 #[cfg(test)]
@@ -604,6 +656,27 @@ mod tests {
     }
 
     #[test]
+    fn unusable_allowed_owners_are_each_named_with_the_reason() {
+        use crate::os::UidLookupError;
+        let lookup = |name: &str| match name {
+            "asterisk" => Ok(110),
+            "ldapuser" => Err(UidLookupError::Failed(libc::EIO)),
+            _ => Err(UidLookupError::Unknown),
+        };
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let (uids, problems) = allowed_owner_uids(&names(&["asterisk", "nobodyknows"]), lookup);
+        assert_eq!(uids, [110]);
+        assert_eq!(problems, ["allowed_owner = nobodyknows: no such user; ignored"]);
+        let (uids, problems) = allowed_owner_uids(&names(&["ldapuser"]), lookup);
+        assert!(uids.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("allowed_owner = ldapuser: the user lookup failed ("), "{problems:?}");
+        assert!(problems[0].ends_with("; no allowed_owner is usable, so owner_check rejects every call file"));
+        let (uids, problems) = allowed_owner_uids(&names(&["root", "0"]), crate::os::uid_of);
+        assert_eq!((uids, problems), (vec![0, 0], Vec::<String>::new()));
+    }
+
+    #[test]
     fn allowed_owners_accumulate() {
         let config = accepted(&[
             ("allowed_owner", "asterisk"),
@@ -736,7 +809,14 @@ mod tests {
         let expected = [
             ("first_leg", "local"),
             ("allow/deny", "none"),
+            (
+                "allow_application",
+                "AGI, Answer, BackGround, Busy, ConfBridge, Congestion, Dial, EAGI, Echo, Hangup, Milliwatt, \
+                 MusicOnHold, NoOp, Originate, Page, Playback, PlayTones, Progress, Queue, Ringing, SayAlpha, \
+                 SayDigits, SayNumber, SayPhonetic, SendDTMF, StopPlayTones, UserEvent, VoiceMail, VoiceMailMain, Wait",
+            ),
             ("deny_application", "System, TrySystem"),
+            ("allow_function", "none"),
             ("max_set_lines", "1000"),
             ("max_value_len", "4096 bytes"),
             ("max_file_size", "65536 bytes"),
@@ -809,7 +889,42 @@ mod tests {
     fn configured_rules_drive_the_policy() {
         let config = accepted(&[("deny", "Local/*"), ("allow", "Local/*@campaign")]);
         let policy = &config.policy;
-        assert!(policy::first_leg_verdict(b"Local", b"123@campaign", policy).is_ok());
-        assert!(policy::first_leg_verdict(b"Local", b"1@other", policy).is_err());
+        struct NoFacts;
+        impl policy::FunctionRegistry for NoFacts {
+            fn writes_are_dangerous(&self, _name: &str) -> bool {
+                false
+            }
+            fn live_dangerously(&self) -> bool {
+                false
+            }
+            fn endpoint(&self, _tech: &[u8], _dest: &[u8]) -> policy::Endpoint {
+                policy::Endpoint::NotChecked
+            }
+        }
+        assert!(policy::first_leg_verdict(b"Local", b"123@campaign", policy, &NoFacts).is_ok());
+        assert!(policy::first_leg_verdict(b"Local", b"1@other", policy, &NoFacts).is_err());
+        // Judged as Asterisk reads it: options after the last '/', so this runs in context 'other'.
+        assert!(policy::first_leg_verdict(b"Local", b"s@other/@campaign", policy, &NoFacts).is_err());
+    }
+
+    #[test]
+    fn allow_application_adds_to_the_defaults_and_allow_function_lists_functions() {
+        let config =
+            accepted(&[("allow_application", "Exec"), ("allow_application", "EXEC"), ("allow_function", "GLOBAL")]);
+        let allowed = &config.policy.allowed_applications;
+        assert!(allowed.iter().any(|name| name == "Playback"), "{allowed:?}");
+        assert_eq!(allowed.iter().filter(|name| name.eq_ignore_ascii_case("exec")).count(), 1, "{allowed:?}");
+        assert_eq!(config.policy.allowed_functions, ["GLOBAL"]);
+        for (key, value) in
+            [("allow_application", "Exec, System"), ("allow_function", "GLOBAL(x)"), ("allow_function", "")]
+        {
+            let problems = rejected(&[(key, value)]);
+            assert_eq!(problems.len(), 1, "{key} = {value}: {problems:?}");
+            assert_eq!(problems[0].key, key);
+        }
+        let described = describe(&config);
+        let row = |key: &str| described.iter().find(|(name, _)| name == key).map(|(_, value)| value.clone());
+        assert!(row("allow_application").is_some_and(|value| value.ends_with(", Exec")), "{described:?}");
+        assert_eq!(row("allow_function").as_deref(), Some("GLOBAL"));
     }
 }

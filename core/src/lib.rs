@@ -3,24 +3,37 @@
 //! calls in here; the `callfile` tool and the fuzzer use the parser and policy directly. Nothing here
 //! may link to Asterisk or need its headers: `cargo test -p pbx_spool_core` runs on any machine.
 //!
-//! - what a call file says: [`callfile`] (parser), [`callerid`], [`policy`] (the security rules),
+//! - what a call file says: [`callfile`] (parser), [`callerid`], [`policy`] (the security rules)
+//!   with [`channel`] (channels as Asterisk reads them), [`applications`] (what an application will
+//!   dial, run, start and write) and [`functions`] (which functions a write reaches),
 //!   [`config`] (pbx_spool_rs.conf as a model);
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
-//! - what admins read: [`report`].
+//! - what admins read: [`report`], the words of their commands: [`cli_args`] (bounds-checked), and what
+//!   each command does and answers: [`cli`] (generic over the host and the running spooler);
+//! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`runtime_slot`] (where
+//!   the running spooler lives, and its lock rule).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod applications;
 pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
+pub mod channel;
+pub mod cli;
+pub mod cli_args;
 pub mod config;
+pub mod functions;
 pub mod host;
+pub mod os;
 pub mod policy;
 pub mod report;
+pub mod runtime_slot;
 pub mod scheduler;
+pub mod text;
 pub mod watcher;
 pub mod wheel;
 

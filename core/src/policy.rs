@@ -1,26 +1,36 @@
 //! The security checks a parsed call file must pass before any call is placed: where its first
-//! leg may dial, which application it may run, which dialplan functions its `Set:` lines may
-//! write, and how large it may be.
+//! leg may dial, which application it may run and what that application will dial, start or write,
+//! which dialplan functions its `Set:` lines may write, and how large it may be.
 //!
-//! Pure: a [`CallFile`] and a [`Policy`] in, a verdict out. No I/O, no FFI, no logging; the two
-//! facts only Asterisk knows come through [`FunctionRegistry`]. Never panics, whatever the bytes.
+//! Pure: a [`CallFile`] and a [`Policy`] in, a verdict out. No I/O, no FFI, no logging; the facts
+//! only Asterisk knows come through [`FunctionRegistry`]. Never panics, whatever the bytes.
+//! Channels are judged as Asterisk reads them ([`crate::channel`]), applications as they read their
+//! data ([`crate::applications`]).
 
 use std::fmt;
 
+use crate::applications::{self, Action, DEFAULT_ALLOWED_APPLICATIONS};
 use crate::callfile::CallFile;
+use crate::channel::Channel;
+use crate::functions;
+use crate::text::escaped;
 
 /// The names a [`Rejection`] gives for the check that refused a call file, for log lines and for
 /// callers that react to one of them.
 pub mod rule {
     pub const FIRST_LEG: &str = "first_leg";
     pub const CHANNEL_RULE: &str = "channel_rule";
+    pub const SECOND_LEG: &str = "second_leg";
     pub const APPLICATION: &str = "application";
+    pub const AGI_SCRIPT: &str = "agi_script";
     pub const DANGEROUS_FUNCTION: &str = "dangerous_function";
+    pub const PERSISTENT_FUNCTION: &str = "persistent_function";
     pub const SET_LINES: &str = "set_lines";
     pub const VALUE_LENGTH: &str = "value_length";
 }
 
-/// Applications that run shell commands; pbx_spool's callers (AMI) guard these too.
+/// Applications that run shell commands; pbx_spool's callers (AMI) guard these too. Refused even
+/// when `allow_application` names them, unless `deny_application` is changed as well.
 pub const DEFAULT_DENIED_APPLICATIONS: [&str; 2] = ["System", "TrySystem"];
 pub const DEFAULT_MAX_SET_LINES: usize = 1000;
 pub const DEFAULT_MAX_VALUE_LEN: usize = 4096;
@@ -29,13 +39,14 @@ pub const DEFAULT_MAX_VALUE_LEN: usize = 4096;
 /// the log.
 const SHOWN_VALUE_MAX_CHARS: usize = 200;
 
-/// Where the first leg (the `Channel:` of a call file) may go when no channel rule decides.
+/// Where the first leg (the `Channel:` of a call file), and the second legs its application dials,
+/// may go when no channel rule decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FirstLegMode {
-    /// Local channels into this PBX's dialplan, and bare endpoints of this PBX (`PJSIP/100`).
+    /// Local channels into this PBX's dialplan, and endpoints this PBX knows (`PJSIP/100`).
     #[default]
     Local,
-    /// Bare endpoints of this PBX only.
+    /// Endpoints this PBX knows only.
     Strict,
     /// Anything, as pbx_spool does.
     Any,
@@ -74,18 +85,19 @@ pub struct ChannelRule {
     pub action: RuleAction,
     /// Glob over `Tech/Dest`: `*` matches any run (also across the `/`), `?` one character, and
     /// everything else itself. The tech part compares ASCII case-insensitively, as Asterisk
-    /// looks up channel technologies; the destination compares exactly.
+    /// looks up channel technologies; the destination compares exactly. A Local channel is matched
+    /// as `Local/exten@context[/options]`, as Asterisk reads it ([`Channel::judged_text`]).
     pub pattern: String,
 }
 
 impl ChannelRule {
-    /// True when this rule's pattern matches the channel `tech/dest`.
+    /// True when this rule's pattern matches the channel `tech/dest` as Asterisk reads it.
     pub fn matches(&self, tech: &[u8], dest: &[u8]) -> bool {
-        let mut channel = Vec::with_capacity(tech.len() + 1 + dest.len());
-        channel.extend_from_slice(tech);
-        channel.push(b'/');
-        channel.extend_from_slice(dest);
-        glob_matches(self.pattern.as_bytes(), &channel, tech.len())
+        self.matches_channel(&Channel::from_parts(tech, dest))
+    }
+
+    fn matches_channel(&self, channel: &Channel) -> bool {
+        glob_matches(self.pattern.as_bytes(), &channel.judged_text(), channel.tech_len())
     }
 }
 
@@ -95,9 +107,13 @@ pub struct Policy {
     pub first_leg: FirstLegMode,
     /// In configuration order; the last matching rule decides.
     pub channel_rules: Vec<ChannelRule>,
-    /// `Application:` names refused, compared ASCII case-insensitively on the whole name (as
-    /// Asterisk finds applications).
+    /// `Application:` names a call file may run (and the applications those run in turn), compared
+    /// ASCII case-insensitively on the whole name (as Asterisk finds applications).
+    pub allowed_applications: Vec<String>,
+    /// `Application:` names refused even when allowed.
     pub denied_applications: Vec<String>,
+    /// Functions whose write outlives the call that a call file may still write (`allow_function`).
+    pub allowed_functions: Vec<String>,
     /// Most `Set:`/`SetVar:` lines a call file may have.
     pub max_set_lines: usize,
     /// Most bytes any single value may have.
@@ -109,11 +125,26 @@ impl Default for Policy {
         Policy {
             first_leg: FirstLegMode::default(),
             channel_rules: Vec::new(),
+            allowed_applications: DEFAULT_ALLOWED_APPLICATIONS.iter().map(|name| (*name).to_string()).collect(),
             denied_applications: DEFAULT_DENIED_APPLICATIONS.iter().map(|name| (*name).to_string()).collect(),
+            allowed_functions: Vec::new(),
             max_set_lines: DEFAULT_MAX_SET_LINES,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
         }
     }
+}
+
+/// What Asterisk says about a bare endpoint name (`PJSIP/100`, `IAX2/alice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The channel driver knows it: a configured endpoint or peer.
+    Known,
+    /// The driver does not know the name (it would resolve it as a host, or fail), or cannot say.
+    Unknown,
+    /// No channel driver of that technology is loaded.
+    NoSuchTechnology,
+    /// Nobody to ask (offline checks): taken as known, and reported as not checked.
+    NotChecked,
 }
 
 /// Facts only Asterisk knows, behind a trait so tests use a fake.
@@ -124,6 +155,9 @@ pub trait FunctionRegistry {
 
     /// asterisk.conf `live_dangerously = yes`.
     fn live_dangerously(&self) -> bool;
+
+    /// Whether the driver of `tech` knows `dest` as one of this PBX's endpoints.
+    fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint;
 }
 
 /// Why a call file is refused: the check, the offending value and a sentence for the admin.
@@ -161,7 +195,8 @@ impl std::error::Error for Rejection {}
 /// Applies every check to `call`; the first one that fails is the answer.
 ///
 /// The size checks come first so that the later ones only ever see bounded input; then the
-/// first leg, the application, and the dialplan functions written by `Set:` lines.
+/// first leg, the application (with what it dials, runs and starts), and the dialplan functions
+/// written by `Set:` lines and by the application.
 ///
 /// # Errors
 ///
@@ -169,9 +204,9 @@ impl std::error::Error for Rejection {}
 pub fn check(call: &CallFile, policy: &Policy, registry: &dyn FunctionRegistry) -> Result<(), Rejection> {
     check_set_line_count(call, policy)?;
     check_value_lengths(call, policy)?;
-    first_leg_verdict(&call.tech, &call.dest, policy)?;
-    check_application(call, policy)?;
-    check_written_functions(call, registry)
+    first_leg_verdict(&call.tech, &call.dest, policy, registry)?;
+    let written = check_application(call, policy, registry)?;
+    check_written_functions(call, &written, policy, registry)
 }
 
 /// Decides whether the channel `tech/dest` may be dialled as a call file's first leg: the last
@@ -181,90 +216,171 @@ pub fn check(call: &CallFile, policy: &Policy, registry: &dyn FunctionRegistry) 
 ///
 /// A [`Rejection`] under [`rule::CHANNEL_RULE`] when a `deny` rule decided, or
 /// [`rule::FIRST_LEG`] when the mode did.
-pub fn first_leg_verdict(tech: &[u8], dest: &[u8], policy: &Policy) -> Result<(), Rejection> {
-    let deciding_rule = policy.channel_rules.iter().rev().find(|channel_rule| channel_rule.matches(tech, dest));
+pub fn first_leg_verdict(
+    tech: &[u8],
+    dest: &[u8],
+    policy: &Policy,
+    registry: &dyn FunctionRegistry,
+) -> Result<(), Rejection> {
+    let channel = Channel::from_parts(tech, dest);
+    channel_verdict(&channel, policy, registry).map_err(|refusal| match refusal {
+        ChannelRefusal::Rule(pattern) => Rejection::new(
+            rule::CHANNEL_RULE,
+            &channel.written(),
+            format!("channel matches 'deny = {}'", shown(pattern.as_bytes())),
+        ),
+        ChannelRefusal::Mode(why) => Rejection::new(
+            rule::FIRST_LEG,
+            &channel.written(),
+            format!("{}; {}", why.sentence(None), mode_allows(policy.first_leg)),
+        ),
+    })
+}
+
+/// Decides whether an application from a call file may dial `channel` (a second leg): the same
+/// rules as the first leg, refused under [`rule::SECOND_LEG`] whichever rule decided.
+fn second_leg_verdict(
+    application: &[u8],
+    channel: &Channel,
+    policy: &Policy,
+    registry: &dyn FunctionRegistry,
+) -> Result<(), Rejection> {
+    let subject = format!("{}'s destination", shown(application));
+    channel_verdict(channel, policy, registry).map_err(|refusal| {
+        let detail = match refusal {
+            ChannelRefusal::Rule(pattern) => {
+                format!("{subject} matches 'deny = {}'", shown(pattern.as_bytes()))
+            }
+            ChannelRefusal::Mode(why) => {
+                format!("{}; {}", why.sentence(Some(&subject)), mode_allows(policy.first_leg))
+            }
+        };
+        Rejection::new(rule::SECOND_LEG, &channel.written(), detail)
+    })
+}
+
+fn mode_allows(mode: FirstLegMode) -> String {
+    let allowed = match mode {
+        FirstLegMode::Local => "Local channels and bare endpoints of this PBX",
+        FirstLegMode::Strict | FirstLegMode::Any => "bare endpoints of this PBX",
+    };
+    format!("first_leg = {} allows only {allowed}", mode.keyword())
+}
+
+/// Why a channel is refused: a `deny` pattern, or the mode.
+enum ChannelRefusal<'a> {
+    Rule(&'a str),
+    Mode(Why),
+}
+
+/// What is wrong with a channel under the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    NoDestination,
+    Outside,
+    Group,
+    MalformedLocal,
+    LocalUnderStrict,
+    UnknownEndpoint,
+    NoSuchTechnology,
+}
+
+impl Why {
+    /// The reason about the first leg (`None`, in the words of the first release) or about
+    /// `subject`, a second leg.
+    fn sentence(self, subject: Option<&str>) -> String {
+        let first_leg = subject.is_none();
+        let subject = subject.unwrap_or("the first leg");
+        match self {
+            Why::NoDestination if first_leg => "the channel has no destination".to_string(),
+            Why::NoDestination => format!("{subject} has no destination"),
+            Why::Outside => format!("{subject} dials out of this PBX directly"),
+            Why::Group => format!("{subject} is a trunk or channel group"),
+            Why::MalformedLocal if first_leg => {
+                "malformed Local channel (expected Local/exten@context[/options])".to_string()
+            }
+            Why::MalformedLocal => {
+                format!("{subject} is a malformed Local channel (expected Local/exten@context[/options])")
+            }
+            Why::LocalUnderStrict => format!("{subject} is a Local channel"),
+            Why::UnknownEndpoint => format!(
+                "{subject} is not an endpoint this PBX knows (its channel driver has no endpoint or peer of \
+                 that name; it could be a host name or address)"
+            ),
+            Why::NoSuchTechnology => format!("{subject} uses a channel technology that is not loaded"),
+        }
+    }
+}
+
+fn channel_verdict<'a>(
+    channel: &Channel,
+    policy: &'a Policy,
+    registry: &dyn FunctionRegistry,
+) -> Result<(), ChannelRefusal<'a>> {
+    let deciding_rule = policy.channel_rules.iter().rev().find(|channel_rule| channel_rule.matches_channel(channel));
     if let Some(channel_rule) = deciding_rule {
         return match channel_rule.action {
             RuleAction::Allow => Ok(()),
-            RuleAction::Deny => Err(Rejection::new(
-                rule::CHANNEL_RULE,
-                &channel_of(tech, dest),
-                format!("channel matches 'deny = {}'", shown(channel_rule.pattern.as_bytes())),
-            )),
+            RuleAction::Deny => Err(ChannelRefusal::Rule(&channel_rule.pattern)),
         };
     }
-    mode_verdict(tech, dest, policy.first_leg)
+    mode_verdict(channel, policy.first_leg, registry).map_err(ChannelRefusal::Mode)
 }
 
-/// What a first leg reaches, as far as its text tells.
+/// What a channel reaches, as far as its text tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reach {
     /// `Local/exten[@context][/options]`: this PBX's own dialplan.
     Dialplan,
     /// A Local channel Asterisk cannot place (`Local/@ctx`, `Local/1@`).
     MalformedLocal,
-    /// A name the channel driver looks up among its configured endpoints (`PJSIP/100`).
-    BareEndpoint,
+    /// A name without `/`, `@` or `:` that only the channel driver can place (`PJSIP/100`).
+    BareName,
     /// Nothing after the `/`.
     NoDestination,
+    /// A trunk or channel group (`DAHDI/g1`, `DAHDI/r2`).
+    Group,
     /// A trunk, a host, a group or a number: a call out of this PBX.
     Outside,
 }
 
-fn reach_of(tech: &[u8], dest: &[u8]) -> Reach {
-    if dest.is_empty() {
+fn reach_of(channel: &Channel) -> Reach {
+    if channel.dest.is_empty() {
         return Reach::NoDestination;
     }
-    // Asterisk finds channel technologies with strcasecmp, so `local/` is a Local channel too.
-    if tech.eq_ignore_ascii_case(b"Local") {
-        return if is_well_formed_local(dest) { Reach::Dialplan } else { Reach::MalformedLocal };
+    if let Some(local) = &channel.local {
+        return if local.is_well_formed(&channel.dest) { Reach::Dialplan } else { Reach::MalformedLocal };
     }
     // `/` and `@` carry a trunk, host or number (`PJSIP/1@trunk`, `IAX2/host/1`, `DAHDI/g1/1`);
     // `:` carries a port or URI scheme (`UnicastRTP/10.0.0.1:5000`, `IAX2/host:4569`), which
     // reaches a host of the file's choosing without either.
-    let names_outside = dest.iter().any(|&byte| matches!(byte, b'/' | b'@' | b':'));
-    if names_outside {
-        Reach::Outside
-    } else {
-        Reach::BareEndpoint
+    if channel.dest.iter().any(|&byte| matches!(byte, b'/' | b'@' | b':')) {
+        return Reach::Outside;
     }
+    // chan_dahdi's group and round-robin dial strings pick any free channel of a trunk group.
+    let dahdi = channel.tech.eq_ignore_ascii_case(b"DAHDI");
+    if dahdi && channel.dest.first().is_some_and(|first| matches!(first, b'g' | b'G' | b'r' | b'R')) {
+        return Reach::Group;
+    }
+    Reach::BareName
 }
 
-/// `exten[@context][/options]` with a non-empty extension and, when an `@` is written, a
-/// non-empty context. Without `@` Asterisk uses the `default` context.
-fn is_well_formed_local(dest: &[u8]) -> bool {
-    let target = match split_at_first(dest, b'/') {
-        Some((target, _options)) => target,
-        None => dest,
-    };
-    match split_at_first(target, b'@') {
-        Some((exten, context)) => !exten.is_empty() && !context.is_empty(),
-        None => !target.is_empty(),
+fn mode_verdict(channel: &Channel, mode: FirstLegMode, registry: &dyn FunctionRegistry) -> Result<(), Why> {
+    let reach = reach_of(channel);
+    match (mode, reach) {
+        (FirstLegMode::Any, _) | (FirstLegMode::Local, Reach::Dialplan) => Ok(()),
+        (_, Reach::NoDestination) => Err(Why::NoDestination),
+        (_, Reach::Outside) => Err(Why::Outside),
+        (_, Reach::Group) => Err(Why::Group),
+        (FirstLegMode::Local, Reach::MalformedLocal) => Err(Why::MalformedLocal),
+        (FirstLegMode::Strict, Reach::Dialplan | Reach::MalformedLocal) => Err(Why::LocalUnderStrict),
+        // Only the driver knows whether a bare name is one of its endpoints or a host to resolve.
+        (_, Reach::BareName) => match registry.endpoint(&channel.tech, &channel.dest) {
+            Endpoint::Known | Endpoint::NotChecked => Ok(()),
+            Endpoint::Unknown => Err(Why::UnknownEndpoint),
+            Endpoint::NoSuchTechnology => Err(Why::NoSuchTechnology),
+        },
     }
-}
-
-fn mode_verdict(tech: &[u8], dest: &[u8], mode: FirstLegMode) -> Result<(), Rejection> {
-    let reach = reach_of(tech, dest);
-    let refusal = match (mode, reach) {
-        (FirstLegMode::Any, _)
-        | (FirstLegMode::Local, Reach::Dialplan | Reach::BareEndpoint)
-        | (FirstLegMode::Strict, Reach::BareEndpoint) => return Ok(()),
-        (_, Reach::NoDestination) => "the channel has no destination",
-        (_, Reach::Outside) => "the first leg dials out of this PBX directly",
-        (FirstLegMode::Local, Reach::MalformedLocal) => {
-            "malformed Local channel (expected Local/exten@context[/options])"
-        }
-        (FirstLegMode::Strict, Reach::Dialplan | Reach::MalformedLocal) => "the first leg is a Local channel",
-    };
-    let allowed = match mode {
-        FirstLegMode::Local => "Local channels and bare endpoints of this PBX",
-        FirstLegMode::Strict | FirstLegMode::Any => "bare endpoints of this PBX",
-    };
-    Err(Rejection::new(
-        rule::FIRST_LEG,
-        &channel_of(tech, dest),
-        format!("{refusal}; first_leg = {} allows only {allowed}", mode.keyword()),
-    ))
 }
 
 fn check_set_line_count(call: &CallFile, policy: &Policy) -> Result<(), Rejection> {
@@ -308,122 +424,177 @@ fn check_value_lengths(call: &CallFile, policy: &Policy) -> Result<(), Rejection
     }
 }
 
-/// How deep `Exec(Exec(...))` is unwrapped; deeper nesting is refused outright.
-const MAX_EXEC_DEPTH: usize = 4;
+/// How deep applications that run applications (`Exec(Exec(...))`, Originate's `app`) are followed;
+/// deeper nesting is refused outright.
+const MAX_NESTING: usize = 4;
 
-/// The applications an `Application:` line runs, with their data: the application itself and, through
-/// `Exec`/`TryExec` (which run the application written in their data, `App(args)`), the ones it wraps.
-/// `None` when the nesting is too deep to follow.
-fn applications_run(application: &[u8], data: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut run = vec![(application.to_vec(), data.to_vec())];
-    let (mut app, mut args) = (application.to_vec(), data.to_vec());
-    for _ in 0..MAX_EXEC_DEPTH {
-        if !(app.eq_ignore_ascii_case(b"Exec") || app.eq_ignore_ascii_case(b"TryExec")) {
-            return Some(run);
+/// One application a call file would run: its name and data, and the application that runs it
+/// (`None` for the `Application:` line itself).
+struct Run {
+    application: Vec<u8>,
+    data: Vec<u8>,
+    run_by: Option<Vec<u8>>,
+}
+
+/// The applications an `Application:` line runs: itself and, through Exec, ExecIf, Originate and the
+/// like, the ones it runs in turn. `None` when the nesting is too deep to follow.
+fn applications_run(application: &[u8], data: &[u8]) -> Option<Vec<Run>> {
+    let mut runs = vec![Run { application: application.to_vec(), data: data.to_vec(), run_by: None }];
+    let mut level = vec![0usize];
+    for depth in 0..=MAX_NESTING {
+        let mut next = Vec::new();
+        for &index in &level {
+            let (parent, parent_data) = (runs[index].application.clone(), runs[index].data.clone());
+            for action in applications::actions(&parent, &parent_data) {
+                if let Action::Runs { application, data } = action {
+                    if depth == MAX_NESTING {
+                        return None;
+                    }
+                    runs.push(Run { application, data, run_by: Some(parent.clone()) });
+                    next.push(runs.len() - 1);
+                }
+            }
         }
-        let Some((inner_app, rest)) = split_at_first(&args, b'(') else {
-            return Some(run);
-        };
-        let inner_args = rest.strip_suffix(b")").unwrap_or(rest);
-        (app, args) = (trim_blanks(inner_app).to_vec(), inner_args.to_vec());
-        run.push((app.clone(), args.clone()));
+        if next.is_empty() {
+            return Some(runs);
+        }
+        level = next;
     }
     None
 }
 
-fn check_application(call: &CallFile, policy: &Policy) -> Result<(), Rejection> {
-    // Only `Application:` (and what it runs through Exec): a call into the dialplan runs what the admin
-    // wrote there.
+fn listed(names: &[String], application: &[u8]) -> bool {
+    names.iter().any(|name| application.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// Checks the `Application:` line: every application it runs must be allowed and not denied, every
+/// channel they dial must pass the channel rules, every AGI program must come from agi-bin. Returns
+/// the variable names the applications write, for the function checks.
+fn check_application(
+    call: &CallFile,
+    policy: &Policy,
+    registry: &dyn FunctionRegistry,
+) -> Result<Vec<Vec<u8>>, Rejection> {
+    // Only `Application:`: a call into the dialplan runs what the admin wrote there.
     if call.application.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let Some(run) = applications_run(&call.application, &call.data) else {
+    let Some(runs) = applications_run(&call.application, &call.data) else {
         return Err(Rejection::new(
             rule::APPLICATION,
             &call.data,
-            format!("Exec nested more than {MAX_EXEC_DEPTH} deep"),
+            format!("applications nested more than {MAX_NESTING} deep (Exec, ExecIf, Originate)"),
         ));
     };
-    for (application, _) in &run {
-        let denied = policy.denied_applications.iter().any(|name| application.eq_ignore_ascii_case(name.as_bytes()));
-        if denied {
-            let how = if application == &call.application { String::new() } else { " (run through Exec)".to_string() };
+    for run in &runs {
+        let how = match &run.run_by {
+            None => String::new(),
+            Some(parent) => format!(" (run through {})", shown(parent)),
+        };
+        let name = shown(&run.application);
+        if listed(&policy.denied_applications, &run.application) {
             return Err(Rejection::new(
                 rule::APPLICATION,
                 &call.application,
-                format!("application '{}'{how} is denied by deny_application", shown(application)),
+                format!("application '{name}'{how} is denied by deny_application"),
+            ));
+        }
+        if !listed(&policy.allowed_applications, &run.application) {
+            return Err(Rejection::new(
+                rule::APPLICATION,
+                &call.application,
+                format!(
+                    "application '{name}'{how} is not allowed for call files ('allow_application = {name}' \
+                     admits it)"
+                ),
+            ));
+        }
+    }
+    let mut written = Vec::new();
+    for run in &runs {
+        for action in applications::actions(&run.application, &run.data) {
+            match action {
+                Action::Dials(channel) => second_leg_verdict(&run.application, &channel, policy, registry)?,
+                Action::StartsAgi(script) if !applications::is_agi_bin_script(&script) => {
+                    return Err(Rejection::new(
+                        rule::AGI_SCRIPT,
+                        &script,
+                        format!(
+                            "{} starts an AGI program that is not a script in Asterisk's agi-bin directory \
+                             (a path, or an agi:// server on another host); give the script's bare name",
+                            shown(&run.application)
+                        ),
+                    ));
+                }
+                Action::StartsAgi(_) | Action::Runs { .. } => {}
+                Action::Writes(name) => written.push(name),
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Every dialplan function name `call` would write, through its `Set:` lines and its application,
+/// whether or not the rest of the policy lets it through: for reporting what only a running Asterisk
+/// can judge (which functions it flags as dangerous).
+pub fn functions_written(call: &CallFile) -> Vec<String> {
+    let mut names: Vec<Vec<u8>> = call.variables.iter().map(|(name, _)| name.clone()).collect();
+    if !call.application.is_empty() {
+        for run in applications_run(&call.application, &call.data).unwrap_or_default() {
+            for action in applications::actions(&run.application, &run.data) {
+                if let Action::Writes(name) = action {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    names.iter().flat_map(|name| functions::written_functions(name)).collect()
+}
+
+/// `Set:` lines, and what the application writes (`Set`, `MSet`, `Read`, Originate's `v()`): the same
+/// function writes, whichever way the call file asks for them. Functions Asterisk flags as dangerous
+/// need `live_dangerously`; functions whose write outlives the call need `allow_function`.
+fn check_written_functions(
+    call: &CallFile,
+    by_application: &[Vec<u8>],
+    policy: &Policy,
+    registry: &dyn FunctionRegistry,
+) -> Result<(), Rejection> {
+    let set_lines = call.variables.iter().map(|(name, _)| name);
+    for name in set_lines.chain(by_application) {
+        let names = functions::written_functions(name);
+        let dangerous: Vec<&String> = names.iter().filter(|function| registry.writes_are_dangerous(function)).collect();
+        // Asked only now: the common file writes no dangerous function at all.
+        if let Some(function) = dangerous.first().filter(|_| !registry.live_dangerously()) {
+            return Err(Rejection::new(
+                rule::DANGEROUS_FUNCTION,
+                name,
+                format!(
+                    "Set writes the dialplan function {}, which Asterisk only allows with \
+                     live_dangerously = yes in asterisk.conf",
+                    shown(function.as_bytes())
+                ),
+            ));
+        }
+        // A function Asterisk flags as dangerous is live_dangerously's to admit, not this rule's.
+        let persistent = names.iter().find(|function| {
+            functions::is_persistent(function)
+                && !dangerous.contains(function)
+                && !policy.allowed_functions.iter().any(|allowed| function.eq_ignore_ascii_case(allowed))
+        });
+        if let Some(function) = persistent {
+            let function = shown(function.as_bytes());
+            return Err(Rejection::new(
+                rule::PERSISTENT_FUNCTION,
+                name,
+                format!(
+                    "Set writes the dialplan function {function}, whose write outlives the call and changes \
+                     the whole PBX ('allow_function = {function}' admits it)"
+                ),
             ));
         }
     }
     Ok(())
-}
-
-/// The variable names an application writes from its data: `Set(name=value)`, `MSet(n1=v1,n2=v2)`.
-fn names_written_by(application: &[u8], data: &[u8]) -> Vec<Vec<u8>> {
-    let name_of = |assignment: &[u8]| split_at_first(assignment, b'=').map(|(name, _)| name.to_vec());
-    if application.eq_ignore_ascii_case(b"Set") {
-        name_of(data).into_iter().collect()
-    } else if application.eq_ignore_ascii_case(b"MSet") {
-        data.split(|&b| b == b',').filter_map(name_of).collect()
-    } else {
-        Vec::new()
-    }
-}
-
-fn check_written_functions(call: &CallFile, registry: &dyn FunctionRegistry) -> Result<(), Rejection> {
-    // `Set:` lines, and what `Application: Set`/`MSet` (also through Exec) would write: the same
-    // function write, whichever way the call file asks for it.
-    let mut written: Vec<Vec<u8>> = call.variables.iter().map(|(name, _)| name.clone()).collect();
-    if !call.application.is_empty() {
-        for (application, data) in applications_run(&call.application, &call.data).unwrap_or_default() {
-            written.extend(names_written_by(&application, &data));
-        }
-    }
-    for name in &written {
-        let dangerous =
-            written_function_candidates(name).into_iter().find(|function| registry.writes_are_dangerous(function));
-        let Some(function) = dangerous else {
-            continue;
-        };
-        // Asked only now: the common file writes no dangerous function at all.
-        if registry.live_dangerously() {
-            return Ok(());
-        }
-        return Err(Rejection::new(
-            rule::DANGEROUS_FUNCTION,
-            name,
-            format!(
-                "Set writes the dialplan function {}, which Asterisk only allows with \
-                 live_dangerously = yes in asterisk.conf",
-                shown(function.as_bytes())
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The function names a `Set:` variable name may write, for a name containing `(`: the text
-/// before the first `(` with blanks trimmed, and the same without leading `_`.
-///
-/// Asterisk writes a function only when the name ends in `)`, and looks the text before `(` up
-/// exactly, so `FILE (x)` or `_FILE(x)` write nothing today. They are still checked: refusing an
-/// odd-looking name costs nothing, missing a write that a future Asterisk performs would.
-/// Names keep their case, as Asterisk's lookup does.
-fn written_function_candidates(variable: &[u8]) -> Vec<String> {
-    let Some((before_paren, _)) = split_at_first(variable, b'(') else {
-        return Vec::new();
-    };
-    let written = trim_blanks(before_paren);
-    let without_inheritance = strip_leading(written, b'_');
-    let mut candidates = Vec::with_capacity(2);
-    for name in [written, without_inheritance] {
-        // Lossy is enough: registered names are ASCII, so a replaced byte matches none of them.
-        let name = String::from_utf8_lossy(name).into_owned();
-        if !name.is_empty() && !candidates.contains(&name) {
-            candidates.push(name);
-        }
-    }
-    candidates
 }
 
 /// Matches `pattern` against `candidate`, whose first `case_insensitive_len` bytes (the channel
@@ -482,106 +653,15 @@ fn char_width(bytes: &[u8], at: usize) -> usize {
     (1..=4).find(|&width| rest.get(..width).is_some_and(|sequence| std::str::from_utf8(sequence).is_ok())).unwrap_or(1)
 }
 
-fn channel_of(tech: &[u8], dest: &[u8]) -> Vec<u8> {
-    let mut channel = Vec::with_capacity(tech.len() + 1 + dest.len());
-    channel.extend_from_slice(tech);
-    channel.push(b'/');
-    channel.extend_from_slice(dest);
-    channel
-}
-
-fn split_at_first(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
-    let at = bytes.iter().position(|&byte| byte == separator)?;
-    Some((bytes.get(..at)?, bytes.get(at + 1..)?))
-}
-
-/// Trims Asterisk's blanks (any byte below 33) on both sides.
-fn trim_blanks(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&byte| byte > b' ').unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|&byte| byte > b' ').map_or(start, |last| last + 1);
-    bytes.get(start..end).unwrap_or_default()
-}
-
-fn strip_leading(bytes: &[u8], unwanted: u8) -> &[u8] {
-    let start = bytes.iter().position(|&byte| byte != unwanted).unwrap_or(bytes.len());
-    bytes.get(start..).unwrap_or_default()
-}
-
-/// A file name or path as text that cannot break or forge a log line or a manager event (control and
-/// invisible characters and invalid UTF-8 escaped), for every message that names a call file.
-pub fn printable(bytes: &[u8]) -> String {
-    escaped(bytes, PRINTABLE_PATH_MAX_CHARS)
-}
-
-/// Paths are shown whole up to this length (PATH_MAX).
-const PRINTABLE_PATH_MAX_CHARS: usize = 4096;
-
 /// `bytes` made safe for one log line and shortened to [`SHOWN_VALUE_MAX_CHARS`].
 fn shown(bytes: &[u8]) -> String {
     escaped(bytes, SHOWN_VALUE_MAX_CHARS)
 }
 
-/// `bytes` as text that cannot break or disguise a log line: control characters, line and
-/// paragraph separators, invisible and bidirectional formatting characters become `\xNN` or
-/// `\u{N}`, and invalid UTF-8 becomes `\xNN` per byte. When the text would be longer than
-/// `max_chars`, it is cut between escapes and ends in `...`.
-fn escaped(bytes: &[u8], max_chars: usize) -> String {
-    let mut text = String::new();
-    let mut chars = 0usize;
-    let mut push = |piece: &str| -> bool {
-        let piece_chars = piece.chars().count();
-        if chars.saturating_add(piece_chars) > max_chars {
-            return false;
-        }
-        text.push_str(piece);
-        chars += piece_chars;
-        true
-    };
-    let mut complete = true;
-    'chunks: for chunk in bytes.utf8_chunks() {
-        for character in chunk.valid().chars() {
-            let fits = if needs_escape(character) {
-                let code = u32::from(character);
-                if code < 0x100 {
-                    push(&format!("\\x{code:02x}"))
-                } else {
-                    push(&format!("\\u{{{code:x}}}"))
-                }
-            } else {
-                push(character.encode_utf8(&mut [0; 4]))
-            };
-            if !fits {
-                complete = false;
-                break 'chunks;
-            }
-        }
-        for byte in chunk.invalid() {
-            if !push(&format!("\\x{byte:02x}")) {
-                complete = false;
-                break 'chunks;
-            }
-        }
-    }
-    if !complete {
-        text.push_str("...");
-    }
-    text
-}
-
-fn needs_escape(character: char) -> bool {
-    character.is_control()
-        || matches!(
-            character,
-            '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{feff}'
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::split_at_first;
     use std::cell::RefCell;
 
     /// Asterisk's function registry as a list: case-sensitive, as Asterisk's lookup is.
@@ -605,6 +685,21 @@ mod tests {
 
         fn live_dangerously(&self) -> bool {
             self.live_dangerously
+        }
+
+        /// The PBX has the PJSIP, SIP and IAX2 drivers (technology names compare case-insensitively),
+        /// and these endpoints in each.
+        fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint {
+            let drivers: [&[u8]; 3] = [b"PJSIP", b"SIP", b"IAX2"];
+            if !drivers.iter().any(|driver| tech.eq_ignore_ascii_case(driver)) {
+                return Endpoint::NoSuchTechnology;
+            }
+            let endpoints: [&[u8]; 6] = [b"100", b"101", b"alice", b"alice.desk", b"\xff\xfe", b"caf\xc3\xa9"];
+            if endpoints.contains(&dest) {
+                Endpoint::Known
+            } else {
+                Endpoint::Unknown
+            }
         }
     }
 
@@ -635,7 +730,7 @@ mod tests {
     /// `None` = allowed, `Some(rule)` = rejected by that rule.
     fn verdict(policy: &Policy, channel: &[u8]) -> Option<&'static str> {
         let (tech, dest) = split_channel(channel);
-        first_leg_verdict(tech, dest, policy).err().map(|rejection| rejection.rule)
+        first_leg_verdict(tech, dest, policy, &asterisk_functions()).err().map(|rejection| rejection.rule)
     }
 
     fn call_to(channel: &[u8]) -> CallFile {
@@ -747,26 +842,26 @@ mod tests {
 
     #[test]
     fn first_leg_rejection_explains_itself() {
-        let rejection =
-            first_leg_verdict(b"PJSIP", b"123@trunk", &Policy::default()).expect_err("a trunk call must be refused");
+        let rejection = first_leg_verdict(b"PJSIP", b"123@trunk", &Policy::default(), &asterisk_functions())
+            .expect_err("a trunk call must be refused");
         assert_eq!(rejection.value, "PJSIP/123@trunk");
         assert_eq!(
             rejection.detail,
             "the first leg dials out of this PBX directly; first_leg = local allows only \
              Local channels and bare endpoints of this PBX"
         );
-        let rejection = first_leg_verdict(b"Local", b"1@ctx", &with_mode(FirstLegMode::Strict))
+        let rejection = first_leg_verdict(b"Local", b"1@ctx", &with_mode(FirstLegMode::Strict), &asterisk_functions())
             .expect_err("Local is refused in strict mode");
         assert_eq!(
             rejection.detail,
             "the first leg is a Local channel; first_leg = strict allows only bare endpoints \
              of this PBX"
         );
-        let rejection =
-            first_leg_verdict(b"Local", b"@", &Policy::default()).expect_err("an empty Local target is refused");
+        let rejection = first_leg_verdict(b"Local", b"@", &Policy::default(), &asterisk_functions())
+            .expect_err("an empty Local target is refused");
         assert!(rejection.detail.starts_with("malformed Local channel"));
-        let rejection =
-            first_leg_verdict(b"PJSIP", b"", &Policy::default()).expect_err("an empty destination is refused");
+        let rejection = first_leg_verdict(b"PJSIP", b"", &Policy::default(), &asterisk_functions())
+            .expect_err("an empty destination is refused");
         assert!(rejection.detail.starts_with("the channel has no destination"));
     }
 
@@ -821,7 +916,8 @@ mod tests {
     #[test]
     fn channel_rule_rejection_names_the_pattern() {
         let policy = with_rules(FirstLegMode::Any, &[(RuleAction::Deny, "Local/*")]);
-        let rejection = first_leg_verdict(b"Local", b"1@other", &policy).expect_err("denied by the rule");
+        let rejection =
+            first_leg_verdict(b"Local", b"1@other", &policy, &asterisk_functions()).expect_err("denied by the rule");
         assert_eq!(rejection.rule, rule::CHANNEL_RULE);
         assert_eq!(rejection.detail, "channel matches 'deny = Local/*'");
         assert_eq!(rejection.value, "Local/1@other");
@@ -891,12 +987,16 @@ mod tests {
             (b"Systems", None),
             (b"MySystem", None),
             (b"Playback", None),
-            (b"Sys\xfftem", None),
+            // Neither denied nor allowed: refused as not allowed.
+            (b"Sys\xfftem", Some(rule::APPLICATION)),
         ];
+        // Everything in the table allowed, so only deny_application decides.
+        let mut policy = Policy::default();
+        policy.allowed_applications.extend(["System", "TrySystem", "Systems", "MySystem"].map(String::from));
         for (application, expected) in table {
             let call = CallFile { application: application.to_vec(), ..call_to(b"PJSIP/100") };
             assert_eq!(
-                check(&call, &Policy::default(), &registry).err().map(|rejection| rejection.rule),
+                check(&call, &policy, &registry).err().map(|rejection| rejection.rule),
                 *expected,
                 "{}",
                 String::from_utf8_lossy(application)
@@ -918,11 +1018,25 @@ mod tests {
     #[test]
     fn the_application_list_is_configurable() {
         let registry = asterisk_functions();
-        let nothing_denied = Policy { denied_applications: Vec::new(), ..Policy::default() };
         let system = CallFile { application: b"System".to_vec(), ..call_to(b"PJSIP/100") };
-        assert_eq!(check(&system, &nothing_denied, &registry), Ok(()));
+        let rejection = check(&system, &Policy::default(), &registry).expect_err("System is denied");
+        assert_eq!(rejection.detail, "application 'System' is denied by deny_application");
+        // Allowing is not enough while it is denied, and no longer denying is not enough while it is
+        // not allowed: both lines are needed.
+        let mut allowed = Policy::default();
+        allowed.allowed_applications.push("System".to_string());
+        assert_eq!(check(&system, &allowed, &registry).err().map(|rejection| rejection.rule), Some(rule::APPLICATION));
+        let nothing_denied = Policy { denied_applications: Vec::new(), ..Policy::default() };
+        let rejection = check(&system, &nothing_denied, &registry).expect_err("System is not allowed");
+        assert_eq!(
+            rejection.detail,
+            "application 'System' is not allowed for call files ('allow_application = System' admits it)"
+        );
+        let both = Policy { denied_applications: Vec::new(), ..allowed };
+        assert_eq!(check(&system, &both, &registry), Ok(()));
 
-        let exec_denied = Policy { denied_applications: vec!["Exec".to_string()], ..Policy::default() };
+        let mut exec_denied = Policy { denied_applications: vec!["Exec".to_string()], ..Policy::default() };
+        exec_denied.allowed_applications.push("Exec".to_string());
         let exec = CallFile { application: b"EXEC".to_vec(), ..call_to(b"PJSIP/100") };
         let rejection = check(&exec, &exec_denied, &registry).expect_err("Exec is denied");
         assert_eq!(rejection.rule, rule::APPLICATION);
@@ -1201,8 +1315,11 @@ mod tests {
         CallFile { application: application.to_vec(), data: data.to_vec(), ..call_to(b"Local/s@ctx") }
     }
 
+    /// The default policy plus Exec, TryExec, Set and MSet (which the default does not allow).
     fn rule_of(call: &CallFile, registry: &FakeRegistry) -> Option<&'static str> {
-        check(call, &Policy::default(), registry).err().map(|rejection| rejection.rule)
+        let mut policy = Policy::default();
+        policy.allowed_applications.extend(["Exec", "TryExec", "Set", "MSet"].map(String::from));
+        check(call, &policy, registry).err().map(|rejection| rejection.rule)
     }
 
     #[test]
@@ -1224,5 +1341,335 @@ mod tests {
         assert_eq!(rule_of(&running(b"Exec", b"Set(SHELL(x)=y)"), &registry), Some(rule::DANGEROUS_FUNCTION));
         assert_eq!(rule_of(&running(b"Set", b"GREETING=hello"), &registry), None);
         assert_eq!(rule_of(&running(b"Set", b"FILE(/tmp/x)=evil"), &FakeRegistry::new(&["FILE"], true)), None);
+    }
+}
+
+/// The second round: what an application will dial, start and write, endpoints asked of their driver,
+/// writes that outlive the call, and channels judged as Asterisk reads them.
+#[cfg(test)]
+mod round_two_tests {
+    use super::*;
+
+    /// PJSIP knows 100 and alice; IAX2 knows the peer `office`; DAHDI is loaded (its driver says
+    /// nothing is invalid, as chan_dahdi does); nothing else is loaded.
+    struct Pbx;
+
+    impl FunctionRegistry for Pbx {
+        fn writes_are_dangerous(&self, name: &str) -> bool {
+            matches!(name, "FILE" | "DB" | "SHELL")
+        }
+
+        fn live_dangerously(&self) -> bool {
+            false
+        }
+
+        fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint {
+            let known: &[&[u8]] = if tech.eq_ignore_ascii_case(b"PJSIP") {
+                &[b"100", b"alice"]
+            } else if tech.eq_ignore_ascii_case(b"IAX2") {
+                &[b"office"]
+            } else if tech.eq_ignore_ascii_case(b"DAHDI") {
+                return Endpoint::Known;
+            } else {
+                return Endpoint::NoSuchTechnology;
+            };
+            if known.contains(&dest) {
+                Endpoint::Known
+            } else {
+                Endpoint::Unknown
+            }
+        }
+    }
+
+    fn app_call(channel: &str, application: &str, data: &str) -> CallFile {
+        let (tech, dest) = channel.split_once('/').unwrap_or((channel, ""));
+        CallFile {
+            tech: tech.as_bytes().to_vec(),
+            dest: dest.as_bytes().to_vec(),
+            application: application.as_bytes().to_vec(),
+            data: data.as_bytes().to_vec(),
+            ..CallFile::default()
+        }
+    }
+
+    fn refusal(call: &CallFile, policy: &Policy) -> Option<(&'static str, String, String)> {
+        check(call, policy, &Pbx).err().map(|rejection| (rejection.rule, rejection.value, rejection.detail))
+    }
+
+    fn rule(call: &CallFile, policy: &Policy) -> Option<&'static str> {
+        refusal(call, policy).map(|(rule, _, _)| rule)
+    }
+
+    fn allowing(applications: &[&str]) -> Policy {
+        let mut policy = Policy::default();
+        policy.allowed_applications.extend(applications.iter().map(|name| (*name).to_string()));
+        policy
+    }
+
+    #[test]
+    fn only_allowed_applications_run_by_default() {
+        let policy = Policy::default();
+        for application in ["Playback", "playback", "Dial", "VoiceMail", "ConfBridge", "Wait", "Echo", "AGI", "Queue"] {
+            let data = if application == "Dial" { "PJSIP/100" } else { "x" };
+            assert_eq!(rule(&app_call("Local/s@ctx", application, data), &policy), None, "{application}");
+        }
+        for application in [
+            "Exec",
+            "TryExec",
+            "ExecIf",
+            "ExecIfTime",
+            "System",
+            "TrySystem",
+            "ExternalIVR",
+            "MixMonitor",
+            "Monitor",
+            "Record",
+            "Set",
+            "MSet",
+            "Read",
+            "AddQueueMember",
+            "ChanSpy",
+            "Gosub",
+            "Goto",
+            "DeadAGI",
+            "Playback ",
+            "",
+        ] {
+            let expected = if application.is_empty() { None } else { Some(rule::APPLICATION) };
+            assert_eq!(rule(&app_call("Local/s@ctx", application, "x"), &policy), expected, "{application}");
+        }
+        let (_, value, detail) = refusal(&app_call("Local/s@ctx", "ExecIf", "1?System(id)"), &policy).unwrap();
+        assert_eq!(value, "ExecIf");
+        assert_eq!(
+            detail,
+            "application 'ExecIf' is not allowed for call files ('allow_application = ExecIf' admits it)"
+        );
+    }
+
+    #[test]
+    fn applications_run_by_allowed_applications_are_judged_too() {
+        let policy = allowing(&["Exec", "ExecIf", "ExecIfTime"]);
+        let table = [
+            ("ExecIf", "1?System(touch /tmp/x)", Some("application 'System' (run through ExecIf) is denied by deny_application")),
+            ("ExecIf", "0?Playback(a):MixMonitor(x,,rm -rf /)", Some("application 'MixMonitor' (run through ExecIf) is not allowed for call files ('allow_application = MixMonitor' admits it)")),
+            ("ExecIfTime", "*,*,*,*?ExternalIVR(/bin/sh)", Some("application 'ExternalIVR' (run through ExecIfTime) is not allowed for call files ('allow_application = ExternalIVR' admits it)")),
+            ("Exec", "Exec(Exec(Exec(Exec(Playback(x)))))", Some("applications nested more than 4 deep (Exec, ExecIf, Originate)")),
+            ("Exec", "Playback(hello)", None),
+            ("Originate", "Local/s@ctx,app,System,id", Some("application 'System' (run through Originate) is denied by deny_application")),
+            ("Originate", "Local/s@ctx,app,Playback,hello", None),
+            ("Originate", "Local/s@ctx,exten,ctx,s,1", None),
+        ];
+        for (application, data, expected) in table {
+            let detail = refusal(&app_call("Local/s@ctx", application, data), &policy).map(|(_, _, detail)| detail);
+            assert_eq!(detail.as_deref(), expected, "{application}({data})");
+        }
+        // Without Exec allowed, the outer application is what is refused.
+        assert_eq!(
+            refusal(&app_call("Local/s@ctx", "Exec", "Playback(x)"), &Policy::default()).map(|(_, value, _)| value),
+            Some("Exec".to_string())
+        );
+    }
+
+    #[test]
+    fn second_legs_pass_the_channel_rules() {
+        let policy = allowing(&["AddQueueMember", "RetryDial"]);
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("Dial", "PJSIP/100", None),
+            ("Dial", "Local/100@internal&PJSIP/alice,30,tT", None),
+            ("Dial", "PJSIP/0900123@trunk", Some("PJSIP/0900123@trunk")),
+            ("Dial", "PJSIP/100&PJSIP/0900123@trunk", Some("PJSIP/0900123@trunk")),
+            ("Dial", "\"IAX2/evil.example/1\"", Some("IAX2/evil.example/1")),
+            ("Dial", "IAX2/evil.example", Some("IAX2/evil.example")),
+            ("Dial", "IAX2/office", None),
+            ("Dial", "DAHDI/g1", Some("DAHDI/g1")),
+            ("Dial", "DAHDI/1", None),
+            ("Dial", "UnicastRTP/10.0.0.1:5000", Some("UnicastRTP/10.0.0.1:5000")),
+            ("Dial", "Motif/evil", Some("Motif/evil")),
+            ("Page", "Local/1@paging&PJSIP/1@trunk", Some("PJSIP/1@trunk")),
+            ("Originate", "PJSIP/1@trunk,exten,ctx,s,1", Some("PJSIP/1@trunk")),
+            ("Originate", "Local/s@ctx,app,Dial,PJSIP/1@trunk", Some("PJSIP/1@trunk")),
+            ("RetryDial", "beep,5,3,PJSIP/1@trunk,30", Some("PJSIP/1@trunk")),
+            ("AddQueueMember", "support,PJSIP/1@trunk", Some("PJSIP/1@trunk")),
+            ("AddQueueMember", "support,Local/100@agents/n", None),
+        ];
+        for (application, data, refused) in table {
+            let result = refusal(&app_call("Local/s@ctx", application, data), &policy);
+            match refused {
+                None => assert_eq!(result, None, "{application}({data})"),
+                Some(channel) => {
+                    let (rule, value, _) = result.unwrap_or_else(|| panic!("{application}({data}) must be refused"));
+                    assert_eq!((rule, value.as_str()), (rule::SECOND_LEG, *channel), "{application}({data})");
+                }
+            }
+        }
+        let (_, _, detail) = refusal(&app_call("PJSIP/100", "Dial", "PJSIP/0900123@trunk"), &policy).unwrap();
+        assert_eq!(
+            detail,
+            "Dial's destination dials out of this PBX directly; first_leg = local allows only Local channels and \
+             bare endpoints of this PBX"
+        );
+    }
+
+    #[test]
+    fn an_allow_rule_admits_a_second_leg_and_a_deny_rule_refuses_one() {
+        let mut policy = Policy::default();
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Allow, pattern: "PJSIP/*@trunk".to_string() });
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Deny, pattern: "Local/*@secret".to_string() });
+        assert_eq!(rule(&app_call("PJSIP/100", "Dial", "PJSIP/0900123@trunk"), &policy), None);
+        let (rule, value, detail) = refusal(&app_call("PJSIP/100", "Dial", "Local/1@secret"), &policy).unwrap();
+        assert_eq!((rule, value.as_str()), (rule::SECOND_LEG, "Local/1@secret"));
+        assert_eq!(detail, "Dial's destination matches 'deny = Local/*@secret'");
+        // first_leg = any opens the second leg as it opens the first.
+        let any = Policy { first_leg: FirstLegMode::Any, ..Policy::default() };
+        assert_eq!(check(&app_call("PJSIP/1@trunk", "Dial", "IAX2/h/1"), &any, &Pbx), Ok(()));
+    }
+
+    #[test]
+    fn bare_names_must_be_endpoints_the_driver_knows() {
+        let local = Policy::default();
+        let strict = Policy { first_leg: FirstLegMode::Strict, ..Policy::default() };
+        let table: &[(&str, Option<&str>)] = &[
+            ("PJSIP/100", None),
+            ("pjsip/alice", None),
+            ("IAX2/office", None),
+            ("PJSIP/bob", Some("the first leg is not an endpoint this PBX knows")),
+            ("IAX2/pbx.example.com", Some("the first leg is not an endpoint this PBX knows")),
+            ("IAX2/192.0.2.1", Some("the first leg is not an endpoint this PBX knows")),
+            ("DAHDI/g1", Some("the first leg is a trunk or channel group")),
+            ("DAHDI/R2", Some("the first leg is a trunk or channel group")),
+            ("SIP/alice", Some("the first leg uses a channel technology that is not loaded")),
+            ("AudioSocket/x", Some("the first leg uses a channel technology that is not loaded")),
+        ];
+        for policy in [&local, &strict] {
+            for (channel, refused) in table {
+                let result = refusal(&app_call(channel, "Playback", "x"), policy);
+                match refused {
+                    None => assert_eq!(result, None, "{channel}"),
+                    Some(start) => {
+                        let (rule, value, detail) = result.unwrap_or_else(|| panic!("{channel} must be refused"));
+                        assert_eq!((rule, value.as_str()), (rule::FIRST_LEG, *channel));
+                        assert!(detail.starts_with(start), "{channel}: {detail}");
+                    }
+                }
+            }
+        }
+        // An allow rule still admits a name the driver does not know.
+        let mut admitted = Policy::default();
+        admitted
+            .channel_rules
+            .push(ChannelRule { action: RuleAction::Allow, pattern: "IAX2/pbx.example.com".to_string() });
+        assert_eq!(rule(&app_call("IAX2/pbx.example.com", "Playback", "x"), &admitted), None);
+    }
+
+    #[test]
+    fn rules_judge_local_channels_as_asterisk_reads_them() {
+        let mut policy = Policy::default();
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Deny, pattern: "Local/*".to_string() });
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Allow, pattern: "Local/*@campaign".to_string() });
+        policy.channel_rules.push(ChannelRule { action: RuleAction::Allow, pattern: "Local/*@campaign/n".to_string() });
+        let table: &[(&str, Option<&str>)] = &[
+            ("Local/s@campaign", None),
+            ("Local/s@campaign/n", None),
+            // Runs in context `other` (options after the last '/'), whatever the text says at its end.
+            ("Local/s@other/@campaign", Some(rule::CHANNEL_RULE)),
+            ("Local/s@other/n@campaign", Some(rule::CHANNEL_RULE)),
+            // No context: Asterisk uses `default`.
+            ("Local/campaign", Some(rule::CHANNEL_RULE)),
+            // Options Asterisk ignores are ignored here too.
+            ("Local/s@campaign/xyz", None),
+        ];
+        for (channel, expected) in table {
+            assert_eq!(rule(&app_call(channel, "Playback", "x"), &policy), *expected, "{channel}");
+            let dialled = app_call("PJSIP/100", "Dial", channel);
+            let expected_second = expected.map(|_| rule::SECOND_LEG);
+            assert_eq!(rule(&dialled, &policy), expected_second, "Dial({channel})");
+        }
+    }
+
+    #[test]
+    fn agi_runs_only_scripts_from_agi_bin() {
+        let policy = Policy::default();
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("AGI", "reminder.agi,1,2", None),
+            ("EAGI", "speech.py", None),
+            ("AGI", "/bin/sh,-c,touch /tmp/x", Some("/bin/sh")),
+            ("AGI", "agi://evil.example/x", Some("agi://evil.example/x")),
+            ("AGI", "hagi://evil.example/x", Some("hagi://evil.example/x")),
+            ("AGI", "../../../bin/sh,-c,id", Some("../../../bin/sh")),
+            ("AGI", "", Some("")),
+            ("Queue", "support,t,,,,/bin/sh", Some("/bin/sh")),
+            ("Queue", "support,t,,,,survey.agi", None),
+            ("Queue", "support", None),
+        ];
+        for (application, data, refused) in table {
+            let result = refusal(&app_call("Local/s@ctx", application, data), &policy);
+            match refused {
+                None => assert_eq!(result, None, "{application}({data})"),
+                Some(script) => {
+                    let (rule, value, detail) = result.unwrap_or_else(|| panic!("{application}({data})"));
+                    assert_eq!((rule, value.as_str()), (rule::AGI_SCRIPT, *script), "{application}({data})");
+                    assert!(detail.contains("not a script in Asterisk's agi-bin directory"), "{detail}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_that_outlive_the_call_are_refused_unless_allowed() {
+        let with_set = |names: &[&str]| CallFile {
+            variables: names.iter().map(|name| (name.as_bytes().to_vec(), b"x".to_vec())).collect(),
+            ..app_call("PJSIP/100", "Playback", "x")
+        };
+        let policy = Policy::default();
+        for name in [
+            "GLOBAL(TRUNK)",
+            "_GLOBAL(X)",
+            "SHARED(x)",
+            "ENV(LD_PRELOAD)",
+            "DEVICE_STATE(Custom:a)",
+            "ARRAY(GLOBAL(A),B)",
+            "HASH(h,ENV(x))",
+            "global(x)",
+        ] {
+            assert_eq!(rule(&with_set(&[name]), &policy), Some(rule::PERSISTENT_FUNCTION), "{name}");
+        }
+        for name in ["CALLERID(num)", "CDR(userfield)", "PLAIN", "ARRAY(A,B)", "GLOBALS"] {
+            assert_eq!(rule(&with_set(&[name]), &policy), None, "{name}");
+        }
+        let (_, value, detail) = refusal(&with_set(&["A", "GLOBAL(TRUNK)"]), &policy).unwrap();
+        assert_eq!(value, "GLOBAL(TRUNK)");
+        assert_eq!(
+            detail,
+            "Set writes the dialplan function GLOBAL, whose write outlives the call and changes the whole PBX \
+             ('allow_function = GLOBAL' admits it)"
+        );
+        // A dangerous function nested the same way is found by Asterisk's own flag.
+        assert_eq!(rule(&with_set(&["ARRAY(FILE(/tmp/x))"]), &policy), Some(rule::DANGEROUS_FUNCTION));
+        let relaxed = Policy { allowed_functions: vec!["global".to_string()], ..Policy::default() };
+        assert_eq!(rule(&with_set(&["GLOBAL(TRUNK)"]), &relaxed), None);
+        assert_eq!(rule(&with_set(&["ENV(X)"]), &relaxed), Some(rule::PERSISTENT_FUNCTION));
+        // The same writes through an application.
+        let apps = allowing(&["Set", "MSet", "Read"]);
+        for (application, data) in [
+            ("Set", "GLOBAL(X)=1"),
+            ("MSet", "A=1,ENV(X)=2"),
+            ("Read", "SHARED(X),beep"),
+            ("Originate", "Local/s@ctx,exten,ctx,s,1,30,v(A=1^GLOBAL(T)=x)"),
+        ] {
+            assert_eq!(
+                rule(&app_call("Local/s@ctx", application, data), &apps),
+                Some(rule::PERSISTENT_FUNCTION),
+                "{application}"
+            );
+        }
+    }
+
+    #[test]
+    fn functions_written_lists_every_write() {
+        let call = CallFile {
+            variables: vec![(b"ARRAY(FILE(x))".to_vec(), b"1".to_vec())],
+            ..app_call("Local/s@ctx", "Originate", "Local/s@ctx,app,Set,DB(a/b)=1")
+        };
+        assert_eq!(functions_written(&call), ["ARRAY", "FILE", "DB"]);
     }
 }

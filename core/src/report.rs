@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::bookkeeping::Millis;
 use crate::callfile::{CallFile, Diagnostic};
 use crate::scheduler::Snapshot;
+use crate::text::yes_no;
 
 /// Totals since load, as plain numbers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -152,14 +153,6 @@ pub fn call_file(path: &str, call: &CallFile, diagnostics: &[Diagnostic], verdic
         }
     }
     out
-}
-
-fn yes_no(value: bool) -> &'static str {
-    if value {
-        "yes"
-    } else {
-        "no"
-    }
 }
 
 #[cfg(test)]

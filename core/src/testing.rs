@@ -14,6 +14,9 @@ pub struct FakeHost {
     pub pid: i64,
     pub dangerous: Vec<&'static str>,
     answer: Box<Answer>,
+    /// Log lines containing this make the logging thread panic (after recording them): a way to force a
+    /// panic in the scheduler at a chosen point.
+    panic_on: Mutex<Option<&'static str>>,
     state: Mutex<Recorded>,
     changed: Condvar,
 }
@@ -40,6 +43,7 @@ impl FakeHost {
             pid: 4242,
             dangerous: vec!["FILE", "DB", "SHELL"],
             answer: Box::new(answer),
+            panic_on: Mutex::new(None),
             state: Mutex::new(Recorded::default()),
             changed: Condvar::new(),
         })
@@ -64,6 +68,11 @@ impl FakeHost {
         self.with(|r| r.logs.iter().any(|(_, line)| line.contains(needle)))
     }
 
+    /// Make whichever thread logs a line containing `needle` panic, once the line is recorded.
+    pub fn panic_when_logging(&self, needle: &'static str) {
+        *self.panic_on.lock().unwrap() = Some(needle);
+    }
+
     fn record(&self, f: impl FnOnce(&mut Recorded)) {
         f(&mut self.state.lock().unwrap());
         self.changed.notify_all();
@@ -73,6 +82,10 @@ impl FakeHost {
 impl Host for FakeHost {
     fn log(&self, level: Level, _origin: Origin, message: &str) {
         self.record(|r| r.logs.push((level, message.to_string())));
+        let panic_on = *self.panic_on.lock().unwrap();
+        if panic_on.is_some_and(|needle| message.contains(needle)) {
+            panic!("forced by the test on: {message}");
+        }
     }
 
     fn place_call(&self, call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
@@ -100,6 +113,18 @@ impl Host for FakeHost {
 
     fn function_writes_are_dangerous(&self, name: &str) -> bool {
         self.dangerous.contains(&name)
+    }
+
+    fn endpoint(&self, tech: &[u8], dest: &[u8]) -> crate::policy::Endpoint {
+        // The fake PBX has the PJSIP endpoints 100 and alice, and nothing else.
+        if !tech.eq_ignore_ascii_case(b"PJSIP") {
+            return crate::policy::Endpoint::NoSuchTechnology;
+        }
+        if dest == b"100" || dest == b"alice" {
+            crate::policy::Endpoint::Known
+        } else {
+            crate::policy::Endpoint::Unknown
+        }
     }
 }
 

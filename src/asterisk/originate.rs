@@ -7,7 +7,7 @@ use std::ptr;
 
 use super::{c_string, sys};
 use crate::callfile::CallFile;
-use crate::host::CallResult;
+use crate::host::{CallResult, Level, Origin};
 
 /// `AST_OUTGOING_WAIT_COMPLETE`: wait until the call has finished (pbx_spool's "2 /* wait to finish */").
 const WAIT_COMPLETE: i32 = 2;
@@ -81,6 +81,32 @@ impl Drop for Variables {
     }
 }
 
+/// Escalations (dangerous dialplan functions) refused on this thread while alive, restored on drop.
+///
+/// With `AST_OUTGOING_WAIT_COMPLETE`, `ast_pbx_outgoing_app` runs the dial and then the application on
+/// the calling thread (`pbx_outgoing_exec` is called directly, not in a thread of its own), so a
+/// function the call file's application expands (`Exec`'s data, an AGI `GET FULL VARIABLE`) is checked
+/// by Asterisk against this thread's flag.
+struct EscalationsInhibited {
+    previous: i32,
+}
+
+impl EscalationsInhibited {
+    /// `None` when Asterisk could not set the flag (it has logged why).
+    fn on_this_thread() -> Option<Self> {
+        // SAFETY: sets this thread's flag in Asterisk's thread storage; no pointers involved.
+        let previous = unsafe { sys::ast_thread_inhibit_escalations_swap(1) };
+        (previous >= 0).then_some(EscalationsInhibited { previous })
+    }
+}
+
+impl Drop for EscalationsInhibited {
+    fn drop(&mut self) {
+        // SAFETY: restores this thread's flag to what it was; no pointers involved.
+        unsafe { sys::ast_thread_inhibit_escalations_swap(self.previous) };
+    }
+}
+
 /// Place one attempt and block until it has completed.
 pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
     let failed = |reason: i32| CallResult { answered: false, reason, reason_text: reason_text(reason) };
@@ -100,6 +126,17 @@ pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult
     let assigned = sys::ast_assigned_ids { uniqueid: uniqueid.as_ptr(), uniqueid2: ptr::null() };
     let mut reason: i32 = 0;
     let res = if call.is_application() {
+        // The application is the call file's, so it runs without escalations; the dialplan (the
+        // Context/Extension form below, and the Local channels an application dials, which run on
+        // threads of their own) keeps every function, as under pbx_spool.
+        let Some(_inhibited) = EscalationsInhibited::on_this_thread() else {
+            super::log(
+                Level::Error,
+                Origin { file: file!(), line: line!(), function: module_path!() },
+                "Not placing the call: escalations could not be inhibited for its application",
+            );
+            return failed(0);
+        };
         let app = c_string(call.application.clone());
         let data = c_string(call.data.clone());
         // SAFETY: every pointer is either NULL where Asterisk allows it or a valid C string/object that outlives the call; `vars` is only read (Asterisk copies the variables onto the channel).

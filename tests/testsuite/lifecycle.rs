@@ -140,3 +140,19 @@ both_spoolers! {
         assert_eq!(ast.ami().count_events(placed), 1, "{}", ast.diagnostics());
     }
 }
+
+both_spoolers! {
+    /// astspooldir need not be UTF-8: Asterisk hands it over as bytes, and the call file dropped into that
+    /// very directory is placed (pbx_spool_rs used to fall back, silently, to /var/spool/asterisk).
+    fn non_utf8_spool_directory_is_used_as_it_is(ast: &Asterisk, spooler: Spooler)
+        configure(|b| b.extensions(DIALPLAN).spool_dir_name(b"spool-caf\xe9-\xff"))
+    {
+        assert!(ast.outgoing_dir().to_str().is_none(), "the spool directory's name should not be UTF-8");
+        let file = ast.drop_call_file("latin1.call", "Channel: Local/s@ctx\nContext: ctx2\nExtension: s\n");
+        let placed = |e: &crate::harness::Message| e.is_user_event("Placed");
+        ast.expect_event(&format!("{spooler:?} to place the call"), Duration::from_secs(10), placed);
+        ast.expect_until("the call file to leave outgoing/", Duration::from_secs(10), || !file.exists());
+        let fallback = ast.log_lines_with(&["/var/spool/asterisk"]);
+        assert!(fallback.is_empty(), "{}", fallback.join("\n"));
+    }
+}

@@ -17,6 +17,7 @@ mod parity_retry;
 mod parity_timing;
 mod scale;
 mod security;
+mod security_round_two;
 mod tool;
 
 /// Runs before the test harness starts (a constructor in `.init_array`). A contributor's plain `cargo

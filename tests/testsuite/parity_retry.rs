@@ -119,6 +119,9 @@ both_spoolers! {
         assert_eq!(expect_archived(ast, "failed.call", SOON), format!("{failed}Status: Failed\n"));
         ast.expect_until("outgoing/ to empty", SOON, || outgoing_names(ast).is_empty());
         expect_log_count(ast, &[&expired_line(spooler, "Local/s@noanswer", 1)], 1, SOON);
+        // The archive is on disk before the AMI reader need have seen the calls' events: wait for them.
+        ast.expect_event("the completed call's report", SOON, ue("Report", "ok"));
+        ast.expect_event("the expired call's attempt", SOON, ue("Attempt", "exp"));
         assert_eq!(events(ast, ue("Report", "ok")).len(), 1);
         assert_eq!(events(ast, ue("Attempt", "exp")).len(), 1);
         assert!(events(ast, ue("Dialed", "bad")).is_empty());

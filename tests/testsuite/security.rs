@@ -268,27 +268,35 @@ both_spoolers! {
 
 // ----- 4. first_leg = strict --------------------------------------------------------------------------
 
-/// `first_leg = strict`: Local channels are refused too; a bare endpoint name passes the policy and is
-/// attempted (PJSIP is not loaded here, so the attempt fails in the core); trunks and hosts stay refused.
+/// `first_leg = strict`: Local channels are refused too; a bare endpoint its driver knows (the IAX2 peer
+/// `office`) passes the policy and is attempted (the peer never registered, so the attempt fails in the
+/// driver); trunks, hosts and a technology that is not loaded stay refused.
 #[test]
 fn first_leg_strict_allows_only_bare_endpoints() {
-    let ast = start_rust(|b| b.file("pbx_spool_rs.conf", &conf("first_leg = strict\n")));
+    let ast = start_rust(|b| {
+        b.file("pbx_spool_rs.conf", &conf("first_leg = strict\n"))
+            .module("chan_iax2.so")
+            .file("iax.conf", &crate::security_round_two::iax_conf())
+    });
     ast.drop_call_file("local.call", &report_call("Local/s@answer", "local", ""));
     ast.drop_call_file("trunk.call", &report_call("PJSIP/100@trunk", "trunk", ""));
     ast.drop_call_file("hostport.call", &report_call("UnicastRTP/127.0.0.1:9", "hostport", ""));
-    ast.drop_call_file("bare.call", &report_call("PJSIP/100", "bare", ""));
+    ast.drop_call_file("notloaded.call", &report_call("PJSIP/100", "notloaded", ""));
+    ast.drop_call_file("bare.call", &report_call("IAX2/office", "bare", ""));
 
     let line = expect_rejected(&ast, "local.call", "(rule first_leg, value 'Local/s@answer')");
     assert!(line.contains("the first leg is a Local channel; first_leg = strict"), "{line}");
     expect_rejected(&ast, "trunk.call", "(rule first_leg, value 'PJSIP/100@trunk')");
     expect_rejected(&ast, "hostport.call", "(rule first_leg, value 'UnicastRTP/127.0.0.1:9')");
 
+    let line = expect_rejected(&ast, "notloaded.call", "(rule first_leg, value 'PJSIP/100')");
+    assert!(line.contains("uses a channel technology that is not loaded"), "{line}");
+
     let attempt = ast.expect_event("SpoolAttempt for bare.call", SOON, spool_event(&ast, "SpoolAttempt", "bare.call"));
-    assert_eq!(attempt.get("Channel"), Some("PJSIP/100"), "{attempt}");
-    expect_log_lines(&ast, &["Attempting call on PJSIP/100 for s@report:1 (Retry 1)"], 1);
-    expect_log_lines(&ast, &["No channel type registered for 'PJSIP'"], 1);
+    assert_eq!(attempt.get("Channel"), Some("IAX2/office"), "{attempt}");
+    expect_log_lines(&ast, &["Attempting call on IAX2/office for s@report:1 (Retry 1)"], 1);
     assert_eq!(expect_finished(&ast, "bare.call").get("Status"), Some("Expired"));
-    for name in ["local.call", "trunk.call", "hostport.call"] {
+    for name in ["local.call", "trunk.call", "hostport.call", "notloaded.call"] {
         assert_never_attempted(&ast, name);
     }
     assert_eq!(ast.ami().count_events(placed("local")), 0);
@@ -342,10 +350,12 @@ fn system_application_is_refused_by_default() {
     assert_never_attempted(&ast, "trysystem.call");
 }
 
-/// `deny_application = none` lifts the default: the same System call file runs its command.
+/// `allow_application = System` with `deny_application = none` lifts the default: the same System call
+/// file runs its command. (Either line alone is not enough; see the unit tests.)
 #[test]
 fn deny_application_none_lets_system_run() {
-    let ast = start_rust(|b| b.file("pbx_spool_rs.conf", &conf("deny_application = none\n")));
+    let ast =
+        start_rust(|b| b.file("pbx_spool_rs.conf", &conf("allow_application = System\ndeny_application = none\n")));
     let marker = ast.path("marker-allowed");
     ast.drop_call_file(
         "system.call",
@@ -644,4 +654,24 @@ fn malformed_config_at_reload_keeps_the_previous_settings() {
     ast.drop_call_file("local.call", &report_call("Local/s@answer", "local", ""));
     let line = expect_rejected(&ast, "local.call", "(rule first_leg, value 'Local/s@answer')");
     assert!(line.contains("first_leg = strict"), "{line}");
+}
+
+/// An `allowed_owner` that names no user is one ERROR naming the setting and the value, at load and
+/// again at each reload (it was a WARNING that did not say what follows); with no usable owner left,
+/// owner_check rejects call files, as the ERROR says.
+#[test]
+fn unknown_allowed_owner_is_one_clear_error_at_load_and_reload() {
+    const NEEDLE: &str =
+        "pbx_spool_rs.conf: allowed_owner = prs-no-such-user: no such user; no allowed_owner is usable";
+    let errors = |text: &str| text.lines().filter(|l| l.contains("ERROR[") && l.contains(NEEDLE)).count();
+    let ast = start_rust(|b| b.file("pbx_spool_rs.conf", &conf("allowed_owner = prs-no-such-user\n")));
+    assert!(ast.module_running(RUST_SO), "{}", ast.diagnostics());
+    ast.expect_until("the ERROR at load", SOON, || errors(&ast.log_text()) >= 1);
+    assert_eq!(errors(&ast.log_text()), 1, "one ERROR at load:\n{}", ast.diagnostics());
+    let mark = ast.log_mark();
+    ast.cli(&format!("module reload {RUST_SO}"));
+    ast.expect_until("the ERROR again at reload", SOON, || errors(&ast.log_since(mark)) == 1);
+    ast.drop_call_file("owned.call", &report_call("Local/s@answer", "owned", ""));
+    expect_rejected(&ast, "owned.call", "(rule owner");
+    assert_eq!(errors(&ast.log_since(mark)), 1, "one ERROR per reload:\n{}", ast.log_since(mark));
 }

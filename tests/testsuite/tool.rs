@@ -1,10 +1,11 @@
 //! The `callfile` companion tool against a live spool: `submit` dials, `bulk` of 1,000 numbers makes
-//! exactly 1,000 calls, and `check` reports the same problems the module logs for the same file.
+//! exactly 1,000 calls, `check` reports the same problems the module logs for the same file, and `--at`
+//! with a time zone dates the file at the instant meant.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::harness::{Asterisk, Spooler};
 use crate::parity::{setup, spooler_ready, ue, SOON};
@@ -31,26 +32,23 @@ fn spool_arg(ast: &Asterisk) -> String {
     ast.spool_dir().display().to_string()
 }
 
+/// `callfile submit` into `ast`'s spool of a call to `Local/s@answer` that goes on to `report`, where it
+/// reports `FILE=file`; `extra` adds flags (due time, more variables).
+fn submit_report_call(ast: &Asterisk, file: &str, extra: &[&str]) -> (i32, String, String) {
+    let spool = spool_arg(ast);
+    let file = format!("FILE={file}");
+    let mut args =
+        vec!["submit", "--spool", &spool, "--channel", "Local/s@answer", "--context", "report", "--extension", "s"];
+    args.extend(["--set", &file]);
+    args.extend_from_slice(extra);
+    callfile(&args)
+}
+
 #[test]
 fn submit_into_a_live_spool_dials() {
     let ast = setup(Asterisk::builder(Spooler::Rust)).start();
     spooler_ready(&ast);
-    let spool = spool_arg(&ast);
-    let (code, stdout, stderr) = callfile(&[
-        "submit",
-        "--spool",
-        &spool,
-        "--channel",
-        "Local/s@answer",
-        "--context",
-        "report",
-        "--extension",
-        "s",
-        "--set",
-        "FILE=submitted",
-        "--set",
-        "A=from-the-tool",
-    ]);
+    let (code, stdout, stderr) = submit_report_call(&ast, "submitted", &["--set", "A=from-the-tool"]);
     assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
     let placed = Path::new(stdout.trim());
     assert!(placed.starts_with(ast.outgoing_dir()), "printed path {stdout}");
@@ -60,6 +58,60 @@ fn submit_into_a_live_spool_dials() {
     // Nothing else was left in the spool: no temporary file in outgoing/ at any time.
     let leftovers: Vec<_> = std::fs::read_dir(ast.outgoing_dir()).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `date` (coreutils) in `zone`, else in the system's zone: the test computes wall-clock times with a tool
+/// other than the one under test.
+fn wall_clock(zone: Option<&str>, epoch_seconds: u64, format: &str) -> String {
+    let mut date = Command::new("date");
+    if let Some(zone) = zone {
+        date.env("TZ", zone);
+    }
+    let out = date.arg("-d").arg(format!("@{epoch_seconds}")).arg(format!("+{format}")).output().expect("run date");
+    assert!(out.status.success(), "date: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn mtime_seconds(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().modified().unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn submit_at_a_time_in_another_zone_is_due_then() {
+    let ast = setup(Asterisk::builder(Spooler::Rust)).start();
+    spooler_ready(&ast);
+    let spool = spool_arg(&ast);
+    // A zone whose clock differs from the machine's by hours, so that a zone ignored is a call not placed.
+    let zone = if wall_clock(None, 0, "%z") == "+0900" { "America/Los_Angeles" } else { "Asia/Tokyo" };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let due = now + 3;
+    let at = wall_clock(Some(zone), due, "%Y-%m-%d %H:%M:%S");
+    let (code, stdout, stderr) = submit_report_call(&ast, "zoned", &["--at", &at, "--tz", zone]);
+    assert_eq!(code, 0, "--at {at:?} --tz {zone}\nstdout {stdout}\nstderr {stderr}");
+    let placed = Path::new(stdout.trim());
+    assert_eq!(mtime_seconds(placed), due, "--at {at:?} --tz {zone} dates the file at that instant");
+    ast.expect_event("the call due in 3 s, given in another zone", SOON, ue("Report", "zoned"));
+
+    // The zone in the time itself, far ahead: dated so, and left waiting in outgoing/.
+    let (code, stdout, stderr) = submit_report_call(&ast, "later", &["--at", "2036-12-01T09:30+03:00"]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    let later = Path::new(stdout.trim());
+    assert_eq!(mtime_seconds(later), 2_111_725_800, "2036-12-01 06:30 UTC");
+    // An unknown zone is a usage error, and nothing is placed.
+    let (code, stdout, stderr) = callfile(&[
+        "submit",
+        "--spool",
+        &spool,
+        "--at",
+        "2036-12-01 09:30",
+        "--tz",
+        "Mars/Olympus",
+        later.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "stdout {stdout}\nstderr {stderr}");
+    assert!(stderr.contains("Mars/Olympus"), "{stderr}");
+    let waiting: Vec<_> = std::fs::read_dir(ast.outgoing_dir()).unwrap().map(|entry| entry.unwrap().path()).collect();
+    assert_eq!(waiting, vec![later.to_path_buf()]);
 }
 
 #[test]

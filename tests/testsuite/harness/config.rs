@@ -70,6 +70,8 @@ pub struct Builder {
     pub(super) modules: Vec<String>,
     pub(super) extensions: String,
     pub(super) files: Vec<(String, String)>,
+    /// astspooldir's name inside the instance directory, as bytes (need not be UTF-8).
+    pub(super) spool_name: Vec<u8>,
     pub(super) boot_timeout: Duration,
 }
 
@@ -84,6 +86,7 @@ impl Builder {
             modules: BASE_MODULES.iter().map(|m| m.to_string()).collect(),
             extensions: String::new(),
             files: Vec::new(),
+            spool_name: b"spool".to_vec(),
             boot_timeout: Duration::from_secs(30),
         }
     }
@@ -133,6 +136,14 @@ impl Builder {
         self
     }
 
+    /// The spool directory's (astspooldir's) name inside the instance directory, `spool` by default; any
+    /// bytes but `/` and NUL, UTF-8 or not.
+    pub fn spool_dir_name(mut self, name: &[u8]) -> Self {
+        assert!(!name.is_empty() && !name.contains(&b'/') && !name.contains(&0), "not a file name: {name:?}");
+        self.spool_name = name.to_vec();
+        self
+    }
+
     /// How long to wait for FullyBooted (default 30 s).
     pub fn boot_timeout(mut self, timeout: Duration) -> Self {
         self.boot_timeout = timeout;
@@ -140,11 +151,13 @@ impl Builder {
     }
 
     /// asterisk.conf: every directory inside the instance directory `root` (an inside-chroot path), the
-    /// binaries in `sbin` (the Asterisk under test's).
-    pub(super) fn asterisk_conf(&self, root: &str, sbin: &str) -> String {
+    /// binaries in `sbin` (the Asterisk under test's). Bytes: astspooldir need not be UTF-8.
+    pub(super) fn asterisk_conf(&self, root: &str, sbin: &str) -> Vec<u8> {
+        let mut conf = format!("[directories]\nastspooldir => {root}/").into_bytes();
+        conf.extend_from_slice(&self.spool_name);
+        conf.push(b'\n');
         let mut text = format!(
-            "[directories]\n\
-             astetcdir => {root}/etc\n\
+            "astetcdir => {root}/etc\n\
              astmoddir => {root}/modules\n\
              astvarlibdir => {root}/lib\n\
              astdbdir => {root}/lib\n\
@@ -152,7 +165,6 @@ impl Builder {
              astcachedir => {root}/lib/cache\n\
              astdatadir => {root}/data\n\
              astagidir => {root}/data/agi-bin\n\
-             astspooldir => {root}/spool\n\
              astrundir => {root}/run\n\
              astlogdir => {root}/log\n\
              astsbindir => {sbin}\n\
@@ -165,7 +177,8 @@ impl Builder {
         for (key, value) in &self.options {
             text.push_str(&format!("{key} = {value}\n"));
         }
-        text
+        conf.extend_from_slice(text.as_bytes());
+        conf
     }
 
     /// modules.conf: nothing but the listed modules, then the spooler(s).

@@ -39,6 +39,8 @@ pub struct Asterisk {
     /// The instance directory as seen from the host and from inside the chroot.
     host_dir: PathBuf,
     inside_dir: String,
+    /// astspooldir's name in the instance directory (`spool` unless the builder said otherwise).
+    spool_name: std::ffi::OsString,
     /// `unshare`, our direct child; Asterisk is its child.
     child: Option<Child>,
     pid: u32,
@@ -78,6 +80,7 @@ impl Asterisk {
             chroot,
             host_dir,
             inside_dir,
+            spool_name: std::os::unix::ffi::OsStringExt::from_vec(builder.spool_name.clone()),
             child: None,
             pid: 0,
             ami_port: 0,
@@ -108,10 +111,12 @@ impl Asterisk {
     /// Creates the instance directory: etc/ with every config file, modules/ with links to the stock
     /// modules and a copy of ours, and the empty working directories.
     fn lay_out(&self, builder: &Builder) {
-        for sub in ["etc", "modules", "spool/outgoing", "run", "log", "lib/cache", "data"] {
+        for sub in ["etc", "modules", "run", "log", "lib/cache", "data"] {
             let path = self.host_dir.join(sub);
             fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         }
+        let outgoing = self.outgoing_dir();
+        fs::create_dir_all(&outgoing).unwrap_or_else(|e| panic!("cannot create {}: {e}", outgoing.display()));
         // data/ mirrors the package's shared data (the XML documentation is required: without it
         // stasis refuses to initialise and Asterisk exits).
         let install = env::Install::get();
@@ -123,7 +128,9 @@ impl Asterisk {
             symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
         }
 
-        self.write_etc("asterisk.conf", &builder.asterisk_conf(&self.inside_dir, &install.sbin_dir));
+        let asterisk_conf = self.host_dir.join("etc/asterisk.conf");
+        fs::write(&asterisk_conf, builder.asterisk_conf(&self.inside_dir, &install.sbin_dir))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", asterisk_conf.display()));
         self.write_etc("modules.conf", &builder.modules_conf());
         self.write_etc("logger.conf", &config::logger_conf());
         self.write_etc("extensions.conf", &builder.extensions_conf());
@@ -290,17 +297,17 @@ impl Asterisk {
 
     /// astspooldir.
     pub fn spool_dir(&self) -> PathBuf {
-        self.path("spool")
+        self.host_dir.join(&self.spool_name)
     }
 
     /// Where call files are dropped.
     pub fn outgoing_dir(&self) -> PathBuf {
-        self.path("spool/outgoing")
+        self.spool_dir().join("outgoing")
     }
 
     /// Where archived call files (`Archive: yes`) go; created by the spooler, not by the harness.
     pub fn outgoing_done_dir(&self) -> PathBuf {
-        self.path("spool/outgoing_done")
+        self.spool_dir().join("outgoing_done")
     }
 
     pub fn etc_dir(&self) -> PathBuf {

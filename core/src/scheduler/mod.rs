@@ -1,11 +1,19 @@
 //! The spooler's engine: one scheduler thread that owns every piece of state (which files are known,
 //! their due times in a [`TimerWheel`], which are running), sleeping on inotify, a wake-up eventfd and a
-//! wall-clock timer; and a pool of reusable worker threads that visit due files ([`attempt::visit`]) and
-//! report back. No lock is held across file I/O or a call, and the scheduler never waits on a worker.
+//! wall-clock timer, and handing due files to the [`pool`]. No lock is held across file I/O or a call,
+//! and the scheduler never waits on a worker.
 //!
-//! Threads that Asterisk owns (load, unload, reload, CLI) only touch [`Control`]: atomics, a futex-based
-//! std mutex and an eventfd write. They never use crossbeam or parking_lot and never spawn std threads, so
-//! they are left with no Rust thread-local destructors that would keep the module mapped after unload.
+//! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
+//! - [`files`]: the state of each name in outgoing/;
+//! - [`pool`]: the worker threads that visit due files;
+//! - [`pacer`]: `maxrate`'s arithmetic.
+
+mod control;
+mod files;
+mod pacer;
+mod pool;
+
+pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
@@ -13,18 +21,20 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
-
-use crate::attempt::{self, AttemptStart, Kept, Outcome, SpoolPaths, Stats, VisitRules};
+use crate::attempt::{self, Outcome, SpoolPaths};
 use crate::bookkeeping::{self, Mark, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
-use crate::policy::printable;
-use crate::watcher::{self, EventFd, Inotify, RawEvent, WallTimer};
+use crate::text::printable;
+use crate::watcher::{self, Inotify, RawEvent, WallTimer};
 use crate::wheel::TimerWheel;
+use control::Request;
+use files::{file_name_key, fingerprint, FileState, KeptFile};
+use pacer::Pacer;
+use pool::{Job, WorkerPool, WorkerReport};
 
 /// How long a file created in place may stay open without a write-close before it is taken anyway, when
 /// the kernel cannot tell us whether a writer still has it open (no lease support). pbx_spool's value.
@@ -33,219 +43,15 @@ const CREATE_GRACE_MS: Millis = 2000;
 /// does not hold back calls that are already due.
 const RESCAN_BATCH: usize = 512;
 
-/// Settings the scheduler applies; replaced on `module reload`.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    pub rules: Arc<VisitRules>,
-    /// Calls in progress at once; `None` = unlimited (pbx_spool's behaviour).
-    pub max_calls: Option<usize>,
-    /// Calls started per second; `None` = unlimited.
-    pub max_rate: Option<f64>,
-    /// The effective pbx_spool_rs.conf, described for `spool show status`.
-    pub description: Arc<Vec<(String, String)>>,
+/// A wall-clock time in milliseconds as the timer wheel keeps it: times before 1970 (a badly set clock,
+/// a file dated in the past) are due at once.
+fn wheel_time(ms: Millis) -> u64 {
+    u64::try_from(ms).unwrap_or(0)
 }
 
-/// Requests from Asterisk's threads to the scheduler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Request {
-    Stop,
-    Rescan,
-    Snapshot(SnapshotQuery),
-}
-
-/// What an admin command wants to see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotQuery {
-    /// How many of the next due files to list.
-    pub limit: usize,
-    /// A file whose state to report.
-    pub file: Option<String>,
-}
-
-/// The scheduler's state as an admin sees it (`spool show ...`).
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// Waiting for their due time (first attempt).
-    pub queued: usize,
-    /// Waiting for their next attempt after a failed one.
-    pub waiting_retry: usize,
-    /// Due, but held back by maxcalls/maxrate.
-    pub held: usize,
-    /// Attempts in progress.
-    pub in_progress: usize,
-    /// Created in place and still being written.
-    pub being_written: usize,
-    /// Left for the admin (unreadable, not writable, not a regular file).
-    pub parked: usize,
-    /// Finished, kept in outgoing/ by `AlwaysDelete: no` until their date.
-    pub kept: usize,
-    /// Threads in the worker pool.
-    pub workers: usize,
-    /// The next files by due time (name, due time in ms), up to the query's limit.
-    pub next: Vec<(String, Millis)>,
-    /// The queried file's state, if it is known.
-    pub file_state: Option<String>,
-}
-
-/// The answer to a stop request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopAnswer {
-    Stopped,
-    /// Calls placed by the module are still in progress: stopping now would leave threads inside code
-    /// about to be unmapped.
-    Busy {
-        calls_in_progress: usize,
-    },
-}
-
-/// The handle Asterisk's threads use to talk to a running scheduler.
-pub struct Control {
-    wake: EventFd,
-    requests: Mutex<VecDeque<Request>>,
-    stop_answer: Mutex<Option<StopAnswer>>,
-    stop_answered: Condvar,
-    settings: Mutex<Settings>,
-    settings_changed: AtomicBool,
-    calls_in_progress: AtomicUsize,
-    /// Set when the scheduler thread has returned (normally or after a caught panic).
-    exited: AtomicBool,
-    snapshot: Mutex<Option<Snapshot>>,
-    snapshot_ready: Condvar,
-    /// Totals since load.
-    pub stats: Arc<Stats>,
-}
-
-impl Control {
-    pub fn new(settings: Settings) -> std::io::Result<Arc<Self>> {
-        Ok(Arc::new(Control {
-            wake: EventFd::new()?,
-            requests: Mutex::new(VecDeque::new()),
-            stop_answer: Mutex::new(None),
-            stop_answered: Condvar::new(),
-            settings: Mutex::new(settings),
-            settings_changed: AtomicBool::new(false),
-            calls_in_progress: AtomicUsize::new(0),
-            exited: AtomicBool::new(false),
-            snapshot: Mutex::new(None),
-            snapshot_ready: Condvar::new(),
-            stats: Arc::new(Stats::default()),
-        }))
-    }
-
-    fn send(&self, request: Request) {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).push_back(request);
-        self.wake.wake();
-    }
-
-    /// Ask the scheduler to stop. It refuses while calls are in progress; otherwise it stops dispatching,
-    /// joins its workers and returns, after which the caller joins the scheduler thread.
-    pub fn request_stop(&self) -> StopAnswer {
-        *self.stop_answer.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.send(Request::Stop);
-        let mut answer = self.stop_answer.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(a) = *answer {
-                return a;
-            }
-            if self.exited.load(Ordering::SeqCst) {
-                return StopAnswer::Stopped;
-            }
-            answer = self.stop_answered.wait(answer).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    pub fn request_rescan(&self) {
-        self.send(Request::Rescan);
-    }
-
-    pub fn update_settings(&self, settings: Settings) {
-        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
-        self.settings_changed.store(true, Ordering::SeqCst);
-        self.wake.wake();
-    }
-
-    /// Ask the scheduler for its state. Bounded wait: an admin command must never hang the CLI (and with
-    /// it `module unload`, which waits for CLI handlers) on a scheduler that is stopping.
-    pub fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.send(Request::Snapshot(query));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let mut slot = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(snapshot) = slot.take() {
-                return Some(snapshot);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline || self.exited.load(Ordering::SeqCst) {
-                return None;
-            }
-            slot = self.snapshot_ready.wait_timeout(slot, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
-        }
-    }
-
-    fn answer_snapshot(&self, snapshot: Snapshot) {
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
-        self.snapshot_ready.notify_all();
-    }
-
-    /// The settings in force (a copy).
-    pub fn settings(&self) -> Settings {
-        self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn calls_in_progress(&self) -> usize {
-        self.calls_in_progress.load(Ordering::SeqCst)
-    }
-
-    /// Called on the scheduler thread as its very last act, so a stop request never waits on a dead thread.
-    pub fn mark_exited(&self) {
-        let _guard = self.stop_answer.lock().unwrap_or_else(|p| p.into_inner());
-        self.exited.store(true, Ordering::SeqCst);
-        self.stop_answered.notify_all();
-    }
-
-    fn answer_stop(&self, answer: StopAnswer) {
-        *self.stop_answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
-        self.stop_answered.notify_all();
-    }
-}
-
-/// What the scheduler knows about one name in the outgoing directory.
-#[derive(Debug)]
-enum FileState {
-    /// In the wheel at its due time (its mtime).
-    Queued,
-    /// In the wheel for its next attempt after a failed one.
-    Retrying,
-    /// Created in place and still being written: taken when the writer closes it.
-    Writing,
-    /// Handed to a worker. `changed` records events seen meanwhile (the name may have been reused).
-    /// Boxed: only running files need it, and it keeps every queued file's state small.
-    Running { changed: bool, attempt: Option<Box<AttemptStart>> },
-    /// Due but held back by `max_calls`.
-    Held,
-    /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
-    /// events caused by our own failed writes do not count, so there is no loop).
-    Parked { fingerprint: u64 },
-    /// Finished, kept in place by `AlwaysDelete: no`: removed at its date if its [`fingerprint`] is still
-    /// the one it had after its last attempt; visited anew as soon as it changes. Boxed, like `Running`:
-    /// few files are ever kept.
-    Kept(Box<KeptFile>),
-}
-
-/// A [`FileState::Kept`] file: what it looked like after its last attempt, and how to end it.
-#[derive(Debug)]
-struct KeptFile {
-    fingerprint: u64,
-    kept: Kept,
-}
-
-/// Messages from workers.
-enum Report {
-    Started(Arc<OsStr>, AttemptStart),
-    Finished(Arc<OsStr>, Outcome),
-    /// A worker left the pool after being idle (the scheduler joins it).
-    WorkerExited,
+/// A timer wheel time back in milliseconds.
+fn wall_time(t: u64) -> Millis {
+    Millis::try_from(t).unwrap_or(Millis::MAX)
 }
 
 /// The scheduler thread's state.
@@ -253,7 +59,7 @@ struct Scheduler<H: Host> {
     host: Arc<H>,
     control: Arc<Control>,
     paths: SpoolPaths,
-    settings: Settings,
+    settings: SpoolSettings,
     inotify: Inotify,
     outgoing_wd: Option<i32>,
     parent_wd: Option<i32>,
@@ -266,76 +72,23 @@ struct Scheduler<H: Host> {
     rate_wakeup: Option<Millis>,
     rescan: Option<fs::ReadDir>,
     running: usize,
-    jobs: Option<Sender<Job>>,
-    job_source: Receiver<Job>,
-    reports: Receiver<Report>,
-    report_sink: Sender<Report>,
-    idle_workers: Arc<AtomicUsize>,
-    /// Jobs sent to the pool and not yet picked up by a worker.
-    waiting_jobs: Arc<AtomicUsize>,
-    /// Workers that have not left the pool.
-    live_workers: Arc<AtomicUsize>,
-    workers: Vec<WorkerHandle>,
-    /// When to look again whether the pool must grow (jobs waiting behind long calls), and when it may.
+    pool: WorkerPool<H>,
+    /// When to look again whether the pool must grow (jobs waiting behind long calls).
     grow_check_at: Option<Millis>,
-    next_growth: Millis,
 }
-
-/// `maxrate`: starts are spread evenly (at least 1/rate apart), and no window of one second (plus a margin
-/// for the few milliseconds between our start and the channel's creation) ever holds more than `rate`
-/// starts. Monotonic, full precision: whole milliseconds let a 51st start into a second at 50/s.
-#[derive(Debug, Default)]
-struct Pacer {
-    recent: VecDeque<std::time::Instant>,
-}
-
-const PACER_WINDOW: std::time::Duration = std::time::Duration::from_millis(1010);
-
-impl Pacer {
-    /// How long to wait before the next start may happen, if at all.
-    fn wait(&self, rate: f64, now: std::time::Instant) -> Option<std::time::Duration> {
-        let spacing = std::time::Duration::from_secs_f64(1.0 / rate);
-        let mut ready_at = self.recent.back().map(|last| *last + spacing);
-        let window_limit = rate.floor() as usize;
-        if window_limit >= 1 && self.recent.len() >= window_limit {
-            let oldest_in_window = self.recent[self.recent.len() - window_limit];
-            let window_free = oldest_in_window + PACER_WINDOW;
-            ready_at = Some(ready_at.map_or(window_free, |at| at.max(window_free)));
-        }
-        ready_at.filter(|at| *at > now).map(|at| at - now)
-    }
-
-    fn started(&mut self, at: std::time::Instant) {
-        self.recent.push_back(at);
-        while self.recent.len() > 100_000 || self.recent.front().is_some_and(|first| at - *first > PACER_WINDOW * 2) {
-            self.recent.pop_front();
-        }
-    }
-}
-
-/// `busy_since` of a worker that is leaving the pool (its thread is about to return).
-const LEAVING: Millis = -1;
-
-/// A pool thread and when it started its current job (0 = idle, [`LEAVING`]).
-struct WorkerHandle {
-    thread: std::thread::JoinHandle<()>,
-    busy_since: Arc<AtomicI64>,
-}
-
-/// Workers started as soon as a job waits, without further ado.
-const BASE_POOL: usize = 4;
-/// A worker busy this long is taken to be in a real call (a failing one returns within milliseconds, even
-/// on a loaded machine): jobs waiting behind such workers get new workers, so that, as with pbx_spool,
-/// concurrency is unlimited by default, but without one thread per queued file.
-const STUCK_AFTER_MS: Millis = 200;
-/// New workers per scheduler iteration, so a burst cannot stall the scheduler in thread creation.
-const MAX_SPAWN_PER_STEP: usize = 256;
-/// A worker idle this long leaves the pool, down to one, so a burst's threads do not stay for good.
-const WORKER_IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
 /// module starts at load.
 pub fn run<H: Host>(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) {
+    /// Marks the scheduler exited however `run` ends, a panic included (dropped after the scheduler,
+    /// whose own drop settles the workers first).
+    struct ExitMark(Arc<Control>);
+    impl Drop for ExitMark {
+        fn drop(&mut self) {
+            self.0.mark_exited();
+        }
+    }
+    let _exit_mark = ExitMark(control.clone());
     if !wait_until_booted(&*host, &control) {
         control.answer_stop(StopAnswer::Stopped);
         return;
@@ -373,17 +126,17 @@ fn wait_until_booted<H: Host>(host: &H, control: &Control) -> bool {
         }
         // Booting is a one-off wait of seconds; Asterisk offers modules no callback for it, so look again
         // every 100 ms or as soon as we are woken.
-        let mut pfd = libc::pollfd { fd: control.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd { fd: control.wakeup.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe { libc::poll(&mut pfd, 1, 100) };
-        control.wake.drain();
+        control.wakeup.drain();
     }
 }
 
 fn take_stop_request(control: &Control) -> bool {
     let mut requests = control.requests.lock().unwrap_or_else(|p| p.into_inner());
-    let stop = requests.contains(&Request::Stop);
-    requests.retain(|r| *r != Request::Stop);
+    let stop = requests.iter().any(|r| matches!(r, Request::Stop));
+    requests.retain(|r| !matches!(r, Request::Stop));
     stop
 }
 
@@ -394,19 +147,18 @@ fn idle_until_stopped(control: &Control) {
             control.answer_stop(StopAnswer::Stopped);
             return;
         }
-        let mut pfd = libc::pollfd { fd: control.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd { fd: control.wakeup.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd for the duration of the call; blocks until woken.
         unsafe { libc::poll(&mut pfd, 1, -1) };
-        control.wake.drain();
+        control.wakeup.drain();
     }
 }
 
 impl<H: Host> Scheduler<H> {
     fn new(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) -> std::io::Result<Self> {
-        let (jobs, job_source) = crossbeam_channel::unbounded();
-        let (report_sink, reports) = crossbeam_channel::unbounded();
-        let settings = control.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let settings = control.settings();
         Ok(Scheduler {
+            pool: WorkerPool::new(host.clone(), paths.clone(), control.clone()),
             host,
             control,
             paths,
@@ -415,23 +167,14 @@ impl<H: Host> Scheduler<H> {
             outgoing_wd: None,
             parent_wd: None,
             timer: WallTimer::new()?,
-            wheel: TimerWheel::new(bookkeeping::now_ms().max(0) as u64),
+            wheel: TimerWheel::new(wheel_time(bookkeeping::now_ms())),
             files: HashMap::new(),
             held: VecDeque::new(),
             pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
             running: 0,
-            jobs: Some(jobs),
-            job_source,
-            reports,
-            report_sink,
-            idle_workers: Arc::new(AtomicUsize::new(0)),
-            waiting_jobs: Arc::new(AtomicUsize::new(0)),
-            live_workers: Arc::new(AtomicUsize::new(0)),
-            workers: Vec::new(),
             grow_check_at: None,
-            next_growth: 0,
         })
     }
 
@@ -461,31 +204,31 @@ impl<H: Host> Scheduler<H> {
 
             let now = bookkeeping::now_ms();
             expired.clear();
-            self.wheel.expire(now.max(0) as u64, &mut expired);
+            self.wheel.expire(wheel_time(now), &mut expired);
             for (name, _) in expired.drain(..) {
                 self.fire(name, now);
             }
 
             self.dispatch_held();
-            self.grow_pool(bookkeeping::now_ms());
+            self.grow_check_at = self.pool.grow(bookkeeping::now_ms());
             if self.rescan.is_some() {
                 continue; // more of the directory to read: do not sleep
             }
-            let next = [self.wheel.next_due().map(|due| due as Millis), self.rate_wakeup, self.grow_check_at]
+            let next = [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at]
                 .into_iter()
                 .flatten()
                 .min();
             if let Err(err) = self.timer.arm(next) {
                 host_log!(self.host, Level::Error, "Unable to arm the spool timer: {err}");
             }
-            let fds = [self.inotify.as_raw_fd(), self.control.wake.as_raw_fd(), self.timer.as_raw_fd()];
+            let fds = [self.inotify.as_raw_fd(), self.control.wakeup.as_raw_fd(), self.timer.as_raw_fd()];
             if let Err(err) = watcher::wait_readable(&fds, &mut readable) {
                 host_log!(self.host, Level::Error, "poll failed in the spool scheduler: {err}");
             }
-            self.control.wake.drain();
+            self.control.wakeup.drain();
             self.timer.drain();
         }
-        self.shut_down_workers();
+        self.pool.close();
         self.control.answer_stop(StopAnswer::Stopped);
     }
 
@@ -497,10 +240,9 @@ impl<H: Host> Scheduler<H> {
         for request in requests {
             match request {
                 Request::Rescan => self.start_rescan("requested"),
-                Request::Snapshot(query) => {
+                Request::Snapshot(query, reply) => {
                     self.drain_reports();
-                    let snapshot = self.snapshot(&query);
-                    self.control.answer_snapshot(snapshot);
+                    reply.answer(self.snapshot(&query));
                 }
                 Request::Stop => {
                     // Reports may be pending from workers that just finished.
@@ -514,24 +256,6 @@ impl<H: Host> Scheduler<H> {
             }
         }
         stop
-    }
-
-    /// Join the workers that left the pool (joined, not dropped: a thread still running its exit code
-    /// must not be left behind).
-    fn reap_workers(&mut self) {
-        let (gone, alive): (Vec<_>, Vec<_>) =
-            self.workers.drain(..).partition(|w| w.busy_since.load(Ordering::SeqCst) == LEAVING);
-        self.workers = alive;
-        for worker in gone {
-            let _ = worker.thread.join();
-        }
-    }
-
-    fn shut_down_workers(&mut self) {
-        self.jobs = None; // workers see the channel close and exit
-        for worker in self.workers.drain(..) {
-            let _ = worker.thread.join();
-        }
     }
 
     fn watch_outgoing(&mut self) {
@@ -772,14 +496,14 @@ impl<H: Host> Scheduler<H> {
                 None => {
                     // Cannot ask the kernel: wait for the write-close, but not forever.
                     self.files.insert(name.clone(), FileState::Writing);
-                    self.wheel.schedule(name, (bookkeeping::now_ms() + CREATE_GRACE_MS).max(0) as u64);
+                    self.wheel.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
                     return;
                 }
             }
         }
         let due = bookkeeping::mtime_ms(&meta);
         self.files.insert(name.clone(), FileState::Queued);
-        self.wheel.schedule(name, due.max(0) as u64);
+        self.wheel.schedule(name, wheel_time(due));
     }
 
     /// Queue a known file again at its current mtime; a file waiting for a retry stays one.
@@ -796,7 +520,7 @@ impl<H: Host> Scheduler<H> {
                 }
                 let state = if retrying { FileState::Retrying } else { FileState::Queued };
                 self.files.insert(name.clone(), state);
-                self.wheel.schedule(name, due.max(0) as u64);
+                self.wheel.schedule(name, wheel_time(due));
             }
             None => self.forget(&name),
         }
@@ -816,7 +540,7 @@ impl<H: Host> Scheduler<H> {
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
                 match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                     Some(mtime) if mtime > now => {
-                        self.wheel.schedule(name, mtime as u64);
+                        self.wheel.schedule(name, wheel_time(mtime));
                     }
                     Some(_) => self.dispatch_or_hold(name),
                     None => self.forget(&name),
@@ -845,7 +569,7 @@ impl<H: Host> Scheduler<H> {
                             "Delaying retry since we're currently running '{}'",
                             printable(path.as_os_str().as_bytes())
                         );
-                        self.wheel.schedule(name, mtime.max(0) as u64);
+                        self.wheel.schedule(name, wheel_time(mtime));
                     }
                     Err(err) => host_log!(
                         self.host,
@@ -870,7 +594,7 @@ impl<H: Host> Scheduler<H> {
         match bookkeeping::regular_file_mtime(&path) {
             // The wall clock was set back: its date has not come yet.
             Some(mtime) if mtime > now => {
-                self.wheel.schedule(name, mtime as u64);
+                self.wheel.schedule(name, wheel_time(mtime));
             }
             Some(_) => match attempt::remove_kept(&*self.host, &self.paths, &path, kept) {
                 Outcome::Parked => {
@@ -927,7 +651,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn dispatch(&mut self, name: Arc<OsStr>) {
-        if self.jobs.is_none() {
+        if self.pool.is_closed() {
             return;
         }
         if self.settings.max_rate.is_some() {
@@ -936,87 +660,11 @@ impl<H: Host> Scheduler<H> {
         self.files.insert(name.clone(), FileState::Running { changed: false, attempt: None });
         self.running += 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
-        self.waiting_jobs.fetch_add(1, Ordering::SeqCst);
-        if let Some(jobs) = self.jobs.as_ref() {
-            let _ = jobs.send(Job { name, rules: self.settings.rules.clone() });
-        }
-    }
-
-    fn spawn_worker(&mut self) {
-        let busy_since = Arc::new(AtomicI64::new(0));
-        let worker = Worker {
-            host: self.host.clone(),
-            paths: self.paths.clone(),
-            jobs: self.job_source.clone(),
-            reports: self.report_sink.clone(),
-            idle: self.idle_workers.clone(),
-            waiting: self.waiting_jobs.clone(),
-            live: self.live_workers.clone(),
-            busy_since: busy_since.clone(),
-            wake: self.control.clone(),
-        };
-        self.idle_workers.fetch_add(1, Ordering::SeqCst);
-        self.live_workers.fetch_add(1, Ordering::SeqCst);
-        match std::thread::Builder::new().name("pbx_spool_rs worker".into()).spawn(move || worker.run()) {
-            Ok(thread) => self.workers.push(WorkerHandle { thread, busy_since }),
-            Err(err) => {
-                self.idle_workers.fetch_sub(1, Ordering::SeqCst);
-                self.live_workers.fetch_sub(1, Ordering::SeqCst);
-                host_log!(self.host, Level::Error, "Unable to start a spool worker thread: {err}");
-            }
-        }
-    }
-
-    /// Give waiting jobs workers: at once up to [`BASE_POOL`], beyond that only when every busy worker
-    /// is in a long call (quick calls free their workers soon enough, and more threads would not help).
-    fn grow_pool(&mut self, now: Millis) {
-        self.grow_check_at = None;
-        let waiting = self.waiting_jobs.load(Ordering::SeqCst);
-        let idle = self.idle_workers.load(Ordering::SeqCst);
-        let mut needed = waiting.saturating_sub(idle);
-        while needed > 0 && self.workers.len() < BASE_POOL {
-            self.spawn_worker();
-            needed -= 1;
-        }
-        if needed == 0 {
-            return;
-        }
-        if now < self.next_growth {
-            self.grow_check_at = Some(self.next_growth);
-            return;
-        }
-        // Each worker held by a long call earns one more worker; at most once per STUCK_AFTER_MS, so the
-        // pool at most doubles that often. Calls slowed by a busy CPU rarely last that long, and more threads
-        // would only make them slower.
-        let stuck = self
-            .workers
-            .iter()
-            .filter(|w| {
-                let since = w.busy_since.load(Ordering::SeqCst);
-                since > 0 && now - since >= STUCK_AFTER_MS
-            })
-            .count();
-        if stuck == 0 {
-            self.grow_check_at = Some(now + STUCK_AFTER_MS / 2);
-            return;
-        }
-        let spawn = needed.min(stuck).min(MAX_SPAWN_PER_STEP);
-        host_log!(
-            self.host,
-            Level::Debug(1),
-            "{waiting} due file(s) wait behind {stuck} long call(s): starting {spawn} worker(s)"
-        );
-        for _ in 0..spawn {
-            self.spawn_worker();
-        }
-        self.next_growth = now + STUCK_AFTER_MS;
-        if needed > spawn {
-            self.grow_check_at = Some(self.next_growth);
-        }
+        self.pool.submit(Job { name, rules: self.settings.rules.clone() });
     }
 
     fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
-        let mut snapshot = Snapshot { workers: self.workers.len(), ..Snapshot::default() };
+        let mut snapshot = Snapshot { workers: self.pool.len(), ..Snapshot::default() };
         for state in self.files.values() {
             match state {
                 FileState::Queued => snapshot.queued += 1,
@@ -1035,7 +683,7 @@ impl<H: Host> Scheduler<H> {
             .into_iter()
             .filter(|(name, _)| waiting(name))
             .take(query.limit)
-            .map(|(name, due)| (name.to_string_lossy().into_owned(), due as Millis))
+            .map(|(name, due)| (name.to_string_lossy().into_owned(), wall_time(due)))
             .collect();
         if let Some(file) = &query.file {
             snapshot.file_state = self.files.get(OsStr::new(file.as_str())).map(|state| match state {
@@ -1060,16 +708,16 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn drain_reports(&mut self) {
-        while let Ok(report) = self.reports.try_recv() {
+        while let Some(report) = self.pool.try_report() {
             match report {
-                Report::Started(name, start) => {
+                WorkerReport::Started(name, start) => {
                     if let Some(FileState::Running { attempt, .. }) = self.files.get_mut(&name) {
-                        self.wheel.schedule(name.clone(), start.recheck_at.max(0) as u64);
+                        self.wheel.schedule(name.clone(), wheel_time(start.recheck_at));
                         *attempt = Some(Box::new(start));
                     }
                 }
-                Report::Finished(name, outcome) => self.finished(name, outcome),
-                Report::WorkerExited => self.reap_workers(),
+                WorkerReport::Finished(name, outcome) => self.finished(name, outcome),
+                WorkerReport::WorkerExited => self.pool.reap(),
             }
         }
     }
@@ -1087,13 +735,13 @@ impl<H: Host> Scheduler<H> {
                     match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                         Some(mtime) => {
                             self.files.insert(name.clone(), FileState::Retrying);
-                            self.wheel.schedule(name, mtime.max(due).max(0) as u64);
+                            self.wheel.schedule(name, wheel_time(mtime.max(due)));
                         }
                         None => self.forget(&name),
                     }
                 } else {
                     self.files.insert(name.clone(), FileState::Retrying);
-                    self.wheel.schedule(name, due.max(0) as u64);
+                    self.wheel.schedule(name, wheel_time(due));
                 }
             }
             Outcome::Kept(kept) => match fs::symlink_metadata(self.path_of(&name)) {
@@ -1102,7 +750,7 @@ impl<H: Host> Scheduler<H> {
                 Ok(meta) => {
                     let state = KeptFile { fingerprint: fingerprint(&meta), kept };
                     self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
-                    self.wheel.schedule(name, kept.due.max(0) as u64);
+                    self.wheel.schedule(name, wheel_time(kept.due));
                 }
                 Err(_) => self.forget(&name),
             },
@@ -1121,130 +769,14 @@ impl<H: Host> Scheduler<H> {
     }
 }
 
-/// A due file handed to a worker, with the rules in force when it fell due.
-struct Job {
-    name: Arc<OsStr>,
-    rules: Arc<VisitRules>,
-}
-
-impl<H: Host> Drop for Scheduler<H> {
-    /// Also on the way out of a panic: no worker may outlive the scheduler, or unload could unmap code a
-    /// worker is still running.
-    fn drop(&mut self) {
-        self.shut_down_workers();
-    }
-}
-
-/// A pool thread: visits due files one at a time and reports the outcome.
-struct Worker<H: Host> {
-    host: Arc<H>,
-    paths: SpoolPaths,
-    jobs: Receiver<Job>,
-    reports: Sender<Report>,
-    idle: Arc<AtomicUsize>,
-    waiting: Arc<AtomicUsize>,
-    live: Arc<AtomicUsize>,
-    busy_since: Arc<AtomicI64>,
-    wake: Arc<Control>,
-}
-
-impl<H: Host> Worker<H> {
-    /// The next job, or `None` when the pool is closing or this worker has been idle long enough to leave
-    /// it (never the last one).
-    fn next_job(&self) -> Option<Job> {
-        loop {
-            match self.jobs.recv_timeout(WORKER_IDLE_EXIT) {
-                Ok(job) => return Some(job),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    self.live.fetch_sub(1, Ordering::SeqCst);
-                    return None;
-                }
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                    let leave = self.live.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 1).then(|| n - 1));
-                    if leave.is_ok() {
-                        self.busy_since.store(LEAVING, Ordering::SeqCst);
-                        self.idle.fetch_sub(1, Ordering::SeqCst);
-                        let _ = self.reports.send(Report::WorkerExited);
-                        self.wake.wake.wake();
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    fn run(self) {
-        while let Some(Job { name, rules }) = self.next_job() {
-            self.busy_since.store(bookkeeping::now_ms().max(1), Ordering::SeqCst);
-            self.idle.fetch_sub(1, Ordering::SeqCst);
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            let path = self.paths.outgoing.join(&*name);
-            let outcome = {
-                let reports = &self.reports;
-                let wake = &self.wake;
-                let started_name = name.clone();
-                let mut on_start = |start: AttemptStart| {
-                    let _ = reports.send(Report::Started(started_name.clone(), start));
-                    wake.wake.wake();
-                };
-                let visit = std::panic::AssertUnwindSafe(|| {
-                    attempt::visit(&*self.host, &self.paths, &rules, &self.wake.stats, &path, &mut on_start)
-                });
-                match std::panic::catch_unwind(visit) {
-                    Ok(outcome) => outcome,
-                    Err(_) => {
-                        host_log!(
-                            self.host,
-                            Level::Error,
-                            "Internal error while handling {}; leaving it for the admin",
-                            printable(path.as_os_str().as_bytes())
-                        );
-                        Outcome::Parked
-                    }
-                }
-            };
-            self.busy_since.store(0, Ordering::SeqCst);
-            self.idle.fetch_add(1, Ordering::SeqCst);
-            let _ = self.reports.send(Report::Finished(name, outcome));
-            self.wake.wake.wake();
-        }
-    }
-}
-
-/// What identifies a file's state for [`FileState::Parked`]: inode, size, mode, flags-changing ctime and
-/// mtime. Any admin fix (chmod, chown, chattr, rewrite, touch, replacement) changes it; a failed write of
-/// ours does not.
-fn fingerprint(meta: &fs::Metadata) -> u64 {
-    use std::hash::{Hash, Hasher};
-    use std::os::unix::fs::MetadataExt;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (
-        meta.ino(),
-        meta.size(),
-        meta.mode(),
-        meta.uid(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-    )
-        .hash(&mut hasher);
-    hasher.finish().max(1)
-}
-
-/// A directory entry's name as a queue key (any bytes, as pbx_spool takes them; `.`/`..` kept out).
-fn file_name_key(name: &[u8]) -> Option<Arc<OsStr>> {
-    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
-        return None;
-    }
-    Some(Arc::from(OsStr::from_bytes(name)))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::pool::{BASE_POOL, WORKER_IDLE_EXIT};
     use super::*;
     use crate::testing::{answered, busy, temp_spool, FakeHost};
     use std::io::Write;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
     const CALL: &str = "Channel: Local/s@ctx\nContext: dest\nExtension: s\n";
@@ -1258,8 +790,11 @@ mod tests {
     }
 
     impl Running {
-        fn start(host: Arc<FakeHost>, name: &str, settings: Settings) -> Running {
-            let paths = temp_spool(name);
+        fn start(host: Arc<FakeHost>, name: &str, settings: SpoolSettings) -> Running {
+            Running::start_at(host, temp_spool(name), settings)
+        }
+
+        fn start_at(host: Arc<FakeHost>, paths: SpoolPaths, settings: SpoolSettings) -> Running {
             let control = Control::new(settings).unwrap();
             let (c, p) = (control.clone(), paths.clone());
             let thread = std::thread::spawn(move || run(host, c, p));
@@ -1293,7 +828,7 @@ mod tests {
     #[test]
     fn renamed_file_is_placed_once_and_removed() {
         let host = FakeHost::new(|_, _| answered());
-        let spool = Running::start(host.clone(), "sched-once", Settings::default());
+        let spool = Running::start(host.clone(), "sched-once", SpoolSettings::default());
         spool.drop_in("a.call", CALL);
         host.wait_for("the call", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
         assert_eq!(calls(&host), 1);
@@ -1307,7 +842,7 @@ mod tests {
     #[test]
     fn future_file_waits_for_its_mtime_and_follows_a_redate() {
         let host = FakeHost::new(|_, _| answered());
-        let spool = Running::start(host.clone(), "sched-future", Settings::default());
+        let spool = Running::start(host.clone(), "sched-future", SpoolSettings::default());
         let path = spool.paths.outgoing.join("f.call");
         let staged = spool.paths.outgoing.parent().unwrap().join("f.tmp");
         std::fs::write(&staged, CALL).unwrap();
@@ -1337,7 +872,7 @@ mod tests {
     #[test]
     fn kept_file_is_removed_at_its_date_unless_it_changes() {
         let host = FakeHost::new(|_, _| answered());
-        let spool = Running::start(host.clone(), "sched-kept", Settings::default());
+        let spool = Running::start(host.clone(), "sched-kept", SpoolSettings::default());
         // Unchanged: kept until StartRetry's date (RetryTime 1 s ahead), then removed without a call.
         spool.drop_in("k.call", &format!("{CALL}AlwaysDelete: no\nRetryTime: 1\n"));
         host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
@@ -1360,7 +895,7 @@ mod tests {
     #[test]
     fn file_written_in_place_is_taken_only_when_closed() {
         let host = FakeHost::new(|_, _| answered());
-        let spool = Running::start(host.clone(), "sched-inplace", Settings::default());
+        let spool = Running::start(host.clone(), "sched-inplace", SpoolSettings::default());
         // wait until the scheduler watches the directory
         let deadline = std::time::Instant::now() + WAIT;
         while spool.control.snapshot(SnapshotQuery { limit: 0, file: None }).is_none() {
@@ -1394,7 +929,7 @@ mod tests {
             }
             answered()
         });
-        let settings = Settings { max_calls: Some(1), ..Settings::default() };
+        let settings = SpoolSettings { max_calls: Some(1), ..SpoolSettings::default() };
         let spool = Running::start(host.clone(), "sched-maxcalls", settings);
         // All three in the spool before any falls due, so the order is the wheel's, not the arrival's.
         let base = bookkeeping::now_ms() + 500;
@@ -1422,7 +957,7 @@ mod tests {
     #[test]
     fn retries_follow_retry_time_until_expiry() {
         let host = FakeHost::new(|_, _| busy());
-        let spool = Running::start(host.clone(), "sched-retry", Settings::default());
+        let spool = Running::start(host.clone(), "sched-retry", SpoolSettings::default());
         spool.drop_in("r.call", &format!("{CALL}MaxRetries: 1\nRetryTime: 1\n"));
         host.wait_for("expiry", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
         let attempts: Vec<i32> = host.with(|r| r.calls.iter().map(|c| c.1).collect());
@@ -1435,7 +970,7 @@ mod tests {
         // pbx_spool computes its poll timeout in milliseconds in an int: 25-50 days ahead it blocks forever,
         // and times past 2038 are truncated. Here due times are u64 ms on an absolute wall-clock timer.
         let host = FakeHost::new(|_, _| answered());
-        let spool = Running::start(host.clone(), "sched-far", Settings::default());
+        let spool = Running::start(host.clone(), "sched-far", SpoolSettings::default());
         let now = bookkeeping::now_ms();
         let forty_days = now + 40 * 86_400_000;
         let year_2040 = 2_208_988_800_000; // 2040-01-01T00:00:00Z
@@ -1464,7 +999,7 @@ mod tests {
             c.fetch_sub(1, Ordering::SeqCst);
             answered()
         });
-        let spool = Running::start(host.clone(), "sched-concurrency", Settings::default());
+        let spool = Running::start(host.clone(), "sched-concurrency", SpoolSettings::default());
         let due = bookkeeping::now_ms() + 300;
         for i in 0..40 {
             let staged = spool.paths.outgoing.parent().unwrap().join(format!("{i}.tmp"));
@@ -1483,33 +1018,129 @@ mod tests {
         }
     }
 
-    #[test]
-    fn per_file_state_stays_small() {
-        // Target: under 200 bytes per queued file plus its name. The map entry holds the name's Arc and the
-        // state; the wheel's own cost per entry is measured in wheel.rs.
-        assert!(std::mem::size_of::<FileState>() <= 16, "{}", std::mem::size_of::<FileState>());
-        assert!(std::mem::size_of::<(Arc<OsStr>, FileState)>() <= 32);
+    /// Places `name` in the spool due at `due` (ms), written aside and renamed in.
+    fn stage(spool: &Running, name: &str, contents: &str, due: Millis) {
+        let staged = spool.paths.outgoing.parent().unwrap().join(format!("{name}.tmp"));
+        std::fs::write(&staged, contents).unwrap();
+        bookkeeping::set_times(&staged, due, due).unwrap();
+        std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
     }
 
     #[test]
-    fn pacer_never_lets_more_than_rate_starts_into_any_second() {
-        let mut pacer = Pacer::default();
-        let t0 = std::time::Instant::now();
-        let mut now = t0;
-        let mut starts = Vec::new();
-        while now < t0 + Duration::from_secs(5) {
-            match pacer.wait(50.0, now) {
-                None => {
-                    pacer.started(now);
-                    starts.push(now);
-                }
-                Some(wait) => now += wait,
+    fn concurrent_snapshot_requests_each_get_the_answer_to_their_own_query() {
+        // The console and an AMI `Command` can ask at the same moment: no caller may get another's answer
+        // (or none, and time out).
+        const FILES: usize = 8;
+        const THREADS: usize = 16;
+        const ROUNDS: usize = 25;
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-snapshots", SpoolSettings::default());
+        let first_due = bookkeeping::now_ms() + 3_600_000;
+        for i in 0..FILES {
+            stage(&spool, &format!("f{i}.call"), CALL, first_due + 1000 * i as Millis);
+        }
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().queued != FILES {
+            assert!(std::time::Instant::now() < deadline, "never all queued: {:?}", spool.snapshot());
+        }
+        let start = Arc::new(std::sync::Barrier::new(THREADS));
+        let askers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (control, start) = (spool.control.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for round in 0..ROUNDS {
+                        let i = (t + round) % FILES;
+                        let (limit, file) = (i + 1, format!("f{i}.call"));
+                        let query = SnapshotQuery { limit, file: Some(file.clone()) };
+                        let answer =
+                            control.snapshot(query).unwrap_or_else(|| panic!("{t}: no answer in round {round}"));
+                        assert_eq!(answer.next.len(), limit, "{t}: another query's answer in round {round}");
+                        let expected = format!("queued, due at {} ms", first_due + 1000 * i as Millis);
+                        assert_eq!(answer.file_state.as_deref(), Some(expected.as_str()), "{t}: not about {file}");
+                    }
+                })
+            })
+            .collect();
+        for asker in askers {
+            asker.join().expect("an asker got a wrong answer or none (see above)");
+        }
+    }
+
+    #[test]
+    fn after_a_scheduler_panic_stop_answers_at_once_and_nothing_more_is_dialled() {
+        // Every pool worker sits in a long call, one more file waits for a worker, and the scheduler then
+        // dies. Unload must not wait for the calls (it would hold Asterisk's module lock for their whole
+        // length): it refuses, as while calls run normally, and the waiting file is never dialled.
+        struct OpenOnDrop(Arc<(Mutex<bool>, Condvar)>);
+        impl Drop for OpenOnDrop {
+            fn drop(&mut self) {
+                *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                self.0 .1.notify_all();
             }
         }
-        for (i, start) in starts.iter().enumerate() {
-            let in_window = starts[i..].iter().take_while(|s| **s - *start <= Duration::from_secs(1)).count();
-            assert!(in_window <= 50, "{in_window} starts within one second");
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |_, _| {
+            let (open, cv) = &*g;
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            while !*open {
+                open = cv.wait(open).unwrap_or_else(|p| p.into_inner());
+            }
+            answered()
+        });
+        // Logged by the scheduler when a due file waits behind long calls, after its job was queued.
+        host.panic_when_logging("wait behind");
+        let spool = Running::start(host.clone(), "sched-panic", SpoolSettings::default());
+        let gate = OpenOnDrop(gate); // dropped before `spool`, so its stop never waits on a closed gate
+        let now = bookkeeping::now_ms();
+        for i in 0..BASE_POOL {
+            stage(&spool, &format!("long{i}.call"), CALL, now);
         }
-        assert!(starts.len() >= 240, "pacing much slower than 50/s: {}", starts.len());
+        host.wait_for("every worker in a call", WAIT, |r| r.calls.len() == BASE_POOL);
+        spool.drop_in("late.call", CALL);
+        host.wait_for("the forced panic", WAIT, |r| r.logs.iter().any(|(_, l)| l.contains("wait behind")));
+
+        let (answer_tx, answer_rx) = std::sync::mpsc::channel();
+        let control = spool.control.clone();
+        std::thread::spawn(move || {
+            let _ = answer_tx.send(control.request_stop());
+        });
+        let answer = answer_rx.recv_timeout(WAIT).expect("stop blocked behind the calls in progress");
+        assert_eq!(answer, StopAnswer::Busy { calls_in_progress: BASE_POOL });
+
+        drop(gate);
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.control.request_stop() != StopAnswer::Stopped {
+            assert!(std::time::Instant::now() < deadline, "never stopped after the calls ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(calls(&host), BASE_POOL, "a file queued for the pool was dialled after the scheduler died");
+        let late = std::fs::read_to_string(spool.paths.outgoing.join("late.call")).expect("late.call left in place");
+        assert_eq!(late, CALL, "late.call was touched");
+    }
+
+    #[test]
+    fn a_spool_directory_whose_name_is_not_utf8_is_used_as_it_is() {
+        // astspooldir arrives as C string bytes; Linux paths are bytes. It used to be replaced, silently,
+        // by /var/spool/asterisk when not UTF-8.
+        let mut raw = std::env::temp_dir().as_os_str().as_bytes().to_vec();
+        raw.extend_from_slice(b"/prs-unit-spool-\xff\xfe-caf\xe9-");
+        raw.extend_from_slice(std::process::id().to_string().as_bytes());
+        let c_text = std::ffi::CString::new(raw.clone()).unwrap();
+        let spool_dir = crate::os::path_from_c(&c_text);
+        assert_eq!(spool_dir.as_os_str().as_bytes(), raw.as_slice());
+        let paths = SpoolPaths { outgoing: spool_dir.join("outgoing"), done: spool_dir.join("outgoing_done") };
+        let _ = std::fs::remove_dir_all(&spool_dir);
+        std::fs::create_dir_all(&paths.outgoing).unwrap();
+
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        spool.drop_in("a.call", &format!("{CALL}Archive: yes\n"));
+        host.wait_for("the call", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        assert_eq!(calls(&host), 1);
+        assert!(paths.done.join("a.call").exists(), "not archived under the non-UTF-8 spool directory");
+        drop(spool);
+        std::fs::remove_dir_all(&spool_dir).unwrap();
     }
 }

@@ -1,0 +1,437 @@
+//! What the admin's `spool ...` CLI commands do and answer (`spool show status|queue|file`,
+//! `spool check`, `spool rescan`, and the completion of `spool show file`), generic over the host (for
+//! the policy's questions) and over the running spooler ([`Spooler`]), so every answer is unit-tested
+//! without Asterisk. The module only turns C arguments into words and an [`Answer`] into the shim's
+//! result code and `ast_cli` output. No FFI and no locks here: the caller hands in what is running.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use crate::attempt;
+use crate::bookkeeping;
+use crate::callfile;
+use crate::cli_args::{self, Command, CommandId};
+use crate::host::Host;
+use crate::report::{self, Totals};
+use crate::scheduler::{Control, Snapshot, SnapshotQuery, SpoolSettings};
+use crate::text::printable;
+
+/// How a command ended, as Asterisk's CLI understands it (`CLI_SUCCESS`, `CLI_SHOWUSAGE`, `CLI_FAILURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    /// The words do not fit the command: Asterisk prints its usage text (and `text` is empty).
+    ShowUsage,
+    Failure,
+}
+
+/// A command's result: its status and the text for the admin's console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: Status,
+    pub text: String,
+}
+
+impl Answer {
+    fn success(text: impl Into<String>) -> Self {
+        Answer { status: Status::Success, text: text.into() }
+    }
+
+    fn failure(text: impl Into<String>) -> Self {
+        Answer { status: Status::Failure, text: text.into() }
+    }
+}
+
+/// What the commands need from the running spooler: its scheduler ([`Control`] in production, a fake
+/// in the tests below).
+pub trait Spooler {
+    /// The settings in force (replaced on reload).
+    fn settings(&self) -> SpoolSettings;
+    /// The scheduler's view, or `None` if it did not answer (stopping, or stopped after an error).
+    fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot>;
+    /// Totals since load.
+    fn totals(&self) -> Totals;
+    /// Read the whole outgoing directory again.
+    fn request_rescan(&self);
+}
+
+impl Spooler for Control {
+    fn settings(&self) -> SpoolSettings {
+        Control::settings(self)
+    }
+
+    fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
+        Control::snapshot(self, query)
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            attempts: self.stats.attempts.load(Ordering::Relaxed),
+            completed: self.stats.completed.load(Ordering::Relaxed),
+            expired: self.stats.expired.load(Ordering::Relaxed),
+            failed: self.stats.failed.load(Ordering::Relaxed),
+            rejected: self.stats.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    fn request_rescan(&self) {
+        Control::request_rescan(self)
+    }
+}
+
+/// The running spooler and its outgoing directory, as a command sees them.
+pub struct Running<'a, S: Spooler + ?Sized> {
+    pub spooler: &'a S,
+    pub outgoing: &'a Path,
+}
+
+const NOT_RUNNING: &str = "pbx_spool_rs is not running\n";
+const NO_ANSWER: &str = "The spool scheduler did not answer (stopping?)\n";
+const NOT_A_NAME: &str = "Give the name of a file in the outgoing directory (use spool check <path> for others)\n";
+/// Queued names offered to `spool show file <Tab>`.
+const COMPLETION_LIMIT: usize = 1000;
+
+/// Run the command `id` with `words`, the whole command line as Asterisk split it; `running` is `None`
+/// when no spooler runs (only `spool check` works then, with the default rules).
+pub fn execute<H: Host, S: Spooler + ?Sized>(
+    host: &H,
+    id: CommandId,
+    words: &[&[u8]],
+    running: Option<Running<'_, S>>,
+) -> Answer {
+    match cli_args::parse(id, words) {
+        Ok(command) => run(host, command, running),
+        Err(cli_args::ShowUsage) => Answer { status: Status::ShowUsage, text: String::new() },
+    }
+}
+
+/// Run a parsed command.
+pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Option<Running<'_, S>>) -> Answer {
+    let Some(Running { spooler, outgoing }) = running else {
+        return match command {
+            // Works without a running spooler too, with the default rules.
+            Command::Check { path } => check(host, &path, &SpoolSettings::default()),
+            _ => Answer::failure(NOT_RUNNING),
+        };
+    };
+    match command {
+        Command::Check { path } => check(host, &path, &spooler.settings()),
+        Command::Rescan => {
+            spooler.request_rescan();
+            Answer::success(format!("Rescanning {}\n", outgoing.display()))
+        }
+        Command::ShowStatus => match spooler.snapshot(SnapshotQuery { limit: 0, file: None }) {
+            Some(snapshot) => {
+                Answer::success(report::status(&snapshot, spooler.totals(), &describe(&spooler.settings())))
+            }
+            None => Answer::failure(NO_ANSWER),
+        },
+        Command::ShowQueue { limit } => {
+            let Some(snapshot) = spooler.snapshot(SnapshotQuery { limit, file: None }) else {
+                return Answer::failure(NO_ANSWER);
+            };
+            let max = spooler.settings().rules.max_file_size;
+            let rows: Vec<report::QueueRow> = snapshot
+                .next
+                .into_iter()
+                .map(|(name, due)| {
+                    let call = bookkeeping::read_call_file(&outgoing.join(&name), max)
+                        .ok()
+                        .map(|(bytes, _)| callfile::parse(&bytes).call);
+                    report::QueueRow { name, due, call }
+                })
+                .collect();
+            Answer::success(report::queue(&rows, bookkeeping::now_ms()))
+        }
+        Command::ShowFile { name } => {
+            if name.contains('/') {
+                return Answer::failure(NOT_A_NAME);
+            }
+            let state = spooler
+                .snapshot(SnapshotQuery { limit: 0, file: Some(name.clone()) })
+                .and_then(|snapshot| snapshot.file_state)
+                .unwrap_or_else(|| "not queued".into());
+            match examine(host, &outgoing.join(&name), &spooler.settings()) {
+                Ok(text) => Answer::success(format!("{text}State:       {state}\n")),
+                Err(text) => Answer::failure(text),
+            }
+        }
+    }
+}
+
+/// The `n`-th queued file name starting with `word`, for `spool show file <Tab>`.
+pub fn complete_file<S: Spooler + ?Sized>(word: &str, n: usize, spooler: Option<&S>) -> Option<String> {
+    let snapshot = spooler?.snapshot(SnapshotQuery { limit: COMPLETION_LIMIT, file: None })?;
+    snapshot.next.into_iter().map(|(name, _)| name).filter(|name| name.starts_with(word)).nth(n)
+}
+
+fn check<H: Host>(host: &H, path: &Path, settings: &SpoolSettings) -> Answer {
+    match examine(host, path, settings) {
+        Ok(text) => Answer::success(text),
+        Err(text) => Answer::failure(text),
+    }
+}
+
+/// The configuration as written, then what was derived from it and from asterisk.conf.
+fn describe(settings: &SpoolSettings) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = settings.description.iter().cloned().collect();
+    if let Some(uids) = &settings.rules.allowed_owners {
+        let mut uids = uids.clone();
+        uids.dedup();
+        rows.push(("allowed owner uids".into(), format!("{uids:?}")));
+    }
+    rows.push((
+        "live_dangerously (asterisk.conf)".into(),
+        if settings.rules.live_dangerously { "yes" } else { "no" }.into(),
+    ));
+    rows
+}
+
+/// Read and check one call file as the spool would, for `spool show file` and `spool check`.
+fn examine<H: Host>(host: &H, path: &Path, settings: &SpoolSettings) -> Result<String, String> {
+    let (bytes, meta) = bookkeeping::read_call_file(path, settings.rules.max_file_size)
+        .map_err(|err| format!("{}: {err}\n", path.display()))?;
+    let parsed = callfile::parse(&bytes);
+    let shown = printable(path.as_os_str().as_bytes());
+    let verdict = attempt::preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, meta.uid(), &shown)
+        .map_err(|refusal| refusal.lines.join("; "));
+    Ok(report::call_file(&shown, &parsed.call, &parsed.diagnostics, &verdict))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::attempt::VisitRules;
+    use crate::testing::{answered, temp_spool, FakeHost};
+
+    /// A spooler whose scheduler answers with a fixed snapshot (or not at all), recording what it is asked.
+    #[derive(Default)]
+    struct FakeSpooler {
+        settings: SpoolSettings,
+        snapshot: Option<Snapshot>,
+        totals: Totals,
+        queries: RefCell<Vec<SnapshotQuery>>,
+        rescans: Cell<usize>,
+    }
+
+    impl Spooler for FakeSpooler {
+        fn settings(&self) -> SpoolSettings {
+            self.settings.clone()
+        }
+
+        fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
+            let mut snapshot = self.snapshot.clone()?;
+            if let Some(file) = &query.file {
+                snapshot.file_state = snapshot.next.iter().any(|(name, _)| name == file).then(|| "queued".into());
+            }
+            snapshot.next.truncate(query.limit);
+            self.queries.borrow_mut().push(query);
+            Some(snapshot)
+        }
+
+        fn totals(&self) -> Totals {
+            self.totals
+        }
+
+        fn request_rescan(&self) {
+            self.rescans.set(self.rescans.get() + 1);
+        }
+    }
+
+    fn words(line: &str) -> Vec<&[u8]> {
+        line.split(' ').map(str::as_bytes).collect()
+    }
+
+    fn snapshot(next: &[(&str, i64)]) -> Snapshot {
+        Snapshot {
+            queued: next.len(),
+            workers: 1,
+            next: next.iter().map(|(name, due)| (name.to_string(), *due)).collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    const CALL: &str = "Channel: Local/100@default\nContext: default\nExtension: s\nMaxRetries: 2\n";
+
+    #[test]
+    fn without_a_running_spooler_only_check_works() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = temp_spool("cli-not-running");
+        let file = spool.outgoing.join("a.call");
+        std::fs::write(&file, CALL).unwrap();
+        for line in ["spool show status", "spool show queue", "spool show file a.call", "spool rescan"] {
+            let id = match line {
+                "spool show status" => CommandId::ShowStatus,
+                "spool show queue" => CommandId::ShowQueue,
+                "spool show file a.call" => CommandId::ShowFile,
+                _ => CommandId::Rescan,
+            };
+            let answer = execute::<_, FakeSpooler>(&*host, id, &words(line), None);
+            assert_eq!(answer, Answer::failure(NOT_RUNNING), "{line}");
+        }
+        let path = file.to_str().unwrap();
+        let answer = execute::<_, FakeSpooler>(&*host, CommandId::Check, &[b"spool", b"check", path.as_bytes()], None);
+        assert_eq!(answer.status, Status::Success, "{}", answer.text);
+        assert!(answer.text.starts_with(&format!("File:        {path}\n")), "{}", answer.text);
+        assert!(answer.text.contains("Verdict:     would be placed"), "{}", answer.text);
+        assert!(host.with(|r| r.calls.is_empty()), "checking a file never dials it");
+    }
+
+    #[test]
+    fn words_that_do_not_fit_ask_for_the_usage_text_and_print_nothing() {
+        let host = FakeHost::new(|_, _| answered());
+        let spooler = FakeSpooler { snapshot: Some(snapshot(&[])), ..FakeSpooler::default() };
+        let outgoing = Path::new("/nowhere/outgoing");
+        for (id, line) in [
+            (CommandId::ShowQueue, "spool show queue many"),
+            (CommandId::ShowFile, "spool show file"),
+            (CommandId::Rescan, "spool rescan now"),
+        ] {
+            let running = Some(Running { spooler: &spooler, outgoing });
+            let answer = execute(&*host, id, &words(line), running);
+            assert_eq!(answer, Answer { status: Status::ShowUsage, text: String::new() }, "{line}");
+        }
+        assert_eq!(spooler.rescans.get(), 0);
+    }
+
+    #[test]
+    fn rescan_asks_the_scheduler_and_names_the_directory() {
+        let host = FakeHost::new(|_, _| answered());
+        let spooler = FakeSpooler::default();
+        let running = Some(Running { spooler: &spooler, outgoing: Path::new("/var/spool/asterisk/outgoing") });
+        let answer = execute(&*host, CommandId::Rescan, &words("spool rescan"), running);
+        assert_eq!(answer, Answer::success("Rescanning /var/spool/asterisk/outgoing\n"));
+        assert_eq!(spooler.rescans.get(), 1);
+    }
+
+    #[test]
+    fn status_shows_counts_totals_and_the_derived_configuration() {
+        let host = FakeHost::new(|_, _| answered());
+        let rules = VisitRules { allowed_owners: Some(vec![1000, 1000, 0]), ..VisitRules::default() };
+        let settings = SpoolSettings {
+            rules: Arc::new(rules),
+            description: Arc::new(vec![("maxcalls".into(), "50".into())]),
+            ..SpoolSettings::default()
+        };
+        let spooler = FakeSpooler {
+            settings,
+            snapshot: Some(snapshot(&[("a.call", 0), ("b.call", 0)])),
+            totals: Totals { attempts: 7, completed: 5, ..Totals::default() },
+            ..FakeSpooler::default()
+        };
+        let running = Some(Running { spooler: &spooler, outgoing: Path::new("/s/outgoing") });
+        let answer = execute(&*host, CommandId::ShowStatus, &words("spool show status"), running);
+        assert_eq!(answer.status, Status::Success);
+        let text = &answer.text;
+        assert!(text.starts_with("Outgoing spool (pbx_spool_rs)\n"), "{text}");
+        assert!(text.contains(&format!("  {:<38} 2\n", "Queued (waiting for their time)")), "{text}");
+        assert!(text.contains(&format!("  {:<38} 7\n", "Attempts")), "{text}");
+        assert!(text.contains(&format!("  {:<38} 5\n", "Completed")), "{text}");
+        // The configuration as written, then the uids (duplicates next to each other merged) and asterisk.conf.
+        let configuration = text.split("Configuration\n").nth(1).unwrap();
+        assert_eq!(
+            configuration,
+            format!(
+                "  {:<38} 50\n  {:<38} [1000, 0]\n  {:<38} no\n",
+                "maxcalls", "allowed owner uids", "live_dangerously (asterisk.conf)"
+            )
+        );
+        assert_eq!(spooler.queries.borrow().as_slice(), [SnapshotQuery { limit: 0, file: None }]);
+    }
+
+    #[test]
+    fn a_scheduler_that_does_not_answer_is_reported_not_waited_for() {
+        let host = FakeHost::new(|_, _| answered());
+        let spooler = FakeSpooler::default();
+        for (id, line) in [(CommandId::ShowStatus, "spool show status"), (CommandId::ShowQueue, "spool show queue 3")] {
+            let running = Some(Running { spooler: &spooler, outgoing: Path::new("/s/outgoing") });
+            assert_eq!(execute(&*host, id, &words(line), running), Answer::failure(NO_ANSWER), "{line}");
+        }
+    }
+
+    #[test]
+    fn queue_lists_the_files_the_scheduler_names_read_from_the_spool() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = temp_spool("cli-queue");
+        std::fs::write(spool.outgoing.join("a.call"), CALL).unwrap();
+        let later = bookkeeping::now_ms() + 3_600_000 + 30_000;
+        let spooler = FakeSpooler {
+            snapshot: Some(snapshot(&[("a.call", later), ("gone.call", later), ("c.call", later)])),
+            ..FakeSpooler::default()
+        };
+        let running = Some(Running { spooler: &spooler, outgoing: &spool.outgoing });
+        let answer = execute(&*host, CommandId::ShowQueue, &words("spool show queue 2"), running);
+        assert_eq!(answer.status, Status::Success);
+        let lines: Vec<&str> = answer.text.lines().collect();
+        assert_eq!(lines.len(), 4, "{}", answer.text);
+        assert!(lines[0].starts_with("File "), "{}", answer.text);
+        assert!(lines[1].starts_with("a.call ") && lines[1].contains("Local/100@default"), "{}", answer.text);
+        assert!(lines[1].contains("s@default:1") && lines[1].contains("1 of 3"), "{}", answer.text);
+        assert!(lines[1].ends_with("in 1h 00m") || lines[1].ends_with("in 1h 01m"), "{}", answer.text);
+        assert!(lines[2].starts_with("gone.call ") && lines[2].contains("(unreadable)"), "{}", answer.text);
+        assert_eq!(lines[3], "2 file(s) listed");
+        assert_eq!(spooler.queries.borrow().as_slice(), [SnapshotQuery { limit: 2, file: None }]);
+    }
+
+    #[test]
+    fn show_file_takes_names_in_the_spool_only_and_adds_the_state() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = temp_spool("cli-show-file");
+        std::fs::write(spool.outgoing.join("a.call"), CALL).unwrap();
+        std::fs::write(spool.outgoing.join("b.call"), CALL).unwrap();
+        let spooler = FakeSpooler { snapshot: Some(snapshot(&[("a.call", 0)])), ..FakeSpooler::default() };
+        let show = |name: &[u8]| {
+            let running = Some(Running { spooler: &spooler, outgoing: &spool.outgoing });
+            execute(&*host, CommandId::ShowFile, &[b"spool", b"show", b"file", name], running)
+        };
+
+        let queued = show(b"a.call");
+        assert_eq!(queued.status, Status::Success, "{}", queued.text);
+        assert!(queued.text.contains("Channel:     Local/100@default\n"), "{}", queued.text);
+        assert!(queued.text.ends_with("Verdict:     would be placed\nState:       queued\n"), "{}", queued.text);
+        assert!(show(b"b.call").text.ends_with("State:       not queued\n"));
+
+        let missing = show(b"nosuch.call");
+        assert_eq!(missing.status, Status::Failure);
+        assert!(missing.text.starts_with(&format!("{}: ", spool.outgoing.join("nosuch.call").display())));
+
+        assert_eq!(show(b"../../etc/passwd"), Answer::failure(NOT_A_NAME));
+    }
+
+    #[test]
+    fn check_applies_the_running_rules() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = temp_spool("cli-check-rules");
+        let file = spool.outgoing.join("a.call");
+        std::fs::write(&file, CALL).unwrap();
+        let nobody = VisitRules { allowed_owners: Some(vec![u32::MAX - 1]), ..VisitRules::default() };
+        let spooler = FakeSpooler {
+            settings: SpoolSettings { rules: Arc::new(nobody), ..SpoolSettings::default() },
+            ..FakeSpooler::default()
+        };
+        let running = Some(Running { spooler: &spooler, outgoing: &spool.outgoing });
+        let path = file.as_os_str().as_bytes();
+        let answer = execute(&*host, CommandId::Check, &[b"spool", b"check", path], running);
+        assert_eq!(answer.status, Status::Success, "the file was examined: {}", answer.text);
+        assert!(answer.text.contains("Verdict:     REFUSED: "), "{}", answer.text);
+    }
+
+    #[test]
+    fn completion_offers_the_queued_names_with_the_prefix_in_turn() {
+        let spooler = FakeSpooler {
+            snapshot: Some(snapshot(&[("a1.call", 0), ("b.call", 0), ("a2.call", 0)])),
+            ..FakeSpooler::default()
+        };
+        assert_eq!(complete_file("a", 0, Some(&spooler)).as_deref(), Some("a1.call"));
+        assert_eq!(complete_file("a", 1, Some(&spooler)).as_deref(), Some("a2.call"));
+        assert_eq!(complete_file("a", 2, Some(&spooler)), None);
+        assert_eq!(complete_file("", 1, Some(&spooler)).as_deref(), Some("b.call"));
+        assert_eq!(complete_file::<FakeSpooler>("a", 0, None), None);
+        assert_eq!(complete_file("a", 0, Some(&FakeSpooler::default())), None, "no answer, no names");
+    }
+}

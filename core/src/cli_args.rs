@@ -1,0 +1,117 @@
+//! The words of a `spool ...` CLI command turned into what to do, with every word looked up by checked
+//! access: the C side's argument counts are not relied on, and a missing or extra word is a usage error,
+//! never a panic. Pure: words in, a [`Command`] or [`ShowUsage`] out.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// Which CLI entry was invoked (the shim registers one per command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandId {
+    ShowStatus,
+    ShowQueue,
+    ShowFile,
+    Check,
+    Rescan,
+}
+
+/// `spool show queue` without a limit lists this many files.
+pub const DEFAULT_QUEUE_LIMIT: usize = 20;
+
+/// A command with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `spool show status`
+    ShowStatus,
+    /// `spool show queue [limit]`
+    ShowQueue { limit: usize },
+    /// `spool show file <name>`
+    ShowFile { name: String },
+    /// `spool check <path>`: any bytes, as paths are.
+    Check { path: PathBuf },
+    /// `spool rescan`
+    Rescan,
+}
+
+/// The words do not fit the command: Asterisk prints the command's usage text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShowUsage;
+
+/// `words` are the whole command line as Asterisk split it (`spool`, `show`, `file`, `<name>`).
+pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
+    // How many words each command has, the fixed ones included.
+    let (min, max) = match id {
+        CommandId::ShowStatus => (3, 3),
+        CommandId::ShowQueue => (3, 4),
+        CommandId::ShowFile => (4, 4),
+        CommandId::Check => (3, 3),
+        CommandId::Rescan => (2, 2),
+    };
+    if words.len() < min || words.len() > max {
+        return Err(ShowUsage);
+    }
+    let word = |i: usize| words.get(i).copied().ok_or(ShowUsage);
+    Ok(match id {
+        CommandId::ShowStatus => Command::ShowStatus,
+        CommandId::ShowQueue => {
+            let limit = match words.get(3) {
+                None => DEFAULT_QUEUE_LIMIT,
+                Some(limit) => std::str::from_utf8(limit).ok().and_then(|l| l.parse().ok()).ok_or(ShowUsage)?,
+            };
+            Command::ShowQueue { limit }
+        }
+        CommandId::ShowFile => Command::ShowFile { name: String::from_utf8_lossy(word(3)?).into_owned() },
+        CommandId::Check => Command::Check { path: PathBuf::from(OsStr::from_bytes(word(2)?)) },
+        CommandId::Rescan => Command::Rescan,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<&[u8]> {
+        line.split(' ').filter(|w| !w.is_empty()).map(str::as_bytes).collect()
+    }
+
+    #[test]
+    fn missing_or_extra_words_are_usage_errors_not_panics() {
+        // Every command with every word count from none to two too many: only the right counts parse.
+        let full = [
+            (CommandId::ShowStatus, "spool show status"),
+            (CommandId::ShowQueue, "spool show queue 5"),
+            (CommandId::ShowFile, "spool show file a.call"),
+            (CommandId::Check, "spool check /tmp/a.call"),
+            (CommandId::Rescan, "spool rescan"),
+        ];
+        for (id, line) in full {
+            let line_with_extras = format!("{line} extra more");
+            let all = words(&line_with_extras);
+            for n in 0..=all.len() {
+                let parsed = parse(id, &all[..n]);
+                let fits = match id {
+                    CommandId::ShowQueue => n == 3 || n == 4,
+                    _ => n == words(line).len(),
+                };
+                assert_eq!(parsed.is_ok(), fits, "{id:?} with {n} words: {parsed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn arguments_are_taken_as_given() {
+        assert_eq!(parse(CommandId::ShowQueue, &words("spool show queue")), Ok(Command::ShowQueue { limit: 20 }));
+        assert_eq!(parse(CommandId::ShowQueue, &words("spool show queue 7")), Ok(Command::ShowQueue { limit: 7 }));
+        assert_eq!(parse(CommandId::ShowQueue, &words("spool show queue many")), Err(ShowUsage));
+        assert_eq!(
+            parse(CommandId::ShowFile, &words("spool show file x.call")),
+            Ok(Command::ShowFile { name: "x.call".into() })
+        );
+        let path: &[u8] = b"/tmp/caf\xe9.call";
+        let check = parse(CommandId::Check, &[b"spool", b"check", path]);
+        assert_eq!(check, Ok(Command::Check { path: PathBuf::from(OsStr::from_bytes(path)) }));
+        assert_eq!(parse(CommandId::Rescan, &words("spool rescan")), Ok(Command::Rescan));
+        assert_eq!(parse(CommandId::ShowStatus, &words("spool show status")), Ok(Command::ShowStatus));
+    }
+}

@@ -1,0 +1,81 @@
+//! What the scheduler knows about each name in outgoing/ ([`FileState`]), and how a file is recognised
+//! as unchanged ([`fingerprint`]). Plain data: the scheduler owns the map and every transition.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+
+use crate::attempt::{AttemptStart, Kept};
+
+/// What the scheduler knows about one name in the outgoing directory.
+#[derive(Debug)]
+pub(super) enum FileState {
+    /// In the wheel at its due time (its mtime).
+    Queued,
+    /// In the wheel for its next attempt after a failed one.
+    Retrying,
+    /// Created in place and still being written: taken when the writer closes it.
+    Writing,
+    /// Handed to a worker. `changed` records events seen meanwhile (the name may have been reused).
+    /// Boxed: only running files need it, and it keeps every queued file's state small.
+    Running { changed: bool, attempt: Option<Box<AttemptStart>> },
+    /// Due but held back by `max_calls`.
+    Held,
+    /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
+    /// events caused by our own failed writes do not count, so there is no loop).
+    Parked { fingerprint: u64 },
+    /// Finished, kept in place by `AlwaysDelete: no`: removed at its date if its [`fingerprint`] is still
+    /// the one it had after its last attempt; visited anew as soon as it changes. Boxed, like `Running`:
+    /// few files are ever kept.
+    Kept(Box<KeptFile>),
+}
+
+/// A [`FileState::Kept`] file: what it looked like after its last attempt, and how to end it.
+#[derive(Debug)]
+pub(super) struct KeptFile {
+    pub(super) fingerprint: u64,
+    pub(super) kept: Kept,
+}
+
+/// What identifies a file's state for [`FileState::Parked`]: inode, size, mode, flags-changing ctime and
+/// mtime. Any admin fix (chmod, chown, chattr, rewrite, touch, replacement) changes it; a failed write of
+/// ours does not.
+pub(super) fn fingerprint(meta: &fs::Metadata) -> u64 {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        meta.ino(),
+        meta.size(),
+        meta.mode(),
+        meta.uid(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
+        .hash(&mut hasher);
+    hasher.finish().max(1)
+}
+
+/// A directory entry's name as a queue key (any bytes, as pbx_spool takes them; `.`/`..` kept out).
+pub(super) fn file_name_key(name: &[u8]) -> Option<Arc<OsStr>> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+        return None;
+    }
+    Some(Arc::from(OsStr::from_bytes(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_file_state_stays_small() {
+        // Target: under 200 bytes per queued file plus its name. The map entry holds the name's Arc and the
+        // state; the wheel's own cost per entry is measured in wheel.rs.
+        assert!(std::mem::size_of::<FileState>() <= 16, "{}", std::mem::size_of::<FileState>());
+        assert!(std::mem::size_of::<(Arc<OsStr>, FileState)>() <= 32);
+    }
+}
