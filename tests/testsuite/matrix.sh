@@ -9,7 +9,8 @@
 # "22" is the chroot's packaged Asterisk 22 (Debian's asterisk/asterisk-dev); any other VERSION is built
 # from source once by asterisk-src.sh into /opt/asterisk-VERSION inside the chroot. Each version gets its
 # own cargo target directory (target/asterisk-VERSION; the packaged 22 uses target/ like `make test`), so
-# the builds never overwrite each other.
+# the builds never overwrite each other. The whole workspace is built there (the module, and the callfile
+# tool the suite runs from beside its test binary).
 #
 #   MATRIX_FILTER      a test-name filter passed to the integration suite (default: every test)
 #   MATRIX_UPSTREAM    0 to leave out the upstream call-file tests (default 1 when tests/upstream/run.sh exists)
@@ -75,7 +76,7 @@ for version in "${VERSIONS[@]}"; do
     say "Asterisk $label: building pbx_spool_rs against $include"
     started=$(date +%s)
     if ! CARGO_TARGET_DIR="$target" ASTERISK_INCLUDE_DIR="$include" \
-            "$CARGO" build --release -p pbx_spool_rs --lib --tests >"$OUT/build-$version.log" 2>&1; then
+            "$CARGO" build --release --workspace >"$OUT/build-$version.log" 2>&1; then
         tail -n 30 "$OUT/build-$version.log" >&2
         add_row "$label" build 0 1 0 $(( $(date +%s) - started )) "pbx_spool_rs did not build (target/matrix/build-$version.log)"
         continue
