@@ -9,6 +9,8 @@
 #                             stock pbx_spool.so)
 #   make demo                 run the module for real in the project's Asterisk 22 and place a call
 #   make env                  create (once) the cached Debian sid chroot with asterisk and asterisk-dev
+#   make asterisk-src         build (once) Asterisk 20.20.1 and 23.4.1 from ../shared/asterisk-src in the chroot
+#   make test-matrix          the integration suite against Asterisk 20, 22 and 23, one table at the end
 #   make bench                stock pbx_spool and pbx_spool_rs side by side (BENCHMARKS.md)
 #   make soak                 SOAK_MINUTES (30) of call files with random faults, then an exact account
 #   make fuzz                 fuzz the call-file parser and policy for FUZZ_SECONDS (default 600)
@@ -20,7 +22,8 @@ BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
-.PHONY: all module install samples test upstream-test demo env host-deps fuzz bench soak clean
+.PHONY: all module install samples test upstream-test demo env host-deps fuzz bench soak clean \
+	asterisk-src test-matrix
 
 all: module
 
@@ -57,6 +60,17 @@ SPOOLER ?= rust
 upstream-test: env
 	$(CARGO) build --release --workspace
 	SPOOLER=$(SPOOLER) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so bash tests/upstream/run.sh
+
+# Source-built Asterisks for the version matrix, each cached in the chroot under /opt/asterisk-<version>.
+ASTERISK_SRC_VERSIONS ?= 20.20.1 23.4.1
+asterisk-src: env
+	for v in $(ASTERISK_SRC_VERSIONS); do bash tests/testsuite/asterisk-src.sh $$v || exit 1; done
+
+# pbx_spool_rs built against each version's own headers (target/asterisk-<version>/), the integration
+# suite run against that Asterisk, one table at the end. "22" is the chroot's packaged Asterisk.
+MATRIX_VERSIONS ?= 20.20.1 22 23.4.1
+test-matrix: env
+	bash tests/testsuite/matrix.sh $(MATRIX_VERSIONS)
 
 demo: env
 	$(CARGO) build --release --workspace

@@ -73,6 +73,9 @@ fn main() {
     };
     println!("cargo:rerun-if-changed={}", asterisk_include.join("asterisk.h").display());
     println!("cargo:rerun-if-changed={}", asterisk_include.join("asterisk/buildopts.h").display());
+    // Which headers this build is for, so the integration suite can hold the Asterisk under test to the
+    // build options (AST_BUILDOPTS, whose checksum Asterisk compares at load) the module was built with.
+    println!("cargo:rustc-env=PBX_SPOOL_RS_ASTERISK_INCLUDE={}", asterisk_include.display());
     let private_include = private_asterisk_include(&asterisk_include, &out_dir);
     let own_include = manifest_dir.join("include");
     let defines = [

@@ -32,6 +32,41 @@ fn loads_and_runs() {
     );
 }
 
+/// The module was built against headers of the Asterisk under test: the build options those headers
+/// carry (`AST_BUILDOPTS` in `asterisk/buildopts.h`, whose checksum Asterisk compares when it loads a
+/// module) are the ones the running Asterisk shows in `core show settings`, as the README tells admins
+/// to check. A module built for other build options is refused by Asterisk ("was not compiled with the
+/// same compile-time options"), so this also catches a version matrix wired to the wrong headers.
+#[test]
+fn built_for_the_build_options_of_the_asterisk_under_test() {
+    let include = std::path::Path::new(env!("PBX_SPOOL_RS_ASTERISK_INCLUDE"));
+    let buildopts_h = include.join("asterisk/buildopts.h");
+    let header = std::fs::read_to_string(&buildopts_h)
+        .unwrap_or_else(|e| panic!("cannot read {} (the headers this build used): {e}", buildopts_h.display()));
+    let built_for = header
+        .lines()
+        .find_map(|l| l.strip_prefix("#define AST_BUILDOPTS "))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no AST_BUILDOPTS in {}:\n{header}", buildopts_h.display()));
+
+    let ast = Asterisk::start(Spooler::Rust);
+    let settings = ast.cli("core show settings");
+    let running = settings
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ABI related Build Options:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no 'ABI related Build Options' in core show settings:\n{settings}"));
+    let running = if running == "(none)" { "" } else { running };
+    assert_eq!(
+        running,
+        built_for,
+        "Asterisk {} runs with build options {running:?}, the module was built against {} with {built_for:?}",
+        crate::harness::env::Install::get().label(),
+        include.display()
+    );
+    assert_eq!(ast.module_status(RUST_SO).as_deref(), Some("Running"), "{}", ast.diagnostics());
+}
+
 #[test]
 fn unload_load_cycles_keep_threads_and_asterisk() {
     let ast = Asterisk::start(Spooler::Rust);

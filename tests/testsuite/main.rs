@@ -1,7 +1,9 @@
-//! Integration tests of pbx_spool_rs inside a real Asterisk 22 (the Debian sid chroot made by
-//! `tests/testsuite/env.sh`). Run as root. Every test starts its own isolated instance; see
-//! [`harness`]. Env: PBX_SPOOL_RS_ENV (chroot), PBX_SPOOL_RS_SO (module to test),
-//! PBX_SPOOL_RS_KEEP=1 (keep instance directories), PBX_SPOOL_RS_REQUIRE_ENV=1 (never skip: `make test`).
+//! Integration tests of pbx_spool_rs inside a real Asterisk (the Debian sid chroot made by
+//! `tests/testsuite/env.sh`; its packaged Asterisk 22 by default). Run as root. Every test starts its own
+//! isolated instance; see [`harness`]. Env: PBX_SPOOL_RS_ENV (chroot), PBX_SPOOL_RS_SO (module to test),
+//! PBX_SPOOL_RS_ASTERISK (a source-built Asterisk's prefix inside the chroot, e.g. /opt/asterisk-20.20.1,
+//! made by `tests/testsuite/asterisk-src.sh`), PBX_SPOOL_RS_KEEP=1 (keep instance directories),
+//! PBX_SPOOL_RS_REQUIRE_ENV=1 (never skip: `make test`, `make test-matrix`).
 
 mod harness;
 

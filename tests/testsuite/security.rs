@@ -54,15 +54,17 @@ pub(crate) fn setup(builder: Builder) -> Builder {
 
 /// chan_rtp and what it needs: `UnicastRTP/<host>:<port>` is a real channel driver that dials any
 /// host:port without configuration and answers at once, so it shows whether a first leg reached a
-/// driver (Newchannel, dialplan run) rather than being refused.
+/// driver (Newchannel, dialplan run) rather than being refused. Debian's res_rtp_asterisk is built with
+/// pjproject (ICE) and needs res_pjproject; a source build without pjproject (the version matrix's 20
+/// and 23) has a res_rtp_asterisk that does not, and no res_pjproject.
 pub(crate) fn with_rtp(builder: Builder) -> Builder {
-    builder
-        .module("res_sorcery_config.so")
-        .module("res_pjproject.so")
-        .module("res_rtp_asterisk.so")
-        .module("res_rtp_multicast.so")
-        .module("chan_rtp.so")
-        .file("pjproject.conf", "")
+    let builder = builder.module("res_sorcery_config.so");
+    let builder = if crate::harness::env::has_stock_module("res_pjproject.so") {
+        builder.module("res_pjproject.so").file("pjproject.conf", "")
+    } else {
+        builder
+    };
+    builder.module("res_rtp_asterisk.so").module("res_rtp_multicast.so").module("chan_rtp.so")
 }
 
 /// pbx_spool_rs.conf with `lines` in its `[general]` section.

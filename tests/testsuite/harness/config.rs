@@ -150,9 +150,9 @@ impl Builder {
         self
     }
 
-    /// asterisk.conf: every directory inside the instance directory `root` (an inside-chroot path). Bytes:
-    /// astspooldir need not be UTF-8.
-    pub(super) fn asterisk_conf(&self, root: &str) -> Vec<u8> {
+    /// asterisk.conf: every directory inside the instance directory `root` (an inside-chroot path), the
+    /// binaries in `sbin` (the Asterisk under test's). Bytes: astspooldir need not be UTF-8.
+    pub(super) fn asterisk_conf(&self, root: &str, sbin: &str) -> Vec<u8> {
         let mut conf = format!("[directories]\nastspooldir => {root}/").into_bytes();
         conf.extend_from_slice(&self.spool_name);
         conf.push(b'\n');
@@ -167,7 +167,7 @@ impl Builder {
              astagidir => {root}/data/agi-bin\n\
              astrundir => {root}/run\n\
              astlogdir => {root}/log\n\
-             astsbindir => /usr/sbin\n\
+             astsbindir => {sbin}\n\
              \n\
              [options]\n\
              verbose = {}\n\

@@ -119,16 +119,17 @@ impl Asterisk {
         fs::create_dir_all(&outgoing).unwrap_or_else(|e| panic!("cannot create {}: {e}", outgoing.display()));
         // data/ mirrors the package's shared data (the XML documentation is required: without it
         // stasis refuses to initialise and Asterisk exits).
-        let data = env::host_path(env::STOCK_DATA_DIR);
+        let install = env::Install::get();
+        let data = env::host_path(&install.data_dir);
         for entry in fs::read_dir(&data).unwrap_or_else(|e| panic!("cannot list {}: {e}", data.display())) {
             let entry_name = entry.expect("readdir").file_name();
-            let target = Path::new(env::STOCK_DATA_DIR).join(&entry_name);
+            let target = Path::new(&install.data_dir).join(&entry_name);
             let link = self.host_dir.join("data").join(&entry_name);
             symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
         }
 
         let asterisk_conf = self.host_dir.join("etc/asterisk.conf");
-        fs::write(&asterisk_conf, builder.asterisk_conf(&self.inside_dir))
+        fs::write(&asterisk_conf, builder.asterisk_conf(&self.inside_dir, &install.sbin_dir))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", asterisk_conf.display()));
         self.write_etc("modules.conf", &builder.modules_conf());
         self.write_etc("logger.conf", &config::logger_conf());
@@ -136,7 +137,7 @@ impl Asterisk {
         for (file, text) in config::quiet_defaults() {
             self.write_etc(file, text);
         }
-        let indications = env::host_path(&format!("{}/indications.conf", env::STOCK_ETC_DIR));
+        let indications = env::host_path(&format!("{}/indications.conf", install.etc_dir));
         if let Ok(text) = fs::read_to_string(indications) {
             self.write_etc("indications.conf", &text);
         }
@@ -151,8 +152,7 @@ impl Asterisk {
                 fs::copy(&ours, &link)
                     .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", ours.display(), link.display()));
             } else {
-                env::stock_module(&module);
-                let target = format!("{}/{module}", env::STOCK_MODULE_DIR);
+                let target = env::stock_module(&module);
                 symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
             }
         }
@@ -213,10 +213,11 @@ impl Asterisk {
         let mut command = Command::new("unshare");
         command
             .args(["--mount", "--fork", "--kill-child", "--", "sh", "-c"])
-            .arg(r#"mount -t proc proc "$1/proc" && exec chroot "$1" /usr/sbin/asterisk -f -C "$2""#)
+            .arg(r#"mount -t proc proc "$1/proc" && exec chroot "$1" "$3" -f -C "$2""#)
             .arg("sh")
             .arg(&self.chroot)
             .arg(self.conf_inside())
+            .arg(&env::Install::get().binary)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -422,7 +423,7 @@ impl Asterisk {
     /// Runs a CLI command; None if it did not finish within `timeout`.
     pub fn try_cli(&self, cmd: &str, timeout: Duration) -> Option<String> {
         let mut command = Command::new("chroot");
-        command.arg(&self.chroot).args(["/usr/sbin/asterisk", "-C", &self.conf_inside(), "-rx", cmd]);
+        command.arg(&self.chroot).args([env::Install::get().binary.as_str(), "-C", &self.conf_inside(), "-rx", cmd]);
         let output = process::run_with_timeout(&mut command, timeout);
         output.status.map(|_| output.stdout)
     }

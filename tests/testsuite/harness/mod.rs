@@ -1,7 +1,8 @@
-//! The integration-test harness: real Asterisk 22 instances in the Debian sid chroot, one per test,
-//! isolated (own directory, own AMI port), loading exactly the spooler the test asks for.
+//! The integration-test harness: real Asterisk instances in the Debian sid chroot, one per test,
+//! isolated (own directory, own AMI port), loading exactly the spooler the test asks for. The Asterisk is
+//! the chroot's packaged 22, or a source build named by `PBX_SPOOL_RS_ASTERISK` (the version matrix).
 //!
-//! - [`env`]: where the chroot, the stock modules and our built module are;
+//! - [`env`]: where the chroot, the Asterisk under test, its stock modules and our built module are;
 //! - [`config`]: what an instance looks like ([`Builder`], [`Spooler`]) and its config files' text;
 //! - [`instance`]: a running [`Asterisk`]: start, CLI, call files, log, threads, teardown;
 //! - [`ami`]: the Manager Interface client that records every event;
