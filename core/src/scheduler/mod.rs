@@ -6,14 +6,17 @@
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
 //! - [`pool`]: the worker threads that visit due files;
-//! - [`pacer`]: `maxrate`'s arithmetic.
+//! - [`pacer`]: `maxrate`'s arithmetic;
+//! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
 
 mod control;
 mod files;
 mod pacer;
 mod pool;
+mod scan;
 
 pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
+pub use scan::ScanReport;
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
@@ -43,6 +46,9 @@ const CREATE_GRACE_MS: Millis = 2000;
 /// does not hold back calls that are already due.
 const RESCAN_BATCH: usize = 512;
 
+/// Why a periodic scan reads the directory, as logged.
+const PERIODIC_SCAN: &str = "periodic scan";
+
 /// A wall-clock time in milliseconds as the timer wheel keeps it: times before 1970 (a badly set clock,
 /// a file dated in the past) are due at once.
 fn wheel_time(ms: Millis) -> u64 {
@@ -71,6 +77,8 @@ struct Scheduler<H: Host> {
     pacer: Pacer,
     rate_wakeup: Option<Millis>,
     rescan: Option<fs::ReadDir>,
+    /// `watch = scan | both`: the periodic scan's state.
+    scan: scan::PeriodicScan,
     running: usize,
     pool: WorkerPool<H>,
     /// When to look again whether the pool must grow (jobs waiting behind long calls).
@@ -173,6 +181,7 @@ impl<H: Host> Scheduler<H> {
             pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
+            scan: scan::PeriodicScan::default(),
             running: 0,
             grow_check_at: None,
         })
@@ -201,6 +210,9 @@ impl<H: Host> Scheduler<H> {
                 self.handle_event(event);
             }
             self.continue_rescan();
+            if self.rescan.is_none() && self.scan.due(self.settings.watch.scans(), bookkeeping::now_ms()) {
+                self.start_rescan(PERIODIC_SCAN);
+            }
 
             let now = bookkeeping::now_ms();
             expired.clear();
@@ -214,7 +226,8 @@ impl<H: Host> Scheduler<H> {
             if self.rescan.is_some() {
                 continue; // more of the directory to read: do not sleep
             }
-            let next = [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at]
+            let scan_at = self.scan.wakeup(self.settings.watch.scans());
+            let next = [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at]
                 .into_iter()
                 .flatten()
                 .min();
@@ -259,6 +272,10 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn watch_outgoing(&mut self) {
+        if !self.settings.watch.uses_inotify() {
+            self.start_rescan("start");
+            return;
+        }
         let outgoing = self.paths.outgoing.clone();
         match self.inotify.add_watch(&outgoing, watcher::SPOOL_MASK) {
             Ok(wd) => {
@@ -293,15 +310,25 @@ impl<H: Host> Scheduler<H> {
     fn start_rescan(&mut self, why: &str) {
         match fs::read_dir(&self.paths.outgoing) {
             Ok(dir) => {
-                host_log!(self.host, Level::Debug(1), "Scanning {} ({why})", self.paths.outgoing.display());
+                // Periodic scans are routine: logged one level deeper than the rescans an admin asks for.
+                let level = if why == PERIODIC_SCAN { Level::Debug(2) } else { Level::Debug(1) };
+                host_log!(self.host, level, "Scanning {} ({why})", self.paths.outgoing.display());
                 self.rescan = Some(dir);
+                if self.settings.watch.scans() {
+                    self.scan.begin();
+                }
             }
-            Err(err) => host_log!(
-                self.host,
-                Level::Warning,
-                "Unable to open directory {}: {err}",
-                self.paths.outgoing.display()
-            ),
+            Err(err) => {
+                if self.settings.watch.scans() {
+                    self.scan.abandon(bookkeeping::now_ms(), self.settings.scan_interval_ms);
+                }
+                host_log!(
+                    self.host,
+                    Level::Warning,
+                    "Unable to open directory {}: {err}",
+                    self.paths.outgoing.display()
+                )
+            }
         }
     }
 
@@ -319,18 +346,36 @@ impl<H: Host> Scheduler<H> {
                 break;
             }
         }
-        if finished {
-            self.rescan = None;
-        }
         for name in names {
             let Some(name) = file_name_key(name.as_bytes()) else {
                 continue;
             };
+            self.scan.saw(&name, !self.files.contains_key(&name));
             match self.files.get(&name) {
                 None => self.consider_new(name, false),
                 // Some fixes raise no event (`chattr -i`); a rescan is how the admin says "look again".
                 Some(FileState::Parked { .. }) => self.unpark_if_changed(name),
                 Some(_) => {}
+            }
+        }
+        if finished {
+            self.rescan = None;
+            if self.scan.in_progress() {
+                self.end_scan();
+            }
+        }
+    }
+
+    /// A scan has read the whole directory: names it did not find and that are not ours right now were
+    /// finished or removed elsewhere (another server's work on a shared spool): forget them.
+    fn end_scan(&mut self) {
+        let forgettable = self.files.iter().filter(|(_, state)| !matches!(state, FileState::Running { .. }));
+        let vanished =
+            self.scan.finish(forgettable.map(|(name, _)| name), bookkeeping::now_ms(), self.settings.scan_interval_ms);
+        for name in vanished {
+            // Created after the scan passed its place in the directory: still there, still wanted.
+            if fs::symlink_metadata(self.path_of(&name)).is_err() {
+                self.forget(&name);
             }
         }
     }
@@ -664,7 +709,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
-        let mut snapshot = Snapshot { workers: self.pool.len(), ..Snapshot::default() };
+        let mut snapshot = Snapshot { workers: self.pool.len(), last_scan: self.scan.last(), ..Snapshot::default() };
         for state in self.files.values() {
             match state {
                 FileState::Queued => snapshot.queued += 1,
