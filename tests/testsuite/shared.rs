@@ -232,7 +232,9 @@ fn a_killed_servers_attempts_are_aborted_and_finished_by_the_others() {
 fn a_server_unloaded_and_reloaded_and_one_started_late_lose_and_double_nothing() {
     const FILES: usize = 3_000;
     let spool = SharedSpool::new("unload-late");
-    let first: Vec<Asterisk> = NODES[..2].iter().map(|node| server(&spool, node, "")).collect();
+    // Paced (maxrate is per server), so that work is left for the late server when it has booted.
+    const PACED: &str = "maxrate = 200\n";
+    let first: Vec<Asterisk> = NODES[..2].iter().map(|node| server(&spool, node, PACED)).collect();
     for ast in &first {
         expect_spool_watch(ast);
         only_spool_events(ast);
@@ -247,11 +249,12 @@ fn a_server_unloaded_and_reloaded_and_one_started_late_lose_and_double_nothing()
         !ast2.module_loaded(RUST_SO)
     });
     assert!(unloaded, "ast2 could not unload pbx_spool_rs\n{}", ast2.diagnostics());
-    let late = server(&spool, NODES[2], "");
+    let late = server(&spool, NODES[2], PACED);
     only_spool_events(&late);
     let reloaded = ast2.cli(&format!("module load {RUST_SO}"));
     assert!(ast2.module_loaded(RUST_SO), "{reloaded}");
     let all = [&first[0], &first[1], &late];
     let shares = expect_exactly_once(&spool, &all, FILES, Duration::from_secs(120));
     eprintln!("unload/reload and late start: attempts per server {shares:?}");
+    assert!(shares[2] > 0, "the late server took part: {shares:?}");
 }
