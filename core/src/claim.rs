@@ -66,6 +66,14 @@ impl Claim {
     }
 }
 
+impl Drop for Claim {
+    /// Unlocked explicitly before the descriptor closes: on FUSE file systems (GlusterFS) the release that
+    /// a close sends is asynchronous, and other servers would find the file still claimed for a moment.
+    fn drop(&mut self) {
+        let _ = set_lock(&self.file, libc::F_UNLCK);
+    }
+}
+
 /// Whether another open file description holds a lock on `path` right now (for tests and diagnostics).
 pub fn is_taken(path: &Path) -> io::Result<bool> {
     match Claim::try_take(path) {
@@ -77,10 +85,18 @@ pub fn is_taken(path: &Path) -> io::Result<bool> {
 }
 
 fn lock(file: &File) -> Result<(), ClaimError> {
+    set_lock(file, libc::F_WRLCK).map_err(|err| match err.raw_os_error() {
+        Some(libc::EAGAIN | libc::EACCES) => ClaimError::Taken,
+        _ => ClaimError::Io(err),
+    })
+}
+
+/// `F_OFD_SETLK` of `kind` (`F_WRLCK` or `F_UNLCK`) over the whole file, without waiting.
+fn set_lock(file: &File, kind: libc::c_int) -> io::Result<()> {
     // SAFETY: an all-zero `flock` is a valid value of this plain C struct; every field that matters is
     // set below.
     let mut request: libc::flock = unsafe { std::mem::zeroed() };
-    request.l_type = libc::F_WRLCK as libc::c_short;
+    request.l_type = kind as libc::c_short;
     request.l_whence = libc::SEEK_SET as libc::c_short;
     request.l_start = 0;
     request.l_len = 0; // the whole file, however it grows
@@ -88,12 +104,9 @@ fn lock(file: &File) -> Result<(), ClaimError> {
                        // SAFETY: a valid descriptor owned by `file` and a valid `flock` for the duration of the call.
     let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &request) };
     if result == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EAGAIN | libc::EACCES) => Err(ClaimError::Taken),
-        _ => Err(ClaimError::Io(err)),
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

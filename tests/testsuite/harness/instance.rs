@@ -305,6 +305,15 @@ impl Asterisk {
         self.host_dir.join(&self.spool_name)
     }
 
+    /// Where call files are written before they are renamed into outgoing/: the instance's `staging/`, or,
+    /// on a shared spool (which may be another file system), `staging-<instance>` in the spool.
+    pub fn staging_dir(&self) -> PathBuf {
+        match &self.shared_spool {
+            Some(shared) => shared.join(format!("staging-{}", self.name)),
+            None => self.path("staging"),
+        }
+    }
+
     /// Where call files are dropped.
     pub fn outgoing_dir(&self) -> PathBuf {
         self.spool_dir().join("outgoing")

@@ -17,10 +17,13 @@ pub struct SharedSpool {
 }
 
 impl SharedSpool {
+    /// Under the tests directory, or under `PBX_SPOOL_RS_SHARED_DIR` (a path inside the chroot, e.g. where a
+    /// network file system is mounted) when set.
     pub fn new(name: &str) -> SharedSpool {
         env::sweep_stale_instances();
         let dir_name = format!("{name}-shared-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let inside = format!("{}/{dir_name}", env::INSIDE_TESTS_DIR);
+        let parent = std::env::var("PBX_SPOOL_RS_SHARED_DIR").unwrap_or_else(|_| env::INSIDE_TESTS_DIR.to_string());
+        let inside = format!("{parent}/{dir_name}");
         let host = env::host_path(&inside);
         let outgoing = host.join("outgoing");
         fs::create_dir_all(&outgoing).unwrap_or_else(|e| panic!("cannot create {}: {e}", outgoing.display()));
@@ -55,4 +58,5 @@ impl Drop for SharedSpool {
         }
         let _ = fs::remove_dir_all(&self.host);
     }
+    // (A spool under PBX_SPOOL_RS_SHARED_DIR left by a failed run is the admin's to remove.)
 }
