@@ -262,3 +262,28 @@ fn a_server_unloaded_and_reloaded_and_one_started_late_lose_and_double_nothing()
     eprintln!("unload/reload and late start: attempts per server {shares:?}");
     assert!(shares[2] > 0, "the late server took part: {shares:?}");
 }
+
+#[test]
+fn a_scan_waits_for_a_file_still_being_written_in_place() {
+    // Without inotify nothing says when a local writer is done: a file still open for writing when a scan
+    // finds it is left alone until its writer closes it (or the creation grace ends), not read half-written.
+    let spool = SharedSpool::new("scan-in-place");
+    let ast = server(&spool, "ast1", "watch = scan\nscan_interval = 200\n");
+    let path = spool.outgoing().join("f000000.call");
+    let mut file = fs::File::create(&path).unwrap();
+    use std::io::Write;
+    file.write_all(b"Channel: Local/s@fail\n").unwrap();
+    file.sync_all().unwrap();
+    ast.expect_until("a scan to find the file being written", Duration::from_secs(20), || {
+        let status = ast.cli("spool show status");
+        status.lines().any(|l| l.trim_start().starts_with("Being written") && l.trim_end().ends_with(" 1"))
+    });
+    file.write_all(b"Application: NoOp\nMaxRetries: 0\nArchive: no\n").unwrap();
+    drop(file);
+    let finished = ast.expect_event("the file to finish", Duration::from_secs(20), |e| e.is_event("SpoolFinished"));
+    assert!(
+        finished.has("Status", "Expired"),
+        "read whole, dialled once and expired, not refused as invalid:\n{finished}"
+    );
+    assert_eq!(count(&ast, "SpoolAttempt"), 1);
+}

@@ -352,6 +352,7 @@ impl<H: Host> Scheduler<H> {
             };
             self.scan.saw(&name, !self.files.contains_key(&name));
             match self.files.get(&name) {
+                None if self.scan.in_progress() => self.consider_scanned(name),
                 None => self.consider_new(name, false),
                 // Some fixes raise no event (`chattr -i`); a rescan is how the admin says "look again".
                 Some(FileState::Parked { .. }) => self.unpark_if_changed(name),
@@ -549,6 +550,18 @@ impl<H: Host> Scheduler<H> {
         let due = bookkeeping::mtime_ms(&meta);
         self.files.insert(name.clone(), FileState::Queued);
         self.wheel.schedule(name, wheel_time(due));
+    }
+
+    /// A new name found by a periodic scan. No inotify event says whether its writer is done, so a local
+    /// writer that still has it open (asked as at creation) gets the creation grace; anything else (a
+    /// finished file, or one on a file system that cannot tell) is queued at its mtime.
+    fn consider_scanned(&mut self, name: Arc<OsStr>) {
+        if watcher::open_for_writing(&self.path_of(&name)) == Some(true) {
+            self.files.insert(name.clone(), FileState::Writing);
+            self.wheel.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
+        } else {
+            self.consider_new(name, false);
+        }
     }
 
     /// Queue a known file again at its current mtime; a file waiting for a retry stays one.
