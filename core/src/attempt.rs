@@ -70,7 +70,7 @@ impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
 }
 
 /// What the scheduler must do with the file after a visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Still in the spool and due again at this time (after `EndRetry`, or left in place by
     /// `AlwaysDelete: no` after the dialplan or the user re-dated it).
@@ -89,12 +89,29 @@ pub enum Outcome {
 /// pbx_spool finds such a file again then and, for a completed call, appends `DelayedRetry` every
 /// RetryTime for ever. pbx_spool_rs removes it then, without dialling, as `status` (archived when
 /// `archive`), unless the file changed meanwhile: a changed file is a new request and is visited anew.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {
     pub due: Millis,
     pub archive: bool,
     pub status: Status,
+    /// On a shared spool, the file's claim, held until it is removed.
+    pub claim: Option<HeldClaim>,
 }
+
+/// A claim kept with a [`Kept`] file; dropped (released) with the last copy. Compares equal to any other:
+/// it is not part of what a kept file is.
+#[derive(Debug, Clone)]
+pub struct HeldClaim {
+    _claim: Arc<Claim>,
+}
+
+impl PartialEq for HeldClaim {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HeldClaim {}
 
 /// What the scheduler learns when an attempt starts: when to write `DelayedRetry` if the call is still
 /// running then, and the numbers that line carries.
@@ -230,7 +247,7 @@ impl<H: Host> Visit<'_, H> {
                         self.shown
                     ),
                 );
-                Outcome::Kept(Kept { due, archive: call.archive, status: status.archive_status() })
+                Outcome::Kept(Kept { due, archive: call.archive, status: status.archive_status(), claim: None })
             }
             Removal::ArchiveFailedDeleted(why) => {
                 self.log(Level::Warning, format!("{why} -- outgoing spool archiving disabled; {} deleted", self.shown));
@@ -327,12 +344,25 @@ pub fn visit<H: Host>(
 ) -> Outcome {
     let shown = crate::text::printable(path.as_os_str().as_bytes());
     let visit = Visit { host, node: rules.node.as_deref(), paths, path, shown, stats };
-    let shown = visit.shown.as_str();
-    // Held until this function returns, i.e. until the file's next state is on disk.
-    let _claim = match claim_if_shared(&visit, rules) {
+    // Held until the file's next state is on disk: dropped on return, or kept with a kept file until it
+    // is removed (so no other server takes its unfinished-looking StartRetry for a dead server's).
+    let claim = match claim_if_shared(&visit, rules) {
         Ok(claim) => claim,
         Err(outcome) => return outcome,
     };
+    match visit_file(&visit, rules, on_start) {
+        Outcome::Kept(mut kept) => {
+            kept.claim = claim.map(|claim| HeldClaim { _claim: Arc::new(claim) });
+            Outcome::Kept(kept)
+        }
+        outcome => outcome,
+    }
+}
+
+/// The visit proper, claimed when the spool is shared.
+fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut dyn FnMut(AttemptStart)) -> Outcome {
+    let (host, path, stats) = (visit.host, visit.path, visit.stats);
+    let shown = visit.shown.as_str();
     let (bytes, meta) = match bookkeeping::read_call_file(path, rules.max_file_size) {
         Ok(read) => read,
         Err(ReadError::Gone) => return Outcome::Done,
@@ -818,6 +848,21 @@ mod tests {
         let archived = fs::read_to_string(paths.done.join("t.call")).unwrap();
         assert!(archived.contains("\nAbortRetry: 4242 1 ("), "{archived}");
         assert_eq!(host.with(|r| r.calls.len()), 1);
+    }
+
+    #[test]
+    fn shared_spool_a_kept_file_stays_claimed_until_it_is_removed() {
+        // Its StartRetry looks unfinished: unclaimed, another server would abort it and dial it again.
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("kept-claimed");
+        let path = paths.outgoing.join("k.call");
+        fs::write(&path, format!("{CALL}AlwaysDelete: no\n")).unwrap();
+        let outcome = visit(&*host, &paths, &shared_rules(), &Stats::default(), &path, &mut |_| {});
+        let Outcome::Kept(kept) = outcome else { panic!("{outcome:?}") };
+        assert!(kept.claim.is_some());
+        assert!(crate::claim::is_taken(&path).unwrap(), "claimed while kept");
+        assert_eq!(remove_kept(&*host, &paths, &path, kept), Outcome::Done);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -647,7 +647,8 @@ impl<H: Host> Scheduler<H> {
             return;
         }
         let Some(FileState::Kept(state)) = self.files.get(&name) else { return };
-        let kept = state.kept;
+        // A clone: the state keeps its claim (shared spool) until the file is gone from it.
+        let kept = state.kept.clone();
         let path = self.path_of(&name);
         match bookkeeping::regular_file_mtime(&path) {
             // The wall clock was set back: its date has not come yet.
@@ -806,9 +807,10 @@ impl<H: Host> Scheduler<H> {
                 // Taken now, after every write of the attempt: events those writes raised and that are
                 // still queued find the file unchanged.
                 Ok(meta) => {
+                    let due = kept.due;
                     let state = KeptFile { fingerprint: fingerprint(&meta), kept };
                     self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
-                    self.wheel.schedule(name, wheel_time(kept.due));
+                    self.wheel.schedule(name, wheel_time(due));
                 }
                 Err(_) => self.forget(&name),
             },
