@@ -21,6 +21,11 @@ exten => s,1,Hangup()
 [ring]
 exten => s,1,Wait(4)
  same => n,Hangup()
+
+[answer]
+exten => s,1,Answer()
+ same => n,Wait(1)
+ same => n,Hangup()
 ";
 
 /// Fails at once and expires (one attempt): the cheapest file a spooler can finish.
@@ -286,4 +291,30 @@ fn a_scan_waits_for_a_file_still_being_written_in_place() {
         "read whole, dialled once and expired, not refused as invalid:\n{finished}"
     );
     assert_eq!(count(&ast, "SpoolAttempt"), 1);
+}
+
+#[test]
+fn a_kept_file_is_not_dialled_again_by_another_server() {
+    // AlwaysDelete: no keeps a completed file until its StartRetry date; its last StartRetry looks
+    // unfinished, so the server that finished it keeps it claimed until it removes it.
+    let spool = SharedSpool::new("kept");
+    let servers: Vec<Asterisk> = NODES[..2].iter().map(|node| server(&spool, node, "")).collect();
+    let all: Vec<&Asterisk> = servers.iter().collect();
+    for ast in &all {
+        expect_spool_watch(ast);
+        only_spool_events(ast);
+    }
+    let path = all[0].drop_call_file(
+        "f000000.call",
+        "Channel: Local/s@answer\nApplication: Wait\nData: 1\nRetryTime: 3\nAlwaysDelete: no\nArchive: yes\n",
+    );
+    let finished = wait_until(Duration::from_secs(30), || total(&all, "SpoolFinished") == 1);
+    assert!(finished, "{}", diagnostics(&all));
+    assert!(path.exists(), "kept in place until its date");
+    // Removed at its date (3 s after the attempt started) by the server that finished it, not dialled again.
+    assert!(wait_until(Duration::from_secs(30), || !path.exists()), "{}", diagnostics(&all));
+    let archived = fs::read_to_string(spool.done().join("f000000.call")).unwrap();
+    assert!(!archived.contains("AbortRetry"), "{archived}");
+    assert_eq!(total(&all, "SpoolAttempt"), 1, "{}", diagnostics(&all));
+    assert_eq!(total(&all, "SpoolFinished"), 1);
 }
