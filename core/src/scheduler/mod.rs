@@ -319,15 +319,11 @@ impl<H: Host> Scheduler<H> {
                 }
             }
             Err(err) => {
-                if self.settings.watch.scans() {
-                    self.scan.abandon(bookkeeping::now_ms(), self.settings.scan_interval_ms);
-                }
-                host_log!(
-                    self.host,
-                    Level::Warning,
-                    "Unable to open directory {}: {err}",
-                    self.paths.outgoing.display()
-                )
+                // Scanning, the directory is tried again at every interval: warned about once per outage.
+                let first = !self.settings.watch.scans()
+                    || self.scan.abandon(bookkeeping::now_ms(), self.settings.scan_interval_ms);
+                let level = if first { Level::Warning } else { Level::Debug(1) };
+                host_log!(self.host, level, "Unable to open directory {}: {err}", self.paths.outgoing.display())
             }
         }
     }

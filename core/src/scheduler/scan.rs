@@ -21,6 +21,8 @@ pub(super) struct PeriodicScan {
     started: Option<Instant>,
     /// New names read by the scan in progress.
     new: usize,
+    /// The last scan could not open the directory (said once, not at every interval).
+    failing: bool,
     last: Option<ScanReport>,
 }
 
@@ -56,6 +58,7 @@ impl PeriodicScan {
         self.seen = Some(HashSet::new());
         self.started = Some(Instant::now());
         self.new = 0;
+        self.failing = false;
     }
 
     pub(super) fn in_progress(&self) -> bool {
@@ -86,11 +89,15 @@ impl PeriodicScan {
         vanished
     }
 
-    /// A scan that could not read the directory: try again at the next interval.
-    pub(super) fn abandon(&mut self, now: Millis, interval_ms: u64) {
+    /// A scan that could not read the directory: try again at the next interval. Returns whether this is
+    /// the first failure in a row (the one worth a warning).
+    pub(super) fn abandon(&mut self, now: Millis, interval_ms: u64) -> bool {
+        let first = !self.failing;
+        self.failing = true;
         self.seen = None;
         self.started = None;
         self.next_at = Some(now + Millis::try_from(interval_ms).unwrap_or(Millis::MAX / 2));
+        first
     }
 
     pub(super) fn last(&self) -> Option<ScanReport> {
