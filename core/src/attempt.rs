@@ -1,7 +1,8 @@
 //! One visit to a due call file: pbx_spool's `scan_service` and `attempt_thread` rolled into one step, run on
 //! a worker thread. Reads and parses the file, applies the retry rules, writes the bookkeeping lines, places
 //! the call through the [`Host`], and removes or archives the file at the end. Log texts keep pbx_spool's
-//! wording so existing log watchers keep working. No FFI here.
+//! wording so existing log watchers keep working. On a shared spool (`shared = yes`) a visit first claims
+//! the file ([`crate::claim`]) and holds the claim until the file's next state is written. No FFI here.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
