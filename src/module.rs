@@ -249,7 +249,15 @@ fn load_settings(previous: Option<SpoolSettings>) -> Result<SpoolSettings, ()> {
             return Err(());
         }
     };
-    Ok(settings_from(&config))
+    Ok(settings_from(&with_node_name(config)))
+}
+
+/// On a shared spool, the node name in force: as configured, else the host name.
+fn with_node_name(mut config: SpoolConfig) -> SpoolConfig {
+    if config.shared && config.node.is_none() {
+        config.node = Some(crate::os::host_name().unwrap_or_else(|| format!("pid-{}", std::process::id())));
+    }
+    config
 }
 
 fn settings_from(config: &SpoolConfig) -> SpoolSettings {
@@ -269,12 +277,15 @@ fn settings_from(config: &SpoolConfig) -> SpoolSettings {
         allowed_owners,
         policy: config.policy.clone(),
         live_dangerously: asterisk::config::live_dangerously(),
+        node: config.shared.then(|| Arc::from(config.node.clone().unwrap_or_default().as_str())),
     };
     SpoolSettings {
         rules: Arc::new(rules),
         max_calls: config.max_calls,
         max_rate: config.max_rate,
         description: Arc::new(config::describe(config)),
+        watch: config.watch_mode(),
+        scan_interval_ms: config.scan_interval_ms,
     }
 }
 

@@ -1,7 +1,8 @@
 //! One visit to a due call file: pbx_spool's `scan_service` and `attempt_thread` rolled into one step, run on
 //! a worker thread. Reads and parses the file, applies the retry rules, writes the bookkeeping lines, places
 //! the call through the [`Host`], and removes or archives the file at the end. Log texts keep pbx_spool's
-//! wording so existing log watchers keep working. No FFI here.
+//! wording so existing log watchers keep working. On a shared spool (`shared = yes`) a visit first claims
+//! the file ([`crate::claim`]) and holds the claim until the file's next state is written. No FFI here.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use crate::bookkeeping::{self, Mark, Millis, ReadError, Removal, RemovalRules, Status};
 use crate::callfile::{self, CallFile, Diagnostic, DiagnosticKind, Severity};
+use crate::claim::{Claim, ClaimError};
 use crate::host::{Host, Level};
 use crate::host_log;
 use crate::policy::{self, FunctionRegistry, Policy};
@@ -31,6 +33,9 @@ pub struct VisitRules {
     pub policy: Policy,
     /// asterisk.conf `live_dangerously`: writes to dangerous dialplan functions allowed.
     pub live_dangerously: bool,
+    /// `shared = yes`: this server's node name. Each visit then claims the file first (see [`crate::claim`])
+    /// and names the node in its log lines and events.
+    pub node: Option<Arc<str>>,
 }
 
 impl Default for VisitRules {
@@ -40,6 +45,7 @@ impl Default for VisitRules {
             allowed_owners: None,
             policy: Policy::default(),
             live_dangerously: false,
+            node: None,
         }
     }
 }
@@ -65,7 +71,7 @@ impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
 }
 
 /// What the scheduler must do with the file after a visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Still in the spool and due again at this time (after `EndRetry`, or left in place by
     /// `AlwaysDelete: no` after the dialplan or the user re-dated it).
@@ -84,12 +90,29 @@ pub enum Outcome {
 /// pbx_spool finds such a file again then and, for a completed call, appends `DelayedRetry` every
 /// RetryTime for ever. pbx_spool_rs removes it then, without dialling, as `status` (archived when
 /// `archive`), unless the file changed meanwhile: a changed file is a new request and is visited anew.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {
     pub due: Millis,
     pub archive: bool,
     pub status: Status,
+    /// On a shared spool, the file's claim, held until it is removed.
+    pub claim: Option<HeldClaim>,
 }
+
+/// A claim kept with a [`Kept`] file; dropped (released) with the last copy. Compares equal to any other:
+/// it is not part of what a kept file is.
+#[derive(Debug, Clone)]
+pub struct HeldClaim {
+    _claim: Arc<Claim>,
+}
+
+impl PartialEq for HeldClaim {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HeldClaim {}
 
 /// What the scheduler learns when an attempt starts: when to write `DelayedRetry` if the call is still
 /// running then, and the numbers that line carries.
@@ -112,6 +135,8 @@ pub struct Stats {
     pub expired: AtomicU64,
     pub failed: AtomicU64,
     pub rejected: AtomicU64,
+    /// Due files another server had claimed when this one tried (shared spool only).
+    pub claims_lost: AtomicU64,
 }
 
 /// How a call file ended, as reported in the `SpoolFinished` manager event.
@@ -158,6 +183,7 @@ fn attempt_uniqueid(pid: i64) -> String {
 /// One visit's context: what is needed to log, announce and finish the file.
 struct Visit<'a, H: Host> {
     host: &'a H,
+    node: Option<&'a str>,
     paths: &'a SpoolPaths,
     path: &'a Path,
     shown: String,
@@ -175,7 +201,18 @@ struct LastAttempt {
 
 impl<H: Host> Visit<'_, H> {
     fn log(&self, level: Level, message: String) {
-        host_log!(self.host, level, "{message}");
+        match self.node {
+            Some(node) => host_log!(self.host, level, "[node {node}] {message}"),
+            None => host_log!(self.host, level, "{message}"),
+        }
+    }
+
+    /// A manager event, with `Node:` on a shared spool.
+    fn event(&self, name: &str, mut fields: Vec<(&str, String)>) {
+        if let Some(node) = self.node {
+            fields.push(("Node", node.to_string()));
+        }
+        self.host.manager_event(name, &fields);
     }
 
     /// Remove the file per pbx_spool's rules, count and announce the final status.
@@ -211,7 +248,7 @@ impl<H: Host> Visit<'_, H> {
                         self.shown
                     ),
                 );
-                Outcome::Kept(Kept { due, archive: call.archive, status: status.archive_status() })
+                Outcome::Kept(Kept { due, archive: call.archive, status: status.archive_status(), claim: None })
             }
             Removal::ArchiveFailedDeleted(why) => {
                 self.log(Level::Warning, format!("{why} -- outgoing spool archiving disabled; {} deleted", self.shown));
@@ -233,9 +270,9 @@ impl<H: Host> Visit<'_, H> {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let channel = String::from_utf8_lossy(&call.channel()).into_owned();
-        self.host.manager_event(
+        self.event(
             "SpoolFinished",
-            &[
+            vec![
                 ("File", self.shown.clone()),
                 ("Channel", channel),
                 ("Status", status.as_str().into()),
@@ -307,7 +344,25 @@ pub fn visit<H: Host>(
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
     let shown = crate::text::printable(path.as_os_str().as_bytes());
-    let visit = Visit { host, paths, path, shown, stats };
+    let visit = Visit { host, node: rules.node.as_deref(), paths, path, shown, stats };
+    // Held until the file's next state is on disk: dropped on return, or kept with a kept file until it
+    // is removed (so no other server takes its unfinished-looking StartRetry for a dead server's).
+    let claim = match claim_if_shared(&visit, rules) {
+        Ok(claim) => claim,
+        Err(outcome) => return outcome,
+    };
+    match visit_file(&visit, rules, on_start) {
+        Outcome::Kept(mut kept) => {
+            kept.claim = claim.map(|claim| HeldClaim { _claim: Arc::new(claim) });
+            Outcome::Kept(kept)
+        }
+        outcome => outcome,
+    }
+}
+
+/// The visit proper, claimed when the spool is shared.
+fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut dyn FnMut(AttemptStart)) -> Outcome {
+    let (host, path, stats) = (visit.host, visit.path, visit.stats);
     let shown = visit.shown.as_str();
     let (bytes, meta) = match bookkeeping::read_call_file(path, rules.max_file_size) {
         Ok(read) => read,
@@ -340,6 +395,16 @@ pub fn visit<H: Host>(
         visit.log(level, diagnostic.message(shown));
     }
     let call = parsed.call;
+    if rules.node.is_some() {
+        // Re-read under the claim: another server may have advanced the file (EndRetry, DelayedRetry) since
+        // it looked due here. Its new date is when to look again.
+        let mtime = bookkeeping::mtime_ms(&meta);
+        if mtime > bookkeeping::now_ms() {
+            visit
+                .log(Level::Debug(1), format!("{shown} was advanced by another server; looking again at its new date"));
+            return Outcome::Requeue(mtime);
+        }
+    }
     {
         use std::os::unix::fs::MetadataExt;
         if let Err(refusal) = preflight(host, rules, &call, &parsed.diagnostics, meta.uid(), shown) {
@@ -362,7 +427,8 @@ pub fn visit<H: Host>(
     let retry_ms = i64::from(call.retry_time) * 1000;
     let now = bookkeeping::now_ms();
     // A StartRetry without EndRetry/AbortRetry is an attempt that did not finish: its process is gone
-    // (the scheduler never visits a file whose attempt is still running here), whatever pid it names.
+    // (the scheduler never visits a file whose attempt is still running here), whatever pid it names. On a
+    // shared spool the claim proves it for every server: a running attempt's server holds the lock.
     let record = || -> std::io::Result<Millis> {
         if call.calling_pid.is_some() {
             bookkeeping::append_mark(path, Mark::AbortRetry, pid, attempt, now, call.retry_time)?;
@@ -410,9 +476,9 @@ pub fn visit<H: Host>(
     visit.log(Level::Verbose(3), format!("Attempting call on {channel} for {destination} (Retry {attempt})"));
     let uniqueid = attempt_uniqueid(pid);
     stats.attempts.fetch_add(1, Ordering::Relaxed);
-    host.manager_event(
+    visit.event(
         "SpoolAttempt",
-        &[
+        vec![
             ("File", shown.to_string()),
             ("Channel", channel.clone()),
             ("Destination", destination),
@@ -478,6 +544,47 @@ pub fn remove_kept<H: Host>(host: &H, paths: &SpoolPaths, path: &Path, kept: Kep
     );
     Outcome::Done
 }
+
+/// On a shared spool, claim the file before reading it. `Err` is the outcome when it cannot be claimed:
+/// gone (finished elsewhere), another server's (looked at again at its date), or not lockable here.
+fn claim_if_shared<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules) -> Result<Option<Claim>, Outcome> {
+    if rules.node.is_none() {
+        return Ok(None);
+    }
+    let shown = visit.shown.as_str();
+    match Claim::try_take(visit.path) {
+        Ok(claim) => Ok(Some(claim)),
+        Err(ClaimError::Gone) => Err(Outcome::Done),
+        Err(ClaimError::Taken) => {
+            visit.stats.claims_lost.fetch_add(1, Ordering::Relaxed);
+            visit.log(Level::Debug(1), format!("{shown} is claimed by another server; leaving it to it"));
+            let now = bookkeeping::now_ms();
+            let again = bookkeeping::regular_file_mtime(visit.path).map_or(now, |mtime| mtime.max(now));
+            Err(Outcome::Requeue(again.max(now + CLAIM_LOST_RETRY_MS)))
+        }
+        Err(ClaimError::Io(err)) if is_transient(&err) => {
+            visit.log(
+                Level::Warning,
+                format!("Unable to claim {shown}: {err}; trying again in {TRANSIENT_RETRY_MS} ms"),
+            );
+            Err(Outcome::Requeue(bookkeeping::now_ms() + TRANSIENT_RETRY_MS))
+        }
+        Err(ClaimError::Io(err)) => {
+            visit.log(
+                Level::Error,
+                format!(
+                    "Unable to claim {shown} ({err}): shared = yes dials only files it holds locked; leaving it \
+                     for the admin (does this file system support OFD locks? see the README)"
+                ),
+            );
+            Err(Outcome::Parked)
+        }
+    }
+}
+
+/// How long a file another server holds is left alone, at least, before it is looked at again (its own
+/// date, once that server has written it, usually comes later).
+const CLAIM_LOST_RETRY_MS: Millis = 1000;
 
 /// How long a file waits after a passing resource shortage before it is tried again.
 const TRANSIENT_RETRY_MS: Millis = 1000;
@@ -691,6 +798,72 @@ mod tests {
         assert_eq!(outcome, Outcome::Parked);
         assert!(fs::symlink_metadata(&link).is_ok(), "the symlink is left for the admin");
         assert_eq!(host.with(|r| r.calls.len()), 0);
+    }
+
+    fn shared_rules() -> VisitRules {
+        VisitRules { node: Some(Arc::from("ast1")), ..VisitRules::default() }
+    }
+
+    #[test]
+    fn shared_spool_a_file_another_server_holds_is_left_alone() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("claimed");
+        let path = paths.outgoing.join("c.call");
+        fs::write(&path, CALL).unwrap();
+        let other_server = crate::claim::Claim::try_take(&path).unwrap();
+        let stats = Stats::default();
+        let outcome = visit(&*host, &paths, &shared_rules(), &stats, &path, &mut |_| {});
+        assert!(matches!(outcome, Outcome::Requeue(due) if due >= bookkeeping::now_ms()), "{outcome:?}");
+        assert_eq!(stats.claims_lost.load(Ordering::Relaxed), 1);
+        assert_eq!(host.with(|r| r.calls.len()), 0);
+        assert_eq!(fs::read_to_string(&path).unwrap(), CALL, "untouched");
+        drop(other_server);
+        let outcome = visit(&*host, &paths, &shared_rules(), &stats, &path, &mut |_| {});
+        assert_eq!(outcome, Outcome::Done);
+        assert_eq!(host.with(|r| r.calls.len()), 1);
+        assert_eq!(field(&final_event(&host), "Node"), "ast1");
+        assert!(host.logged("[node ast1] Call completed to Local/s@ctx"));
+    }
+
+    #[test]
+    fn shared_spool_a_file_another_server_advanced_is_not_dialled() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("advanced");
+        let path = paths.outgoing.join("a.call");
+        fs::write(&path, format!("{CALL}MaxRetries: 2\n\nStartRetry: 1 1 (5)\n\nEndRetry: 1 1 (6)\n")).unwrap();
+        let later = bookkeeping::now_ms() + 60_000;
+        bookkeeping::set_times(&path, later, later).unwrap();
+        let outcome = visit(&*host, &paths, &shared_rules(), &Stats::default(), &path, &mut |_| {});
+        assert_eq!(outcome, Outcome::Requeue(later));
+        assert_eq!(host.with(|r| r.calls.len()), 0);
+    }
+
+    #[test]
+    fn shared_spool_an_unclaimed_unfinished_attempt_is_aborted_then_taken_over() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("takeover");
+        let path = paths.outgoing.join("t.call");
+        fs::write(&path, format!("{CALL}MaxRetries: 1\nArchive: yes\n\nStartRetry: 999999 1 (5)\n")).unwrap();
+        let outcome = visit(&*host, &paths, &shared_rules(), &Stats::default(), &path, &mut |_| {});
+        assert_eq!(outcome, Outcome::Done);
+        let archived = fs::read_to_string(paths.done.join("t.call")).unwrap();
+        assert!(archived.contains("\nAbortRetry: 4242 1 ("), "{archived}");
+        assert_eq!(host.with(|r| r.calls.len()), 1);
+    }
+
+    #[test]
+    fn shared_spool_a_kept_file_stays_claimed_until_it_is_removed() {
+        // Its StartRetry looks unfinished: unclaimed, another server would abort it and dial it again.
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("kept-claimed");
+        let path = paths.outgoing.join("k.call");
+        fs::write(&path, format!("{CALL}AlwaysDelete: no\n")).unwrap();
+        let outcome = visit(&*host, &paths, &shared_rules(), &Stats::default(), &path, &mut |_| {});
+        let Outcome::Kept(kept) = outcome else { panic!("{outcome:?}") };
+        assert!(kept.claim.is_some());
+        assert!(crate::claim::is_taken(&path).unwrap(), "claimed while kept");
+        assert_eq!(remove_kept(&*host, &paths, &path, kept), Outcome::Done);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Spooler for Control {
             expired: self.stats.expired.load(Ordering::Relaxed),
             failed: self.stats.failed.load(Ordering::Relaxed),
             rejected: self.stats.rejected.load(Ordering::Relaxed),
+            claims_lost: self.stats.claims_lost.load(Ordering::Relaxed),
         }
     }
 

@@ -42,6 +42,56 @@ pub struct SpoolConfig {
     pub max_calls: Option<usize>,
     /// Most calls started per second; `None` = unlimited.
     pub max_rate: Option<f64>,
+    /// `shared = yes`: several servers on one spool, each visit claimed by a lock.
+    pub shared: bool,
+    /// How new files are found; `None` = the default for the mode ([`SpoolConfig::watch_mode`]).
+    pub watch: Option<WatchMode>,
+    /// Milliseconds between directory scans when `watch` includes `scan`.
+    pub scan_interval_ms: u64,
+    /// This server's name on a shared spool; `None` = the host name.
+    pub node: Option<String>,
+}
+
+/// How new call files are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WatchMode {
+    /// inotify only: instant, but blind to what other hosts write on a network file system.
+    #[default]
+    Inotify,
+    /// A scan every `scan_interval`: sees every writer, at the interval's delay.
+    Scan,
+    /// Both: inotify for local writers, the scan for the rest.
+    Both,
+}
+
+impl WatchMode {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            WatchMode::Inotify => "inotify",
+            WatchMode::Scan => "scan",
+            WatchMode::Both => "both",
+        }
+    }
+
+    pub fn uses_inotify(self) -> bool {
+        self != WatchMode::Scan
+    }
+
+    pub fn scans(self) -> bool {
+        self != WatchMode::Inotify
+    }
+}
+
+/// `scan_interval`'s default, in milliseconds.
+pub const DEFAULT_SCAN_INTERVAL_MS: u64 = 1000;
+/// Below this a scan of a large spool would do nothing but scan.
+const MIN_SCAN_INTERVAL_MS: u64 = 50;
+
+impl SpoolConfig {
+    /// The watch mode in force: as configured, else `both` on a shared spool and `inotify` alone.
+    pub fn watch_mode(&self) -> WatchMode {
+        self.watch.unwrap_or(if self.shared { WatchMode::Both } else { WatchMode::Inotify })
+    }
 }
 
 impl Default for SpoolConfig {
@@ -53,6 +103,10 @@ impl Default for SpoolConfig {
             allowed_owners: Vec::new(),
             max_calls: None,
             max_rate: None,
+            shared: false,
+            watch: None,
+            scan_interval_ms: DEFAULT_SCAN_INTERVAL_MS,
+            node: None,
         }
     }
 }
@@ -136,8 +190,25 @@ pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
         ("maxrate", max_rate),
     ]
     .into_iter()
+    .chain(describe_discovery(config))
     .map(|(key, value)| (key.to_string(), value))
     .collect()
+}
+
+/// The shared-spool and discovery lines, shown only when they differ from a lone spool's defaults, so a
+/// lone spool's status reads as it always did.
+fn describe_discovery(config: &SpoolConfig) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    if config.shared {
+        lines.push(("shared", "yes".to_string()));
+        lines.push(("node", config.node.clone().unwrap_or_else(|| "the host name".to_string())));
+    }
+    let mode = config.watch_mode();
+    if mode != WatchMode::Inotify {
+        lines.push(("watch", mode.keyword().to_string()));
+        lines.push(("scan_interval", format!("{} ms", config.scan_interval_ms)));
+    }
+    lines
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,9 +226,13 @@ enum Key {
     AllowedOwner,
     MaxCalls,
     MaxRate,
+    Shared,
+    Watch,
+    ScanInterval,
+    Node,
 }
 
-const KEYS: [(&str, Key); 13] = [
+const KEYS: [(&str, Key); 17] = [
     ("first_leg", Key::FirstLeg),
     ("allow", Key::Allow),
     ("deny", Key::Deny),
@@ -171,6 +246,10 @@ const KEYS: [(&str, Key); 13] = [
     ("allowed_owner", Key::AllowedOwner),
     ("maxcalls", Key::MaxCalls),
     ("maxrate", Key::MaxRate),
+    ("shared", Key::Shared),
+    ("watch", Key::Watch),
+    ("scan_interval", Key::ScanInterval),
+    ("node", Key::Node),
 ];
 
 impl Key {
@@ -296,6 +375,21 @@ impl Reader {
                 self.config.max_calls = (calls != 0).then_some(calls);
             }
             Key::MaxRate => self.config.max_rate = parse_rate(value)?,
+            Key::Shared => self.config.shared = parse_yes_no(value)?,
+            Key::Watch => self.config.watch = Some(parse_watch(value)?),
+            Key::ScanInterval => {
+                let interval = parse_count(value)? as u64;
+                if interval < MIN_SCAN_INTERVAL_MS {
+                    return Err(format!("must be at least {MIN_SCAN_INTERVAL_MS} (milliseconds)"));
+                }
+                self.config.scan_interval_ms = interval;
+            }
+            Key::Node => {
+                if value.is_empty() || value.len() > 64 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err("must be 1 to 64 printable characters without blanks".to_string());
+                }
+                self.config.node = Some(value.to_string());
+            }
         }
         Ok(())
     }
@@ -366,6 +460,13 @@ impl Reader {
         problems.sort_by_key(|problem| problem.line);
         Err(problems)
     }
+}
+
+fn parse_watch(value: &str) -> Result<WatchMode, String> {
+    [WatchMode::Inotify, WatchMode::Scan, WatchMode::Both]
+        .into_iter()
+        .find(|mode| value.eq_ignore_ascii_case(mode.keyword()))
+        .ok_or_else(|| "must be inotify, scan or both".to_string())
 }
 
 fn parse_first_leg(value: &str) -> Result<FirstLegMode, String> {
@@ -883,6 +984,21 @@ mod tests {
         assert_eq!(config.policy.first_leg, defaults.policy.first_leg);
         assert_eq!(config.policy.denied_applications, defaults.policy.denied_applications);
         assert_eq!(config.max_file_size, defaults.max_file_size);
+    }
+
+    #[test]
+    fn shared_spool_keys() {
+        let lone = accepted(&[]);
+        assert_eq!((lone.shared, lone.watch_mode(), lone.scan_interval_ms), (false, WatchMode::Inotify, 1000));
+        let shared = accepted(&[("shared", "yes"), ("node", "ast2")]);
+        assert_eq!((shared.shared, shared.watch_mode(), shared.node.as_deref()), (true, WatchMode::Both, Some("ast2")));
+        let scan = accepted(&[("shared", "yes"), ("watch", "SCAN"), ("scan_interval", "250")]);
+        assert_eq!((scan.watch_mode(), scan.scan_interval_ms), (WatchMode::Scan, 250));
+        assert!(describe(&scan).contains(&("watch".to_string(), "scan".to_string())));
+        assert!(!describe(&lone).iter().any(|(key, _)| key == "shared" || key == "watch"));
+        for bad in [("watch", "poll"), ("scan_interval", "10"), ("node", "two words"), ("shared", "maybe")] {
+            assert_eq!(rejected(&[bad]).len(), 1, "{bad:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   with [`channel`] (channels as Asterisk reads them), [`applications`] (what an application will
 //!   dial, run, start and write) and [`functions`] (which functions a write reaches),
 //!   [`config`] (pbx_spool_rs.conf as a model);
-//! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit);
+//! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit),
+//!   [`claim`] (the lock that makes a visit exclusive on a shared spool);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
 //! - what admins read: [`report`], the words of their commands: [`cli_args`] (bounds-checked), and what
@@ -23,6 +24,7 @@ pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
 pub mod channel;
+pub mod claim;
 pub mod cli;
 pub mod cli_args;
 pub mod config;

@@ -1,5 +1,5 @@
 //! Small safe wrappers over the operating system that both the module and the `callfile` tool need:
-//! user-name lookup (NSS), paths from C strings, and directory creation. No Asterisk here, no logging:
+//! user-name lookup (NSS), paths from C strings, directory creation, and the host name. No Asterisk here, no logging:
 //! callers say what a failure means for them.
 
 use std::ffi::{CStr, CString, OsStr};
@@ -80,6 +80,19 @@ pub fn create_dir_all_mode(dir: &std::path::Path, mode: u32) -> std::io::Result<
         Err(_) if dir.is_dir() => Ok(()),
         other => other,
     }
+}
+
+/// This machine's host name (the default `node` on a shared spool), or `None` if it cannot be read.
+pub fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for writes of its whole length for the duration of the call.
+    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if result != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    let name = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub struct Totals {
     pub expired: u64,
     pub failed: u64,
     pub rejected: u64,
+    /// Due files another server had claimed first (shared spool).
+    pub claims_lost: u64,
 }
 
 pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]) -> String {
@@ -44,6 +46,26 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    let shared = settings.iter().any(|(key, value)| key == "shared" && value == "yes");
+    if shared || snapshot.last_scan.is_some() {
+        let _ = writeln!(out, "Shared spool and discovery");
+        if shared {
+            let _ = writeln!(out, "  {:<38} {}", "Claims lost to other servers", totals.claims_lost);
+        }
+        let last_scan = snapshot.last_scan.map_or_else(
+            || "none yet".to_string(),
+            |scan| {
+                format!(
+                    "{:.1} ms, {} names ({} new, {} gone)",
+                    scan.duration.as_secs_f64() * 1000.0,
+                    scan.names,
+                    scan.new,
+                    scan.vanished
+                )
+            },
+        );
+        let _ = writeln!(out, "  {:<38} {last_scan}", "Last scan");
     }
     let _ = writeln!(out, "Configuration");
     for (key, value) in settings {

@@ -9,7 +9,9 @@
 //!   empty spool, calls per second, files left;
 //! - `c_latency`: one file at a time into an idle spool: rename to channel creation, p50/p99;
 //! - `d_limits`: pbx_spool_rs.conf `maxcalls` and `maxrate` against the measured peak concurrency and
-//!   start rate (stock pbx_spool has no such limits).
+//!   start rate (stock pbx_spool has no such limits);
+//! - `e_shared_spool` ([`shared`]): one pbx_spool_rs server against three on a shared spool, and the cost
+//!   of the periodic scan at 10,000 and 100,000 files.
 //!
 //! Asterisk logs notice, warning and error only here (the sample logger.conf's `messages`), not the
 //! verbose lines the test suite keeps: both spoolers log the same per-call notices, and the
@@ -19,6 +21,7 @@
 // The integration suite's harness, shared by path: real Asterisk instances in the chroot.
 #[path = "../testsuite/harness/mod.rs"]
 mod harness;
+mod shared;
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;

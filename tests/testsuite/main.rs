@@ -18,6 +18,7 @@ mod parity_timing;
 mod scale;
 mod security;
 mod security_round_two;
+mod shared;
 mod tool;
 
 /// Runs before the test harness starts (a constructor in `.init_array`). A contributor's plain `cargo

@@ -21,6 +21,9 @@ pub struct SpoolSettings {
     pub max_rate: Option<f64>,
     /// The effective pbx_spool_rs.conf, described for `spool show status`.
     pub description: Arc<Vec<(String, String)>>,
+    /// How new files are found (`watch`), and the scan's period (`scan_interval`).
+    pub watch: crate::config::WatchMode,
+    pub scan_interval_ms: u64,
 }
 
 /// Requests from Asterisk's threads to the scheduler.
@@ -98,6 +101,8 @@ pub struct Snapshot {
     pub next: Vec<(String, Millis)>,
     /// The queried file's state, if it is known.
     pub file_state: Option<String>,
+    /// The last periodic scan (`watch = scan | both`).
+    pub last_scan: Option<super::ScanReport>,
 }
 
 /// The answer to a stop request.

@@ -6,14 +6,17 @@
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
 //! - [`pool`]: the worker threads that visit due files;
-//! - [`pacer`]: `maxrate`'s arithmetic.
+//! - [`pacer`]: `maxrate`'s arithmetic;
+//! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
 
 mod control;
 mod files;
 mod pacer;
 mod pool;
+mod scan;
 
 pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
+pub use scan::ScanReport;
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
@@ -43,6 +46,9 @@ const CREATE_GRACE_MS: Millis = 2000;
 /// does not hold back calls that are already due.
 const RESCAN_BATCH: usize = 512;
 
+/// Why a periodic scan reads the directory, as logged.
+const PERIODIC_SCAN: &str = "periodic scan";
+
 /// A wall-clock time in milliseconds as the timer wheel keeps it: times before 1970 (a badly set clock,
 /// a file dated in the past) are due at once.
 fn wheel_time(ms: Millis) -> u64 {
@@ -71,6 +77,8 @@ struct Scheduler<H: Host> {
     pacer: Pacer,
     rate_wakeup: Option<Millis>,
     rescan: Option<fs::ReadDir>,
+    /// `watch = scan | both`: the periodic scan's state.
+    scan: scan::PeriodicScan,
     running: usize,
     pool: WorkerPool<H>,
     /// When to look again whether the pool must grow (jobs waiting behind long calls).
@@ -173,6 +181,7 @@ impl<H: Host> Scheduler<H> {
             pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
+            scan: scan::PeriodicScan::default(),
             running: 0,
             grow_check_at: None,
         })
@@ -201,6 +210,9 @@ impl<H: Host> Scheduler<H> {
                 self.handle_event(event);
             }
             self.continue_rescan();
+            if self.rescan.is_none() && self.scan.due(self.settings.watch.scans(), bookkeeping::now_ms()) {
+                self.start_rescan(PERIODIC_SCAN);
+            }
 
             let now = bookkeeping::now_ms();
             expired.clear();
@@ -214,7 +226,8 @@ impl<H: Host> Scheduler<H> {
             if self.rescan.is_some() {
                 continue; // more of the directory to read: do not sleep
             }
-            let next = [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at]
+            let scan_at = self.scan.wakeup(self.settings.watch.scans());
+            let next = [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at]
                 .into_iter()
                 .flatten()
                 .min();
@@ -259,6 +272,10 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn watch_outgoing(&mut self) {
+        if !self.settings.watch.uses_inotify() {
+            self.start_rescan("start");
+            return;
+        }
         let outgoing = self.paths.outgoing.clone();
         match self.inotify.add_watch(&outgoing, watcher::SPOOL_MASK) {
             Ok(wd) => {
@@ -293,15 +310,21 @@ impl<H: Host> Scheduler<H> {
     fn start_rescan(&mut self, why: &str) {
         match fs::read_dir(&self.paths.outgoing) {
             Ok(dir) => {
-                host_log!(self.host, Level::Debug(1), "Scanning {} ({why})", self.paths.outgoing.display());
+                // Periodic scans are routine: logged one level deeper than the rescans an admin asks for.
+                let level = if why == PERIODIC_SCAN { Level::Debug(2) } else { Level::Debug(1) };
+                host_log!(self.host, level, "Scanning {} ({why})", self.paths.outgoing.display());
                 self.rescan = Some(dir);
+                if self.settings.watch.scans() {
+                    self.scan.begin();
+                }
             }
-            Err(err) => host_log!(
-                self.host,
-                Level::Warning,
-                "Unable to open directory {}: {err}",
-                self.paths.outgoing.display()
-            ),
+            Err(err) => {
+                // Scanning, the directory is tried again at every interval: warned about once per outage.
+                let first = !self.settings.watch.scans()
+                    || self.scan.abandon(bookkeeping::now_ms(), self.settings.scan_interval_ms);
+                let level = if first { Level::Warning } else { Level::Debug(1) };
+                host_log!(self.host, level, "Unable to open directory {}: {err}", self.paths.outgoing.display())
+            }
         }
     }
 
@@ -319,18 +342,37 @@ impl<H: Host> Scheduler<H> {
                 break;
             }
         }
-        if finished {
-            self.rescan = None;
-        }
         for name in names {
             let Some(name) = file_name_key(name.as_bytes()) else {
                 continue;
             };
+            self.scan.saw(&name, !self.files.contains_key(&name));
             match self.files.get(&name) {
+                None if self.scan.in_progress() => self.consider_scanned(name),
                 None => self.consider_new(name, false),
                 // Some fixes raise no event (`chattr -i`); a rescan is how the admin says "look again".
                 Some(FileState::Parked { .. }) => self.unpark_if_changed(name),
                 Some(_) => {}
+            }
+        }
+        if finished {
+            self.rescan = None;
+            if self.scan.in_progress() {
+                self.end_scan();
+            }
+        }
+    }
+
+    /// A scan has read the whole directory: names it did not find and that are not ours right now were
+    /// finished or removed elsewhere (another server's work on a shared spool): forget them.
+    fn end_scan(&mut self) {
+        let forgettable = self.files.iter().filter(|(_, state)| !matches!(state, FileState::Running { .. }));
+        let vanished =
+            self.scan.finish(forgettable.map(|(name, _)| name), bookkeeping::now_ms(), self.settings.scan_interval_ms);
+        for name in vanished {
+            // Created after the scan passed its place in the directory: still there, still wanted.
+            if fs::symlink_metadata(self.path_of(&name)).is_err() {
+                self.forget(&name);
             }
         }
     }
@@ -506,6 +548,18 @@ impl<H: Host> Scheduler<H> {
         self.wheel.schedule(name, wheel_time(due));
     }
 
+    /// A new name found by a periodic scan. No inotify event says whether its writer is done, so a local
+    /// writer that still has it open (asked as at creation) gets the creation grace; anything else (a
+    /// finished file, or one on a file system that cannot tell) is queued at its mtime.
+    fn consider_scanned(&mut self, name: Arc<OsStr>) {
+        if watcher::open_for_writing(&self.path_of(&name)) == Some(true) {
+            self.files.insert(name.clone(), FileState::Writing);
+            self.wheel.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
+        } else {
+            self.consider_new(name, false);
+        }
+    }
+
     /// Queue a known file again at its current mtime; a file waiting for a retry stays one.
     fn requeue_at_mtime(&mut self, name: Arc<OsStr>) {
         let retrying = matches!(self.files.get(&name), Some(FileState::Retrying));
@@ -589,7 +643,8 @@ impl<H: Host> Scheduler<H> {
             return;
         }
         let Some(FileState::Kept(state)) = self.files.get(&name) else { return };
-        let kept = state.kept;
+        // A clone: the state keeps its claim (shared spool) until the file is gone from it.
+        let kept = state.kept.clone();
         let path = self.path_of(&name);
         match bookkeeping::regular_file_mtime(&path) {
             // The wall clock was set back: its date has not come yet.
@@ -664,7 +719,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
-        let mut snapshot = Snapshot { workers: self.pool.len(), ..Snapshot::default() };
+        let mut snapshot = Snapshot { workers: self.pool.len(), last_scan: self.scan.last(), ..Snapshot::default() };
         for state in self.files.values() {
             match state {
                 FileState::Queued => snapshot.queued += 1,
@@ -748,9 +803,10 @@ impl<H: Host> Scheduler<H> {
                 // Taken now, after every write of the attempt: events those writes raised and that are
                 // still queued find the file unchanged.
                 Ok(meta) => {
+                    let due = kept.due;
                     let state = KeptFile { fingerprint: fingerprint(&meta), kept };
                     self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
-                    self.wheel.schedule(name, wheel_time(kept.due));
+                    self.wheel.schedule(name, wheel_time(due));
                 }
                 Err(_) => self.forget(&name),
             },

@@ -78,7 +78,7 @@ pub fn expect_spool_watch(ast: &Asterisk) {
     });
 }
 
-/// Call files written under `<instance>/staging` (same file system as outgoing/), ready to be renamed in.
+/// Call files written under [`Asterisk::staging_dir`] (same file system as outgoing/), ready to be renamed in.
 pub struct Staged {
     pub moves: Vec<(PathBuf, PathBuf)>,
 }
@@ -86,7 +86,7 @@ pub struct Staged {
 /// Writes `count` call files `f000000.call`... into the staging directory, `contents(i)` each, dated
 /// `mtime` when given (the date survives the rename).
 pub fn stage(ast: &Asterisk, count: usize, mtime: Option<SystemTime>, contents: impl Fn(usize) -> String) -> Staged {
-    let staging = ast.path("staging");
+    let staging = ast.staging_dir();
     fs::create_dir_all(&staging).unwrap_or_else(|e| panic!("cannot create {}: {e}", staging.display()));
     let outgoing = ast.outgoing_dir();
     let mut moves = Vec::with_capacity(count);

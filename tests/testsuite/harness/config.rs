@@ -72,6 +72,8 @@ pub struct Builder {
     pub(super) files: Vec<(String, String)>,
     /// astspooldir's name inside the instance directory, as bytes (need not be UTF-8).
     pub(super) spool_name: Vec<u8>,
+    /// A spool directory shared with other instances: (host path, inside path).
+    pub(super) shared_spool: Option<(std::path::PathBuf, String)>,
     pub(super) boot_timeout: Duration,
 }
 
@@ -87,6 +89,7 @@ impl Builder {
             extensions: String::new(),
             files: Vec::new(),
             spool_name: b"spool".to_vec(),
+            shared_spool: None,
             boot_timeout: Duration::from_secs(30),
         }
     }
@@ -144,6 +147,12 @@ impl Builder {
         self
     }
 
+    /// astspooldir is `spool`, shared with every instance built with it, instead of the instance's own.
+    pub fn shared_spool(mut self, spool: &super::SharedSpool) -> Self {
+        self.shared_spool = Some((spool.dir().to_path_buf(), spool.inside().to_string()));
+        self
+    }
+
     /// How long to wait for FullyBooted (default 30 s).
     pub fn boot_timeout(mut self, timeout: Duration) -> Self {
         self.boot_timeout = timeout;
@@ -151,10 +160,25 @@ impl Builder {
     }
 
     /// asterisk.conf: every directory inside the instance directory `root` (an inside-chroot path), the
-    /// binaries in `sbin` (the Asterisk under test's). Bytes: astspooldir need not be UTF-8.
+    /// binaries in `sbin` (the Asterisk under test's), the spool shared when the builder says so. Bytes:
+    /// astspooldir need not be UTF-8.
     pub(super) fn asterisk_conf(&self, root: &str, sbin: &str) -> Vec<u8> {
-        let mut conf = format!("[directories]\nastspooldir => {root}/").into_bytes();
-        conf.extend_from_slice(&self.spool_name);
+        let mut conf = match &self.shared_spool {
+            Some((_, inside)) => format!(
+                "[directories]
+astspooldir => {inside}"
+            )
+            .into_bytes(),
+            None => {
+                let mut conf = format!(
+                    "[directories]
+astspooldir => {root}/"
+                )
+                .into_bytes();
+                conf.extend_from_slice(&self.spool_name);
+                conf
+            }
+        };
         conf.push(b'\n');
         let mut text = format!(
             "astetcdir => {root}/etc\n\

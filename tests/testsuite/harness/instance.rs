@@ -41,6 +41,8 @@ pub struct Asterisk {
     inside_dir: String,
     /// astspooldir's name in the instance directory (`spool` unless the builder said otherwise).
     spool_name: std::ffi::OsString,
+    /// A spool shared with other instances (host path), instead of `spool_name` in the instance directory.
+    shared_spool: Option<PathBuf>,
     /// `unshare`, our direct child; Asterisk is its child.
     child: Option<Child>,
     pid: u32,
@@ -81,6 +83,7 @@ impl Asterisk {
             host_dir,
             inside_dir,
             spool_name: std::os::unix::ffi::OsStringExt::from_vec(builder.spool_name.clone()),
+            shared_spool: builder.shared_spool.as_ref().map(|(host, _)| host.clone()),
             child: None,
             pid: 0,
             ami_port: 0,
@@ -297,7 +300,19 @@ impl Asterisk {
 
     /// astspooldir.
     pub fn spool_dir(&self) -> PathBuf {
+        if let Some(shared) = &self.shared_spool {
+            return shared.clone();
+        }
         self.host_dir.join(&self.spool_name)
+    }
+
+    /// Where call files are written before they are renamed into outgoing/: the instance's `staging/`, or,
+    /// on a shared spool (which may be another file system), `staging-<instance>` in the spool.
+    pub fn staging_dir(&self) -> PathBuf {
+        match &self.shared_spool {
+            Some(shared) => shared.join(format!("staging-{}", self.name)),
+            None => self.path("staging"),
+        }
     }
 
     /// Where call files are dropped.

@@ -8,7 +8,8 @@
 //! - [`ami`]: the Manager Interface client that records every event;
 //! - [`bulk`]: many call files at once (staging, forced inotify overflow, /proc readings);
 //! - [`process`] and [`wait`]: child processes and deadline-bound waiting;
-//! - [`scenario`]: `both_spoolers!`, one scenario run against pbx_spool and pbx_spool_rs.
+//! - [`scenario`]: `both_spoolers!`, one scenario run against pbx_spool and pbx_spool_rs;
+//! - [`shared`]: one spool directory for several instances (a shared spool).
 // A harness serves three test targets (the suite, the benchmark, the soak test), each using a part of it,
 // and tests still to be written: not every helper has a user in every target.
 #![allow(dead_code, unused_macros, unused_imports)]
@@ -20,6 +21,7 @@ pub mod env;
 pub mod instance;
 pub mod process;
 pub mod scenario;
+pub mod shared;
 pub mod wait;
 
 // The harness's API; each test file uses a part of it.
@@ -32,5 +34,7 @@ pub use instance::{set_mtime, Asterisk};
 #[allow(unused_imports)]
 pub(crate) use scenario::both_spoolers;
 pub use scenario::configure;
+#[allow(unused_imports)]
+pub use shared::SharedSpool;
 #[allow(unused_imports)]
 pub use wait::{wait_for, wait_stable, wait_until};

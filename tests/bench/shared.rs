@@ -1,0 +1,128 @@
+//! (e) A shared spool (issue 14): one server against three on the same spool directory, all with
+//! `shared = yes`, on N files due at once (files/s, duplicates, claims lost, CPU per file), and the cost of
+//! the periodic scan (`watch = scan`) over 10,000 and 100,000 queued files. pbx_spool_rs only: stock
+//! pbx_spool has no shared mode (two of them dial every file twice).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::harness::bulk::{ami_only, count_entries, cpu_seconds, expect_spool_watch, file_number, stage};
+use crate::harness::{wait_until, Asterisk, SharedSpool, Spooler};
+use crate::{thousands, DIALPLAN, FAIL_CALL, LOGGER};
+
+fn server(spool: &SharedSpool, node: &str, extra: &str) -> Asterisk {
+    Asterisk::builder(Spooler::Rust)
+        .shared_spool(spool)
+        .extensions(DIALPLAN)
+        .file("logger.conf", LOGGER)
+        .file("pbx_spool_rs.conf", &format!("[general]\nshared = yes\nnode = {node}\n{extra}"))
+        .verbose(0)
+        .boot_timeout(Duration::from_secs(60))
+        .start()
+}
+
+/// A number in `spool show status` after `label`.
+fn status_number(ast: &Asterisk, label: &str) -> Option<f64> {
+    let status = ast.try_cli("spool show status", Duration::from_secs(10))?;
+    status.lines().find_map(|l| l.trim_start().strip_prefix(label)?.split_whitespace().next()?.parse().ok())
+}
+
+struct ClusterRun {
+    seconds: f64,
+    duplicates: usize,
+    claims_lost: f64,
+    cpu_ms_per_file: f64,
+}
+
+fn cluster(servers: usize, files: usize) -> Option<ClusterRun> {
+    let spool = SharedSpool::new("bench-shared");
+    let all: Vec<Asterisk> = (1..=servers).map(|i| server(&spool, &format!("b{i}"), "")).collect();
+    for ast in &all {
+        expect_spool_watch(ast);
+        ami_only(ast, &["Event: SpoolAttempt"]);
+    }
+    let due = SystemTime::now() + Duration::from_secs(4);
+    let staged = stage(&all[0], files, Some(due), |_| FAIL_CALL.to_owned());
+    staged.rename_all();
+    let cpu_before: f64 = all.iter().map(|a| cpu_seconds(a.pid())).sum();
+    let attempts = || all.iter().map(|a| a.ami().count_events(|e| e.is_event("SpoolAttempt"))).sum::<usize>();
+    let outgoing = spool.outgoing();
+    let finished = wait_until(Duration::from_secs(180), || attempts() >= files && count_entries(&outgoing) == 0);
+    let seconds = SystemTime::now().duration_since(due).unwrap_or_default().as_secs_f64();
+    if !finished {
+        eprintln!("bench e: {servers} server(s) did not finish {files} files in 180 s");
+        return None;
+    }
+    let cpu: f64 = all.iter().map(|a| cpu_seconds(a.pid())).sum::<f64>() - cpu_before;
+    let mut seen = std::collections::HashSet::new();
+    for ast in &all {
+        for e in ast.ami().events().iter().filter(|e| e.is_event("SpoolAttempt")) {
+            seen.insert(file_number(e.get("File").unwrap_or_default()));
+        }
+    }
+    let claims_lost = all.iter().filter_map(|a| status_number(a, "Claims lost to other servers")).sum();
+    Some(ClusterRun {
+        seconds,
+        duplicates: attempts() - seen.len(),
+        claims_lost,
+        cpu_ms_per_file: cpu * 1000.0 / files as f64,
+    })
+}
+
+/// The last scan's duration (ms) once a scan has read all `files` names and found none new, and the
+/// Asterisk CPU per scan while idle (10 scans at 1 s).
+fn scan_cost(files: usize) -> Option<(f64, f64)> {
+    let spool = SharedSpool::new("bench-scan");
+    let ast = server(&spool, "s1", "watch = scan\nscan_interval = 1000\n");
+    let staged = stage(&ast, files, Some(SystemTime::now() + Duration::from_secs(3600)), |_| FAIL_CALL.to_owned());
+    staged.rename_all();
+    let settled = wait_until(Duration::from_secs(120), || {
+        let status = ast.try_cli("spool show status", Duration::from_secs(10)).unwrap_or_default();
+        status.contains(&format!(", {files} names (0 new, 0 gone)"))
+    });
+    if !settled {
+        eprintln!("bench e: the scan of {files} files never settled\n{}", ast.cli("spool show status"));
+        return None;
+    }
+    let before = cpu_seconds(ast.pid());
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(10)); // a measurement window, not a synchronisation
+    let cpu_per_scan = (cpu_seconds(ast.pid()) - before) * 1000.0 / started.elapsed().as_secs_f64();
+    let status = ast.cli("spool show status");
+    let duration = status
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Last scan")?.split_whitespace().next()?.parse().ok())?;
+    Some((duration, cpu_per_scan))
+}
+
+#[test]
+#[ignore = "benchmark: make bench"]
+fn e_shared_spool() {
+    const FILES: usize = 10_000;
+    let mut out = String::from("### (e) Shared spool: one server against three (pbx_spool_rs, shared = yes)\n\n");
+    out.push_str("| workload | servers | files/s | duplicates | claims lost | Asterisk CPU per file |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|\n");
+    for servers in [1, 3] {
+        eprintln!("bench e: {} files due at once, {servers} server(s)", thousands(FILES));
+        match cluster(servers, FILES) {
+            Some(run) => out.push_str(&format!(
+                "| {} files due at once, failing at once | {servers} | {:.0} | {} | {:.0} | {:.2} ms |\n",
+                thousands(FILES),
+                FILES as f64 / run.seconds,
+                run.duplicates,
+                run.claims_lost,
+                run.cpu_ms_per_file
+            )),
+            None => out.push_str(&format!("| {} files | {servers} | did not finish | | | |\n", thousands(FILES))),
+        }
+    }
+    out.push_str("\n| queued files (dated +1 h) | last scan | Asterisk CPU per scan (1 s interval, idle) |\n");
+    out.push_str("|---:|---:|---:|\n");
+    for files in [10_000, 100_000] {
+        eprintln!("bench e: scan cost at {} files", thousands(files));
+        match scan_cost(files) {
+            Some((ms, cpu)) => out.push_str(&format!("| {} | {ms:.1} ms | {cpu:.1} ms |\n", thousands(files))),
+            None => out.push_str(&format!("| {} | did not settle | |\n", thousands(files))),
+        }
+    }
+    println!("{out}");
+}
