@@ -8,6 +8,8 @@
 #   UPSTREAM_DIR       where the snapshot's tarballs are (default: ../shared/upstream-testsuite)
 #   PBX_SPOOL_RS_SO    the module to test (default: target/release/libpbx_spool_rs.so)
 #   PBX_SPOOL_RS_ENV   the chroot (default /var/cache/pbx_spool_rs/sid, made by tests/testsuite/env.sh)
+#   PBX_SPOOL_RS_ASTERISK  a source-built Asterisk inside the chroot (e.g. /opt/asterisk-20.20.1, made by
+#                      tests/testsuite/asterisk-src.sh); unset: the chroot's packaged Asterisk 22
 #
 # The testsuite kills every `asterisk` process it can see before each test (`killall -9 asterisk`). It
 # runs here in its own PID namespace, so the only Asterisk processes it can see are its own: nothing
@@ -84,13 +86,37 @@ fi
 run_inside="/tmp/upstream-testsuite.$$"
 run_dir="$ENV_DIR$run_inside"
 moddir_inside=/usr/lib/x86_64-linux-gnu/asterisk/modules
+# The testsuite runs /usr/sbin/asterisk with /etc/asterisk, unless AST_TEST_ROOT names a root holding
+# usr/sbin/asterisk and etc/asterisk (and the directories asterisk.conf names, below that root). For a
+# source-built Asterisk such a root is made of links into its prefix, with an asterisk.conf whose
+# [directories] is a real section (a source install writes it as a template, `[directories](!)`).
+ASTERISK_PREFIX=${PBX_SPOOL_RS_ASTERISK:-}
+test_root_inside=""
+if [ -n "$ASTERISK_PREFIX" ]; then
+    [ -x "$ENV_DIR$ASTERISK_PREFIX/sbin/asterisk" ] || die "no Asterisk at $ASTERISK_PREFIX in the chroot (make asterisk-src)."
+    moddir_inside="$ASTERISK_PREFIX/lib/asterisk/modules"
+    test_root_inside="/tmp/ut$$"
+    test_root="$ENV_DIR$test_root_inside"
+    rm -rf "$test_root"
+    mkdir -p "$test_root/usr/sbin" "$test_root/etc/asterisk" "$test_root$(dirname "$ASTERISK_PREFIX")" "$test_root/tmp"
+    ln -s "$ASTERISK_PREFIX/sbin/asterisk" "$test_root/usr/sbin/asterisk"
+    ln -s "$ASTERISK_PREFIX" "$test_root$ASTERISK_PREFIX"
+    for f in "$ENV_DIR$ASTERISK_PREFIX"/etc/asterisk/*; do
+        [ "$(basename "$f")" = asterisk.conf ] || ln -s "${f#"$ENV_DIR"}" "$test_root/etc/asterisk/"
+    done
+    # astetcdir as in a packaged install: tests copy files into <instance>/etc/ by that name.
+    sed -e 's/^\[directories\](!)/[directories]/' -e 's|^astetcdir *=>.*|astetcdir => /etc/asterisk|' \
+        "$ENV_DIR$ASTERISK_PREFIX/etc/asterisk/asterisk.conf" >"$test_root/etc/asterisk/asterisk.conf"
+fi
 installed_so=""
 # Each test's Asterisk lives under /tmp/asterisk-testsuite/<hash>/run_N in the chroot; this run's are the
 # ones newer than this stamp.
 instances="$ENV_DIR/tmp/asterisk-testsuite"
+[ -n "$test_root_inside" ] && instances="$ENV_DIR$test_root_inside/tmp"
 stamp="$ENV_DIR/tmp/upstream-testsuite.$$.stamp"
 cleanup() {
     [ -n "$installed_so" ] && rm -f "$installed_so"
+    [ -n "$test_root_inside" ] && [ -z "${UPSTREAM_KEEP:-}" ] && rm -rf "$ENV_DIR$test_root_inside"
     if [ -z "${UPSTREAM_KEEP:-}" ]; then
         [ -d "$instances" ] && find "$instances" -mindepth 2 -maxdepth 2 -name 'run_*' -newer "$stamp" \
             -exec rm -rf {} + 2>/dev/null
@@ -123,9 +149,10 @@ for t in $TESTS; do
     out="$run_dir/$(echo "$t" | tr / _).out"
     touch "$stamp.test"
     start=$(date +%s)
-    in_chroot sh -c "cd '$run_inside' && exec python3 ./runtests.py -t '$t'" >"$out" 2>&1 || true
+    in_chroot env ${test_root_inside:+AST_TEST_ROOT="$test_root_inside"} \
+        sh -c "cd '$run_inside' && exec python3 ./runtests.py -t '$t'" >"$out" 2>&1 || true
     took=$(( $(date +%s) - start ))
-    logs=$(find "$instances" -path '*/ast1/var/log/asterisk/full.txt' -newer "$stamp.test" 2>/dev/null | sort)
+    logs=$(find "$instances" -name full.txt -path '*/ast1/*' -newer "$stamp.test" 2>/dev/null | sort)
     verdict=FAIL
     why=""
     if ! grep -q "^Test $t passed" "$out"; then
@@ -150,6 +177,6 @@ for t in $TESTS; do
     fi
 done
 echo
-echo "upstream call-file tests against $SPOOLER:"
+echo "upstream call-file tests against $SPOOLER on Asterisk ${ASTERISK_PREFIX:-22 (packaged)}:"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
