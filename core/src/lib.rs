@@ -28,6 +28,7 @@ pub mod cli_args;
 pub mod config;
 pub mod functions;
 pub mod host;
+pub mod hours;
 pub mod os;
 pub mod policy;
 pub mod report;
