@@ -136,7 +136,7 @@ fn local_instants(zone: &TimeZone, date: Date, minute: u16) -> Vec<Millis> {
     let Ok(hour) = i8::try_from(minute / 60) else { return Vec::new() };
     let Ok(time) = Time::new(hour, (minute % 60) as i8, 0, 0) else { return Vec::new() };
     let ambiguous = zone.to_ambiguous_timestamp(date.to_datetime(time));
-    let (earlier, later) = (ambiguous.clone().earlier(), ambiguous.later());
+    let (earlier, later) = (ambiguous.earlier(), ambiguous.later());
     match ambiguous_kind(zone, date.to_datetime(time)) {
         Kind::Gap => {
             let Ok(after_gap) = later else { return Vec::new() };

@@ -22,6 +22,7 @@ pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
+pub mod campaign;
 pub mod channel;
 pub mod cli;
 pub mod cli_args;
