@@ -27,6 +27,8 @@ enum prs_cli_command {
 	PRS_CLI_SHOW_FILE = 2,
 	PRS_CLI_CHECK = 3,
 	PRS_CLI_RESCAN = 4,
+	PRS_CLI_PAUSE = 5,
+	PRS_CLI_RESUME = 6,
 };
 
 /* Implemented in Rust (src/module.rs, entry_points!). Return values follow enum ast_module_load_result / 0 = success. */

@@ -275,6 +275,7 @@ fn settings_from(config: &SpoolConfig) -> SpoolSettings {
         max_calls: config.max_calls,
         max_rate: config.max_rate,
         description: Arc::new(config::describe(config)),
+        campaigns: Arc::new(config.campaigns.clone()),
     }
 }
 

@@ -204,12 +204,31 @@ static char *handle_rescan(struct ast_cli_entry *e, int cmd, struct ast_cli_args
 		"       Reads the whole outgoing directory again and queues every call file not yet known.\n", 2, 2);
 }
 
+static char *handle_pause(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_PAUSE, "spool pause",
+		"Usage: spool pause <campaign|all>\n"
+		"       Files of the campaign (all: every call file) that fall due wait instead of being dialled;\n"
+		"       calls in progress finish. Kept across module reload and Asterisk restarts\n"
+		"       (<astspooldir>/pbx_spool_rs.paused) until spool resume.\n", 3, 3);
+}
+
+static char *handle_resume(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_RESUME, "spool resume",
+		"Usage: spool resume <campaign|all>\n"
+		"       Lets a paused campaign's files be dialled again, in due order (resume all lifts\n"
+		"       every pause).\n", 3, 3);
+}
+
 static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(handle_show_status, "Show the outgoing spool's state"),
 	AST_CLI_DEFINE(handle_show_queue, "List the next call files by due time"),
 	AST_CLI_DEFINE(handle_show_file, "Show one call file as the spooler sees it"),
 	AST_CLI_DEFINE(handle_check, "Validate a call file without queueing it"),
 	AST_CLI_DEFINE(handle_rescan, "Rescan the outgoing spool directory"),
+	AST_CLI_DEFINE(handle_pause, "Pause a campaign of the outgoing spool"),
+	AST_CLI_DEFINE(handle_resume, "Resume a paused campaign"),
 };
 
 void prs_cli_register(void)

@@ -55,6 +55,10 @@ pub trait Spooler {
     fn totals(&self) -> Totals;
     /// Read the whole outgoing directory again.
     fn request_rescan(&self);
+    /// Pause or resume a campaign (or `all`): the admin's answer or why not; `None` if no answer.
+    fn set_paused(&self, _campaign: &str, _pause: bool) -> Option<Result<String, String>> {
+        None
+    }
 }
 
 impl Spooler for Control {
@@ -78,6 +82,10 @@ impl Spooler for Control {
 
     fn request_rescan(&self) {
         Control::request_rescan(self)
+    }
+
+    fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
+        Control::set_paused(self, campaign, pause)
     }
 }
 
@@ -122,6 +130,11 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
             spooler.request_rescan();
             Answer::success(format!("Rescanning {}\n", outgoing.display()))
         }
+        Command::Pause { campaign, pause } => match spooler.set_paused(&campaign, pause) {
+            Some(Ok(text)) => Answer::success(text),
+            Some(Err(text)) => Answer::failure(text),
+            None => Answer::failure(NO_ANSWER),
+        },
         Command::ShowStatus => match spooler.snapshot(SnapshotQuery { limit: 0, file: None }) {
             Some(snapshot) => {
                 Answer::success(report::status(&snapshot, spooler.totals(), &describe(&spooler.settings())))

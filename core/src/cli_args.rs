@@ -14,6 +14,8 @@ pub enum CommandId {
     ShowFile,
     Check,
     Rescan,
+    Pause,
+    Resume,
 }
 
 /// `spool show queue` without a limit lists this many files.
@@ -32,6 +34,8 @@ pub enum Command {
     Check { path: PathBuf },
     /// `spool rescan`
     Rescan,
+    /// `spool pause <campaign|all>` (true) or `spool resume <campaign|all>` (false)
+    Pause { campaign: String, pause: bool },
 }
 
 /// The words do not fit the command: Asterisk prints the command's usage text.
@@ -47,6 +51,7 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::ShowFile => (4, 4),
         CommandId::Check => (3, 3),
         CommandId::Rescan => (2, 2),
+        CommandId::Pause | CommandId::Resume => (3, 3),
     };
     if words.len() < min || words.len() > max {
         return Err(ShowUsage);
@@ -64,6 +69,9 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::ShowFile => Command::ShowFile { name: String::from_utf8_lossy(word(3)?).into_owned() },
         CommandId::Check => Command::Check { path: PathBuf::from(OsStr::from_bytes(word(2)?)) },
         CommandId::Rescan => Command::Rescan,
+        CommandId::Pause | CommandId::Resume => {
+            Command::Pause { campaign: String::from_utf8_lossy(word(2)?).into_owned(), pause: id == CommandId::Pause }
+        }
     })
 }
 
@@ -84,6 +92,8 @@ mod tests {
             (CommandId::ShowFile, "spool show file a.call"),
             (CommandId::Check, "spool check /tmp/a.call"),
             (CommandId::Rescan, "spool rescan"),
+            (CommandId::Pause, "spool pause sales"),
+            (CommandId::Resume, "spool resume all"),
         ];
         for (id, line) in full {
             let line_with_extras = format!("{line} extra more");
@@ -112,6 +122,10 @@ mod tests {
         let check = parse(CommandId::Check, &[b"spool", b"check", path]);
         assert_eq!(check, Ok(Command::Check { path: PathBuf::from(OsStr::from_bytes(path)) }));
         assert_eq!(parse(CommandId::Rescan, &words("spool rescan")), Ok(Command::Rescan));
+        assert_eq!(
+            parse(CommandId::Resume, &words("spool resume sales")),
+            Ok(Command::Pause { campaign: "sales".into(), pause: false })
+        );
         assert_eq!(parse(CommandId::ShowStatus, &words("spool show status")), Ok(Command::ShowStatus));
     }
 }

@@ -25,6 +25,8 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
         ("Queued (waiting for their time)", snapshot.queued),
         ("Waiting for a retry", snapshot.waiting_retry),
         ("Due, held back by maxcalls/maxrate", snapshot.held),
+        ("Due, outside their calling window", snapshot.waiting_window),
+        ("Due, campaign paused", snapshot.waiting_paused),
         ("Calls in progress", snapshot.in_progress),
         ("Being written", snapshot.being_written),
         ("Left for the admin", snapshot.parked),
@@ -33,6 +35,21 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    if snapshot.all_paused {
+        let _ = writeln!(out, "  ALL PAUSED (spool resume all)");
+    }
+    if !snapshot.campaigns.is_empty() {
+        let _ = writeln!(out, "Campaigns");
+        for c in &snapshot.campaigns {
+            let state = if c.paused { "PAUSED" } else { "active" };
+            let _ = writeln!(
+                out,
+                "  {:<16} {state:<7} queued {}, outside window {}, paused {}, held {}, in progress {}",
+                c.name, c.queued, c.waiting_window, c.waiting_paused, c.held, c.in_progress
+            );
+            let _ = writeln!(out, "  {:<16} {}", "", c.settings);
+        }
     }
     let _ = writeln!(out, "Since load");
     let rows = [

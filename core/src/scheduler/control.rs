@@ -21,6 +21,8 @@ pub struct SpoolSettings {
     pub max_rate: Option<f64>,
     /// The effective pbx_spool_rs.conf, described for `spool show status`.
     pub description: Arc<Vec<(String, String)>>,
+    /// pbx_spool_rs.conf's campaigns, in order (see [`crate::campaign`]).
+    pub campaigns: Arc<Vec<crate::campaign::Campaign>>,
 }
 
 /// Requests from Asterisk's threads to the scheduler.
@@ -30,6 +32,8 @@ pub(super) enum Request {
     /// Answered into the asker's own slot, so concurrent askers (console and AMI) never get each
     /// other's answer.
     Snapshot(SnapshotQuery, Arc<Reply<Snapshot>>),
+    /// `spool pause|resume <campaign|all>` (true = pause): the admin's answer, or why not.
+    Pause(String, bool, Arc<Reply<Result<String, String>>>),
 }
 
 /// A one-shot answer slot, owned by one request.
@@ -92,6 +96,14 @@ pub struct Snapshot {
     pub parked: usize,
     /// Finished, kept in outgoing/ by `AlwaysDelete: no` until their date.
     pub kept: usize,
+    /// Due, waiting for their campaign's calling window to open.
+    pub waiting_window: usize,
+    /// Due, waiting for their campaign (or all) to be resumed.
+    pub waiting_paused: usize,
+    /// Per campaign, in configuration order.
+    pub campaigns: Vec<super::CampaignFigures>,
+    /// `spool pause all` is in force.
+    pub all_paused: bool,
     /// Threads in the worker pool.
     pub workers: usize,
     /// The next files by due time (name, due time in ms), up to the query's limit.
@@ -200,6 +212,14 @@ impl Control {
     pub fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
         let reply = Reply::new();
         self.send(Request::Snapshot(query, reply.clone()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
+    }
+
+    /// Pause (`pause` true) or resume a campaign, or `all`. `None` if the scheduler did not answer.
+    pub fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
+        let reply = Reply::new();
+        self.send(Request::Pause(campaign.to_string(), pause, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }

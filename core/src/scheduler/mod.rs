@@ -6,13 +6,16 @@
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
 //! - [`pool`]: the worker threads that visit due files;
-//! - [`pacer`]: `maxrate`'s arithmetic.
+//! - [`pacer`]: `maxrate`'s arithmetic;
+//! - [`campaigns`]: campaigns' pauses, calling windows and own limits.
 
+mod campaigns;
 mod control;
 mod files;
 mod pacer;
 mod pool;
 
+pub use campaigns::CampaignFigures;
 pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
 
 use std::collections::{HashMap, VecDeque};
@@ -31,6 +34,7 @@ use crate::host_log;
 use crate::text::printable;
 use crate::watcher::{self, Inotify, RawEvent, WallTimer};
 use crate::wheel::TimerWheel;
+use campaigns::{CampaignBook, Gate};
 use control::Request;
 use files::{file_name_key, fingerprint, FileState, KeptFile};
 use pacer::Pacer;
@@ -75,6 +79,7 @@ struct Scheduler<H: Host> {
     pool: WorkerPool<H>,
     /// When to look again whether the pool must grow (jobs waiting behind long calls).
     grow_check_at: Option<Millis>,
+    book: CampaignBook,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -157,7 +162,13 @@ fn idle_until_stopped(control: &Control) {
 impl<H: Host> Scheduler<H> {
     fn new(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) -> std::io::Result<Self> {
         let settings = control.settings();
+        let spool_dir = paths.outgoing.parent().map_or_else(|| paths.outgoing.clone(), Path::to_path_buf);
+        let (book, problems) = CampaignBook::new(settings.campaigns.clone(), spool_dir);
+        for problem in problems {
+            host_log!(host, Level::Error, "{problem}");
+        }
         Ok(Scheduler {
+            book,
             pool: WorkerPool::new(host.clone(), paths.clone(), control.clone()),
             host,
             control,
@@ -189,6 +200,11 @@ impl<H: Host> Scheduler<H> {
             }
             if self.control.settings_changed.swap(false, Ordering::SeqCst) {
                 self.settings = self.control.settings();
+                for problem in self.book.reconfigure(self.settings.campaigns.clone()) {
+                    host_log!(self.host, Level::Error, "{problem}");
+                }
+                // Files may have changed campaign, or their campaign its windows or pause.
+                self.recheck_waiting();
                 self.dispatch_held();
             }
             self.drain_reports();
@@ -243,6 +259,20 @@ impl<H: Host> Scheduler<H> {
                 Request::Snapshot(query, reply) => {
                     self.drain_reports();
                     reply.answer(self.snapshot(&query));
+                }
+                Request::Pause(campaign, pause, reply) => {
+                    let answer = self.book.set_paused(&campaign, pause);
+                    if answer.is_ok() {
+                        host_log!(
+                            self.host,
+                            Level::Notice,
+                            "Campaign {} {} from the CLI/AMI",
+                            printable(campaign.as_bytes()),
+                            if pause { "paused" } else { "resumed" }
+                        );
+                        self.recheck_waiting();
+                    }
+                    reply.answer(answer);
                 }
                 Request::Stop => {
                     // Reports may be pending from workers that just finished.
@@ -397,7 +427,7 @@ impl<H: Host> Scheduler<H> {
 
         match self.files.get_mut(&name) {
             Some(FileState::Running { changed, .. }) => *changed = true,
-            Some(FileState::Queued | FileState::Retrying | FileState::Held) => {
+            Some(FileState::Queued | FileState::Retrying | FileState::Held | FileState::Waiting { .. }) => {
                 if gone {
                     self.forget(&name);
                 } else {
@@ -508,7 +538,8 @@ impl<H: Host> Scheduler<H> {
 
     /// Queue a known file again at its current mtime; a file waiting for a retry stays one.
     fn requeue_at_mtime(&mut self, name: Arc<OsStr>) {
-        let retrying = matches!(self.files.get(&name), Some(FileState::Retrying));
+        let retrying =
+            matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
         self.queue_at_mtime(name, retrying);
     }
 
@@ -536,13 +567,13 @@ impl<H: Host> Scheduler<H> {
     /// A wheel entry fell due.
     fn fire(&mut self, name: Arc<OsStr>, now: Millis) {
         match self.files.get_mut(&name) {
-            Some(FileState::Queued | FileState::Retrying) => {
+            Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }) => {
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
                 match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                     Some(mtime) if mtime > now => {
                         self.wheel.schedule(name, wheel_time(mtime));
                     }
-                    Some(_) => self.dispatch_or_hold(name),
+                    Some(_) => self.admit(name, now),
                     None => self.forget(&name),
                 }
             }
@@ -607,6 +638,62 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// A due file meets its campaign: paused or outside its window, it waits (its place in due order is
+    /// its mtime, unchanged: nothing is written to it); otherwise on to the limits.
+    fn admit(&mut self, name: Arc<OsStr>, now: Millis) {
+        let retrying =
+            matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
+        match self.book.gate(&name, now) {
+            Gate::Open => self.dispatch_or_hold(name),
+            Gate::Paused => {
+                host_log!(self.host, Level::Debug(1), "{} is due; its campaign is paused", printable(name.as_bytes()));
+                self.wheel.cancel(&name);
+                self.files.insert(name, FileState::Waiting { retrying, paused: true });
+            }
+            Gate::Closed(open) => {
+                host_log!(
+                    self.host,
+                    Level::Debug(1),
+                    "{} is due; outside its campaign's calling hours until {open} ms",
+                    printable(name.as_bytes())
+                );
+                self.files.insert(name.clone(), FileState::Waiting { retrying, paused: false });
+                self.wheel.schedule(name, wheel_time(open));
+            }
+        }
+    }
+
+    /// After a pause, a resume or a reload: every waiting or held file meets its campaign again.
+    fn recheck_waiting(&mut self) {
+        let now = bookkeeping::now_ms();
+        let names: Vec<Arc<OsStr>> = self
+            .files
+            .iter()
+            .filter(|(_, state)| matches!(state, FileState::Waiting { .. } | FileState::Held))
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.held.retain(|name| !names.contains(name));
+        let mut ordered: Vec<(Millis, Arc<OsStr>)> = names
+            .into_iter()
+            .map(|name| (bookkeeping::regular_file_mtime(&self.path_of(&name)).unwrap_or(now), name))
+            .collect();
+        // Due order is the files' mtimes, as it was before they waited.
+        ordered.sort();
+        for (mtime, name) in ordered {
+            if let Some(FileState::Held) = self.files.get(&name) {
+                self.files.insert(name.clone(), FileState::Queued);
+            }
+            if mtime > now {
+                self.queue_at_mtime(
+                    name.clone(),
+                    matches!(self.files.get(&name), Some(FileState::Waiting { retrying: true, .. })),
+                );
+            } else {
+                self.admit(name, now);
+            }
+        }
+    }
+
     /// Why a due file cannot start now, if it cannot: `maxcalls` reached, or `maxrate`'s spacing not yet
     /// elapsed (with the time the next start is allowed).
     fn capacity(&self, now: Millis) -> Result<(), (&'static str, Option<Millis>)> {
@@ -624,9 +711,18 @@ impl<H: Host> Scheduler<H> {
 
     fn dispatch_or_hold(&mut self, name: Arc<OsStr>) {
         let now = bookkeeping::now_ms();
-        if self.held.is_empty() && self.capacity(now).is_ok() {
+        let campaign_ok = self.book.capacity(&name, std::time::Instant::now()).is_ok();
+        if self.held.is_empty() && campaign_ok && self.capacity(now).is_ok() {
             self.dispatch(name);
             return;
+        }
+        if !campaign_ok {
+            host_log!(
+                self.host,
+                Level::Debug(1),
+                "{} is due; held back by its campaign's limits",
+                printable(name.as_bytes())
+            );
         }
         // Behind the limits, or behind files that fell due earlier: wait in due-time order.
         if let Err((limit, _)) = self.capacity(now) {
@@ -637,15 +733,25 @@ impl<H: Host> Scheduler<H> {
     }
 
     /// Start held files while capacity allows; returns when the next one may start under maxrate.
+    /// A file held by its campaign's own limits does not hold back other campaigns' files behind it.
     fn dispatch_held(&mut self) {
         self.rate_wakeup = None;
-        while let Some(name) = self.held.front().cloned() {
+        let mut index = 0;
+        while let Some(name) = self.held.get(index).cloned() {
             let now = bookkeeping::now_ms();
             if let Err((_, wakeup)) = self.capacity(now) {
                 self.rate_wakeup = wakeup;
                 return;
             }
-            self.held.pop_front();
+            if let Err((_, wait)) = self.book.capacity(&name, std::time::Instant::now()) {
+                if let Some(wait) = wait {
+                    let at = now + (wait.as_micros().div_ceil(1000) as Millis).max(1);
+                    self.rate_wakeup = Some(self.rate_wakeup.map_or(at, |earlier| earlier.min(at)));
+                }
+                index += 1;
+                continue;
+            }
+            self.held.remove(index);
             self.dispatch(name);
         }
     }
@@ -657,6 +763,7 @@ impl<H: Host> Scheduler<H> {
         if self.settings.max_rate.is_some() {
             self.pacer.started(std::time::Instant::now());
         }
+        self.book.started(&name, std::time::Instant::now());
         self.files.insert(name.clone(), FileState::Running { changed: false, attempt: None });
         self.running += 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
@@ -664,9 +771,25 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
-        let mut snapshot = Snapshot { workers: self.pool.len(), ..Snapshot::default() };
-        for state in self.files.values() {
+        let mut snapshot = Snapshot {
+            workers: self.pool.len(),
+            campaigns: self.book.figures(),
+            all_paused: self.book.all_paused(),
+            ..Snapshot::default()
+        };
+        for (name, state) in &self.files {
+            if let Some(figures) = self.book.index_of(name).and_then(|i| snapshot.campaigns.get_mut(i)) {
+                match state {
+                    FileState::Queued | FileState::Retrying => figures.queued += 1,
+                    FileState::Waiting { paused: true, .. } => figures.waiting_paused += 1,
+                    FileState::Waiting { paused: false, .. } => figures.waiting_window += 1,
+                    FileState::Held => figures.held += 1,
+                    _ => {}
+                }
+            }
             match state {
+                FileState::Waiting { paused: true, .. } => snapshot.waiting_paused += 1,
+                FileState::Waiting { paused: false, .. } => snapshot.waiting_window += 1,
                 FileState::Queued => snapshot.queued += 1,
                 FileState::Retrying => snapshot.waiting_retry += 1,
                 FileState::Held => snapshot.held += 1,
@@ -677,7 +800,9 @@ impl<H: Host> Scheduler<H> {
             }
         }
         // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
-        let waiting = |name: &Arc<OsStr>| matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying));
+        let waiting = |name: &Arc<OsStr>| {
+            matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }))
+        };
         let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
         snapshot.next = listed
             .into_iter()
@@ -690,6 +815,15 @@ impl<H: Host> Scheduler<H> {
                 FileState::Queued => "queued".to_string(),
                 FileState::Retrying => "waiting for its next attempt".to_string(),
                 FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
+                FileState::Waiting { paused: true, .. } => {
+                    let campaign = self.book.campaign_of(OsStr::new(file.as_str())).map_or("all", |c| c.name.as_str());
+                    format!("due, waiting: campaign {campaign} is paused (spool resume {campaign})")
+                }
+                FileState::Waiting { paused: false, .. } => {
+                    let campaign = self.book.campaign_of(OsStr::new(file.as_str()));
+                    let hours = campaign.map(|c| c.describe()).unwrap_or_default();
+                    format!("due, waiting for its campaign's calling window to open ({hours})")
+                }
                 FileState::Running { .. } => "attempt in progress".to_string(),
                 FileState::Writing => "being written (waiting for its writer to close it)".to_string(),
                 FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
@@ -723,6 +857,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn finished(&mut self, name: Arc<OsStr>, outcome: Outcome) {
+        self.book.finished(&name);
         self.running -= 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
         self.wheel.cancel(&name);
