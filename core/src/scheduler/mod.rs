@@ -1255,6 +1255,115 @@ mod tests {
         assert_eq!(late, CALL, "late.call was touched");
     }
 
+    /// A campaign `sales` for `sales-*` with the given hours (UTC), if any.
+    fn sales(hours: Option<&str>) -> SpoolSettings {
+        let mut campaign = crate::campaign::Campaign::new("sales");
+        crate::campaign::apply(&mut campaign, "match", "sales-*").unwrap();
+        crate::campaign::apply(&mut campaign, "timezone", "UTC").unwrap();
+        if let Some(hours) = hours {
+            crate::campaign::apply(&mut campaign, "hours", hours).unwrap();
+        }
+        SpoolSettings { campaigns: Arc::new(vec![campaign]), ..SpoolSettings::default() }
+    }
+
+    fn wait_snapshot(spool: &Running, what: &str, ready: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let snapshot = spool.snapshot();
+            if ready(&snapshot) {
+                return snapshot;
+            }
+            assert!(std::time::Instant::now() < deadline, "never {what}: {snapshot:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_file_outside_its_window_waits_untouched_and_others_go_on() {
+        // A one-hour window starting two hours from now (UTC): closed now, whatever the time of day.
+        let now_min = (bookkeeping::now_ms() / 60_000 % 1440) as u16;
+        let (start, end) = ((now_min + 120) % 1440, (now_min + 180) % 1440);
+        let hours = format!("{:02}:{:02}-{:02}:{:02}", start / 60, start % 60, end / 60, end % 60);
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-window", sales(Some(&hours)));
+        spool.drop_in("sales-1.call", CALL);
+        spool.drop_in("other.call", CALL);
+        host.wait_for("the call outside any campaign", WAIT, |r| r.calls.len() == 1);
+        let snapshot = wait_snapshot(&spool, "waiting for the window", |s| s.waiting_window == 1);
+        assert_eq!(snapshot.campaigns[0].waiting_window, 1);
+        let state = spool
+            .control
+            .snapshot(SnapshotQuery { limit: 0, file: Some("sales-1.call".into()) })
+            .and_then(|s| s.file_state)
+            .unwrap();
+        assert!(state.starts_with("due, waiting for its campaign's calling window"), "{state}");
+        assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join("sales-1.call")).unwrap(), CALL);
+        // The window widened by a reload: dialled at once.
+        spool.control.update_settings(sales(Some("00:00-24:00")));
+        host.wait_for("the campaign's call", WAIT, |r| r.calls.len() == 2);
+    }
+
+    #[test]
+    fn a_paused_campaign_waits_across_a_restart_and_resumes_in_due_order() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("sched-pause");
+        // maxcalls 1: calls start one after another, so the order they are dialled in is the resume order.
+        let one_at_a_time = || SpoolSettings { max_calls: Some(1), ..sales(None) };
+        let spool = Running::start_at(host.clone(), paths.clone(), one_at_a_time());
+        assert_eq!(spool.control.set_paused("sales", true), Some(Ok("Campaign sales paused\n".into())));
+        assert!(spool.control.set_paused("nope", true).unwrap().is_err());
+        let now = bookkeeping::now_ms();
+        stage(&spool, "sales-b.call", &CALL.replace("s@ctx", "b@ctx"), now - 1000);
+        stage(&spool, "sales-a.call", &CALL.replace("s@ctx", "a@ctx"), now - 2000);
+        spool.drop_in("other.call", CALL);
+        host.wait_for("the other call", WAIT, |r| r.calls.len() == 1);
+        wait_snapshot(&spool, "both paused", |s| s.waiting_paused == 2 && s.campaigns[0].paused);
+        // A restart (new scheduler over the same spool) finds the pause.
+        drop(spool);
+        let spool = Running::start_at(host.clone(), paths, one_at_a_time());
+        wait_snapshot(&spool, "both paused after the restart", |s| s.waiting_paused == 2);
+        assert_eq!(calls(&host), 1, "dialled while paused");
+        assert_eq!(spool.control.set_paused("sales", false), Some(Ok("Campaign sales resumed\n".into())));
+        host.wait_for("both calls", WAIT, |r| r.calls.len() == 3);
+        let order: Vec<String> = host.with(|r| r.calls.iter().skip(1).map(|c| c.0.clone()).collect());
+        assert_eq!(order, ["Local/a@ctx", "Local/b@ctx"]);
+    }
+
+    #[test]
+    fn a_campaign_at_its_maxcalls_does_not_hold_back_other_files() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |call, _| {
+            if call.dest.starts_with(b"sales") {
+                let (open, cv) = &*g;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+            }
+            answered()
+        });
+        let mut settings = sales(None);
+        let mut campaign = settings.campaigns[0].clone();
+        campaign.max_calls = Some(1);
+        settings.campaigns = Arc::new(vec![campaign]);
+        let spool = Running::start(host.clone(), "sched-campaign-maxcalls", settings);
+        let now = bookkeeping::now_ms();
+        stage(&spool, "sales-1.call", &CALL.replace("s@ctx", "sales1@ctx"), now - 3000);
+        stage(&spool, "sales-2.call", &CALL.replace("s@ctx", "sales2@ctx"), now - 2000);
+        stage(&spool, "other.call", &CALL.replace("s@ctx", "other@ctx"), now - 1000);
+        host.wait_for("the first sales call and the other call", WAIT, |r| r.calls.len() == 2);
+        let snapshot = wait_snapshot(&spool, "the second sales file held", |s| s.campaigns[0].held == 1);
+        assert_eq!(snapshot.campaigns[0].in_progress, 1);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        host.wait_for("all calls", WAIT, |r| r.calls.len() == 3);
+        let mut order: Vec<String> = host.with(|r| r.calls.iter().map(|c| c.0.clone()).collect());
+        // The first two start together on two workers; the held one only after the first ended.
+        order[..2].sort();
+        assert_eq!(order, ["Local/other@ctx", "Local/sales1@ctx", "Local/sales2@ctx"]);
+    }
+
     #[test]
     fn a_spool_directory_whose_name_is_not_utf8_is_used_as_it_is() {
         // astspooldir arrives as C string bytes; Linux paths are bytes. It used to be replaced, silently,
