@@ -944,14 +944,26 @@ mod tests {
     #[test]
     fn the_sample_config_documents_every_key_with_valid_examples() {
         let sample = include_str!("../../configs/pbx_spool_rs.conf.sample");
+        // Commented-out section headers (`;[sales]`) start a campaign's examples.
+        let mut category = GENERAL_CATEGORY.to_string();
         let examples: Vec<ConfigEntry> = sample
             .lines()
             .enumerate()
             .filter_map(|(index, line)| {
-                let (key, value) = line.strip_prefix(';')?.split_once('=')?;
-                Key::recognise(key.trim())?;
+                let text = line.strip_prefix(';')?;
+                if let Some(name) = text.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+                    category = name.to_string();
+                    return None;
+                }
+                let (key, value) = text.split_once('=')?;
+                let in_general = category == GENERAL_CATEGORY;
+                if in_general {
+                    Key::recognise(key.trim())?;
+                } else if key.trim().contains(' ') {
+                    return None; // prose in a campaign's comments
+                }
                 Some(ConfigEntry {
-                    category: GENERAL_CATEGORY.to_string(),
+                    category: category.clone(),
                     key: key.trim().to_string(),
                     value: value.trim().to_string(),
                     line: index as u32 + 1,
@@ -967,6 +979,12 @@ mod tests {
         assert_eq!(config.policy.first_leg, defaults.policy.first_leg);
         assert_eq!(config.policy.denied_applications, defaults.policy.denied_applications);
         assert_eq!(config.max_file_size, defaults.max_file_size);
+        let sales = config.campaigns.first().expect("the sample's commented campaign");
+        assert_eq!(
+            (sales.name.as_str(), sales.max_calls, sales.timezone.as_deref()),
+            ("sales", Some(10), Some("Europe/Moscow"))
+        );
+        assert_eq!(sales.matches, ["sales-*", "promo-*"]);
     }
 
     #[test]

@@ -16,18 +16,18 @@ use jiff::Timestamp;
 pub type Millis = i64;
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-const MINUTES_PER_DAY: u16 = 24 * 60;
+const SECONDS_PER_DAY: u32 = 24 * 3600;
 /// How far ahead [`Hours::next_open`] looks: two weeks covers every weekly window, even one whose
 /// only occurrence this week falls into a daylight-saving gap.
 const LOOKAHEAD_DAYS: i32 = 15;
 
-/// One window: on the days marked (Monday first), from `start` to `end` minutes after local midnight.
+/// One window: on the days marked (Monday first), from `start` to `end` seconds after local midnight.
 /// `end < start` runs past midnight into the next day (`fri 22:00-02:00` is Friday night).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub days: [bool; 7],
-    pub start: u16,
-    pub end: u16,
+    pub start: u32,
+    pub end: u32,
 }
 
 /// The windows of one campaign; a file may be dialled while any of them is open.
@@ -41,13 +41,13 @@ impl Window {
         self.end <= self.start
     }
 
-    /// Open at `minute` of a day whose weekday is `day` (0 = Monday)?
-    fn open_at(&self, day: usize, minute: u16) -> bool {
+    /// Open at `second` (after local midnight) of a day whose weekday is `day` (0 = Monday)?
+    fn open_at(&self, day: usize, second: u32) -> bool {
         let yesterday = (day + 6) % 7;
         if self.spans_midnight() {
-            (self.days[day] && minute >= self.start) || (self.days[yesterday] && minute < self.end)
+            (self.days[day] && second >= self.start) || (self.days[yesterday] && second < self.end)
         } else {
-            self.days[day] && minute >= self.start && minute < self.end
+            self.days[day] && second >= self.start && second < self.end
         }
     }
 }
@@ -55,7 +55,8 @@ impl Window {
 impl Hours {
     /// Reads `hours = ` text: windows separated by commas, each `[days] HH:MM-HH:MM`; days are `mon`
     /// ... `sun`, ranges `mon-fri` (wrapping: `fri-mon`), and lists `mon,wed` (the commas of a list run
-    /// up to the window's times). Without days a window is every day. `24:00` ends a day.
+    /// up to the window's times). Without days a window is every day. `24:00` ends a day; `HH:MM:SS` is
+    /// accepted where a window must open or close to the second.
     ///
     /// # Errors
     ///
@@ -96,8 +97,10 @@ impl Hours {
         let Ok(timestamp) = Timestamp::from_millisecond(at) else { return false };
         let local = timestamp.to_zoned(zone.clone()).datetime();
         let day = usize::from(local.date().weekday().to_monday_zero_offset() as u8);
-        let minute = u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
-        self.windows.iter().any(|window| window.open_at(day, minute))
+        let second =
+            u32::try_from(i32::from(local.hour()) * 3600 + i32::from(local.minute()) * 60 + i32::from(local.second()))
+                .unwrap_or(0);
+        self.windows.iter().any(|window| window.open_at(day, second))
     }
 
     /// `at` itself if a window is open then, else the instant the next window opens (ms), or `None` if
@@ -129,12 +132,13 @@ impl Hours {
     }
 }
 
-/// The instants at which local time reaches `minute` minutes after midnight on `date` in `zone`: one
+/// The instants at which local time reaches `second` seconds after midnight on `date` in `zone`: one
 /// usually, two when clocks going back repeat it, and for a time skipped by clocks going forward the
 /// instant of the jump (when local time passes it).
-fn local_instants(zone: &TimeZone, date: Date, minute: u16) -> Vec<Millis> {
-    let Ok(hour) = i8::try_from(minute / 60) else { return Vec::new() };
-    let Ok(time) = Time::new(hour, (minute % 60) as i8, 0, 0) else { return Vec::new() };
+fn local_instants(zone: &TimeZone, date: Date, second: u32) -> Vec<Millis> {
+    let Ok(hour) = i8::try_from(second / 3600) else { return Vec::new() };
+    let (minute, second) = ((second / 60 % 60) as i8, (second % 60) as i8);
+    let Ok(time) = Time::new(hour, minute, second, 0) else { return Vec::new() };
     let ambiguous = zone.to_ambiguous_timestamp(date.to_datetime(time));
     let (earlier, later) = (ambiguous.earlier(), ambiguous.later());
     match ambiguous_kind(zone, date.to_datetime(time)) {
@@ -206,30 +210,49 @@ fn parse_days(text: &str) -> Result<[bool; 7], String> {
     Ok(days)
 }
 
-fn parse_time(text: &str) -> Result<u16, String> {
+/// `HH:MM`, or `HH:MM:SS` for windows that must open or close to the second.
+fn parse_time(text: &str) -> Result<u32, String> {
     let bad = || format!("'{text}' is not a time HH:MM");
-    let (hours, minutes) = text.split_once(':').ok_or_else(bad)?;
-    if hours.is_empty() || hours.len() > 2 || minutes.len() != 2 {
+    let mut parts = text.split(':');
+    let (Some(hours), Some(minutes)) = (parts.next(), parts.next()) else { return Err(bad()) };
+    let seconds = parts.next().unwrap_or("00");
+    if parts.next().is_some() || hours.is_empty() || hours.len() > 2 || minutes.len() != 2 || seconds.len() != 2 {
         return Err(bad());
     }
-    let hours: u16 = hours.parse().map_err(|_| bad())?;
-    let minutes: u16 = minutes.parse().map_err(|_| bad())?;
-    if minutes >= 60 || hours > 24 || (hours == 24 && minutes != 0) {
+    let digits = |part: &str| -> Result<u32, String> {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            part.parse().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (hours, minutes, seconds) = (digits(hours)?, digits(minutes)?, digits(seconds)?);
+    if minutes >= 60 || seconds >= 60 || hours > 24 || (hours == 24 && (minutes, seconds) != (0, 0)) {
         return Err(bad());
     }
-    Ok(hours * 60 + minutes)
+    Ok(hours * 3600 + minutes * 60 + seconds)
 }
 
-fn parse_range(text: &str) -> Result<(u16, u16), String> {
+fn parse_range(text: &str) -> Result<(u32, u32), String> {
     let (start, end) = text.split_once('-').ok_or_else(|| format!("'{text}' is not a range of times HH:MM-HH:MM"))?;
     let (start, end) = (parse_time(start.trim())?, parse_time(end.trim())?);
-    if start == MINUTES_PER_DAY {
+    if start == SECONDS_PER_DAY {
         return Err(format!("'{text}': a window cannot start at 24:00"));
     }
     if start == end {
         return Err(format!("'{text}': a window must not start and end at the same time (00:00-24:00 is all day)"));
     }
     Ok((start, end))
+}
+
+/// `HH:MM`, with `:SS` only when the seconds are not zero.
+fn clock(second: u32) -> String {
+    let (hours, minutes, seconds) = (second / 3600, second / 60 % 60, second % 60);
+    if seconds == 0 {
+        format!("{hours:02}:{minutes:02}")
+    } else {
+        format!("{hours:02}:{minutes:02}:{seconds:02}")
+    }
 }
 
 impl fmt::Display for Window {
@@ -239,7 +262,7 @@ impl fmt::Display for Window {
                 DAY_NAMES.iter().zip(self.days).filter(|(_, on)| *on).map(|(name, _)| *name).collect();
             write!(f, "{} ", names.join(","))?;
         }
-        write!(f, "{:02}:{:02}-{:02}:{:02}", self.start / 60, self.start % 60, self.end / 60, self.end % 60)
+        write!(f, "{}-{}", clock(self.start), clock(self.end))
     }
 }
 
@@ -273,7 +296,12 @@ mod tests {
         let hours = Hours::parse("mon-fri 09:00-18:00, sat 10:00-14:00").unwrap();
         assert_eq!(hours.windows.len(), 2);
         assert_eq!(hours.windows[0].days, [true, true, true, true, true, false, false]);
-        assert_eq!((hours.windows[0].start, hours.windows[0].end), (540, 1080));
+        assert_eq!((hours.windows[0].start, hours.windows[0].end), (9 * 3600, 18 * 3600));
+        let to_the_second = Hours::parse("09:00:30-09:01").unwrap();
+        assert_eq!(
+            (to_the_second.windows[0].start, to_the_second.to_string()),
+            (9 * 3600 + 30, "09:00:30-09:01".into())
+        );
         let listed = Hours::parse("mon,wed 09:00-12:00").unwrap();
         assert_eq!(listed.windows[0].days, [true, false, true, false, false, false, false]);
         let wrapping = Hours::parse("fri-mon 22:00-02:00").unwrap();

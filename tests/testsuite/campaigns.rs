@@ -17,6 +17,9 @@ exten => s,1,Answer()
 [report]
 exten => s,1,UserEvent(Placed,Tag: ${TAG})
  same => n,Hangup()
+
+[busy]
+exten => s,1,Busy()
 "#;
 
 fn call(tag: &str) -> String {
@@ -34,6 +37,21 @@ fn closed_window() -> String {
     let tokyo = (minutes + 9 * 60) % 1440;
     let (start, end) = ((tokyo + 120) % 1440, (tokyo + 180) % 1440);
     format!("hours = {:02}:{:02}-{:02}:{:02}\ntimezone = Asia/Tokyo\n", start / 60, start % 60, end / 60, end % 60)
+}
+
+/// Seconds since the epoch now.
+fn now_s() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `hours =` and `timezone =` lines for a window in Asia/Tokyo (UTC+9, no DST) from `from` to `to`
+/// seconds relative to now, to the second.
+fn tokyo_window(from: i64, to: i64) -> String {
+    let clock = |offset: i64| {
+        let local = (now_s() as i64 + 9 * 3600 + offset).rem_euclid(86_400);
+        format!("{:02}:{:02}:{:02}", local / 3600, local / 60 % 60, local % 60)
+    };
+    format!("hours = {}-{}\ntimezone = Asia/Tokyo\n", clock(from), clock(to))
 }
 
 /// The file has not been attempted: no StartRetry line in it.
@@ -83,4 +101,43 @@ fn a_paused_campaign_dials_nothing_across_a_reload_and_goes_on_when_resumed() {
     assert!(fs::read_to_string(ast.spool_dir().join("pbx_spool_rs.paused")).unwrap().contains("sales"));
     assert_eq!(ast.cli("spool resume sales").trim(), "Campaign sales resumed");
     ast.expect_event("the campaign's call once resumed", SOON, placed("sales1"));
+}
+
+/// A window opening four seconds from now: the file due now waits, then is dialled when it opens,
+/// not before.
+#[test]
+fn a_window_opening_in_a_few_seconds_dials_the_file_when_it_opens() {
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", &conf("")).start();
+    // Written once Asterisk is up, so a slow boot cannot eat the seconds before the window.
+    let opens_at = now_s() + 4;
+    ast.write_etc("pbx_spool_rs.conf", &conf(&tokyo_window(4, 3600)));
+    ast.cli("module reload pbx_spool_rs.so");
+    ast.drop_call_file("sales-1.call", &call("sales1"));
+    ast.expect_until("sales-1.call to wait for its window", SOON, || {
+        ast.cli("spool show file sales-1.call").contains("waiting for its campaign's calling window")
+    });
+    ast.expect_event("the call once the window opened", SOON, placed("sales1"));
+    assert!(now_s() + 1 >= opens_at, "dialled before its window opened ({} < {opens_at})", now_s());
+}
+
+/// A window closing six seconds from now: the first attempt is made, its retry (due ten seconds
+/// later) falls outside the window and waits for the next one instead of being dialled.
+#[test]
+fn a_retry_due_after_the_window_closes_waits_for_the_next_window() {
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", &conf("")).start();
+    ast.write_etc("pbx_spool_rs.conf", &conf(&tokyo_window(-60, 6)));
+    ast.cli("module reload pbx_spool_rs.so");
+    ast.drop_call_file(
+        "sales-busy.call",
+        "Channel: Local/s@busy\nContext: report\nExtension: s\nMaxRetries: 2\nRetryTime: 10\n",
+    );
+    ast.expect_until("the first attempt, inside the window", SOON, || {
+        fs::read_to_string(ast.outgoing_dir().join("sales-busy.call")).is_ok_and(|t| t.contains("EndRetry:"))
+    });
+    ast.expect_until("the retry to wait for the next window", SOON * 2, || {
+        ast.cli("spool show file sales-busy.call").contains("waiting for its campaign's calling window")
+    });
+    let text = fs::read_to_string(ast.outgoing_dir().join("sales-busy.call")).unwrap();
+    assert_eq!(text.matches("StartRetry:").count(), 1, "a retry was dialled outside the window:\n{text}");
+    assert!(ast.cli("spool show status").contains("outside window 1"));
 }
