@@ -29,6 +29,7 @@ const FUNCTIONS: &[&str] = &[
     "prs_function_write_escalates",
     "prs_live_dangerously",
     "prs_endpoint",
+    "prs_hangup_uniqueid",
     "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
     "prs_cli_write",

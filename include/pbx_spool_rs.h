@@ -29,6 +29,7 @@ enum prs_cli_command {
 	PRS_CLI_RESCAN = 4,
 	PRS_CLI_PAUSE = 5,
 	PRS_CLI_RESUME = 6,
+	PRS_CLI_CANCEL = 7,
 };
 
 /* Implemented in Rust (src/module.rs, entry_points!). Return values follow enum ast_module_load_result / 0 = success. */
@@ -57,6 +58,8 @@ int prs_function_write_escalates(const char *name);
  * callback, which answers AST_DEVICE_INVALID for a name it has no endpoint or peer for. A driver without
  * that callback cannot say, and the answer is PRS_ENDPOINT_UNKNOWN. Returns an enum prs_endpoint. */
 int prs_endpoint(const char *tech, const char *dest);
+/* Hang up the channel whose uniqueid is `uniqueid` (spool cancel ... hangup): 0 done, -1 no such channel. */
+int prs_hangup_uniqueid(const char *uniqueid);
 /* asterisk.conf [options] live_dangerously, read from the file Asterisk was started with. */
 int prs_live_dangerously(void);
 /* manager_event(category, event, "%s", body); body is "Key: value\r\n" lines. */

@@ -108,6 +108,19 @@ int prs_endpoint(const char *tech, const char *dest)
 	return PRS_ENDPOINT_KNOWN;
 }
 
+int prs_hangup_uniqueid(const char *uniqueid)
+{
+	/* ast_channel_get_by_name() finds a channel by name or by uniqueid, with a reference. */
+	struct ast_channel *chan = ast_channel_get_by_name(uniqueid);
+
+	if (!chan) {
+		return -1;
+	}
+	ast_softhangup(chan, AST_SOFTHANGUP_EXPLICIT);
+	ast_channel_unref(chan);
+	return 0;
+}
+
 int prs_live_dangerously(void)
 {
 	struct ast_flags flags = { 0 };
@@ -146,7 +159,7 @@ static char *cli_dispatch(struct ast_cli_entry *e, int cmd, struct ast_cli_args 
 		e->usage = usage;
 		return NULL;
 	case CLI_GENERATE:
-		if (id == PRS_CLI_SHOW_FILE && a->pos == 3
+		if (((id == PRS_CLI_SHOW_FILE && a->pos == 3) || (id == PRS_CLI_CANCEL && a->pos == 2))
 			&& pbx_spool_rs_cli_complete(a->word, a->n, word, sizeof(word))) {
 			return ast_strdup(word);
 		}
@@ -221,6 +234,15 @@ static char *handle_resume(struct ast_cli_entry *e, int cmd, struct ast_cli_args
 		"       every pause).\n", 3, 3);
 }
 
+static char *handle_cancel(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_CANCEL, "spool cancel",
+		"Usage: spool cancel <file> [hangup]\n"
+		"       Removes a call file from the outgoing spool: deleted, or moved to outgoing_done/ with\n"
+		"       'Status: Cancelled' when it says 'Archive: yes'. A file whose call is in progress is\n"
+		"       removed when the call ends, without a retry; 'hangup' ends that call now.\n", 3, 4);
+}
+
 static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(handle_show_status, "Show the outgoing spool's state"),
 	AST_CLI_DEFINE(handle_show_queue, "List the next call files by due time"),
@@ -229,6 +251,7 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(handle_rescan, "Rescan the outgoing spool directory"),
 	AST_CLI_DEFINE(handle_pause, "Pause a campaign of the outgoing spool"),
 	AST_CLI_DEFINE(handle_resume, "Resume a paused campaign"),
+	AST_CLI_DEFINE(handle_cancel, "Cancel a call file in the outgoing spool"),
 };
 
 void prs_cli_register(void)

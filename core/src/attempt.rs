@@ -102,6 +102,8 @@ pub struct AttemptStart {
     pub retry_time_s: i32,
     /// The mtime our own bookkeeping last gave the file; shared so `DelayedRetry` can update it.
     pub own_mtime: Arc<AtomicI64>,
+    /// The uniqueid the attempt's channel gets (`spool cancel <file> hangup` ends that channel).
+    pub uniqueid: String,
 }
 
 /// Totals since load, for `spool show status`.
@@ -390,11 +392,13 @@ pub fn visit<H: Host>(
             return Outcome::Parked;
         }
     };
+    let uniqueid = attempt_uniqueid(pid);
     on_start(AttemptStart {
         recheck_at: now + retry_ms,
         retries_before: call.retries,
         retry_time_s: call.retry_time,
         own_mtime: own_mtime.clone(),
+        uniqueid: uniqueid.clone(),
     });
 
     let destination = if call.is_application() {
@@ -408,7 +412,6 @@ pub fn visit<H: Host>(
         )
     };
     visit.log(Level::Verbose(3), format!("Attempting call on {channel} for {destination} (Retry {attempt})"));
-    let uniqueid = attempt_uniqueid(pid);
     stats.attempts.fetch_add(1, Ordering::Relaxed);
     host.manager_event(
         "SpoolAttempt",

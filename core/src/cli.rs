@@ -59,6 +59,10 @@ pub trait Spooler {
     fn set_paused(&self, _campaign: &str, _pause: bool) -> Option<Result<String, String>> {
         None
     }
+    /// Cancel a call file (`hangup`: end its call in progress): the admin's answer or why not.
+    fn cancel(&self, _file: &str, _hangup: bool) -> Option<Result<String, String>> {
+        None
+    }
 }
 
 impl Spooler for Control {
@@ -86,6 +90,10 @@ impl Spooler for Control {
 
     fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
         Control::set_paused(self, campaign, pause)
+    }
+
+    fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
+        Control::cancel(self, file, hangup)
     }
 }
 
@@ -135,6 +143,16 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
             Some(Err(text)) => Answer::failure(text),
             None => Answer::failure(NO_ANSWER),
         },
+        Command::Cancel { file, hangup } => {
+            if file.contains('/') {
+                return Answer::failure(NOT_A_NAME);
+            }
+            match spooler.cancel(&file, hangup) {
+                Some(Ok(text)) => Answer::success(text),
+                Some(Err(text)) => Answer::failure(text),
+                None => Answer::failure(NO_ANSWER),
+            }
+        }
         Command::ShowStatus => match spooler.snapshot(SnapshotQuery { limit: 0, file: None }) {
             Some(snapshot) => {
                 Answer::success(report::status(&snapshot, spooler.totals(), &describe(&spooler.settings())))

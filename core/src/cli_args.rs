@@ -16,6 +16,7 @@ pub enum CommandId {
     Rescan,
     Pause,
     Resume,
+    Cancel,
 }
 
 /// `spool show queue` without a limit lists this many files.
@@ -36,6 +37,8 @@ pub enum Command {
     Rescan,
     /// `spool pause <campaign|all>` (true) or `spool resume <campaign|all>` (false)
     Pause { campaign: String, pause: bool },
+    /// `spool cancel <file> [hangup]`
+    Cancel { file: String, hangup: bool },
 }
 
 /// The words do not fit the command: Asterisk prints the command's usage text.
@@ -52,6 +55,7 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::Check => (3, 3),
         CommandId::Rescan => (2, 2),
         CommandId::Pause | CommandId::Resume => (3, 3),
+        CommandId::Cancel => (3, 4),
     };
     if words.len() < min || words.len() > max {
         return Err(ShowUsage);
@@ -71,6 +75,14 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::Rescan => Command::Rescan,
         CommandId::Pause | CommandId::Resume => {
             Command::Pause { campaign: String::from_utf8_lossy(word(2)?).into_owned(), pause: id == CommandId::Pause }
+        }
+        CommandId::Cancel => {
+            let hangup = match words.get(3) {
+                None => false,
+                Some(word) if word.eq_ignore_ascii_case(b"hangup") => true,
+                Some(_) => return Err(ShowUsage),
+            };
+            Command::Cancel { file: String::from_utf8_lossy(word(2)?).into_owned(), hangup }
         }
     })
 }
@@ -94,6 +106,7 @@ mod tests {
             (CommandId::Rescan, "spool rescan"),
             (CommandId::Pause, "spool pause sales"),
             (CommandId::Resume, "spool resume all"),
+            (CommandId::Cancel, "spool cancel a.call hangup"),
         ];
         for (id, line) in full {
             let line_with_extras = format!("{line} extra more");
@@ -101,7 +114,7 @@ mod tests {
             for n in 0..=all.len() {
                 let parsed = parse(id, &all[..n]);
                 let fits = match id {
-                    CommandId::ShowQueue => n == 3 || n == 4,
+                    CommandId::ShowQueue | CommandId::Cancel => n == 3 || n == 4,
                     _ => n == words(line).len(),
                 };
                 assert_eq!(parsed.is_ok(), fits, "{id:?} with {n} words: {parsed:?}");
@@ -122,6 +135,11 @@ mod tests {
         let check = parse(CommandId::Check, &[b"spool", b"check", path]);
         assert_eq!(check, Ok(Command::Check { path: PathBuf::from(OsStr::from_bytes(path)) }));
         assert_eq!(parse(CommandId::Rescan, &words("spool rescan")), Ok(Command::Rescan));
+        assert_eq!(
+            parse(CommandId::Cancel, &words("spool cancel a.call")),
+            Ok(Command::Cancel { file: "a.call".into(), hangup: false })
+        );
+        assert_eq!(parse(CommandId::Cancel, &words("spool cancel a.call now")), Err(ShowUsage));
         assert_eq!(
             parse(CommandId::Resume, &words("spool resume sales")),
             Ok(Command::Pause { campaign: "sales".into(), pause: false })

@@ -125,6 +125,13 @@ impl Host for Asterisk {
         unsafe { sys::prs_function_write_escalates(name.as_ptr()) == 1 }
     }
 
+    fn hang_up(&self, uniqueid: &str) -> bool {
+        let uniqueid = c_string(uniqueid.as_bytes());
+        // SAFETY: a valid C string for the call; the shim looks the channel up with a reference of its own
+        // and releases it before returning.
+        unsafe { sys::prs_hangup_uniqueid(uniqueid.as_ptr()) == 0 }
+    }
+
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint {
         let (tech, dest) = (c_string(tech), c_string(dest));
         // SAFETY: valid C strings for the call; the shim looks the technology up in Asterisk's registry and

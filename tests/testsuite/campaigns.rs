@@ -1,13 +1,14 @@
 //! Campaigns (issue 13) against the real Asterisk: a file outside its campaign's calling window (in a
 //! zone other than the system's) waits untouched and is dialled once the window admits it; a paused
-//! campaign dials nothing across `module reload` and is dialled on `spool resume`. pbx_spool has no
+//! campaign dials nothing across `module reload` and is dialled on `spool resume`; `spool cancel`
+//! removes queued files (deleted or archived) and calls in progress (with or without `hangup`). pbx_spool has no
 //! campaigns, so these run against pbx_spool_rs alone.
 
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::harness::{Asterisk, Spooler};
-use crate::security::{placed, ABSENCE, SOON};
+use crate::security::{placed, spool_event, ABSENCE, SOON};
 
 const DIALPLAN: &str = r#"
 [answer]
@@ -20,6 +21,16 @@ exten => s,1,UserEvent(Placed,Tag: ${TAG})
 
 [busy]
 exten => s,1,Busy()
+
+[ring]
+exten => s,1,Ringing()
+ same => n,Wait(30)
+
+[ringbusy]
+exten => s,1,UserEvent(Ringing,Tag: ${TAG})
+ same => n,Ringing()
+ same => n,Wait(3)
+ same => n,Busy()
 "#;
 
 fn call(tag: &str) -> String {
@@ -140,4 +151,64 @@ fn a_retry_due_after_the_window_closes_waits_for_the_next_window() {
     let text = fs::read_to_string(ast.outgoing_dir().join("sales-busy.call")).unwrap();
     assert_eq!(text.matches("StartRetry:").count(), 1, "a retry was dialled outside the window:\n{text}");
     assert!(ast.cli("spool show status").contains("outside window 1"));
+}
+
+/// Queued files: deleted, or archived with `Status: Cancelled` under `Archive: yes`; never dialled.
+#[test]
+fn cancel_removes_a_queued_file_or_archives_it_as_cancelled() {
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).start();
+    let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+    let plain = ast.drop_call_file("later.call", &call("later"));
+    ast.set_mtime(&plain, later);
+    let kept = ast.drop_call_file("kept.call", &format!("{}Archive: yes\n", call("kept")));
+    ast.set_mtime(&kept, later);
+    ast.expect_until("both queued", SOON, || ast.cli("spool show queue").contains("2 file(s) listed"));
+    let answer = ast.cli("spool cancel later.call");
+    assert!(answer.starts_with("Cancelled ") && answer.trim_end().ends_with("later.call: deleted"), "{answer}");
+    assert!(!plain.exists());
+    let answer = ast.cli("spool cancel kept.call");
+    assert!(answer.contains("Status: Cancelled"), "{answer}");
+    let archived = fs::read_to_string(ast.outgoing_done_dir().join("kept.call")).unwrap();
+    assert!(archived.ends_with("Archive: yes\nStatus: Cancelled\n"), "{archived}");
+    assert!(ast.cli("spool cancel nosuch.call").contains("No call file named nosuch.call"));
+    assert!(ast.cli("spool show queue").contains("0 file(s) listed"));
+}
+
+/// A call in progress is not cut off by `spool cancel <file>`: the file goes when the call ends,
+/// without its retry.
+#[test]
+fn cancel_of_a_call_in_progress_waits_for_its_end_and_skips_the_retry() {
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).start();
+    let path = ast.drop_call_file(
+        "ringing.call",
+        "Channel: Local/s@ringbusy\nContext: report\nExtension: s\nSet: TAG=r\nMaxRetries: 3\nRetryTime: 1\n",
+    );
+    ast.expect_event("the attempt to ring", SOON, |e| e.is_user_event("Ringing"));
+    let answer = ast.cli("spool cancel ringing.call");
+    assert!(answer.contains("in progress and was not cut off"), "{answer}");
+    ast.expect_until("the file to go once the call ended", SOON, || !path.exists());
+    assert!(ast.log_text().contains("(its call has ended)"), "{}", ast.diagnostics());
+    // Its retry (RetryTime 1) would have needed the file back in outgoing/.
+    std::thread::sleep(ABSENCE + ABSENCE);
+    assert!(!path.exists(), "the cancelled file came back");
+}
+
+/// `spool cancel <file> hangup` ends the call at once (it would ring for 30 s) and removes the file.
+#[test]
+fn cancel_with_hangup_ends_the_call_now() {
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).start();
+    let path = ast.drop_call_file(
+        "long.call",
+        "Channel: Local/s@ring\nContext: report\nExtension: s\nMaxRetries: 3\nRetryTime: 1\nArchive: yes\n",
+    );
+    ast.expect_event("the attempt", SOON, spool_event(&ast, "SpoolAttempt", "long.call"));
+    let mut answer = String::new();
+    ast.expect_until("the channel to be found and hung up", SOON, || {
+        answer = ast.cli("spool cancel long.call hangup");
+        answer.contains("was hung up")
+    });
+    ast.expect_until("the file archived as cancelled", SOON, || {
+        fs::read_to_string(ast.outgoing_done_dir().join("long.call")).is_ok_and(|t| t.ends_with("Status: Cancelled\n"))
+    });
+    assert!(!path.exists());
 }

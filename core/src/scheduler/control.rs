@@ -34,6 +34,8 @@ pub(super) enum Request {
     Snapshot(SnapshotQuery, Arc<Reply<Snapshot>>),
     /// `spool pause|resume <campaign|all>` (true = pause): the admin's answer, or why not.
     Pause(String, bool, Arc<Reply<Result<String, String>>>),
+    /// `spool cancel <file> [hangup]` (true = hang up a call in progress).
+    Cancel(String, bool, Arc<Reply<Result<String, String>>>),
 }
 
 /// A one-shot answer slot, owned by one request.
@@ -220,6 +222,14 @@ impl Control {
     pub fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
         let reply = Reply::new();
         self.send(Request::Pause(campaign.to_string(), pause, reply.clone()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
+    }
+
+    /// Cancel a call file (`hangup`: end its call if one is in progress). `None` if no answer.
+    pub fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
+        let reply = Reply::new();
+        self.send(Request::Cancel(file.to_string(), hangup, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }

@@ -10,6 +10,7 @@
 //! - [`campaigns`]: campaigns' pauses, calling windows and own limits.
 
 mod campaigns;
+mod cancel;
 mod control;
 mod files;
 mod pacer;
@@ -80,6 +81,8 @@ struct Scheduler<H: Host> {
     /// When to look again whether the pool must grow (jobs waiting behind long calls).
     grow_check_at: Option<Millis>,
     book: CampaignBook,
+    /// Files cancelled while their call was in progress: removed when the attempt ends, not retried.
+    cancelled: std::collections::HashSet<Arc<OsStr>>,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -169,6 +172,7 @@ impl<H: Host> Scheduler<H> {
         }
         Ok(Scheduler {
             book,
+            cancelled: std::collections::HashSet::new(),
             pool: WorkerPool::new(host.clone(), paths.clone(), control.clone()),
             host,
             control,
@@ -271,6 +275,14 @@ impl<H: Host> Scheduler<H> {
                             if pause { "paused" } else { "resumed" }
                         );
                         self.recheck_waiting();
+                    }
+                    reply.answer(answer);
+                }
+                Request::Cancel(file, hangup, reply) => {
+                    self.drain_reports();
+                    let answer = self.cancel(&file, hangup);
+                    if let Ok(text) = &answer {
+                        host_log!(self.host, Level::Notice, "{}", text.trim_end());
                     }
                     reply.answer(answer);
                 }
@@ -638,6 +650,44 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// `spool cancel <file> [hangup]`: a waiting file is removed now; one in a call is removed when the
+    /// call ends (not retried), and with `hangup` that call is ended now.
+    fn cancel(&mut self, file: &str, hangup: bool) -> Result<String, String> {
+        let Some(name) = file_name_key(file.as_bytes()) else {
+            return Err("Give the name of a file in the outgoing directory\n".to_string());
+        };
+        let max_file_size = self.settings.rules.max_file_size;
+        match self.files.get(&name) {
+            Some(FileState::Running { attempt, .. }) => {
+                let uniqueid = attempt.as_ref().map(|start| start.uniqueid.clone());
+                self.cancelled.insert(name.clone());
+                let shown = printable(name.as_bytes());
+                if !hangup {
+                    return Ok(format!(
+                        "{shown}: its call is in progress and was not cut off; the file is removed when the \
+                         call ends, without a retry (spool cancel {shown} hangup ends the call now)\n"
+                    ));
+                }
+                match uniqueid {
+                    Some(uniqueid) if self.host.hang_up(&uniqueid) => Ok(format!(
+                        "{shown}: its call in progress ({uniqueid}) was hung up; the file is removed, without a retry\n"
+                    )),
+                    _ => Ok(format!(
+                        "{shown}: its call is in progress but its channel was not found to hang up (still \
+                         dialling?); the file is removed when the call ends, without a retry\n"
+                    )),
+                }
+            }
+            Some(_) => {
+                self.forget(&name);
+                self.files.remove(&name);
+                cancel::remove(&self.paths, &self.path_of(&name), max_file_size)
+            }
+            None if self.path_of(&name).is_file() => cancel::remove(&self.paths, &self.path_of(&name), max_file_size),
+            None => Err(format!("No call file named {} in the outgoing spool\n", printable(name.as_bytes()))),
+        }
+    }
+
     /// A due file meets its campaign: paused or outside its window, it waits (its place in due order is
     /// its mtime, unchanged: nothing is written to it); otherwise on to the limits.
     fn admit(&mut self, name: Arc<OsStr>, now: Millis) {
@@ -862,6 +912,13 @@ impl<H: Host> Scheduler<H> {
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
         self.wheel.cancel(&name);
         let changed = matches!(self.files.remove(&name), Some(FileState::Running { changed: true, .. }));
+        if self.cancelled.remove(&name) && matches!(outcome, Outcome::Requeue(_) | Outcome::Kept(_)) {
+            let answer = cancel::remove(&self.paths, &self.path_of(&name), self.settings.rules.max_file_size);
+            let text = answer.unwrap_or_else(|why| why);
+            host_log!(self.host, Level::Notice, "{} (its call has ended)", text.trim_end());
+            self.dispatch_held();
+            return;
+        }
         match outcome {
             Outcome::Requeue(due) => {
                 if changed {
