@@ -22,6 +22,10 @@ exten => s,1,UserEvent(Placed,Tag: ${TAG})
 [busy]
 exten => s,1,Busy()
 
+[stamp]
+exten => s,1,UserEvent(Started,Tag: ${TAG},At: ${STRFTIME(,,%s.%3q)})
+ same => n,Hangup()
+
 [ring]
 exten => s,1,Ringing()
  same => n,Wait(30)
@@ -211,4 +215,65 @@ fn cancel_with_hangup_ends_the_call_now() {
         fs::read_to_string(ast.outgoing_done_dir().join("long.call")).is_ok_and(|t| t.ends_with("Status: Cancelled\n"))
     });
     assert!(!path.exists());
+}
+
+/// `[sales]` with `maxcalls = 2` (calls that ring 3 s) beside `[rem]` with `maxrate = 2`: never more
+/// than two sales calls at once, reminders started at most two a second, and the reminders all done
+/// while the sales campaign still waits for its first calls to end.
+#[test]
+fn campaign_limits_apply_to_their_own_files_only() {
+    let conf = "[general]\n\n[sales]\nmatch = sales-*\nmaxcalls = 2\n\n[rem]\nmatch = rem-*\nmaxrate = 2\n";
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", conf).start();
+    let due = SystemTime::now() + std::time::Duration::from_secs(2);
+    let mut paths = Vec::new();
+    for i in 0..5 {
+        paths.push(ast.drop_call_file(
+            &format!("sales-{i}.call"),
+            &format!("Channel: Local/s@ringbusy\nContext: report\nExtension: s\nSet: TAG=s{i}\n"),
+        ));
+        paths.push(ast.drop_call_file(
+            &format!("rem-{i}.call"),
+            &format!("Channel: Local/s@answer\nContext: stamp\nExtension: s\nSet: TAG=r{i}\n"),
+        ));
+    }
+    // All due at the same instant, so the limits, not the arrival, decide.
+    for path in &paths {
+        ast.set_mtime(path, due);
+    }
+    let finished = |e: &crate::harness::Message| e.is_event("SpoolFinished");
+    let done = ast.ami().wait_for_count(10, SOON * 3, finished);
+    assert_eq!(done, 10, "not every file finished\n{}", ast.diagnostics());
+
+    let events = ast.ami().events();
+    let (mut sales_now, mut sales_peak, mut rem_finished) = (0, 0, 0);
+    let mut sales_started = 0;
+    for event in &events {
+        let file = event.get("File").unwrap_or("");
+        let sales = file.contains("/sales-");
+        match event.event() {
+            Some("SpoolAttempt") if sales => {
+                sales_now += 1;
+                sales_started += 1;
+                sales_peak = sales_peak.max(sales_now);
+                if sales_started == 3 {
+                    assert_eq!(rem_finished, 5, "reminders waited behind the sales campaign's maxcalls");
+                }
+            }
+            Some("SpoolFinished") if sales => sales_now -= 1,
+            Some("SpoolFinished") if file.contains("/rem-") => rem_finished += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(sales_peak, 2, "sales calls at once");
+
+    let mut starts: Vec<f64> = events
+        .iter()
+        .filter(|e| e.is_user_event("Started"))
+        .filter_map(|e| e.get("At").and_then(|at| at.parse().ok()))
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    assert_eq!(starts.len(), 5, "{starts:?}");
+    for window in starts.windows(3) {
+        assert!(window[2] - window[0] >= 0.8, "three reminders within a second at maxrate 2: {starts:?}");
+    }
 }
