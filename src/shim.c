@@ -243,6 +243,128 @@ static char *handle_cancel(struct ast_cli_entry *e, int cmd, struct ast_cli_args
 		"       removed when the call ends, without a retry; 'hangup' ends that call now.\n", 3, 4);
 }
 
+/*** DOCUMENTATION
+	<manager name="SpoolShow" language="en_US">
+		<synopsis>List the call files queued in the outgoing spool (pbx_spool_rs).</synopsis>
+		<syntax>
+			<xi:include xpointer="xpointer(/docs/manager[@name='Login']/syntax/parameter[@name='ActionID'])" />
+			<parameter name="Campaign"><para>Only files of this campaign.</para></parameter>
+		</syntax>
+		<description><para>One <literal>SpoolQueueEntry</literal> event per file waiting to be dialled
+		(File, Campaign, Due as seconds since the epoch), soonest first, then
+		<literal>SpoolShowComplete</literal> with ListItems.</para></description>
+	</manager>
+	<manager name="SpoolStatus" language="en_US">
+		<synopsis>The outgoing spool's figures, as 'spool show status' gives them.</synopsis>
+		<syntax>
+			<xi:include xpointer="xpointer(/docs/manager[@name='Login']/syntax/parameter[@name='ActionID'])" />
+		</syntax>
+	</manager>
+	<manager name="SpoolPause" language="en_US">
+		<synopsis>Pause a campaign of the outgoing spool (or all).</synopsis>
+		<syntax>
+			<xi:include xpointer="xpointer(/docs/manager[@name='Login']/syntax/parameter[@name='ActionID'])" />
+			<parameter name="Campaign" required="true"><para>A campaign of pbx_spool_rs.conf, or <literal>all</literal>.</para></parameter>
+		</syntax>
+	</manager>
+	<manager name="SpoolResume" language="en_US">
+		<synopsis>Resume a paused campaign (or all).</synopsis>
+		<syntax>
+			<xi:include xpointer="xpointer(/docs/manager[@name='Login']/syntax/parameter[@name='ActionID'])" />
+			<parameter name="Campaign" required="true"><para>A campaign of pbx_spool_rs.conf, or <literal>all</literal>.</para></parameter>
+		</syntax>
+	</manager>
+	<manager name="SpoolCancel" language="en_US">
+		<synopsis>Cancel a call file in the outgoing spool.</synopsis>
+		<syntax>
+			<xi:include xpointer="xpointer(/docs/manager[@name='Login']/syntax/parameter[@name='ActionID'])" />
+			<parameter name="File" required="true"><para>The file's name in the outgoing directory.</para></parameter>
+			<parameter name="Hangup"><para><literal>yes</literal>: end its call in progress now.</para></parameter>
+		</syntax>
+	</manager>
+ ***/
+
+/* AMI actions: headers read here, the answer decided in Rust (pbx_spool_rs_ami) and sent back through
+ * the prs_ami_* wrappers below. */
+struct prs_ami_reply {
+	struct mansession *s;
+	const struct message *m;
+};
+
+void prs_ami_ack(struct prs_ami_reply *reply, const char *message, const char *fields)
+{
+	const char *id = astman_get_header(reply->m, "ActionID");
+
+	astman_append(reply->s, "Response: Success\r\n");
+	if (!ast_strlen_zero(id)) {
+		astman_append(reply->s, "ActionID: %s\r\n", id);
+	}
+	astman_append(reply->s, "Message: %s\r\n%s\r\n", message, fields);
+}
+
+void prs_ami_error(struct prs_ami_reply *reply, const char *message)
+{
+	astman_send_error(reply->s, reply->m, (char *) message);
+}
+
+void prs_ami_list_start(struct prs_ami_reply *reply, const char *message)
+{
+	astman_send_listack(reply->s, reply->m, (char *) message, "start");
+}
+
+void prs_ami_list_item(struct prs_ami_reply *reply, const char *event, const char *fields)
+{
+	const char *id = astman_get_header(reply->m, "ActionID");
+
+	astman_append(reply->s, "Event: %s\r\n", event);
+	if (!ast_strlen_zero(id)) {
+		astman_append(reply->s, "ActionID: %s\r\n", id);
+	}
+	astman_append(reply->s, "%s\r\n", fields);
+}
+
+void prs_ami_list_complete(struct prs_ami_reply *reply, const char *event, int count)
+{
+	astman_send_list_complete_start(reply->s, reply->m, event, count);
+	astman_send_list_complete_end(reply->s);
+}
+
+static int ami_dispatch(struct mansession *s, const struct message *m, int action)
+{
+	struct prs_ami_reply reply = { .s = s, .m = m };
+
+	pbx_spool_rs_ami(action, astman_get_header(m, "Campaign"), astman_get_header(m, "File"),
+		astman_get_header(m, "Hangup"), &reply);
+	return 0;
+}
+
+static int ami_show(struct mansession *s, const struct message *m) { return ami_dispatch(s, m, PRS_AMI_SHOW); }
+static int ami_status(struct mansession *s, const struct message *m) { return ami_dispatch(s, m, PRS_AMI_STATUS); }
+static int ami_pause(struct mansession *s, const struct message *m) { return ami_dispatch(s, m, PRS_AMI_PAUSE); }
+static int ami_resume(struct mansession *s, const struct message *m) { return ami_dispatch(s, m, PRS_AMI_RESUME); }
+static int ami_cancel(struct mansession *s, const struct message *m) { return ami_dispatch(s, m, PRS_AMI_CANCEL); }
+
+/* Like Asterisk's own Originate: the originate (or system) write permission. */
+#define PRS_AMI_AUTHORITY (EVENT_FLAG_ORIGINATE | EVENT_FLAG_SYSTEM)
+
+static void ami_register(void)
+{
+	ast_manager_register_xml("SpoolShow", PRS_AMI_AUTHORITY, ami_show);
+	ast_manager_register_xml("SpoolStatus", PRS_AMI_AUTHORITY, ami_status);
+	ast_manager_register_xml("SpoolPause", PRS_AMI_AUTHORITY, ami_pause);
+	ast_manager_register_xml("SpoolResume", PRS_AMI_AUTHORITY, ami_resume);
+	ast_manager_register_xml("SpoolCancel", PRS_AMI_AUTHORITY, ami_cancel);
+}
+
+static void ami_unregister(void)
+{
+	ast_manager_unregister("SpoolShow");
+	ast_manager_unregister("SpoolStatus");
+	ast_manager_unregister("SpoolPause");
+	ast_manager_unregister("SpoolResume");
+	ast_manager_unregister("SpoolCancel");
+}
+
 static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(handle_show_status, "Show the outgoing spool's state"),
 	AST_CLI_DEFINE(handle_show_queue, "List the next call files by due time"),
@@ -266,12 +388,24 @@ void prs_cli_unregister(void)
 
 static int load_module(void)
 {
-	return pbx_spool_rs_load();
+	int res = pbx_spool_rs_load();
+
+	if (res == AST_MODULE_LOAD_SUCCESS) {
+		ami_register();
+	}
+	return res;
 }
 
 static int unload_module(void)
 {
-	return pbx_spool_rs_unload();
+	/* A refused unload (calls in progress) keeps the actions; AMI handlers running now hold a module
+	 * reference, so Asterisk does not get here while one runs. */
+	int res = pbx_spool_rs_unload();
+
+	if (!res) {
+		ami_unregister();
+	}
+	return res;
 }
 
 static int reload_module(void)

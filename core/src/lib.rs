@@ -17,6 +17,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod ami;
 pub mod applications;
 pub mod attempt;
 pub mod bookkeeping;

@@ -3,6 +3,7 @@
 //! configuration, CLI registration and output, and the wall every C entry point goes through
 //! ([`wall`]). Only this module calls into Asterisk; no logic here.
 
+pub(crate) mod ami;
 pub(crate) mod cli;
 pub(crate) mod config;
 mod originate;
