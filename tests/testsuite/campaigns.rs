@@ -277,3 +277,73 @@ fn campaign_limits_apply_to_their_own_files_only() {
         assert!(window[2] - window[0] >= 0.8, "three reminders within a second at maxrate 2: {starts:?}");
     }
 }
+
+/// Every AMI action: SpoolShow (with its list-complete event, filtered by campaign), SpoolStatus,
+/// SpoolPause/SpoolResume, SpoolCancel; and a manager user without the originate or system write
+/// permission refused.
+#[test]
+fn ami_actions_show_pause_resume_cancel_and_need_the_permission() {
+    use crate::harness::Ami;
+    let conf = "[general]\n\n[sales]\nmatch = sales-*\n\n[rem]\nmatch = rem-*\n";
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", conf).start();
+    let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+    for name in ["sales-1.call", "sales-2.call", "rem-1.call"] {
+        let path = ast.drop_call_file(name, &call(name));
+        ast.set_mtime(&path, later);
+    }
+    ast.expect_until("three queued", SOON, || ast.cli("spool show queue").contains("3 file(s) listed"));
+    let ami = ast.ami();
+
+    let reply = ami.action("SpoolShow", &[("Campaign", "sales")], SOON);
+    assert!(reply.has("Response", "Success") && reply.has("EventList", "start"), "{reply}");
+    ami.wait_for_event(SOON, |e| e.is_event("SpoolShowComplete")).expect("SpoolShowComplete");
+    let entries: Vec<String> = ami
+        .events()
+        .iter()
+        .filter(|e| e.is_event("SpoolQueueEntry"))
+        .map(|e| format!("{} {}", e.get("File").unwrap_or(""), e.get("Campaign").unwrap_or("")))
+        .collect();
+    assert_eq!(entries, ["sales-1.call sales", "sales-2.call sales"]);
+    let complete = ami.events().into_iter().find(|e| e.is_event("SpoolShowComplete")).unwrap();
+    assert!(complete.has("ListItems", "2"), "{complete}");
+
+    let status = ami.action("SpoolStatus", &[], SOON);
+    assert!(status.has("Response", "Success") && status.has("Queued", "3"), "{status}");
+
+    let paused = ami.action("SpoolPause", &[("Campaign", "rem")], SOON);
+    assert!(paused.has("Response", "Success") && paused.has("Message", "Campaign rem paused"), "{paused}");
+    assert!(ast.cli("spool show status").contains("PAUSED"));
+    assert!(ami.action("SpoolPause", &[("Campaign", "nosuch")], SOON).has("Response", "Error"));
+    let resumed = ami.action("SpoolResume", &[("Campaign", "rem")], SOON);
+    assert!(resumed.has("Response", "Success"), "{resumed}");
+
+    let cancelled = ami.action("SpoolCancel", &[("File", "rem-1.call")], SOON);
+    assert!(cancelled.has("Response", "Success"), "{cancelled}");
+    assert!(!ast.outgoing_dir().join("rem-1.call").exists());
+    assert!(ami.action("SpoolCancel", &[("File", "rem-1.call")], SOON).has("Response", "Error"));
+
+    // A user with read access and call/reporting write access only.
+    let manager = fs::read_to_string(ast.etc_dir().join("manager.conf")).unwrap();
+    ast.write_etc(
+        "manager.conf",
+        &format!("{manager}\n[watcher]\nsecret = watcher-secret\nread = all\nwrite = call,reporting\n"),
+    );
+    ast.cli("manager reload");
+    let watcher = Ami::connect(ast.ami_port(), SOON).expect("AMI");
+    watcher.login("watcher", "watcher-secret", SOON).expect("the watcher logs in");
+    for (action, headers) in [
+        ("SpoolShow", vec![]),
+        ("SpoolStatus", vec![]),
+        ("SpoolPause", vec![("Campaign", "sales")]),
+        ("SpoolResume", vec![("Campaign", "sales")]),
+        ("SpoolCancel", vec![("File", "sales-1.call")]),
+    ] {
+        let reply = watcher.action(action, &headers, SOON);
+        assert!(
+            reply.has("Response", "Error") && reply.get("Message").is_some_and(|m| m.contains("Permission denied")),
+            "{action}: {reply}"
+        );
+    }
+    assert!(ast.outgoing_dir().join("sales-1.call").exists());
+    assert!(!ast.cli("spool show status").contains("PAUSED"));
+}
