@@ -286,18 +286,20 @@ fn settings_from(config: &SpoolConfig) -> SpoolSettings {
             uids
         }
     });
+    let campaigns = Arc::new(config.campaigns.clone());
     let rules = VisitRules {
         max_file_size: config.max_file_size,
         allowed_owners,
         policy: config.policy.clone(),
         live_dangerously: asterisk::config::live_dangerously(),
+        campaigns: campaigns.clone(),
     };
     SpoolSettings {
         rules: Arc::new(rules),
         max_calls: config.max_calls,
         max_rate: config.max_rate,
         description: Arc::new(config::describe(config)),
-        campaigns: Arc::new(config.campaigns.clone()),
+        campaigns,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct VisitRules {
     pub policy: Policy,
     /// asterisk.conf `live_dangerously`: writes to dangerous dialplan functions allowed.
     pub live_dangerously: bool,
+    /// pbx_spool_rs.conf's campaigns: the one a file joins is named in its events (`Campaign:`).
+    pub campaigns: Arc<Vec<crate::campaign::Campaign>>,
 }
 
 impl Default for VisitRules {
@@ -40,6 +42,7 @@ impl Default for VisitRules {
             allowed_owners: None,
             policy: Policy::default(),
             live_dangerously: false,
+            campaigns: Arc::default(),
         }
     }
 }
@@ -164,6 +167,8 @@ struct Visit<'a, H: Host> {
     path: &'a Path,
     shown: String,
     stats: &'a Stats,
+    /// The campaign the file joins, for the events' `Campaign:` header; `None` outside campaigns.
+    campaign: Option<String>,
 }
 
 /// The last attempt of a file, for the `SpoolFinished` event.
@@ -235,20 +240,21 @@ impl<H: Host> Visit<'_, H> {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let channel = String::from_utf8_lossy(&call.channel()).into_owned();
-        self.host.manager_event(
-            "SpoolFinished",
-            &[
-                ("File", self.shown.clone()),
-                ("Channel", channel),
-                ("Status", status.as_str().into()),
-                ("Attempts", last.attempts.to_string()),
-                ("MaxRetries", call.max_retries.to_string()),
-                ("Reason", last.reason.to_string()),
-                ("ReasonText", last.reason_text),
-                ("Uniqueid", last.uniqueid.clone()),
-                ("Linkedid", last.uniqueid),
-            ],
-        );
+        let mut fields = vec![
+            ("File", self.shown.clone()),
+            ("Channel", channel),
+            ("Status", status.as_str().into()),
+            ("Attempts", last.attempts.to_string()),
+            ("MaxRetries", call.max_retries.to_string()),
+            ("Reason", last.reason.to_string()),
+            ("ReasonText", last.reason_text),
+            ("Uniqueid", last.uniqueid.clone()),
+            ("Linkedid", last.uniqueid),
+        ];
+        if let Some(campaign) = &self.campaign {
+            fields.push(("Campaign", campaign.clone()));
+        }
+        self.host.manager_event("SpoolFinished", &fields);
         outcome
     }
 
@@ -309,7 +315,11 @@ pub fn visit<H: Host>(
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
     let shown = crate::text::printable(path.as_os_str().as_bytes());
-    let visit = Visit { host, paths, path, shown, stats };
+    let campaign = path
+        .file_name()
+        .and_then(|name| crate::campaign::find(&rules.campaigns, name.as_bytes()))
+        .map(|index| rules.campaigns[index].name.clone());
+    let visit = Visit { host, paths, path, shown, stats, campaign };
     let shown = visit.shown.as_str();
     let (bytes, meta) = match bookkeeping::read_call_file(path, rules.max_file_size) {
         Ok(read) => read,
@@ -413,17 +423,18 @@ pub fn visit<H: Host>(
     };
     visit.log(Level::Verbose(3), format!("Attempting call on {channel} for {destination} (Retry {attempt})"));
     stats.attempts.fetch_add(1, Ordering::Relaxed);
-    host.manager_event(
-        "SpoolAttempt",
-        &[
-            ("File", shown.to_string()),
-            ("Channel", channel.clone()),
-            ("Destination", destination),
-            ("Attempt", attempt.to_string()),
-            ("MaxRetries", call.max_retries.to_string()),
-            ("Uniqueid", uniqueid.clone()),
-        ],
-    );
+    let mut fields = vec![
+        ("File", shown.to_string()),
+        ("Channel", channel.clone()),
+        ("Destination", destination),
+        ("Attempt", attempt.to_string()),
+        ("MaxRetries", call.max_retries.to_string()),
+        ("Uniqueid", uniqueid.clone()),
+    ];
+    if let Some(campaign) = &visit.campaign {
+        fields.push(("Campaign", campaign.clone()));
+    }
+    host.manager_event("SpoolAttempt", &fields);
     let result = host.place_call(&call, attempt, &uniqueid);
     let last =
         LastAttempt { attempts: attempt, reason: result.reason, reason_text: result.reason_text.clone(), uniqueid };

@@ -265,6 +265,11 @@ fn campaign_limits_apply_to_their_own_files_only() {
         }
     }
     assert_eq!(sales_peak, 2, "sales calls at once");
+    for event in events.iter().filter(|e| e.is_event("SpoolAttempt") || e.is_event("SpoolFinished")) {
+        let file = event.get("File").unwrap_or("");
+        let expected = if file.contains("/sales-") { "sales" } else { "rem" };
+        assert!(event.has("Campaign", expected), "no Campaign: {expected} in\n{event}");
+    }
 
     let mut starts: Vec<f64> = events
         .iter()
