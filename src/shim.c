@@ -347,13 +347,32 @@ static int ami_cancel(struct mansession *s, const struct message *m) { return am
 /* Like Asterisk's own Originate: the originate (or system) write permission. */
 #define PRS_AMI_AUTHORITY (EVENT_FLAG_ORIGINATE | EVENT_FLAG_SYSTEM)
 
+/* Registered with their help text as well as the XML block above: Asterisk builds its XML documentation
+ * from its own source tree only, so for a module built outside it `manager show command` would say "Not
+ * available". The texts say what the XML says. */
 static void ami_register(void)
 {
-	ast_manager_register_xml("SpoolShow", PRS_AMI_AUTHORITY, ami_show);
-	ast_manager_register_xml("SpoolStatus", PRS_AMI_AUTHORITY, ami_status);
-	ast_manager_register_xml("SpoolPause", PRS_AMI_AUTHORITY, ami_pause);
-	ast_manager_register_xml("SpoolResume", PRS_AMI_AUTHORITY, ami_resume);
-	ast_manager_register_xml("SpoolCancel", PRS_AMI_AUTHORITY, ami_cancel);
+	ast_manager_register2("SpoolShow", PRS_AMI_AUTHORITY, ami_show, AST_MODULE_SELF,
+		"List the call files queued in the outgoing spool (pbx_spool_rs).",
+		"Campaign: <name> (optional) lists only that campaign's files.\n"
+		"One SpoolQueueEntry event per file waiting to be dialled (File, Campaign, Due in seconds since\n"
+		"the epoch), soonest first, then SpoolShowComplete with ListItems.");
+	ast_manager_register2("SpoolStatus", PRS_AMI_AUTHORITY, ami_status, AST_MODULE_SELF,
+		"The outgoing spool's figures, as 'spool show status' gives them.",
+		"Queued, WaitingRetry, Held, WaitingWindow, WaitingPaused, InProgress, ..., the totals since\n"
+		"load, and one CampaignN line per campaign.");
+	ast_manager_register2("SpoolPause", PRS_AMI_AUTHORITY, ami_pause, AST_MODULE_SELF,
+		"Pause a campaign of the outgoing spool (or all).",
+		"Campaign: <name>|all (required). Its files that fall due wait; calls in progress finish.\n"
+		"Kept across module reload and restarts until SpoolResume.");
+	ast_manager_register2("SpoolResume", PRS_AMI_AUTHORITY, ami_resume, AST_MODULE_SELF,
+		"Resume a paused campaign (or all).",
+		"Campaign: <name>|all (required).");
+	ast_manager_register2("SpoolCancel", PRS_AMI_AUTHORITY, ami_cancel, AST_MODULE_SELF,
+		"Cancel a call file in the outgoing spool.",
+		"File: <name> (required), the file's name in the outgoing directory. Hangup: yes ends its call\n"
+		"in progress now; without it such a file is removed when the call ends, without a retry. A queued\n"
+		"file is deleted, or moved to outgoing_done/ with Status: Cancelled under Archive: yes.");
 }
 
 static void ami_unregister(void)
