@@ -1,6 +1,6 @@
 //! Campaigns (issue 13) against the real Asterisk: a file outside its campaign's calling window (in a
 //! zone other than the system's) waits untouched and is dialled once the window admits it; a paused
-//! campaign dials nothing across `module reload` and is dialled on `spool resume`; `spool cancel`
+//! campaign dials nothing across `module reload` and a restart, and is dialled on `spool resume`; `spool cancel`
 //! removes queued files (deleted or archived) and calls in progress (with or without `hangup`). pbx_spool has no
 //! campaigns, so these run against pbx_spool_rs alone.
 
@@ -99,8 +99,8 @@ fn a_file_outside_its_window_waits_and_is_dialled_when_the_window_admits_it() {
 }
 
 #[test]
-fn a_paused_campaign_dials_nothing_across_a_reload_and_goes_on_when_resumed() {
-    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", &conf("")).start();
+fn a_paused_campaign_dials_nothing_across_a_reload_and_a_restart_and_goes_on_when_resumed() {
+    let mut ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", &conf("")).start();
     assert_eq!(ast.cli("spool pause sales").trim(), "Campaign sales paused");
     assert!(ast.cli("spool pause nosuch").contains("No campaign named 'nosuch'"));
     ast.drop_call_file("sales-1.call", &call("sales1"));
@@ -114,6 +114,12 @@ fn a_paused_campaign_dials_nothing_across_a_reload_and_goes_on_when_resumed() {
     std::thread::sleep(ABSENCE);
     assert!(untouched(&ast, "sales-1.call"), "dialled while paused:\n{}", ast.diagnostics());
     assert!(fs::read_to_string(ast.spool_dir().join("pbx_spool_rs.paused")).unwrap().contains("sales"));
+    // And a restart of Asterisk.
+    ast.restart();
+    ast.expect_until("the pause to outlive the restart", SOON, || {
+        ast.cli("spool show file sales-1.call").contains("campaign sales is paused")
+    });
+    assert!(untouched(&ast, "sales-1.call"), "dialled while paused:\n{}", ast.diagnostics());
     assert_eq!(ast.cli("spool resume sales").trim(), "Campaign sales resumed");
     ast.expect_event("the campaign's call once resumed", SOON, placed("sales1"));
 }
