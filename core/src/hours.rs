@@ -130,6 +130,50 @@ impl Hours {
         }
         best
     }
+
+    /// When the window open at `at` closes: the first instant after `at` at which no window is open
+    /// (`None` if that is more than two weeks away, or `at` is not inside a window).
+    pub fn next_close(&self, zone: &TimeZone, at: Millis) -> Option<Millis> {
+        if !self.is_open(zone, at) {
+            return None;
+        }
+        let today = Timestamp::from_millisecond(at).ok()?.to_zoned(zone.clone()).date();
+        let yesterday = today.checked_sub(jiff::Span::new().days(1)).ok()?;
+        let mut ends: Vec<Millis> = Vec::new();
+        for offset in 0..LOOKAHEAD_DAYS {
+            let Ok(date) = yesterday.checked_add(jiff::Span::new().days(offset)) else { break };
+            let day = usize::from(date.weekday().to_monday_zero_offset() as u8);
+            for window in self.windows.iter().filter(|window| window.days[day]) {
+                // A window past midnight ends on the next day.
+                let end_date = if window.spans_midnight() { date.tomorrow().ok() } else { Some(date) };
+                let Some(end_date) = end_date else { continue };
+                if window.end == SECONDS_PER_DAY {
+                    ends.extend(
+                        end_date.tomorrow().ok().and_then(|next| local_instants(zone, next, 0).first().copied()),
+                    );
+                } else {
+                    ends.extend(local_instants(zone, end_date, window.end));
+                }
+            }
+        }
+        ends.sort_unstable();
+        ends.into_iter().find(|&end| end > at && !self.is_open(zone, end))
+    }
+
+    /// The instant by which `open_ms` of open time has passed since `start`, counting only the time the
+    /// windows are open (for spreading calls over calling hours). `None` past the two-week horizon.
+    pub fn after_open_time(&self, zone: &TimeZone, start: Millis, open_ms: Millis) -> Option<Millis> {
+        let mut at = self.next_open(zone, start)?;
+        let mut remaining = open_ms.max(0);
+        loop {
+            let close = self.next_close(zone, at)?;
+            if at + remaining < close {
+                return Some(at + remaining);
+            }
+            remaining -= close - at;
+            at = self.next_open(zone, close)?;
+        }
+    }
 }
 
 /// The instants at which local time reaches `second` seconds after midnight on `date` in `zone`: one
@@ -371,6 +415,25 @@ mod tests {
         assert!(hours.is_open(&zone("Europe/Moscow"), instant));
         assert!(!hours.is_open(&zone("America/New_York"), instant));
         assert_eq!(hours.next_open(&zone("America/New_York"), instant), Some(utc("2026-12-01T14:00:00Z")));
+    }
+
+    #[test]
+    fn open_time_is_counted_inside_windows_only() {
+        let hours = Hours::parse("mon-fri 09:00-18:00").unwrap();
+        let utc_zone = zone("UTC");
+        // Friday 2026-12-04 17:00: one hour left on Friday, the rest from Monday 09:00.
+        let friday = utc("2026-12-04T17:00:00Z");
+        assert_eq!(hours.next_close(&utc_zone, friday), Some(utc("2026-12-04T18:00:00Z")));
+        assert_eq!(hours.after_open_time(&utc_zone, friday, 30 * 60_000), Some(utc("2026-12-04T17:30:00Z")));
+        assert_eq!(hours.after_open_time(&utc_zone, friday, 3 * 3_600_000), Some(utc("2026-12-07T11:00:00Z")));
+        // From outside: counting starts when the window opens.
+        let night = utc("2026-12-01T02:00:00Z");
+        assert_eq!(hours.after_open_time(&utc_zone, night, 0), Some(utc("2026-12-01T09:00:00Z")));
+        // A window past midnight closes the next morning; all day closes at midnight unless tomorrow opens.
+        let late = Hours::parse("fri 22:00-02:00").unwrap();
+        assert_eq!(late.next_close(&utc_zone, utc("2026-12-04T23:00:00Z")), Some(utc("2026-12-05T02:00:00Z")));
+        let always = Hours::parse("mon 00:00-24:00, tue 00:00-24:00").unwrap();
+        assert_eq!(always.next_close(&utc_zone, utc("2026-11-30T12:00:00Z")), Some(utc("2026-12-02T00:00:00Z")));
     }
 
     #[test]
