@@ -25,12 +25,13 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
         ("Queued (waiting for their time)", snapshot.queued),
         ("Waiting for a retry", snapshot.waiting_retry),
         ("Due, held back by maxcalls/maxrate", snapshot.held),
-        ("Due, outside their calling window", snapshot.waiting_window),
-        ("Due, campaign paused", snapshot.waiting_paused),
         ("Calls in progress", snapshot.in_progress),
         ("Being written", snapshot.being_written),
         ("Left for the admin", snapshot.parked),
         ("Finished, kept (AlwaysDelete: no)", snapshot.kept),
+        // After the rows scripts already read by position.
+        ("Due, outside their calling window", snapshot.waiting_window),
+        ("Due, campaign paused", snapshot.waiting_paused),
         ("Worker threads", snapshot.workers),
     ];
     for (label, value) in rows {
