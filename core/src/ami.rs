@@ -145,3 +145,89 @@ pub fn answer<S: Spooler + ?Sized>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::campaign::Campaign;
+    use crate::scheduler::{Snapshot, SpoolSettings};
+
+    #[derive(Default)]
+    struct Fake {
+        settings: SpoolSettings,
+        snapshot: Snapshot,
+        asked: RefCell<Vec<String>>,
+    }
+
+    impl Spooler for Fake {
+        fn settings(&self) -> SpoolSettings {
+            self.settings.clone()
+        }
+        fn snapshot(&self, query: SnapshotQuery) -> Option<crate::scheduler::Snapshot> {
+            let mut snapshot = self.snapshot.clone();
+            snapshot.next.truncate(query.limit);
+            Some(snapshot)
+        }
+        fn totals(&self) -> Totals {
+            Totals::default()
+        }
+        fn request_rescan(&self) {}
+        fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
+            self.asked.borrow_mut().push(format!("pause {campaign} {pause}"));
+            Some(Ok(format!("Campaign {campaign} paused\n")))
+        }
+        fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
+            self.asked.borrow_mut().push(format!("cancel {file} {hangup}"));
+            Some(Err(format!("No call file named {file} in the outgoing spool\n")))
+        }
+    }
+
+    fn fake() -> Fake {
+        let mut sales = Campaign::new("sales");
+        sales.matches.push("sales-*".into());
+        let settings = SpoolSettings { campaigns: Arc::new(vec![sales]), ..SpoolSettings::default() };
+        let snapshot = Snapshot {
+            queued: 2,
+            next: vec![("sales-1.call".into(), 1_000_500), ("other.call".into(), 2_000_000)],
+            ..Snapshot::default()
+        };
+        Fake { settings, snapshot, ..Fake::default() }
+    }
+
+    #[test]
+    fn show_lists_files_with_their_campaign_and_filters() {
+        let spooler = fake();
+        let AmiAnswer::List { items, complete_event, .. } = answer(AmiAction::Show, "", "", "", Some(&spooler)) else {
+            panic!("not a list")
+        };
+        assert_eq!(complete_event, "SpoolShowComplete");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0][1], ("Campaign".to_string(), "sales".to_string()));
+        assert_eq!(items[0][2], ("Due".to_string(), "1000.500".to_string()));
+        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "SALES", "", "", Some(&spooler)) else {
+            panic!("not a list")
+        };
+        assert_eq!(items.len(), 1);
+        assert!(matches!(answer(AmiAction::Show, "nosuch", "", "", Some(&spooler)), AmiAnswer::Error(_)));
+    }
+
+    #[test]
+    fn pause_and_cancel_check_their_headers_and_pass_the_answer_on() {
+        let spooler = fake();
+        assert!(matches!(answer(AmiAction::Pause, "", "", "", Some(&spooler)), AmiAnswer::Error(_)));
+        assert_eq!(
+            answer(AmiAction::Pause, "sales", "", "", Some(&spooler)),
+            AmiAnswer::Ack { message: "Campaign sales paused".into(), fields: Vec::new() }
+        );
+        assert!(matches!(answer(AmiAction::Cancel, "", "../x", "", Some(&spooler)), AmiAnswer::Error(_)));
+        assert_eq!(
+            answer(AmiAction::Cancel, "", "a.call", "Yes", Some(&spooler)),
+            AmiAnswer::Error("No call file named a.call in the outgoing spool".into())
+        );
+        assert_eq!(*spooler.asked.borrow(), ["pause sales true", "cancel a.call true"]);
+        assert!(matches!(answer::<Fake>(AmiAction::Status, "", "", "", None), AmiAnswer::Error(_)));
+    }
+}
