@@ -358,3 +358,37 @@ fn ami_actions_show_pause_resume_cancel_and_need_the_permission() {
     assert!(ast.outgoing_dir().join("sales-1.call").exists());
     assert!(!ast.cli("spool show status").contains("PAUSED"));
 }
+
+/// The campaign commands and actions run on Asterisk's own threads (CLI, manager) and the window
+/// arithmetic on ours: ten unload/load cycles, each after using every one of them, leave the thread
+/// count unchanged and the module registering itself again (a thread-local destructor left on an
+/// Asterisk thread would keep the old mapping, and the next load would not register).
+#[test]
+fn campaign_commands_and_actions_leave_unload_load_cycles_clean() {
+    use crate::harness::RUST_SO;
+    let window = tokyo_window(3600, 7200);
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", &conf(&window)).start();
+    let settle = (std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+    let before = ast.stable_thread_count(settle.0, settle.1);
+    for cycle in 1..=10 {
+        let path = ast.drop_call_file("sales-1.call", &call("s"));
+        ast.expect_until("the file to wait for its window", SOON, || {
+            ast.cli("spool show file sales-1.call").contains("calling window")
+        });
+        assert!(ast.cli("spool pause sales").contains("paused"));
+        assert!(ast.cli("spool resume all").contains("resumed"));
+        assert!(ast.ami().action("SpoolStatus", &[], SOON).has("Response", "Success"));
+        assert!(ast.ami().action("SpoolShow", &[], SOON).has("Response", "Success"));
+        assert!(ast.ami().action("SpoolPause", &[("Campaign", "sales")], SOON).has("Response", "Success"));
+        assert!(ast.ami().action("SpoolResume", &[("Campaign", "sales")], SOON).has("Response", "Success"));
+        assert!(ast.cli("spool cancel sales-1.call").contains("deleted"), "cycle {cycle}");
+        assert!(!path.exists());
+        ast.cli(&format!("module unload {RUST_SO}"));
+        assert!(!ast.module_loaded(RUST_SO), "cycle {cycle}: still loaded\n{}", ast.diagnostics());
+        ast.cli(&format!("module load {RUST_SO}"));
+        assert!(ast.module_running(RUST_SO), "cycle {cycle}: not running\n{}", ast.diagnostics());
+    }
+    let after = ast.stable_thread_count(settle.0, settle.1);
+    assert_eq!(after, before, "thread count changed over the cycles\n{}", ast.diagnostics());
+    assert!(ast.log_lines_with(&["did not register itself"]).is_empty(), "{}", ast.diagnostics());
+}
