@@ -7,7 +7,8 @@
 //! - [`files`]: the state of each name in outgoing/;
 //! - [`pool`]: the worker threads that visit due files;
 //! - [`pacer`]: `maxrate`'s arithmetic;
-//! - [`campaigns`]: campaigns' pauses, calling windows and own limits.
+//! - [`campaigns`]: campaigns' pauses, calling windows and own limits;
+//! - [`cancel`]: what `spool cancel` does to a file.
 
 mod campaigns;
 mod cancel;
