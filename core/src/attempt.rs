@@ -167,8 +167,17 @@ struct Visit<'a, H: Host> {
     path: &'a Path,
     shown: String,
     stats: &'a Stats,
-    /// The campaign the file joins, for the events' `Campaign:` header; `None` outside campaigns.
-    campaign: Option<String>,
+    /// pbx_spool_rs.conf's campaigns, to name the one the file joins in its events (`Campaign:`).
+    campaigns: Arc<Vec<crate::campaign::Campaign>>,
+}
+
+impl<H: Host> Visit<'_, H> {
+    /// The campaign `call` (this file) joins, by its name and channel; `None` outside campaigns.
+    fn campaign(&self, call: &CallFile) -> Option<String> {
+        let name = self.path.file_name()?.as_bytes();
+        crate::campaign::find_with_channel(&self.campaigns, name, &call.tech, &call.dest)
+            .map(|index| self.campaigns[index].name.clone())
+    }
 }
 
 /// The last attempt of a file, for the `SpoolFinished` event.
@@ -251,8 +260,8 @@ impl<H: Host> Visit<'_, H> {
             ("Uniqueid", last.uniqueid.clone()),
             ("Linkedid", last.uniqueid),
         ];
-        if let Some(campaign) = &self.campaign {
-            fields.push(("Campaign", campaign.clone()));
+        if let Some(campaign) = self.campaign(call) {
+            fields.push(("Campaign", campaign));
         }
         self.host.manager_event("SpoolFinished", &fields);
         outcome
@@ -315,11 +324,7 @@ pub fn visit<H: Host>(
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
     let shown = crate::text::printable(path.as_os_str().as_bytes());
-    let campaign = path
-        .file_name()
-        .and_then(|name| crate::campaign::find(&rules.campaigns, name.as_bytes()))
-        .map(|index| rules.campaigns[index].name.clone());
-    let visit = Visit { host, paths, path, shown, stats, campaign };
+    let visit = Visit { host, paths, path, shown, stats, campaigns: rules.campaigns.clone() };
     let shown = visit.shown.as_str();
     let (bytes, meta) = match bookkeeping::read_call_file(path, rules.max_file_size) {
         Ok(read) => read,
@@ -431,8 +436,8 @@ pub fn visit<H: Host>(
         ("MaxRetries", call.max_retries.to_string()),
         ("Uniqueid", uniqueid.clone()),
     ];
-    if let Some(campaign) = &visit.campaign {
-        fields.push(("Campaign", campaign.clone()));
+    if let Some(campaign) = visit.campaign(&call) {
+        fields.push(("Campaign", campaign));
     }
     host.manager_event("SpoolAttempt", &fields);
     let result = host.place_call(&call, attempt, &uniqueid);

@@ -20,6 +20,9 @@ pub struct Campaign {
     pub name: String,
     /// Globs on the file name (`*`, `?`), in the order written.
     pub matches: Vec<String>,
+    /// Patterns on the file's `Channel:` (`Tech/Dest`, as `allow`/`deny` match it); when any is given,
+    /// a file must fit one of them as well as a `match` glob.
+    pub channels: Vec<String>,
     /// Calls of this campaign in progress at once; `None` = only the global limit.
     pub max_calls: Option<usize>,
     /// Calls of this campaign started per second; `None` = only the global limit.
@@ -35,6 +38,7 @@ impl Campaign {
         Campaign {
             name: name.to_string(),
             matches: Vec::new(),
+            channels: Vec::new(),
             max_calls: None,
             max_rate: None,
             hours: None,
@@ -42,14 +46,28 @@ impl Campaign {
         }
     }
 
-    /// Whether a file named `file_name` belongs to this campaign.
+    /// Whether a file named `file_name` belongs to this campaign by its name (its `channel` patterns
+    /// aside).
     pub fn matches(&self, file_name: &[u8]) -> bool {
         self.matches.iter().any(|pattern| crate::policy::glob_matches(pattern.as_bytes(), file_name, 0))
+    }
+
+    /// Whether a file's channel `tech/dest` fits this campaign's `channel` patterns (any, if none).
+    pub fn matches_channel(&self, tech: &[u8], dest: &[u8]) -> bool {
+        self.channels.is_empty()
+            || self.channels.iter().any(|pattern| {
+                let rule =
+                    crate::policy::ChannelRule { action: crate::policy::RuleAction::Allow, pattern: pattern.clone() };
+                rule.matches(tech, dest)
+            })
     }
 
     /// The campaign's settings in force, for `spool show status`.
     pub fn describe(&self) -> String {
         let mut parts = vec![format!("match {}", self.matches.join(" "))];
+        if !self.channels.is_empty() {
+            parts.push(format!("channel {}", self.channels.join(" ")));
+        }
         if let Some(calls) = self.max_calls {
             parts.push(format!("maxcalls {calls}"));
         }
@@ -64,9 +82,21 @@ impl Campaign {
     }
 }
 
-/// The campaign a file belongs to: the index of the first that matches, in configuration order.
+/// The campaign a file belongs to by its name alone: the index of the first that matches, in
+/// configuration order, skipping campaigns that also need a `channel` match.
 pub fn find(campaigns: &[Campaign], file_name: &[u8]) -> Option<usize> {
-    campaigns.iter().position(|campaign| campaign.matches(file_name))
+    campaigns.iter().position(|campaign| campaign.channels.is_empty() && campaign.matches(file_name))
+}
+
+/// Whether any campaign that `file_name` could join needs its channel to decide.
+pub fn needs_channel(campaigns: &[Campaign], file_name: &[u8]) -> bool {
+    campaigns.iter().any(|campaign| !campaign.channels.is_empty() && campaign.matches(file_name))
+}
+
+/// The campaign a file with channel `tech/dest` belongs to: the first whose `match` and `channel`
+/// both fit.
+pub fn find_with_channel(campaigns: &[Campaign], file_name: &[u8], tech: &[u8], dest: &[u8]) -> Option<usize> {
+    campaigns.iter().position(|campaign| campaign.matches(file_name) && campaign.matches_channel(tech, dest))
 }
 
 /// Reads one `key = value` of a campaign's section into `campaign`. `Ok(false)`: not a campaign key.
@@ -101,6 +131,12 @@ pub fn apply(campaign: &mut Campaign, key: &str, value: &str) -> Result<bool, St
                 Some(existing) => existing.windows.extend(hours.windows),
                 None => campaign.hours = Some(hours),
             }
+        }
+        "channel" => {
+            if !value.contains('/') || value.chars().any(char::is_control) {
+                return Err("expected a channel pattern Tech/Dest, such as PJSIP/*@trunk1".to_string());
+            }
+            campaign.channels.push(value.to_string());
         }
         "timezone" => {
             check_zone_name(value)?;

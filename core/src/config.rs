@@ -985,6 +985,7 @@ mod tests {
             ("sales", Some(10), Some("Europe/Moscow"))
         );
         assert_eq!(sales.matches, ["sales-*", "promo-*"]);
+        assert_eq!(sales.channels, ["Local/*@sales"]);
     }
 
     #[test]

@@ -197,7 +197,8 @@ fn cancel_of_a_call_in_progress_waits_for_its_end_and_skips_the_retry() {
     let answer = ast.cli("spool cancel ringing.call");
     assert!(answer.contains("in progress and was not cut off"), "{answer}");
     ast.expect_until("the file to go once the call ended", SOON, || !path.exists());
-    assert!(ast.log_text().contains("(its call has ended)"), "{}", ast.diagnostics());
+    // Logged just after the removal.
+    ast.expect_until("the NOTICE about the removal", SOON, || ast.log_text().contains("(its call has ended)"));
     // Its retry (RetryTime 1) would have needed the file back in outgoing/.
     std::thread::sleep(ABSENCE + ABSENCE);
     assert!(!path.exists(), "the cancelled file came back");
@@ -391,4 +392,22 @@ fn campaign_commands_and_actions_leave_unload_load_cycles_clean() {
     let after = ast.stable_thread_count(settle.0, settle.1);
     assert_eq!(after, before, "thread count changed over the cycles\n{}", ast.diagnostics());
     assert!(ast.log_lines_with(&["did not register itself"]).is_empty(), "{}", ast.diagnostics());
+}
+
+/// `channel =`: a campaign for the files that dial one channel pattern; pausing it holds those only.
+#[test]
+fn a_campaign_by_channel_takes_only_the_files_dialling_it() {
+    let conf = "[general]\n\n[busyline]\nmatch = *.call\nchannel = Local/*@busy\n";
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", conf).start();
+    assert!(ast.cli("spool pause busyline").contains("paused"));
+    ast.drop_call_file("b.call", "Channel: Local/s@busy\nContext: report\nExtension: s\nSet: TAG=b\n");
+    ast.drop_call_file("a.call", &call("a"));
+    ast.expect_event("the call on another channel", SOON, placed("a"));
+    ast.expect_until("b.call to wait as paused", SOON, || {
+        ast.cli("spool show file b.call").contains("campaign busyline is paused")
+    });
+    assert!(untouched(&ast, "b.call"));
+    assert!(ast.cli("spool resume busyline").contains("resumed"));
+    let attempt = ast.expect_event("b.call's attempt", SOON, spool_event(&ast, "SpoolAttempt", "b.call"));
+    assert!(attempt.has("Campaign", "busyline"), "{attempt}");
 }

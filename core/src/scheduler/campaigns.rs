@@ -47,6 +47,9 @@ pub(super) struct CampaignBook {
     live: HashMap<String, Live>,
     /// The campaign each running file was started under, so the right count goes down when it ends.
     running_in: HashMap<Arc<OsStr>, String>,
+    /// The campaign each file was found to join when it fell due, where a `channel` pattern needed
+    /// its `Channel:` line (read once); files without such a campaign are judged by name alone.
+    assigned: HashMap<Arc<OsStr>, Option<usize>>,
     /// Lower-case campaign names, or `all`.
     paused: BTreeSet<String>,
     pause_file: PathBuf,
@@ -89,6 +92,7 @@ impl CampaignBook {
             zones: Vec::new(),
             live: HashMap::new(),
             running_in: HashMap::new(),
+            assigned: HashMap::new(),
             paused,
             pause_file,
         };
@@ -113,11 +117,43 @@ impl CampaignBook {
             })
             .collect();
         self.campaigns = campaigns;
+        self.assigned.clear();
         problems
     }
 
+    /// The campaign index of `name`: as assigned when it fell due, else by its name.
+    fn index(&self, name: &OsStr) -> Option<usize> {
+        match self.assigned.get(name) {
+            Some(assigned) => *assigned,
+            None => campaign::find(&self.campaigns, name.as_bytes()),
+        }
+    }
+
+    /// When a campaign with `channel` patterns could take `name`: read its `Channel:` (once per fall
+    /// due) and remember which campaign it joins. `path` is the file, `max_size` the read limit.
+    pub(super) fn assign(&mut self, name: &Arc<OsStr>, path: &std::path::Path, max_size: u64) {
+        if !campaign::needs_channel(&self.campaigns, name.as_bytes()) {
+            self.assigned.remove(name);
+            return;
+        }
+        let call = crate::bookkeeping::read_call_file(path, max_size)
+            .ok()
+            .map(|(bytes, _)| crate::callfile::parse(&bytes).call);
+        let index = match call {
+            Some(call) => campaign::find_with_channel(&self.campaigns, name.as_bytes(), &call.tech, &call.dest),
+            // Unreadable now: the visit will say why; by name meanwhile.
+            None => campaign::find(&self.campaigns, name.as_bytes()),
+        };
+        self.assigned.insert(name.clone(), index);
+    }
+
+    /// The file is gone from the spool's view.
+    pub(super) fn forget(&mut self, name: &OsStr) {
+        self.assigned.remove(name);
+    }
+
     pub(super) fn campaign_of(&self, name: &OsStr) -> Option<&Campaign> {
-        campaign::find(&self.campaigns, name.as_bytes()).map(|i| &self.campaigns[i])
+        self.index(name).map(|i| &self.campaigns[i])
     }
 
     fn is_paused(&self, campaign: Option<&Campaign>) -> bool {
@@ -127,7 +163,7 @@ impl CampaignBook {
 
     /// Whether `name` may go on now (`now` ms on the wall clock).
     pub(super) fn gate(&self, name: &OsStr, now: Millis) -> Gate {
-        let index = campaign::find(&self.campaigns, name.as_bytes());
+        let index = self.index(name);
         let campaign = index.map(|i| &self.campaigns[i]);
         if self.is_paused(campaign) {
             return Gate::Paused;
@@ -179,6 +215,8 @@ impl CampaignBook {
     }
 
     pub(super) fn finished(&mut self, name: &OsStr) {
+        // Assigned again when it next falls due (it may have been rewritten meanwhile).
+        self.assigned.remove(name);
         if let Some(key) = self.running_in.remove(name) {
             if let Some(live) = self.live.get_mut(&key) {
                 live.running = live.running.saturating_sub(1);
@@ -240,7 +278,7 @@ impl CampaignBook {
 
     /// The index in [`Self::figures`] of the campaign `name` belongs to.
     pub(super) fn index_of(&self, name: &OsStr) -> Option<usize> {
-        campaign::find(&self.campaigns, name.as_bytes())
+        self.index(name)
     }
 
     pub(super) fn all_paused(&self) -> bool {

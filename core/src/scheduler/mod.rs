@@ -571,6 +571,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn forget(&mut self, name: &Arc<OsStr>) {
+        self.book.forget(name);
         self.wheel.cancel(name);
         if let Some(FileState::Held) = self.files.remove(name) {
             self.held.retain(|n| n != name);
@@ -692,6 +693,7 @@ impl<H: Host> Scheduler<H> {
     /// A due file meets its campaign: paused or outside its window, it waits (its place in due order is
     /// its mtime, unchanged: nothing is written to it); otherwise on to the limits.
     fn admit(&mut self, name: Arc<OsStr>, now: Millis) {
+        self.book.assign(&name, &self.path_of(&name), self.settings.rules.max_file_size);
         let retrying =
             matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
         match self.book.gate(&name, now) {
@@ -1420,6 +1422,36 @@ mod tests {
         // The first two start together on two workers; the held one only after the first ended.
         order[..2].sort();
         assert_eq!(order, ["Local/other@ctx", "Local/sales1@ctx", "Local/sales2@ctx"]);
+    }
+
+    #[test]
+    fn a_campaign_with_a_channel_pattern_takes_only_files_dialling_it() {
+        let mut trunk = crate::campaign::Campaign::new("trunk1");
+        crate::campaign::apply(&mut trunk, "match", "*.call").unwrap();
+        crate::campaign::apply(&mut trunk, "channel", "Local/*@trunk1").unwrap();
+        let campaigns = Arc::new(vec![trunk]);
+        // As the module builds them: the workers name the campaign in events from their rules.
+        let rules = Arc::new(crate::attempt::VisitRules { campaigns: campaigns.clone(), ..Default::default() });
+        let settings = SpoolSettings { campaigns, rules, ..SpoolSettings::default() };
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-channel", settings);
+        assert!(spool.control.set_paused("trunk1", true).unwrap().is_ok());
+        spool.drop_in("a.call", &CALL.replace("s@ctx", "s@trunk1"));
+        spool.drop_in("b.call", CALL);
+        host.wait_for("the call on another channel", WAIT, |r| r.calls.len() == 1);
+        let snapshot = wait_snapshot(&spool, "a.call paused", |s| s.waiting_paused == 1);
+        assert_eq!(snapshot.campaigns[0].waiting_paused, 1);
+        assert_eq!(host.with(|r| r.calls[0].0.clone()), "Local/s@ctx");
+        assert!(spool.control.set_paused("trunk1", false).unwrap().is_ok());
+        host.wait_for("the campaign's call", WAIT, |r| r.calls.len() == 2);
+        let campaign_of_events: Vec<Option<String>> = host.with(|r| {
+            r.events
+                .iter()
+                .filter(|(event, _)| event == "SpoolAttempt")
+                .map(|(_, fields)| fields.iter().find(|(key, _)| key == "Campaign").map(|(_, value)| value.clone()))
+                .collect()
+        });
+        assert_eq!(campaign_of_events, [None, Some("trunk1".to_string())]);
     }
 
     #[test]
