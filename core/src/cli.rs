@@ -164,14 +164,23 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
                 return Answer::failure(NO_ANSWER);
             };
             let max = spooler.settings().rules.max_file_size;
-            let rows: Vec<report::QueueRow> = snapshot
-                .next
-                .into_iter()
-                .map(|(name, due)| {
+            let notes = snapshot.notes;
+            let paused = snapshot.paused_files.into_iter().map(|(name, campaign)| {
+                // Listed after the dated ones: they wait for `spool resume`, not for a time.
+                (name, bookkeeping::Millis::MAX, Some(format!("paused ({campaign})")))
+            });
+            let dated = snapshot.next.into_iter().map(|(name, due)| {
+                let note = notes.iter().find(|(noted, _)| *noted == name).map(|(_, note)| note.clone());
+                (name, due, note)
+            });
+            let rows: Vec<report::QueueRow> = dated
+                .chain(paused)
+                .take(limit)
+                .map(|(name, due, note)| {
                     let call = bookkeeping::read_call_file(&outgoing.join(&name), max)
                         .ok()
                         .map(|(bytes, _)| callfile::parse(&bytes).call);
-                    report::QueueRow { name, due, call }
+                    report::QueueRow { name, due, call, note }
                 })
                 .collect();
             Answer::success(report::queue(&rows, bookkeeping::now_ms()))

@@ -76,6 +76,8 @@ pub struct QueueRow {
     pub due: Millis,
     /// The parsed file, when it could be read.
     pub call: Option<CallFile>,
+    /// Why it waits, when not for its own time (a campaign's window or pause).
+    pub note: Option<String>,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -115,15 +117,12 @@ pub fn queue(rows: &[QueueRow], now: Millis) -> String {
             }
             None => ("?".into(), "(unreadable)".into(), "-".into()),
         };
-        let _ = writeln!(
-            out,
-            "{:<32} {:<28} {:<32} {:<9} {}",
-            row.name,
-            channel,
-            destination,
-            attempt,
-            due_in(row.due, now)
-        );
+        let due = match &row.note {
+            Some(note) if note.starts_with("paused") => note.clone(),
+            Some(note) => format!("{} ({note})", due_in(row.due, now)),
+            None => due_in(row.due, now),
+        };
+        let _ = writeln!(out, "{:<32} {:<28} {:<32} {:<9} {due}", row.name, channel, destination, attempt);
     }
     let _ = writeln!(out, "{} file(s) listed", rows.len());
     out
@@ -192,7 +191,7 @@ mod tests {
             b"Channel: Local/1@c\nContext: x\nExtension: s\nMaxRetries: 2\n\nEndRetry: 1 1 (5)\n",
         )
         .call;
-        let rows = [QueueRow { name: "a.call".into(), due: 10_000, call: Some(call) }];
+        let rows = [QueueRow { name: "a.call".into(), due: 10_000, call: Some(call), note: None }];
         let text = queue(&rows, 0);
         assert!(text.contains("a.call"), "{text}");
         assert!(text.contains("Local/1@c"), "{text}");

@@ -89,6 +89,8 @@ fn a_file_outside_its_window_waits_and_is_dialled_when_the_window_admits_it() {
     std::thread::sleep(ABSENCE);
     assert!(untouched(&ast, "sales-1.call"), "attempted outside its window:\n{}", ast.diagnostics());
     let status = ast.cli("spool show status");
+    let queue = ast.cli("spool show queue");
+    assert!(queue.lines().any(|l| l.starts_with("sales-1.call") && l.ends_with("(window of sales)")), "{queue}");
     let row = status.lines().find(|line| line.trim_start().starts_with("Due, outside their calling window"));
     assert_eq!(row.and_then(|line| line.split_whitespace().last()), Some("1"), "{status}");
     assert!(status.contains("outside window 1"), "{status}");
@@ -109,6 +111,8 @@ fn a_paused_campaign_dials_nothing_across_a_reload_and_a_restart_and_goes_on_whe
     ast.expect_until("sales-1.call to wait as paused", SOON, || {
         ast.cli("spool show file sales-1.call").contains("campaign sales is paused")
     });
+    let queue = ast.cli("spool show queue");
+    assert!(queue.lines().any(|l| l.starts_with("sales-1.call") && l.ends_with("paused (sales)")), "{queue}");
     ast.cli("module reload pbx_spool_rs.so");
     ast.expect_until("the pause to outlive the reload", SOON, || ast.cli("spool show status").contains("PAUSED"));
     std::thread::sleep(ABSENCE);

@@ -106,6 +106,11 @@ pub struct Snapshot {
     pub campaigns: Vec<super::CampaignFigures>,
     /// `spool pause all` is in force.
     pub all_paused: bool,
+    /// Why listed files (in `next`) wait, when it is their campaign: (name, reason).
+    pub notes: Vec<(String, String)>,
+    /// Files waiting for their paused campaign (not in `next`: they have no due time), up to the
+    /// query's limit, with their campaign.
+    pub paused_files: Vec<(String, String)>,
     /// Threads in the worker pool.
     pub workers: usize,
     /// The next files by due time (name, due time in ms), up to the query's limit.

@@ -863,6 +863,23 @@ impl<H: Host> Scheduler<H> {
             .take(query.limit)
             .map(|(name, due)| (name.to_string_lossy().into_owned(), wall_time(due)))
             .collect();
+        for (name, _) in &snapshot.next {
+            if let Some(FileState::Waiting { paused: false, .. }) = self.files.get(OsStr::new(name.as_str())) {
+                let campaign = self.book.campaign_of(OsStr::new(name.as_str())).map_or("?", |c| c.name.as_str());
+                snapshot.notes.push((name.clone(), format!("window of {campaign}")));
+            }
+        }
+        snapshot.paused_files = self
+            .files
+            .iter()
+            .filter(|(_, state)| matches!(state, FileState::Waiting { paused: true, .. }))
+            .take(query.limit)
+            .map(|(name, _)| {
+                let campaign = self.book.campaign_of(name).map_or("all", |c| c.name.as_str()).to_string();
+                (name.to_string_lossy().into_owned(), campaign)
+            })
+            .collect();
+        snapshot.paused_files.sort();
         if let Some(file) = &query.file {
             snapshot.file_state = self.files.get(OsStr::new(file.as_str())).map(|state| match state {
                 FileState::Queued => "queued".to_string(),
