@@ -29,6 +29,12 @@ const FUNCTIONS: &[&str] = &[
     "prs_function_write_escalates",
     "prs_live_dangerously",
     "prs_endpoint",
+    "prs_hangup_uniqueid",
+    "prs_ami_ack",
+    "prs_ami_error",
+    "prs_ami_list_start",
+    "prs_ami_list_item",
+    "prs_ami_list_complete",
     "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
     "prs_cli_write",
@@ -48,7 +54,8 @@ const CONSTANTS: &[&str] = &[
     "EVENT_FLAG_SYSTEM",
     "EVENT_FLAG_CALL",
 ];
-const ENUMS: &[&str] = &["ast_module_load_result", "prs_config_status", "prs_cli_command", "prs_endpoint"];
+const ENUMS: &[&str] =
+    &["ast_module_load_result", "prs_config_status", "prs_cli_command", "prs_endpoint", "prs_ami_action"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -189,12 +196,13 @@ fn generate_bindings(
         "ast_assigned_ids",
         "ast_comment",
         "ast_config",
+        "prs_ami_reply",
         "pid_t",
         "__pid_t",
     ] {
         builder = builder.allowlist_type(item);
     }
-    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config"] {
+    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "prs_ami_reply"] {
         builder = builder.opaque_type(item);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {

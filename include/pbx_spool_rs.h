@@ -27,7 +27,34 @@ enum prs_cli_command {
 	PRS_CLI_SHOW_FILE = 2,
 	PRS_CLI_CHECK = 3,
 	PRS_CLI_RESCAN = 4,
+	PRS_CLI_PAUSE = 5,
+	PRS_CLI_RESUME = 6,
+	PRS_CLI_CANCEL = 7,
 };
+
+/* The AMI actions, identified to Rust by number. */
+enum prs_ami_action {
+	PRS_AMI_SHOW = 0,
+	PRS_AMI_STATUS = 1,
+	PRS_AMI_PAUSE = 2,
+	PRS_AMI_RESUME = 3,
+	PRS_AMI_CANCEL = 4,
+};
+
+/* One AMI request being answered (opaque to Rust): the session and message of the handler. */
+struct prs_ami_reply;
+/* Success with `fields` ("Key: value\r\n" lines, may be empty) after Response/ActionID/Message. */
+void prs_ami_ack(struct prs_ami_reply *reply, const char *message, const char *fields);
+void prs_ami_error(struct prs_ami_reply *reply, const char *message);
+/* A list response: start (Success, EventList: start), one event per item, then the complete event. */
+void prs_ami_list_start(struct prs_ami_reply *reply, const char *message);
+void prs_ami_list_item(struct prs_ami_reply *reply, const char *event, const char *fields);
+void prs_ami_list_complete(struct prs_ami_reply *reply, const char *event, int count);
+/* Implemented in Rust: answers AMI action `action` with the request's headers (never NULL; "" when
+ * absent) through `reply`. */
+void pbx_spool_rs_ami(int action, const char *campaign, const char *file, const char *hangup,
+	struct prs_ami_reply *reply);
+
 
 /* Implemented in Rust (src/module.rs, entry_points!). Return values follow enum ast_module_load_result / 0 = success. */
 int pbx_spool_rs_load(void);
@@ -55,6 +82,8 @@ int prs_function_write_escalates(const char *name);
  * callback, which answers AST_DEVICE_INVALID for a name it has no endpoint or peer for. A driver without
  * that callback cannot say, and the answer is PRS_ENDPOINT_UNKNOWN. Returns an enum prs_endpoint. */
 int prs_endpoint(const char *tech, const char *dest);
+/* Hang up the channel whose uniqueid is `uniqueid` (spool cancel ... hangup): 0 done, -1 no such channel. */
+int prs_hangup_uniqueid(const char *uniqueid);
 /* asterisk.conf [options] live_dangerously, read from the file Asterisk was started with. */
 int prs_live_dangerously(void);
 /* manager_event(category, event, "%s", body); body is "Key: value\r\n" lines. */

@@ -4,7 +4,7 @@
 //! (bindings, small safe wrappers over Asterisk's API, and the panic guard of every C entry point),
 //! `process` (a joinable pthread, the effective uid) and `module` (the entry points the C shim in
 //! `src/shim.c` calls). Everything that decides what happens to a call file, or what a CLI command
-//! answers, lives in the core.
+//! or an AMI action answers, lives in the core.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -71,6 +71,28 @@ entry_points! {
         reload()
     }
 
+    /// Answers AMI action `action` (`enum prs_ami_action`) through `reply`.
+    ///
+    /// # Safety
+    ///
+    /// `campaign`, `file` and `hangup` are NULL or NUL-terminated strings, and `reply` the shim's reply
+    /// handle, all valid for the call (Asterisk's message and session during the handler).
+    unsafe fn pbx_spool_rs_ami(
+        action: i32,
+        campaign: *const libc::c_char,
+        file: *const libc::c_char,
+        hangup: *const libc::c_char,
+        reply: *mut asterisk::ami::RawReply,
+    ) -> () [entry "AMI action", on panic ()]
+    {
+        // SAFETY: the C caller's contract above is `Reply::new`'s and `header`'s.
+        let (reply, campaign, file, hangup) = unsafe {
+            (asterisk::ami::Reply::new(reply), asterisk::ami::header(campaign), asterisk::ami::header(file), asterisk::ami::header(hangup))
+        };
+        let control = RUNTIME.handle(|r| r.control.clone());
+        asterisk::ami::answer(action, &campaign, &file, &hangup, control.as_deref(), &reply);
+    }
+
     /// Runs CLI command `command` with Asterisk's arguments, writing its output to `fd`: 0 success,
     /// 1 show usage, 2 failure.
     ///
@@ -272,12 +294,14 @@ fn settings_from(config: &SpoolConfig) -> SpoolSettings {
             uids
         }
     });
+    let campaigns = Arc::new(config.campaigns.clone());
     let rules = VisitRules {
         max_file_size: config.max_file_size,
         allowed_owners,
         policy: config.policy.clone(),
         live_dangerously: asterisk::config::live_dangerously(),
         node: config.shared.then(|| Arc::from(config.node.clone().unwrap_or_default().as_str())),
+        campaigns: campaigns.clone(),
     };
     SpoolSettings {
         rules: Arc::new(rules),
@@ -286,6 +310,7 @@ fn settings_from(config: &SpoolConfig) -> SpoolSettings {
         description: Arc::new(config::describe(config)),
         watch: config.watch_mode(),
         scan_interval_ms: config.scan_interval_ms,
+        campaigns,
     }
 }
 

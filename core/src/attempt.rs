@@ -36,6 +36,8 @@ pub struct VisitRules {
     /// `shared = yes`: this server's node name. Each visit then claims the file first (see [`crate::claim`])
     /// and names the node in its log lines and events.
     pub node: Option<Arc<str>>,
+    /// pbx_spool_rs.conf's campaigns: the one a file joins is named in its events (`Campaign:`).
+    pub campaigns: Arc<Vec<crate::campaign::Campaign>>,
 }
 
 impl Default for VisitRules {
@@ -46,6 +48,7 @@ impl Default for VisitRules {
             policy: Policy::default(),
             live_dangerously: false,
             node: None,
+            campaigns: Arc::default(),
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct AttemptStart {
     pub retry_time_s: i32,
     /// The mtime our own bookkeeping last gave the file; shared so `DelayedRetry` can update it.
     pub own_mtime: Arc<AtomicI64>,
+    /// The uniqueid the attempt's channel gets (`spool cancel <file> hangup` ends that channel).
+    pub uniqueid: String,
 }
 
 /// Totals since load, for `spool show status`.
@@ -188,6 +193,17 @@ struct Visit<'a, H: Host> {
     path: &'a Path,
     shown: String,
     stats: &'a Stats,
+    /// pbx_spool_rs.conf's campaigns, to name the one the file joins in its events (`Campaign:`).
+    campaigns: Arc<Vec<crate::campaign::Campaign>>,
+}
+
+impl<H: Host> Visit<'_, H> {
+    /// The campaign `call` (this file) joins, by its name and channel; `None` outside campaigns.
+    fn campaign(&self, call: &CallFile) -> Option<String> {
+        let name = self.path.file_name()?.as_bytes();
+        crate::campaign::find_with_channel(&self.campaigns, name, &call.tech, &call.dest)
+            .map(|index| self.campaigns[index].name.clone())
+    }
 }
 
 /// The last attempt of a file, for the `SpoolFinished` event.
@@ -270,20 +286,21 @@ impl<H: Host> Visit<'_, H> {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let channel = String::from_utf8_lossy(&call.channel()).into_owned();
-        self.event(
-            "SpoolFinished",
-            vec![
-                ("File", self.shown.clone()),
-                ("Channel", channel),
-                ("Status", status.as_str().into()),
-                ("Attempts", last.attempts.to_string()),
-                ("MaxRetries", call.max_retries.to_string()),
-                ("Reason", last.reason.to_string()),
-                ("ReasonText", last.reason_text),
-                ("Uniqueid", last.uniqueid.clone()),
-                ("Linkedid", last.uniqueid),
-            ],
-        );
+        let mut fields = vec![
+            ("File", self.shown.clone()),
+            ("Channel", channel),
+            ("Status", status.as_str().into()),
+            ("Attempts", last.attempts.to_string()),
+            ("MaxRetries", call.max_retries.to_string()),
+            ("Reason", last.reason.to_string()),
+            ("ReasonText", last.reason_text),
+            ("Uniqueid", last.uniqueid.clone()),
+            ("Linkedid", last.uniqueid),
+        ];
+        if let Some(campaign) = self.campaign(call) {
+            fields.push(("Campaign", campaign));
+        }
+        self.event("SpoolFinished", fields);
         outcome
     }
 
@@ -344,7 +361,8 @@ pub fn visit<H: Host>(
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
     let shown = crate::text::printable(path.as_os_str().as_bytes());
-    let visit = Visit { host, node: rules.node.as_deref(), paths, path, shown, stats };
+    let visit =
+        Visit { host, node: rules.node.as_deref(), paths, path, shown, stats, campaigns: rules.campaigns.clone() };
     // Held until the file's next state is on disk: dropped on return, or kept with a kept file until it
     // is removed (so no other server takes its unfinished-looking StartRetry for a dead server's).
     let claim = match claim_if_shared(&visit, rules) {
@@ -456,11 +474,13 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
             return Outcome::Parked;
         }
     };
+    let uniqueid = attempt_uniqueid(pid);
     on_start(AttemptStart {
         recheck_at: now + retry_ms,
         retries_before: call.retries,
         retry_time_s: call.retry_time,
         own_mtime: own_mtime.clone(),
+        uniqueid: uniqueid.clone(),
     });
 
     let destination = if call.is_application() {
@@ -474,19 +494,19 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
         )
     };
     visit.log(Level::Verbose(3), format!("Attempting call on {channel} for {destination} (Retry {attempt})"));
-    let uniqueid = attempt_uniqueid(pid);
     stats.attempts.fetch_add(1, Ordering::Relaxed);
-    visit.event(
-        "SpoolAttempt",
-        vec![
-            ("File", shown.to_string()),
-            ("Channel", channel.clone()),
-            ("Destination", destination),
-            ("Attempt", attempt.to_string()),
-            ("MaxRetries", call.max_retries.to_string()),
-            ("Uniqueid", uniqueid.clone()),
-        ],
-    );
+    let mut fields = vec![
+        ("File", shown.to_string()),
+        ("Channel", channel.clone()),
+        ("Destination", destination),
+        ("Attempt", attempt.to_string()),
+        ("MaxRetries", call.max_retries.to_string()),
+        ("Uniqueid", uniqueid.clone()),
+    ];
+    if let Some(campaign) = visit.campaign(&call) {
+        fields.push(("Campaign", campaign));
+    }
+    visit.event("SpoolAttempt", fields);
     let result = host.place_call(&call, attempt, &uniqueid);
     let last =
         LastAttempt { attempts: attempt, reason: result.reason, reason_text: result.reason_text.clone(), uniqueid };

@@ -51,6 +51,8 @@ pub enum Status {
     Completed,
     Expired,
     Failed,
+    /// Removed by `spool cancel` (pbx_spool_rs only; stock pbx_spool never reads outgoing_done/).
+    Cancelled,
 }
 
 impl Status {
@@ -59,6 +61,7 @@ impl Status {
             Status::Completed => "Completed",
             Status::Expired => "Expired",
             Status::Failed => "Failed",
+            Status::Cancelled => "Cancelled",
         }
     }
 }

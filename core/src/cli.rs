@@ -55,6 +55,14 @@ pub trait Spooler {
     fn totals(&self) -> Totals;
     /// Read the whole outgoing directory again.
     fn request_rescan(&self);
+    /// Pause or resume a campaign (or `all`): the admin's answer or why not; `None` if no answer.
+    fn set_paused(&self, _campaign: &str, _pause: bool) -> Option<Result<String, String>> {
+        None
+    }
+    /// Cancel a call file (`hangup`: end its call in progress): the admin's answer or why not.
+    fn cancel(&self, _file: &str, _hangup: bool) -> Option<Result<String, String>> {
+        None
+    }
 }
 
 impl Spooler for Control {
@@ -79,6 +87,14 @@ impl Spooler for Control {
 
     fn request_rescan(&self) {
         Control::request_rescan(self)
+    }
+
+    fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
+        Control::set_paused(self, campaign, pause)
+    }
+
+    fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
+        Control::cancel(self, file, hangup)
     }
 }
 
@@ -123,6 +139,21 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
             spooler.request_rescan();
             Answer::success(format!("Rescanning {}\n", outgoing.display()))
         }
+        Command::Pause { campaign, pause } => match spooler.set_paused(&campaign, pause) {
+            Some(Ok(text)) => Answer::success(text),
+            Some(Err(text)) => Answer::failure(text),
+            None => Answer::failure(NO_ANSWER),
+        },
+        Command::Cancel { file, hangup } => {
+            if file.contains('/') {
+                return Answer::failure(NOT_A_NAME);
+            }
+            match spooler.cancel(&file, hangup) {
+                Some(Ok(text)) => Answer::success(text),
+                Some(Err(text)) => Answer::failure(text),
+                None => Answer::failure(NO_ANSWER),
+            }
+        }
         Command::ShowStatus => match spooler.snapshot(SnapshotQuery { limit: 0, file: None }) {
             Some(snapshot) => {
                 Answer::success(report::status(&snapshot, spooler.totals(), &describe(&spooler.settings())))
@@ -134,14 +165,23 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
                 return Answer::failure(NO_ANSWER);
             };
             let max = spooler.settings().rules.max_file_size;
-            let rows: Vec<report::QueueRow> = snapshot
-                .next
-                .into_iter()
-                .map(|(name, due)| {
+            let notes = snapshot.notes;
+            let paused = snapshot.paused_files.into_iter().map(|(name, campaign)| {
+                // Listed after the dated ones: they wait for `spool resume`, not for a time.
+                (name, bookkeeping::Millis::MAX, Some(format!("paused ({campaign})")))
+            });
+            let dated = snapshot.next.into_iter().map(|(name, due)| {
+                let note = notes.iter().find(|(noted, _)| *noted == name).map(|(_, note)| note.clone());
+                (name, due, note)
+            });
+            let rows: Vec<report::QueueRow> = dated
+                .chain(paused)
+                .take(limit)
+                .map(|(name, due, note)| {
                     let call = bookkeeping::read_call_file(&outgoing.join(&name), max)
                         .ok()
                         .map(|(bytes, _)| callfile::parse(&bytes).call);
-                    report::QueueRow { name, due, call }
+                    report::QueueRow { name, due, call, note }
                 })
                 .collect();
             Answer::success(report::queue(&rows, bookkeeping::now_ms()))

@@ -14,6 +14,9 @@ pub enum CommandId {
     ShowFile,
     Check,
     Rescan,
+    Pause,
+    Resume,
+    Cancel,
 }
 
 /// `spool show queue` without a limit lists this many files.
@@ -32,6 +35,10 @@ pub enum Command {
     Check { path: PathBuf },
     /// `spool rescan`
     Rescan,
+    /// `spool pause <campaign|all>` (true) or `spool resume <campaign|all>` (false)
+    Pause { campaign: String, pause: bool },
+    /// `spool cancel <file> [hangup]`
+    Cancel { file: String, hangup: bool },
 }
 
 /// The words do not fit the command: Asterisk prints the command's usage text.
@@ -47,6 +54,8 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::ShowFile => (4, 4),
         CommandId::Check => (3, 3),
         CommandId::Rescan => (2, 2),
+        CommandId::Pause | CommandId::Resume => (3, 3),
+        CommandId::Cancel => (3, 4),
     };
     if words.len() < min || words.len() > max {
         return Err(ShowUsage);
@@ -64,6 +73,17 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::ShowFile => Command::ShowFile { name: String::from_utf8_lossy(word(3)?).into_owned() },
         CommandId::Check => Command::Check { path: PathBuf::from(OsStr::from_bytes(word(2)?)) },
         CommandId::Rescan => Command::Rescan,
+        CommandId::Pause | CommandId::Resume => {
+            Command::Pause { campaign: String::from_utf8_lossy(word(2)?).into_owned(), pause: id == CommandId::Pause }
+        }
+        CommandId::Cancel => {
+            let hangup = match words.get(3) {
+                None => false,
+                Some(word) if word.eq_ignore_ascii_case(b"hangup") => true,
+                Some(_) => return Err(ShowUsage),
+            };
+            Command::Cancel { file: String::from_utf8_lossy(word(2)?).into_owned(), hangup }
+        }
     })
 }
 
@@ -84,6 +104,9 @@ mod tests {
             (CommandId::ShowFile, "spool show file a.call"),
             (CommandId::Check, "spool check /tmp/a.call"),
             (CommandId::Rescan, "spool rescan"),
+            (CommandId::Pause, "spool pause sales"),
+            (CommandId::Resume, "spool resume all"),
+            (CommandId::Cancel, "spool cancel a.call hangup"),
         ];
         for (id, line) in full {
             let line_with_extras = format!("{line} extra more");
@@ -91,7 +114,7 @@ mod tests {
             for n in 0..=all.len() {
                 let parsed = parse(id, &all[..n]);
                 let fits = match id {
-                    CommandId::ShowQueue => n == 3 || n == 4,
+                    CommandId::ShowQueue | CommandId::Cancel => n == 3 || n == 4,
                     _ => n == words(line).len(),
                 };
                 assert_eq!(parsed.is_ok(), fits, "{id:?} with {n} words: {parsed:?}");
@@ -112,6 +135,15 @@ mod tests {
         let check = parse(CommandId::Check, &[b"spool", b"check", path]);
         assert_eq!(check, Ok(Command::Check { path: PathBuf::from(OsStr::from_bytes(path)) }));
         assert_eq!(parse(CommandId::Rescan, &words("spool rescan")), Ok(Command::Rescan));
+        assert_eq!(
+            parse(CommandId::Cancel, &words("spool cancel a.call")),
+            Ok(Command::Cancel { file: "a.call".into(), hangup: false })
+        );
+        assert_eq!(parse(CommandId::Cancel, &words("spool cancel a.call now")), Err(ShowUsage));
+        assert_eq!(
+            parse(CommandId::Resume, &words("spool resume sales")),
+            Ok(Command::Pause { campaign: "sales".into(), pause: false })
+        );
         assert_eq!(parse(CommandId::ShowStatus, &words("spool show status")), Ok(Command::ShowStatus));
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::campaign::{self, Campaign};
 use crate::policy::{ChannelRule, FirstLegMode, Policy, RuleAction};
 use crate::text::yes_no;
 
@@ -50,6 +51,8 @@ pub struct SpoolConfig {
     pub scan_interval_ms: u64,
     /// This server's name on a shared spool; `None` = the host name.
     pub node: Option<String>,
+    /// The other sections, in the order written (see [`crate::campaign`]).
+    pub campaigns: Vec<Campaign>,
 }
 
 /// How new call files are found.
@@ -107,6 +110,7 @@ impl Default for SpoolConfig {
             watch: None,
             scan_interval_ms: DEFAULT_SCAN_INTERVAL_MS,
             node: None,
+            campaigns: Vec::new(),
         }
     }
 }
@@ -291,7 +295,7 @@ impl Reader {
     fn read(&mut self, entry: &ConfigEntry) {
         let category = entry.category.trim();
         if !category.eq_ignore_ascii_case(GENERAL_CATEGORY) {
-            self.report_unknown_category(category, entry.line);
+            self.read_campaign(category, entry);
             return;
         }
         let key_text = entry.key.trim();
@@ -409,6 +413,33 @@ impl Reader {
         }
     }
 
+    /// A line of a campaign's section (any section but `[general]`).
+    fn read_campaign(&mut self, category: &str, entry: &ConfigEntry) {
+        if category.eq_ignore_ascii_case(campaign::ALL) {
+            self.report_unknown_category(category, entry.line);
+            return;
+        }
+        let index = match self.config.campaigns.iter().position(|c| c.name.eq_ignore_ascii_case(category)) {
+            Some(index) => index,
+            None => {
+                self.config.campaigns.push(Campaign::new(category));
+                self.config.campaigns.len() - 1
+            }
+        };
+        let (key, value) = (entry.key.trim(), entry.value.trim());
+        match campaign::apply(&mut self.config.campaigns[index], key, value) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.warn(entry, format!("[{category}]: unknown key '{key}' ignored (see pbx_spool_rs.conf.sample)"))
+            }
+            Err(reason) => self.errors.push(ConfigProblem {
+                line: entry.line,
+                key: entry.key.clone(),
+                message: format!("[{category}] {key} = {value}: {reason}"),
+            }),
+        }
+    }
+
     fn report_unknown_category(&mut self, category: &str, line: u32) {
         let folded = category.to_ascii_lowercase();
         if self.unknown_categories.contains(&folded) {
@@ -419,8 +450,8 @@ impl Reader {
             line,
             key: format!("[{category}]"),
             message: format!(
-                "unknown category [{category}]; its settings are ignored (all settings belong \
-                 in [{GENERAL_CATEGORY}])"
+                "[{category}] cannot be a campaign ('{}' means every campaign); its settings are ignored",
+                campaign::ALL
             ),
         });
     }
@@ -449,6 +480,13 @@ impl Reader {
                 line,
                 key: "allowed_owner".to_string(),
                 message: "allowed_owner has no effect while owner_check = no".to_string(),
+            });
+        }
+        for campaign in self.config.campaigns.iter().filter(|c| c.matches.is_empty()) {
+            self.warnings.push(ConfigProblem {
+                line: 0,
+                key: format!("[{}]", campaign.name),
+                message: format!("[{}] has no match line: no call file joins it", campaign.name),
             });
         }
         self.warnings.sort_by_key(|problem| problem.line);
@@ -862,9 +900,9 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_categories_are_warnings() {
+    fn unknown_keys_are_warnings_and_other_sections_are_campaigns() {
         let mut entries = general(&[("first_leg", "any"), ("max_calls", "5")]);
-        for (line, category) in [(10, "options"), (11, "Options"), (12, "extra")] {
+        for (line, category) in [(10, "options"), (11, "Options"), (12, "extra"), (13, "all")] {
             entries.push(ConfigEntry {
                 category: category.to_string(),
                 key: "first_leg".to_string(),
@@ -873,12 +911,58 @@ mod tests {
             });
         }
         let (config, warnings) = from_entries(&entries).expect("only warnings");
-        assert_eq!(config.policy.first_leg, FirstLegMode::Any);
+        assert_eq!(config.policy.first_leg, FirstLegMode::Any, "a campaign's keys never change [general]");
         assert_eq!(config.max_calls, None);
+        let names: Vec<&str> = config.campaigns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["options", "extra"], "sections named alike are one campaign; [all] is reserved");
         let summary: Vec<(u32, &str)> = warnings.iter().map(|problem| (problem.line, problem.key.as_str())).collect();
-        assert_eq!(summary, vec![(3, "max_calls"), (10, "[options]"), (12, "[extra]")]);
-        assert_eq!(warnings[0].message, "unknown key 'max_calls' ignored (see pbx_spool_rs.conf.sample)");
-        assert!(warnings[1].message.starts_with("unknown category [options]"));
+        assert_eq!(
+            summary,
+            vec![
+                (0, "[options]"),
+                (0, "[extra]"),
+                (3, "max_calls"),
+                (10, "first_leg"),
+                (11, "first_leg"),
+                (12, "first_leg"),
+                (13, "[all]")
+            ]
+        );
+        assert_eq!(warnings[0].message, "[options] has no match line: no call file joins it");
+        assert_eq!(warnings[2].message, "unknown key 'max_calls' ignored (see pbx_spool_rs.conf.sample)");
+        assert_eq!(warnings[3].message, "[options]: unknown key 'first_leg' ignored (see pbx_spool_rs.conf.sample)");
+        assert!(warnings[6].message.starts_with("[all] cannot be a campaign"));
+    }
+
+    #[test]
+    fn campaign_sections_are_read_in_order_and_bad_values_reject_the_file() {
+        let section = |category: &str, key: &str, value: &str, line: u32| ConfigEntry {
+            category: category.to_string(),
+            key: key.to_string(),
+            value: value.to_string(),
+            line,
+        };
+        let entries = vec![
+            section("sales", "match", "sales-*", 1),
+            section("sales", "maxcalls", "3", 2),
+            section("sales", "hours", "mon-fri 09:00-18:00", 3),
+            section("sales", "timezone", "Europe/Moscow", 4),
+            section("reminders", "match", "rem-*", 6),
+            section("reminders", "maxrate", "2", 7),
+        ];
+        let (config, warnings) = from_entries(&entries).expect("valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.campaigns.len(), 2);
+        assert_eq!(config.campaigns[0].max_calls, Some(3));
+        assert_eq!(config.campaigns[0].timezone.as_deref(), Some("Europe/Moscow"));
+        assert_eq!(config.campaigns[1].max_rate, Some(2.0));
+        let mut bad = entries.clone();
+        bad.push(section("reminders", "hours", "9 to 5", 8));
+        let problems = from_entries(&bad).expect_err("invalid hours");
+        assert_eq!(
+            problems[0].to_string(),
+            "line 8: [reminders] hours = 9 to 5: '9 to 5' is not a day (mon, tue, wed, thu, fri, sat, sun)"
+        );
     }
 
     #[test]
@@ -961,14 +1045,26 @@ mod tests {
     #[test]
     fn the_sample_config_documents_every_key_with_valid_examples() {
         let sample = include_str!("../../configs/pbx_spool_rs.conf.sample");
+        // Commented-out section headers (`;[sales]`) start a campaign's examples.
+        let mut category = GENERAL_CATEGORY.to_string();
         let examples: Vec<ConfigEntry> = sample
             .lines()
             .enumerate()
             .filter_map(|(index, line)| {
-                let (key, value) = line.strip_prefix(';')?.split_once('=')?;
-                Key::recognise(key.trim())?;
+                let text = line.strip_prefix(';')?;
+                if let Some(name) = text.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+                    category = name.to_string();
+                    return None;
+                }
+                let (key, value) = text.split_once('=')?;
+                let in_general = category == GENERAL_CATEGORY;
+                if in_general {
+                    Key::recognise(key.trim())?;
+                } else if key.trim().contains(' ') {
+                    return None; // prose in a campaign's comments
+                }
                 Some(ConfigEntry {
-                    category: GENERAL_CATEGORY.to_string(),
+                    category: category.clone(),
                     key: key.trim().to_string(),
                     value: value.trim().to_string(),
                     line: index as u32 + 1,
@@ -984,6 +1080,13 @@ mod tests {
         assert_eq!(config.policy.first_leg, defaults.policy.first_leg);
         assert_eq!(config.policy.denied_applications, defaults.policy.denied_applications);
         assert_eq!(config.max_file_size, defaults.max_file_size);
+        let sales = config.campaigns.first().expect("the sample's commented campaign");
+        assert_eq!(
+            (sales.name.as_str(), sales.max_calls, sales.timezone.as_deref()),
+            ("sales", Some(10), Some("Europe/Moscow"))
+        );
+        assert_eq!(sales.matches, ["sales-*", "promo-*"]);
+        assert_eq!(sales.channels, ["Local/*@sales"]);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub trait Host: Send + Sync + 'static {
     fn stock_spooler_loaded(&self) -> bool;
     /// Whether the dialplan function `name` is registered as dangerous to write (Asterisk's own flag).
     fn function_writes_are_dangerous(&self, name: &str) -> bool;
+    /// Hang up the call whose channel has `uniqueid` (`spool cancel <file> hangup`); false if there is
+    /// no such channel (any more).
+    fn hang_up(&self, uniqueid: &str) -> bool;
     /// Whether the channel driver of `tech` knows `dest` as one of this PBX's endpoints (a configured
     /// endpoint or peer), asked of the driver itself.
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> crate::policy::Endpoint;

@@ -6,23 +6,27 @@
 //! - what a call file says: [`callfile`] (parser), [`callerid`], [`policy`] (the security rules)
 //!   with [`channel`] (channels as Asterisk reads them), [`applications`] (what an application will
 //!   dial, run, start and write) and [`functions`] (which functions a write reaches),
-//!   [`config`] (pbx_spool_rs.conf as a model);
+//!   [`config`] (pbx_spool_rs.conf as a model), [`campaign`] (its campaign sections) and [`hours`]
+//!   (calling windows in a time zone; jiff, on the scheduler thread only);
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit),
 //!   [`claim`] (the lock that makes a visit exclusive on a shared spool);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
 //! - what admins read: [`report`], the words of their commands: [`cli_args`] (bounds-checked), and what
-//!   each command does and answers: [`cli`] (generic over the host and the running spooler);
+//!   each command does and answers: [`cli`] (generic over the host and the running spooler), and the
+//!   AMI actions' answers: [`ami`];
 //! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`runtime_slot`] (where
 //!   the running spooler lives, and its lock rule).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod ami;
 pub mod applications;
 pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
 pub mod callfile;
+pub mod campaign;
 pub mod channel;
 pub mod claim;
 pub mod cli;
@@ -30,6 +34,7 @@ pub mod cli_args;
 pub mod config;
 pub mod functions;
 pub mod host;
+pub mod hours;
 pub mod os;
 pub mod policy;
 pub mod report;

@@ -602,7 +602,7 @@ fn check_written_functions(
 ///
 /// Iterative with single-star backtracking, so it needs no stack and at most
 /// pattern × candidate steps, whatever the input.
-fn glob_matches(pattern: &[u8], candidate: &[u8], case_insensitive_len: usize) -> bool {
+pub(crate) fn glob_matches(pattern: &[u8], candidate: &[u8], case_insensitive_len: usize) -> bool {
     let mut pattern_at = 0;
     let mut candidate_at = 0;
     // After the latest `*`: where the pattern resumes, and where in the candidate the `*`'s

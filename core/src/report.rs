@@ -31,10 +31,28 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
         ("Being written", snapshot.being_written),
         ("Left for the admin", snapshot.parked),
         ("Finished, kept (AlwaysDelete: no)", snapshot.kept),
+        // After the rows scripts already read by position.
+        ("Due, outside their calling window", snapshot.waiting_window),
+        ("Due, campaign paused", snapshot.waiting_paused),
         ("Worker threads", snapshot.workers),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    if snapshot.all_paused {
+        let _ = writeln!(out, "  ALL PAUSED (spool resume all)");
+    }
+    if !snapshot.campaigns.is_empty() {
+        let _ = writeln!(out, "Campaigns");
+        for c in &snapshot.campaigns {
+            let state = if c.paused { "PAUSED" } else { "active" };
+            let _ = writeln!(
+                out,
+                "  {:<16} {state:<7} queued {}, outside window {}, paused {}, held {}, in progress {}",
+                c.name, c.queued, c.waiting_window, c.waiting_paused, c.held, c.in_progress
+            );
+            let _ = writeln!(out, "  {:<16} {}", "", c.settings);
+        }
     }
     let _ = writeln!(out, "Since load");
     let rows = [
@@ -80,6 +98,8 @@ pub struct QueueRow {
     pub due: Millis,
     /// The parsed file, when it could be read.
     pub call: Option<CallFile>,
+    /// Why it waits, when not for its own time (a campaign's window or pause).
+    pub note: Option<String>,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -119,15 +139,12 @@ pub fn queue(rows: &[QueueRow], now: Millis) -> String {
             }
             None => ("?".into(), "(unreadable)".into(), "-".into()),
         };
-        let _ = writeln!(
-            out,
-            "{:<32} {:<28} {:<32} {:<9} {}",
-            row.name,
-            channel,
-            destination,
-            attempt,
-            due_in(row.due, now)
-        );
+        let due = match &row.note {
+            Some(note) if note.starts_with("paused") => note.clone(),
+            Some(note) => format!("{} ({note})", due_in(row.due, now)),
+            None => due_in(row.due, now),
+        };
+        let _ = writeln!(out, "{:<32} {:<28} {:<32} {:<9} {due}", row.name, channel, destination, attempt);
     }
     let _ = writeln!(out, "{} file(s) listed", rows.len());
     out
@@ -196,7 +213,7 @@ mod tests {
             b"Channel: Local/1@c\nContext: x\nExtension: s\nMaxRetries: 2\n\nEndRetry: 1 1 (5)\n",
         )
         .call;
-        let rows = [QueueRow { name: "a.call".into(), due: 10_000, call: Some(call) }];
+        let rows = [QueueRow { name: "a.call".into(), due: 10_000, call: Some(call), note: None }];
         let text = queue(&rows, 0);
         assert!(text.contains("a.call"), "{text}");
         assert!(text.contains("Local/1@c"), "{text}");

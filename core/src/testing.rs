@@ -115,6 +115,10 @@ impl Host for FakeHost {
         self.dangerous.contains(&name)
     }
 
+    fn hang_up(&self, _uniqueid: &str) -> bool {
+        false
+    }
+
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> crate::policy::Endpoint {
         // The fake PBX has the PJSIP endpoints 100 and alice, and nothing else.
         if !tech.eq_ignore_ascii_case(b"PJSIP") {

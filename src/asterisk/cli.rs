@@ -45,6 +45,9 @@ pub(crate) fn command_id(command: i32) -> Option<CommandId> {
         id::PRS_CLI_SHOW_FILE => CommandId::ShowFile,
         id::PRS_CLI_CHECK => CommandId::Check,
         id::PRS_CLI_RESCAN => CommandId::Rescan,
+        id::PRS_CLI_PAUSE => CommandId::Pause,
+        id::PRS_CLI_RESUME => CommandId::Resume,
+        id::PRS_CLI_CANCEL => CommandId::Cancel,
         _ => return None,
     })
 }

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod campaigns;
 mod demo;
 mod faults;
 mod harness_selftest;

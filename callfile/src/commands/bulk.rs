@@ -49,6 +49,30 @@ fn refused_message(refused: usize) -> String {
     format!("{refused} refused")
 }
 
+/// The calling hours of the campaign the generated files (`<prefix>-...call`) join, with its zone, if it
+/// has hours; a note says the spread follows them.
+fn campaign_window(
+    rules: &pbx_spool_core::config::SpoolConfig,
+    prefix: &str,
+    err: &mut dyn Write,
+) -> Option<(pbx_spool_core::hours::Hours, jiff::tz::TimeZone)> {
+    let sample = format!("{prefix}-0-0-0.call");
+    let index = pbx_spool_core::campaign::find(&rules.campaigns, sample.as_bytes())?;
+    let campaign = &rules.campaigns[index];
+    let hours = campaign.hours.clone()?;
+    let zone = match &campaign.timezone {
+        Some(name) => jiff::tz::TimeZone::get(name).ok()?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    let _ = writeln!(
+        err,
+        "Note: the files join campaign [{}]: due times are spread over its calling hours ({hours}, {}) only",
+        campaign.name,
+        campaign.timezone.as_deref().unwrap_or("system zone")
+    );
+    Some((hours, zone))
+}
+
 /// `callfile bulk`: one call file per number. A progress bar goes to `progress` (stderr on a terminal,
 /// else hidden), the summary to `out`, problems to `err`.
 pub fn bulk_command(
@@ -94,6 +118,7 @@ pub fn bulk_command(
     let zone = request.when.display_zone();
     warn_if_past(base, now, &zone, err);
     let prefix = request.prefix.clone().unwrap_or_else(|| prefix_from(&request.template));
+    let window = campaign_window(&rules, &prefix, err);
     let numbers_shown = request.numbers.display().to_string();
     let bar = progress_bar(progress, numbers.len());
     let mut submitted = 0usize;
@@ -119,6 +144,9 @@ pub fn bulk_command(
             continue;
         }
         let due = spread_due(base, spread, index, numbers.len());
+        // Inside the campaign's calling hours: the spread counts open time only.
+        let due =
+            window.as_ref().and_then(|(hours, zone)| hours.after_open_time(zone, base, due - base)).unwrap_or(due);
         match spool.place(&content, due, &prefix) {
             Ok(_) => {
                 submitted += 1;
@@ -269,6 +297,49 @@ mod tests {
         let offsets: Vec<Millis> = dues.iter().map(|(due, _)| due - dues[0].0).collect();
         assert_eq!(offsets, vec![0, 8000, 24_000, 32_000]);
         assert!(dir.names("tmp").is_empty());
+    }
+
+    #[test]
+    fn bulk_spreads_over_the_campaigns_calling_hours_only() {
+        let dir = TempDir::spool("bulkwindow");
+        let template = dir.file("sales.call", "Channel: PJSIP/{number}\nApplication: Playback\nData: promo\n");
+        let numbers = dir.file("numbers.txt", "100\n101\n102\n103\n");
+        let config = dir.file(
+            "pbx_spool_rs.conf",
+            "[general]\n[sales]\nmatch = sales-*\nhours = mon-fri 09:00-18:00\ntimezone = Europe/Berlin\n",
+        );
+        // Friday 2026-12-04 17:00 in Berlin, four calls over two hours: two that Friday (17:00, 17:30),
+        // two on Monday from 09:00 (the second hour of open time).
+        let request = BulkRequest {
+            numbers,
+            template,
+            when: When::At { time: "2026-12-04 17:00".into(), zone: Some("Europe/Berlin".into()) },
+            spread: Some("2h".into()),
+            prefix: None,
+        };
+        let settings = Settings { config: Some(config), ..dir.settings() };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let exit = bulk_command(&settings, &request, &mut out, &mut err, ProgressDrawTarget::hidden()).unwrap();
+        assert_eq!(exit, Exit::Success, "{}", String::from_utf8_lossy(&err));
+        assert!(String::from_utf8(err).unwrap().contains("join campaign [sales]"));
+        let mut dues: Vec<Millis> = dir
+            .names("outgoing")
+            .iter()
+            .map(|name| bookkeeping::mtime_ms(&fs::metadata(dir.0.join("outgoing").join(name)).unwrap()))
+            .collect();
+        dues.sort();
+        let berlin = |local: &str| {
+            local.parse::<jiff::civil::DateTime>().unwrap().in_tz("Europe/Berlin").unwrap().timestamp().as_millisecond()
+        };
+        assert_eq!(
+            dues,
+            [
+                berlin("2026-12-04T17:00"),
+                berlin("2026-12-04T17:30"),
+                berlin("2026-12-07T09:00"),
+                berlin("2026-12-07T09:30")
+            ]
+        );
     }
 
     #[test]

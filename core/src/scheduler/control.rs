@@ -24,6 +24,8 @@ pub struct SpoolSettings {
     /// How new files are found (`watch`), and the scan's period (`scan_interval`).
     pub watch: crate::config::WatchMode,
     pub scan_interval_ms: u64,
+    /// pbx_spool_rs.conf's campaigns, in order (see [`crate::campaign`]).
+    pub campaigns: Arc<Vec<crate::campaign::Campaign>>,
 }
 
 /// Requests from Asterisk's threads to the scheduler.
@@ -33,6 +35,10 @@ pub(super) enum Request {
     /// Answered into the asker's own slot, so concurrent askers (console and AMI) never get each
     /// other's answer.
     Snapshot(SnapshotQuery, Arc<Reply<Snapshot>>),
+    /// `spool pause|resume <campaign|all>` (true = pause): the admin's answer, or why not.
+    Pause(String, bool, Arc<Reply<Result<String, String>>>),
+    /// `spool cancel <file> [hangup]` (true = hang up a call in progress).
+    Cancel(String, bool, Arc<Reply<Result<String, String>>>),
 }
 
 /// A one-shot answer slot, owned by one request.
@@ -95,6 +101,19 @@ pub struct Snapshot {
     pub parked: usize,
     /// Finished, kept in outgoing/ by `AlwaysDelete: no` until their date.
     pub kept: usize,
+    /// Due, waiting for their campaign's calling window to open.
+    pub waiting_window: usize,
+    /// Due, waiting for their campaign (or all) to be resumed.
+    pub waiting_paused: usize,
+    /// Per campaign, in configuration order.
+    pub campaigns: Vec<super::CampaignFigures>,
+    /// `spool pause all` is in force.
+    pub all_paused: bool,
+    /// Why listed files (in `next`) wait, when it is their campaign: (name, reason).
+    pub notes: Vec<(String, String)>,
+    /// Files waiting for their paused campaign (not in `next`: they have no due time), up to the
+    /// query's limit, with their campaign.
+    pub paused_files: Vec<(String, String)>,
     /// Threads in the worker pool.
     pub workers: usize,
     /// The next files by due time (name, due time in ms), up to the query's limit.
@@ -205,6 +224,22 @@ impl Control {
     pub fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
         let reply = Reply::new();
         self.send(Request::Snapshot(query, reply.clone()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
+    }
+
+    /// Pause (`pause` true) or resume a campaign, or `all`. `None` if the scheduler did not answer.
+    pub fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
+        let reply = Reply::new();
+        self.send(Request::Pause(campaign.to_string(), pause, reply.clone()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
+    }
+
+    /// Cancel a call file (`hangup`: end its call if one is in progress). `None` if no answer.
+    pub fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
+        let reply = Reply::new();
+        self.send(Request::Cancel(file.to_string(), hangup, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }

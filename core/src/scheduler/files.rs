@@ -22,6 +22,9 @@ pub(super) enum FileState {
     Running { changed: bool, attempt: Option<Box<AttemptStart>> },
     /// Due but held back by `max_calls`.
     Held,
+    /// Due, but its campaign is paused (`paused`, out of the wheel until resumed) or outside its calling
+    /// window (in the wheel at the window's opening). `retrying`: a later attempt, not the first.
+    Waiting { retrying: bool, paused: bool },
     /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
     /// events caused by our own failed writes do not count, so there is no loop).
     Parked { fingerprint: u64 },

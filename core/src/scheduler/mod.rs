@@ -8,13 +8,18 @@
 //! - [`pool`]: the worker threads that visit due files;
 //! - [`pacer`]: `maxrate`'s arithmetic;
 //! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
+//! - [`campaigns`]: campaigns' pauses, calling windows and own limits;
+//! - [`cancel`]: what `spool cancel` does to a file.
 
+mod campaigns;
+mod cancel;
 mod control;
 mod files;
 mod pacer;
 mod pool;
 mod scan;
 
+pub use campaigns::CampaignFigures;
 pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
 pub use scan::ScanReport;
 
@@ -34,6 +39,7 @@ use crate::host_log;
 use crate::text::printable;
 use crate::watcher::{self, Inotify, RawEvent, WallTimer};
 use crate::wheel::TimerWheel;
+use campaigns::{CampaignBook, Gate};
 use control::Request;
 use files::{file_name_key, fingerprint, FileState, KeptFile};
 use pacer::Pacer;
@@ -83,6 +89,9 @@ struct Scheduler<H: Host> {
     pool: WorkerPool<H>,
     /// When to look again whether the pool must grow (jobs waiting behind long calls).
     grow_check_at: Option<Millis>,
+    book: CampaignBook,
+    /// Files cancelled while their call was in progress: removed when the attempt ends, not retried.
+    cancelled: std::collections::HashSet<Arc<OsStr>>,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -165,7 +174,14 @@ fn idle_until_stopped(control: &Control) {
 impl<H: Host> Scheduler<H> {
     fn new(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) -> std::io::Result<Self> {
         let settings = control.settings();
+        let spool_dir = paths.outgoing.parent().map_or_else(|| paths.outgoing.clone(), Path::to_path_buf);
+        let (book, problems) = CampaignBook::new(settings.campaigns.clone(), spool_dir);
+        for problem in problems {
+            host_log!(host, Level::Error, "{problem}");
+        }
         Ok(Scheduler {
+            book,
+            cancelled: std::collections::HashSet::new(),
             pool: WorkerPool::new(host.clone(), paths.clone(), control.clone()),
             host,
             control,
@@ -198,6 +214,11 @@ impl<H: Host> Scheduler<H> {
             }
             if self.control.settings_changed.swap(false, Ordering::SeqCst) {
                 self.settings = self.control.settings();
+                for problem in self.book.reconfigure(self.settings.campaigns.clone()) {
+                    host_log!(self.host, Level::Error, "{problem}");
+                }
+                // Files may have changed campaign, or their campaign its windows or pause.
+                self.recheck_waiting();
                 self.dispatch_held();
             }
             self.drain_reports();
@@ -256,6 +277,28 @@ impl<H: Host> Scheduler<H> {
                 Request::Snapshot(query, reply) => {
                     self.drain_reports();
                     reply.answer(self.snapshot(&query));
+                }
+                Request::Pause(campaign, pause, reply) => {
+                    let answer = self.book.set_paused(&campaign, pause);
+                    if answer.is_ok() {
+                        host_log!(
+                            self.host,
+                            Level::Notice,
+                            "Campaign {} {} from the CLI/AMI",
+                            printable(campaign.as_bytes()),
+                            if pause { "paused" } else { "resumed" }
+                        );
+                        self.recheck_waiting();
+                    }
+                    reply.answer(answer);
+                }
+                Request::Cancel(file, hangup, reply) => {
+                    self.drain_reports();
+                    let answer = self.cancel(&file, hangup);
+                    if let Ok(text) = &answer {
+                        host_log!(self.host, Level::Notice, "{}", text.trim_end());
+                    }
+                    reply.answer(answer);
                 }
                 Request::Stop => {
                     // Reports may be pending from workers that just finished.
@@ -439,7 +482,7 @@ impl<H: Host> Scheduler<H> {
 
         match self.files.get_mut(&name) {
             Some(FileState::Running { changed, .. }) => *changed = true,
-            Some(FileState::Queued | FileState::Retrying | FileState::Held) => {
+            Some(FileState::Queued | FileState::Retrying | FileState::Held | FileState::Waiting { .. }) => {
                 if gone {
                     self.forget(&name);
                 } else {
@@ -562,7 +605,8 @@ impl<H: Host> Scheduler<H> {
 
     /// Queue a known file again at its current mtime; a file waiting for a retry stays one.
     fn requeue_at_mtime(&mut self, name: Arc<OsStr>) {
-        let retrying = matches!(self.files.get(&name), Some(FileState::Retrying));
+        let retrying =
+            matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
         self.queue_at_mtime(name, retrying);
     }
 
@@ -581,6 +625,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn forget(&mut self, name: &Arc<OsStr>) {
+        self.book.forget(name);
         self.wheel.cancel(name);
         if let Some(FileState::Held) = self.files.remove(name) {
             self.held.retain(|n| n != name);
@@ -590,13 +635,13 @@ impl<H: Host> Scheduler<H> {
     /// A wheel entry fell due.
     fn fire(&mut self, name: Arc<OsStr>, now: Millis) {
         match self.files.get_mut(&name) {
-            Some(FileState::Queued | FileState::Retrying) => {
+            Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }) => {
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
                 match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                     Some(mtime) if mtime > now => {
                         self.wheel.schedule(name, wheel_time(mtime));
                     }
-                    Some(_) => self.dispatch_or_hold(name),
+                    Some(_) => self.admit(name, now),
                     None => self.forget(&name),
                 }
             }
@@ -662,6 +707,101 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// `spool cancel <file> [hangup]`: a waiting file is removed now; one in a call is removed when the
+    /// call ends (not retried), and with `hangup` that call is ended now.
+    fn cancel(&mut self, file: &str, hangup: bool) -> Result<String, String> {
+        let Some(name) = file_name_key(file.as_bytes()) else {
+            return Err("Give the name of a file in the outgoing directory\n".to_string());
+        };
+        let max_file_size = self.settings.rules.max_file_size;
+        match self.files.get(&name) {
+            Some(FileState::Running { attempt, .. }) => {
+                let uniqueid = attempt.as_ref().map(|start| start.uniqueid.clone());
+                self.cancelled.insert(name.clone());
+                let shown = printable(name.as_bytes());
+                if !hangup {
+                    return Ok(format!(
+                        "{shown}: its call is in progress and was not cut off; the file is removed when the \
+                         call ends, without a retry (spool cancel {shown} hangup ends the call now)\n"
+                    ));
+                }
+                match uniqueid {
+                    Some(uniqueid) if self.host.hang_up(&uniqueid) => Ok(format!(
+                        "{shown}: its call in progress ({uniqueid}) was hung up; the file is removed, without a retry\n"
+                    )),
+                    _ => Ok(format!(
+                        "{shown}: its call is in progress but its channel was not found to hang up (still \
+                         dialling?); the file is removed when the call ends, without a retry\n"
+                    )),
+                }
+            }
+            Some(_) => {
+                self.forget(&name);
+                self.files.remove(&name);
+                cancel::remove(&self.paths, &self.path_of(&name), max_file_size)
+            }
+            None if self.path_of(&name).is_file() => cancel::remove(&self.paths, &self.path_of(&name), max_file_size),
+            None => Err(format!("No call file named {} in the outgoing spool\n", printable(name.as_bytes()))),
+        }
+    }
+
+    /// A due file meets its campaign: paused or outside its window, it waits (its place in due order is
+    /// its mtime, unchanged: nothing is written to it); otherwise on to the limits.
+    fn admit(&mut self, name: Arc<OsStr>, now: Millis) {
+        self.book.assign(&name, &self.path_of(&name), self.settings.rules.max_file_size);
+        let retrying =
+            matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
+        match self.book.gate(&name, now) {
+            Gate::Open => self.dispatch_or_hold(name),
+            Gate::Paused => {
+                host_log!(self.host, Level::Debug(1), "{} is due; its campaign is paused", printable(name.as_bytes()));
+                self.wheel.cancel(&name);
+                self.files.insert(name, FileState::Waiting { retrying, paused: true });
+            }
+            Gate::Closed(open) => {
+                host_log!(
+                    self.host,
+                    Level::Debug(1),
+                    "{} is due; outside its campaign's calling hours until {open} ms",
+                    printable(name.as_bytes())
+                );
+                self.files.insert(name.clone(), FileState::Waiting { retrying, paused: false });
+                self.wheel.schedule(name, wheel_time(open));
+            }
+        }
+    }
+
+    /// After a pause, a resume or a reload: every waiting or held file meets its campaign again.
+    fn recheck_waiting(&mut self) {
+        let now = bookkeeping::now_ms();
+        let names: Vec<Arc<OsStr>> = self
+            .files
+            .iter()
+            .filter(|(_, state)| matches!(state, FileState::Waiting { .. } | FileState::Held))
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.held.retain(|name| !names.contains(name));
+        let mut ordered: Vec<(Millis, Arc<OsStr>)> = names
+            .into_iter()
+            .map(|name| (bookkeeping::regular_file_mtime(&self.path_of(&name)).unwrap_or(now), name))
+            .collect();
+        // Due order is the files' mtimes, as it was before they waited.
+        ordered.sort();
+        for (mtime, name) in ordered {
+            if let Some(FileState::Held) = self.files.get(&name) {
+                self.files.insert(name.clone(), FileState::Queued);
+            }
+            if mtime > now {
+                self.queue_at_mtime(
+                    name.clone(),
+                    matches!(self.files.get(&name), Some(FileState::Waiting { retrying: true, .. })),
+                );
+            } else {
+                self.admit(name, now);
+            }
+        }
+    }
+
     /// Why a due file cannot start now, if it cannot: `maxcalls` reached, or `maxrate`'s spacing not yet
     /// elapsed (with the time the next start is allowed).
     fn capacity(&self, now: Millis) -> Result<(), (&'static str, Option<Millis>)> {
@@ -679,9 +819,18 @@ impl<H: Host> Scheduler<H> {
 
     fn dispatch_or_hold(&mut self, name: Arc<OsStr>) {
         let now = bookkeeping::now_ms();
-        if self.held.is_empty() && self.capacity(now).is_ok() {
+        let campaign_ok = self.book.capacity(&name, std::time::Instant::now()).is_ok();
+        if self.held.is_empty() && campaign_ok && self.capacity(now).is_ok() {
             self.dispatch(name);
             return;
+        }
+        if !campaign_ok {
+            host_log!(
+                self.host,
+                Level::Debug(1),
+                "{} is due; held back by its campaign's limits",
+                printable(name.as_bytes())
+            );
         }
         // Behind the limits, or behind files that fell due earlier: wait in due-time order.
         if let Err((limit, _)) = self.capacity(now) {
@@ -692,15 +841,25 @@ impl<H: Host> Scheduler<H> {
     }
 
     /// Start held files while capacity allows; returns when the next one may start under maxrate.
+    /// A file held by its campaign's own limits does not hold back other campaigns' files behind it.
     fn dispatch_held(&mut self) {
         self.rate_wakeup = None;
-        while let Some(name) = self.held.front().cloned() {
+        let mut index = 0;
+        while let Some(name) = self.held.get(index).cloned() {
             let now = bookkeeping::now_ms();
             if let Err((_, wakeup)) = self.capacity(now) {
                 self.rate_wakeup = wakeup;
                 return;
             }
-            self.held.pop_front();
+            if let Err((_, wait)) = self.book.capacity(&name, std::time::Instant::now()) {
+                if let Some(wait) = wait {
+                    let at = now + (wait.as_micros().div_ceil(1000) as Millis).max(1);
+                    self.rate_wakeup = Some(self.rate_wakeup.map_or(at, |earlier| earlier.min(at)));
+                }
+                index += 1;
+                continue;
+            }
+            self.held.remove(index);
             self.dispatch(name);
         }
     }
@@ -712,6 +871,7 @@ impl<H: Host> Scheduler<H> {
         if self.settings.max_rate.is_some() {
             self.pacer.started(std::time::Instant::now());
         }
+        self.book.started(&name, std::time::Instant::now());
         self.files.insert(name.clone(), FileState::Running { changed: false, attempt: None });
         self.running += 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
@@ -719,9 +879,26 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
-        let mut snapshot = Snapshot { workers: self.pool.len(), last_scan: self.scan.last(), ..Snapshot::default() };
-        for state in self.files.values() {
+        let mut snapshot = Snapshot {
+            workers: self.pool.len(),
+            last_scan: self.scan.last(),
+            campaigns: self.book.figures(),
+            all_paused: self.book.all_paused(),
+            ..Snapshot::default()
+        };
+        for (name, state) in &self.files {
+            if let Some(figures) = self.book.index_of(name).and_then(|i| snapshot.campaigns.get_mut(i)) {
+                match state {
+                    FileState::Queued | FileState::Retrying => figures.queued += 1,
+                    FileState::Waiting { paused: true, .. } => figures.waiting_paused += 1,
+                    FileState::Waiting { paused: false, .. } => figures.waiting_window += 1,
+                    FileState::Held => figures.held += 1,
+                    _ => {}
+                }
+            }
             match state {
+                FileState::Waiting { paused: true, .. } => snapshot.waiting_paused += 1,
+                FileState::Waiting { paused: false, .. } => snapshot.waiting_window += 1,
                 FileState::Queued => snapshot.queued += 1,
                 FileState::Retrying => snapshot.waiting_retry += 1,
                 FileState::Held => snapshot.held += 1,
@@ -732,7 +909,9 @@ impl<H: Host> Scheduler<H> {
             }
         }
         // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
-        let waiting = |name: &Arc<OsStr>| matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying));
+        let waiting = |name: &Arc<OsStr>| {
+            matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }))
+        };
         let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
         snapshot.next = listed
             .into_iter()
@@ -740,11 +919,37 @@ impl<H: Host> Scheduler<H> {
             .take(query.limit)
             .map(|(name, due)| (name.to_string_lossy().into_owned(), wall_time(due)))
             .collect();
+        for (name, _) in &snapshot.next {
+            if let Some(FileState::Waiting { paused: false, .. }) = self.files.get(OsStr::new(name.as_str())) {
+                let campaign = self.book.campaign_of(OsStr::new(name.as_str())).map_or("?", |c| c.name.as_str());
+                snapshot.notes.push((name.clone(), format!("window of {campaign}")));
+            }
+        }
+        snapshot.paused_files = self
+            .files
+            .iter()
+            .filter(|(_, state)| matches!(state, FileState::Waiting { paused: true, .. }))
+            .take(query.limit)
+            .map(|(name, _)| {
+                let campaign = self.book.campaign_of(name).map_or("all", |c| c.name.as_str()).to_string();
+                (name.to_string_lossy().into_owned(), campaign)
+            })
+            .collect();
+        snapshot.paused_files.sort();
         if let Some(file) = &query.file {
             snapshot.file_state = self.files.get(OsStr::new(file.as_str())).map(|state| match state {
                 FileState::Queued => "queued".to_string(),
                 FileState::Retrying => "waiting for its next attempt".to_string(),
                 FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
+                FileState::Waiting { paused: true, .. } => {
+                    let campaign = self.book.campaign_of(OsStr::new(file.as_str())).map_or("all", |c| c.name.as_str());
+                    format!("due, waiting: campaign {campaign} is paused (spool resume {campaign})")
+                }
+                FileState::Waiting { paused: false, .. } => {
+                    let campaign = self.book.campaign_of(OsStr::new(file.as_str()));
+                    let hours = campaign.map(|c| c.describe()).unwrap_or_default();
+                    format!("due, waiting for its campaign's calling window to open ({hours})")
+                }
                 FileState::Running { .. } => "attempt in progress".to_string(),
                 FileState::Writing => "being written (waiting for its writer to close it)".to_string(),
                 FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
@@ -778,10 +983,18 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn finished(&mut self, name: Arc<OsStr>, outcome: Outcome) {
+        self.book.finished(&name);
         self.running -= 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
         self.wheel.cancel(&name);
         let changed = matches!(self.files.remove(&name), Some(FileState::Running { changed: true, .. }));
+        if self.cancelled.remove(&name) && matches!(outcome, Outcome::Requeue(_) | Outcome::Kept(_)) {
+            let answer = cancel::remove(&self.paths, &self.path_of(&name), self.settings.rules.max_file_size);
+            let text = answer.unwrap_or_else(|why| why);
+            host_log!(self.host, Level::Notice, "{} (its call has ended)", text.trim_end());
+            self.dispatch_held();
+            return;
+        }
         match outcome {
             Outcome::Requeue(due) => {
                 if changed {
@@ -1174,6 +1387,145 @@ mod tests {
         assert_eq!(calls(&host), BASE_POOL, "a file queued for the pool was dialled after the scheduler died");
         let late = std::fs::read_to_string(spool.paths.outgoing.join("late.call")).expect("late.call left in place");
         assert_eq!(late, CALL, "late.call was touched");
+    }
+
+    /// A campaign `sales` for `sales-*` with the given hours (UTC), if any.
+    fn sales(hours: Option<&str>) -> SpoolSettings {
+        let mut campaign = crate::campaign::Campaign::new("sales");
+        crate::campaign::apply(&mut campaign, "match", "sales-*").unwrap();
+        crate::campaign::apply(&mut campaign, "timezone", "UTC").unwrap();
+        if let Some(hours) = hours {
+            crate::campaign::apply(&mut campaign, "hours", hours).unwrap();
+        }
+        SpoolSettings { campaigns: Arc::new(vec![campaign]), ..SpoolSettings::default() }
+    }
+
+    fn wait_snapshot(spool: &Running, what: &str, ready: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let snapshot = spool.snapshot();
+            if ready(&snapshot) {
+                return snapshot;
+            }
+            assert!(std::time::Instant::now() < deadline, "never {what}: {snapshot:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_file_outside_its_window_waits_untouched_and_others_go_on() {
+        // A one-hour window starting two hours from now (UTC): closed now, whatever the time of day.
+        let now_min = (bookkeeping::now_ms() / 60_000 % 1440) as u16;
+        let (start, end) = ((now_min + 120) % 1440, (now_min + 180) % 1440);
+        let hours = format!("{:02}:{:02}-{:02}:{:02}", start / 60, start % 60, end / 60, end % 60);
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-window", sales(Some(&hours)));
+        spool.drop_in("sales-1.call", CALL);
+        spool.drop_in("other.call", CALL);
+        host.wait_for("the call outside any campaign", WAIT, |r| r.calls.len() == 1);
+        let snapshot = wait_snapshot(&spool, "waiting for the window", |s| s.waiting_window == 1);
+        assert_eq!(snapshot.campaigns[0].waiting_window, 1);
+        let state = spool
+            .control
+            .snapshot(SnapshotQuery { limit: 0, file: Some("sales-1.call".into()) })
+            .and_then(|s| s.file_state)
+            .unwrap();
+        assert!(state.starts_with("due, waiting for its campaign's calling window"), "{state}");
+        assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join("sales-1.call")).unwrap(), CALL);
+        // The window widened by a reload: dialled at once.
+        spool.control.update_settings(sales(Some("00:00-24:00")));
+        host.wait_for("the campaign's call", WAIT, |r| r.calls.len() == 2);
+    }
+
+    #[test]
+    fn a_paused_campaign_waits_across_a_restart_and_resumes_in_due_order() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("sched-pause");
+        // maxcalls 1: calls start one after another, so the order they are dialled in is the resume order.
+        let one_at_a_time = || SpoolSettings { max_calls: Some(1), ..sales(None) };
+        let spool = Running::start_at(host.clone(), paths.clone(), one_at_a_time());
+        assert_eq!(spool.control.set_paused("sales", true), Some(Ok("Campaign sales paused\n".into())));
+        assert!(spool.control.set_paused("nope", true).unwrap().is_err());
+        let now = bookkeeping::now_ms();
+        stage(&spool, "sales-b.call", &CALL.replace("s@ctx", "b@ctx"), now - 1000);
+        stage(&spool, "sales-a.call", &CALL.replace("s@ctx", "a@ctx"), now - 2000);
+        spool.drop_in("other.call", CALL);
+        host.wait_for("the other call", WAIT, |r| r.calls.len() == 1);
+        wait_snapshot(&spool, "both paused", |s| s.waiting_paused == 2 && s.campaigns[0].paused);
+        // A restart (new scheduler over the same spool) finds the pause.
+        drop(spool);
+        let spool = Running::start_at(host.clone(), paths, one_at_a_time());
+        wait_snapshot(&spool, "both paused after the restart", |s| s.waiting_paused == 2);
+        assert_eq!(calls(&host), 1, "dialled while paused");
+        assert_eq!(spool.control.set_paused("sales", false), Some(Ok("Campaign sales resumed\n".into())));
+        host.wait_for("both calls", WAIT, |r| r.calls.len() == 3);
+        let order: Vec<String> = host.with(|r| r.calls.iter().skip(1).map(|c| c.0.clone()).collect());
+        assert_eq!(order, ["Local/a@ctx", "Local/b@ctx"]);
+    }
+
+    #[test]
+    fn a_campaign_at_its_maxcalls_does_not_hold_back_other_files() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |call, _| {
+            if call.dest.starts_with(b"sales") {
+                let (open, cv) = &*g;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+            }
+            answered()
+        });
+        let mut settings = sales(None);
+        let mut campaign = settings.campaigns[0].clone();
+        campaign.max_calls = Some(1);
+        settings.campaigns = Arc::new(vec![campaign]);
+        let spool = Running::start(host.clone(), "sched-campaign-maxcalls", settings);
+        let now = bookkeeping::now_ms();
+        stage(&spool, "sales-1.call", &CALL.replace("s@ctx", "sales1@ctx"), now - 3000);
+        stage(&spool, "sales-2.call", &CALL.replace("s@ctx", "sales2@ctx"), now - 2000);
+        stage(&spool, "other.call", &CALL.replace("s@ctx", "other@ctx"), now - 1000);
+        host.wait_for("the first sales call and the other call", WAIT, |r| r.calls.len() == 2);
+        let snapshot = wait_snapshot(&spool, "the second sales file held", |s| s.campaigns[0].held == 1);
+        assert_eq!(snapshot.campaigns[0].in_progress, 1);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        host.wait_for("all calls", WAIT, |r| r.calls.len() == 3);
+        let mut order: Vec<String> = host.with(|r| r.calls.iter().map(|c| c.0.clone()).collect());
+        // The first two start together on two workers; the held one only after the first ended.
+        order[..2].sort();
+        assert_eq!(order, ["Local/other@ctx", "Local/sales1@ctx", "Local/sales2@ctx"]);
+    }
+
+    #[test]
+    fn a_campaign_with_a_channel_pattern_takes_only_files_dialling_it() {
+        let mut trunk = crate::campaign::Campaign::new("trunk1");
+        crate::campaign::apply(&mut trunk, "match", "*.call").unwrap();
+        crate::campaign::apply(&mut trunk, "channel", "Local/*@trunk1").unwrap();
+        let campaigns = Arc::new(vec![trunk]);
+        // As the module builds them: the workers name the campaign in events from their rules.
+        let rules = Arc::new(crate::attempt::VisitRules { campaigns: campaigns.clone(), ..Default::default() });
+        let settings = SpoolSettings { campaigns, rules, ..SpoolSettings::default() };
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-channel", settings);
+        assert!(spool.control.set_paused("trunk1", true).unwrap().is_ok());
+        spool.drop_in("a.call", &CALL.replace("s@ctx", "s@trunk1"));
+        spool.drop_in("b.call", CALL);
+        host.wait_for("the call on another channel", WAIT, |r| r.calls.len() == 1);
+        let snapshot = wait_snapshot(&spool, "a.call paused", |s| s.waiting_paused == 1);
+        assert_eq!(snapshot.campaigns[0].waiting_paused, 1);
+        assert_eq!(host.with(|r| r.calls[0].0.clone()), "Local/s@ctx");
+        assert!(spool.control.set_paused("trunk1", false).unwrap().is_ok());
+        host.wait_for("the campaign's call", WAIT, |r| r.calls.len() == 2);
+        let campaign_of_events: Vec<Option<String>> = host.with(|r| {
+            r.events
+                .iter()
+                .filter(|(event, _)| event == "SpoolAttempt")
+                .map(|(_, fields)| fields.iter().find(|(key, _)| key == "Campaign").map(|(_, value)| value.clone()))
+                .collect()
+        });
+        assert_eq!(campaign_of_events, [None, Some("trunk1".to_string())]);
     }
 
     #[test]

@@ -1,0 +1,234 @@
+//! What the AMI actions (SpoolShow, SpoolStatus, SpoolPause, SpoolResume, SpoolCancel) answer, decided
+//! over the running spooler ([`Spooler`], as the CLI commands are), so every answer is testable without
+//! Asterisk. The module only reads the headers and sends the [`AmiAnswer`]. No FFI, no locks, and no
+//! time-zone arithmetic here: this runs on Asterisk's manager threads.
+
+use crate::campaign;
+use crate::cli::Spooler;
+use crate::report::Totals;
+use crate::scheduler::SnapshotQuery;
+use crate::text::yes_no;
+
+/// The actions, as the shim numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmiAction {
+    Show,
+    Status,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// Most files SpoolShow lists in one answer.
+pub const SHOW_LIMIT: usize = 10_000;
+
+/// An action's answer, as AMI sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AmiAnswer {
+    /// `Response: Success`, a message and fields.
+    Ack { message: String, fields: Vec<(String, String)> },
+    /// `Response: Error` and why.
+    Error(String),
+    /// `Response: Success` with `EventList: start`, one event per item, then `complete_event`.
+    List { message: String, event: String, items: Vec<Vec<(String, String)>>, complete_event: String },
+}
+
+const NOT_RUNNING: &str = "pbx_spool_rs is not running";
+const NO_ANSWER: &str = "The spool scheduler did not answer (stopping?)";
+
+/// The answer to `action` with the request's `Campaign`, `File` and `Hangup` headers ("" when absent).
+pub fn answer<S: Spooler + ?Sized>(
+    action: AmiAction,
+    campaign_header: &str,
+    file: &str,
+    hangup: &str,
+    spooler: Option<&S>,
+) -> AmiAnswer {
+    let Some(spooler) = spooler else { return AmiAnswer::Error(NOT_RUNNING.into()) };
+    let one_line = |text: String| text.trim_end().replace('\n', "; ");
+    match action {
+        AmiAction::Pause | AmiAction::Resume => {
+            if campaign_header.is_empty() {
+                return AmiAnswer::Error("Campaign: is required (a campaign's name, or all)".into());
+            }
+            match spooler.set_paused(campaign_header, action == AmiAction::Pause) {
+                Some(Ok(text)) => AmiAnswer::Ack { message: one_line(text), fields: Vec::new() },
+                Some(Err(text)) => AmiAnswer::Error(one_line(text)),
+                None => AmiAnswer::Error(NO_ANSWER.into()),
+            }
+        }
+        AmiAction::Cancel => {
+            if file.is_empty() || file.contains('/') {
+                return AmiAnswer::Error("File: is required: a file's name in the outgoing directory".into());
+            }
+            let hangup =
+                ["yes", "true", "y", "t", "1", "on"].iter().any(|word| hangup.trim().eq_ignore_ascii_case(word));
+            match spooler.cancel(file, hangup) {
+                Some(Ok(text)) => AmiAnswer::Ack { message: one_line(text), fields: Vec::new() },
+                Some(Err(text)) => AmiAnswer::Error(one_line(text)),
+                None => AmiAnswer::Error(NO_ANSWER.into()),
+            }
+        }
+        AmiAction::Status => {
+            let Some(snapshot) = spooler.snapshot(SnapshotQuery { limit: 0, file: None }) else {
+                return AmiAnswer::Error(NO_ANSWER.into());
+            };
+            let Totals { attempts, completed, expired, failed, rejected, claims_lost } = spooler.totals();
+            let mut fields: Vec<(String, String)> = [
+                ("Queued", snapshot.queued),
+                ("WaitingRetry", snapshot.waiting_retry),
+                ("Held", snapshot.held),
+                ("WaitingWindow", snapshot.waiting_window),
+                ("WaitingPaused", snapshot.waiting_paused),
+                ("InProgress", snapshot.in_progress),
+                ("BeingWritten", snapshot.being_written),
+                ("LeftForAdmin", snapshot.parked),
+                ("Kept", snapshot.kept),
+                ("Workers", snapshot.workers),
+            ]
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+            for (key, value) in [
+                ("Attempts", attempts),
+                ("Completed", completed),
+                ("Expired", expired),
+                ("Failed", failed),
+                ("Rejected", rejected),
+                ("ClaimsLost", claims_lost),
+            ] {
+                fields.push((key.to_string(), value.to_string()));
+            }
+            fields.push(("AllPaused".into(), yes_no(snapshot.all_paused).to_string()));
+            fields.push(("Campaigns".into(), snapshot.campaigns.len().to_string()));
+            for (i, c) in snapshot.campaigns.iter().enumerate() {
+                let state = if c.paused { "paused" } else { "active" };
+                fields.push((
+                    format!("Campaign{i}"),
+                    format!(
+                        "{} {state} queued={} window={} paused={} held={} inprogress={}",
+                        c.name, c.queued, c.waiting_window, c.waiting_paused, c.held, c.in_progress
+                    ),
+                ));
+            }
+            AmiAnswer::Ack { message: "Spool status follows".into(), fields }
+        }
+        AmiAction::Show => {
+            let Some(snapshot) = spooler.snapshot(SnapshotQuery { limit: SHOW_LIMIT, file: None }) else {
+                return AmiAnswer::Error(NO_ANSWER.into());
+            };
+            let campaigns = spooler.settings().campaigns;
+            if !campaign_header.is_empty() && !campaigns.iter().any(|c| c.name.eq_ignore_ascii_case(campaign_header)) {
+                return AmiAnswer::Error(format!("No campaign named '{campaign_header}'"));
+            }
+            let items = snapshot
+                .next
+                .into_iter()
+                .filter_map(|(name, due)| {
+                    let joined = campaign::find(&campaigns, name.as_bytes()).map(|i| campaigns[i].name.clone());
+                    let wanted = campaign_header.is_empty()
+                        || joined.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(campaign_header));
+                    wanted.then(|| {
+                        vec![
+                            ("File".to_string(), name),
+                            ("Campaign".to_string(), joined.unwrap_or_default()),
+                            ("Due".to_string(), format!("{}.{:03}", due.div_euclid(1000), due.rem_euclid(1000))),
+                        ]
+                    })
+                })
+                .collect();
+            AmiAnswer::List {
+                message: "Queued call files will follow".into(),
+                event: "SpoolQueueEntry".into(),
+                items,
+                complete_event: "SpoolShowComplete".into(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::campaign::Campaign;
+    use crate::scheduler::{Snapshot, SpoolSettings};
+
+    #[derive(Default)]
+    struct Fake {
+        settings: SpoolSettings,
+        snapshot: Snapshot,
+        asked: RefCell<Vec<String>>,
+    }
+
+    impl Spooler for Fake {
+        fn settings(&self) -> SpoolSettings {
+            self.settings.clone()
+        }
+        fn snapshot(&self, query: SnapshotQuery) -> Option<crate::scheduler::Snapshot> {
+            let mut snapshot = self.snapshot.clone();
+            snapshot.next.truncate(query.limit);
+            Some(snapshot)
+        }
+        fn totals(&self) -> Totals {
+            Totals::default()
+        }
+        fn request_rescan(&self) {}
+        fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
+            self.asked.borrow_mut().push(format!("pause {campaign} {pause}"));
+            Some(Ok(format!("Campaign {campaign} paused\n")))
+        }
+        fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
+            self.asked.borrow_mut().push(format!("cancel {file} {hangup}"));
+            Some(Err(format!("No call file named {file} in the outgoing spool\n")))
+        }
+    }
+
+    fn fake() -> Fake {
+        let mut sales = Campaign::new("sales");
+        sales.matches.push("sales-*".into());
+        let settings = SpoolSettings { campaigns: Arc::new(vec![sales]), ..SpoolSettings::default() };
+        let snapshot = Snapshot {
+            queued: 2,
+            next: vec![("sales-1.call".into(), 1_000_500), ("other.call".into(), 2_000_000)],
+            ..Snapshot::default()
+        };
+        Fake { settings, snapshot, ..Fake::default() }
+    }
+
+    #[test]
+    fn show_lists_files_with_their_campaign_and_filters() {
+        let spooler = fake();
+        let AmiAnswer::List { items, complete_event, .. } = answer(AmiAction::Show, "", "", "", Some(&spooler)) else {
+            panic!("not a list")
+        };
+        assert_eq!(complete_event, "SpoolShowComplete");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0][1], ("Campaign".to_string(), "sales".to_string()));
+        assert_eq!(items[0][2], ("Due".to_string(), "1000.500".to_string()));
+        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "SALES", "", "", Some(&spooler)) else {
+            panic!("not a list")
+        };
+        assert_eq!(items.len(), 1);
+        assert!(matches!(answer(AmiAction::Show, "nosuch", "", "", Some(&spooler)), AmiAnswer::Error(_)));
+    }
+
+    #[test]
+    fn pause_and_cancel_check_their_headers_and_pass_the_answer_on() {
+        let spooler = fake();
+        assert!(matches!(answer(AmiAction::Pause, "", "", "", Some(&spooler)), AmiAnswer::Error(_)));
+        assert_eq!(
+            answer(AmiAction::Pause, "sales", "", "", Some(&spooler)),
+            AmiAnswer::Ack { message: "Campaign sales paused".into(), fields: Vec::new() }
+        );
+        assert!(matches!(answer(AmiAction::Cancel, "", "../x", "", Some(&spooler)), AmiAnswer::Error(_)));
+        assert_eq!(
+            answer(AmiAction::Cancel, "", "a.call", "Yes", Some(&spooler)),
+            AmiAnswer::Error("No call file named a.call in the outgoing spool".into())
+        );
+        assert_eq!(*spooler.asked.borrow(), ["pause sales true", "cancel a.call true"]);
+        assert!(matches!(answer::<Fake>(AmiAction::Status, "", "", "", None), AmiAnswer::Error(_)));
+    }
+}
