@@ -860,6 +860,13 @@ impl<H: Host> Scheduler<H> {
                 continue;
             }
             self.held.remove(index);
+            if !matches!(self.book.gate(&name, now), Gate::Open) {
+                // Its window closed (or its campaign was paused) while it waited behind the limits: it
+                // waits for the window again instead of starting late.
+                self.files.insert(name.clone(), FileState::Queued);
+                self.admit(name, now);
+                continue;
+            }
             self.dispatch(name);
         }
     }
@@ -1461,6 +1468,45 @@ mod tests {
         host.wait_for("both calls", WAIT, |r| r.calls.len() == 3);
         let order: Vec<String> = host.with(|r| r.calls.iter().skip(1).map(|c| c.0.clone()).collect());
         assert_eq!(order, ["Local/a@ctx", "Local/b@ctx"]);
+    }
+
+    #[test]
+    fn a_file_held_by_maxcalls_does_not_start_after_its_window_closed() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |call, _| {
+            if call.dest.starts_with(b"long") {
+                let (open, cv) = &*g;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+            }
+            answered()
+        });
+        // A window (UTC, to the second) open from a minute ago until two seconds from now.
+        let now = bookkeeping::now_ms();
+        let second = |ms: Millis| {
+            let s = ms.div_euclid(1000).rem_euclid(86_400);
+            format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        };
+        let window_end = now + 2000;
+        let hours = format!("{}-{}", second(now - 60_000), second(window_end));
+        let settings = SpoolSettings { max_calls: Some(1), ..sales(Some(&hours)) };
+        let spool = Running::start(host.clone(), "sched-held-window", settings);
+        stage(&spool, "long.call", &CALL.replace("s@ctx", "long@ctx"), now - 2000);
+        host.wait_for("the long call", WAIT, |r| r.calls.len() == 1);
+        stage(&spool, "sales-1.call", CALL, now - 1000);
+        wait_snapshot(&spool, "the sales file held by maxcalls", |s| s.held == 1);
+        // The window closes while the file is held; then the long call ends and frees the line.
+        while bookkeeping::now_ms() < window_end + 1000 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        wait_snapshot(&spool, "the sales file waiting for its window", |s| s.waiting_window == 1 && s.held == 0);
+        assert_eq!(calls(&host), 1, "the held file was dialled after its window closed");
+        assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join("sales-1.call")).unwrap(), CALL);
     }
 
     #[test]
