@@ -430,17 +430,40 @@ impl Asterisk {
 
     /// Runs a CLI command (`asterisk -rx`) and returns its output; panics if it takes over 10 s.
     pub fn cli(&self, cmd: &str) -> String {
-        self.try_cli(cmd, CLI_TIMEOUT).unwrap_or_else(|| {
-            panic!("CLI command {cmd:?} did not finish within {CLI_TIMEOUT:?}\n{}", self.diagnostics())
-        })
+        // `asterisk -rx` is the harness's client, not the thing under test: when it exits with an error
+        // without output (it could not connect to the control socket; seen once under heavy load, as an
+        // empty answer to `spool show status`), it is run again, at most three times in all, each failure
+        // reported on stderr. A command that still fails panics with the client's own words instead of
+        // passing an empty string off as Asterisk's answer.
+        let deadline = std::time::Instant::now() + CLI_TIMEOUT;
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Some(output) = self.run_cli(cmd, left) else {
+                panic!("CLI command {cmd:?} did not finish within {CLI_TIMEOUT:?}\n{}", self.diagnostics())
+            };
+            let succeeded = output.status.is_some_and(|status| status.success());
+            if succeeded || !output.stdout.is_empty() {
+                return output.stdout;
+            }
+            let failure = format!("asterisk -rx {cmd:?} failed ({:?}): {}", output.status, output.stderr.trim());
+            eprintln!("[{}] {failure}; running it again", self.name());
+            failures.push(failure);
+        }
+        panic!("the CLI client failed three times:\n{}\n{}", failures.join("\n"), self.diagnostics());
     }
 
-    /// Runs a CLI command; None if it did not finish within `timeout`.
+    /// Runs a CLI command; None if it did not finish within `timeout`. The client's own failures (it
+    /// could not connect, Asterisk is gone) come back as its empty output: see [`Asterisk::cli`].
     pub fn try_cli(&self, cmd: &str, timeout: Duration) -> Option<String> {
+        self.run_cli(cmd, timeout).map(|output| output.stdout)
+    }
+
+    fn run_cli(&self, cmd: &str, timeout: Duration) -> Option<process::Output> {
         let mut command = Command::new("chroot");
         command.arg(&self.chroot).args([env::Install::get().binary.as_str(), "-C", &self.conf_inside(), "-rx", cmd]);
         let output = process::run_with_timeout(&mut command, timeout);
-        output.status.map(|_| output.stdout)
+        output.status.is_some().then_some(output)
     }
 
     /// Whether the Asterisk process is running.
