@@ -128,8 +128,7 @@ entry_points! {
         // SAFETY: `word` is NULL or a valid C string for the call (the C caller's contract above).
         let Some(word) = (unsafe { asterisk::cli::completion_word(word) }) else { return 0 };
         let Some(name) = cli::complete_file(&word, usize::try_from(n).unwrap_or(0)) else { return 0 };
-        // SAFETY: `out` is writable for `out_len` bytes and does not overlap `name` (the C caller's
-        // contract above; `name` is our own string).
+        // SAFETY: `out` is writable for `out_len` bytes and does not overlap `name` (the C caller's contract above; `name` is our own string).
         i32::from(unsafe { asterisk::cli::copy_completion(&name, out, out_len) })
     }
 }

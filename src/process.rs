@@ -23,8 +23,7 @@ impl JoinableThread {
     /// unwind into pthread's C frames): give it a body that reports its own panics.
     pub(crate) fn spawn(body: impl FnOnce() + Send + 'static) -> io::Result<Self> {
         extern "C" fn trampoline(arg: *mut c_void) -> *mut c_void {
-            // SAFETY: `arg` is the Box<Body> leaked by `spawn` below, handed to this thread alone and
-            // reclaimed exactly once, here.
+            // SAFETY: `arg` is the Box<Body> leaked by `spawn` below, handed to this thread alone and reclaimed exactly once, here.
             let body = unsafe { Box::from_raw(arg.cast::<Body>()) };
             let _ = catch_unwind(AssertUnwindSafe(body));
             std::ptr::null_mut()
@@ -33,8 +32,7 @@ impl JoinableThread {
         let arg = Box::into_raw(Box::new(body));
         // SAFETY: an all-zero pthread_t is a valid placeholder that pthread_create overwrites.
         let mut id: libc::pthread_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `trampoline` has the signature pthread expects and takes ownership of `arg`; default
-        // attributes make the thread joinable.
+        // SAFETY: `trampoline` has the signature pthread expects and takes ownership of `arg`; default attributes make the thread joinable.
         let rc = unsafe { libc::pthread_create(&mut id, std::ptr::null(), trampoline, arg.cast()) };
         if rc != 0 {
             // SAFETY: the thread was not created, so `arg` is still ours to free, once.
@@ -52,8 +50,7 @@ impl JoinableThread {
 
 impl Drop for JoinableThread {
     fn drop(&mut self) {
-        // SAFETY: `id` is a joinable thread created by `spawn`, joined exactly once: here, as `self` is
-        // dropped once and `join` only drops it.
+        // SAFETY: `id` is a joinable thread created by `spawn`, joined exactly once: here, as `self` is dropped once and `join` only drops it.
         unsafe { libc::pthread_join(self.id, std::ptr::null_mut()) };
     }
 }

@@ -93,8 +93,7 @@ fn lock(file: &File) -> Result<(), ClaimError> {
 
 /// `F_OFD_SETLK` of `kind` (`F_WRLCK` or `F_UNLCK`) over the whole file, without waiting.
 fn set_lock(file: &File, kind: libc::c_int) -> io::Result<()> {
-    // SAFETY: an all-zero `flock` is a valid value of this plain C struct; every field that matters is
-    // set below.
+    // SAFETY: an all-zero `flock` is a valid value of this plain C struct; every field that matters is set below.
     let mut request: libc::flock = unsafe { std::mem::zeroed() };
     request.l_type = kind as libc::c_short;
     request.l_whence = libc::SEEK_SET as libc::c_short;

@@ -53,10 +53,9 @@ fn uid_of_with_buffer(name: &str, first: usize) -> Result<u32, UidLookupError> {
         // SAFETY: `passwd` is plain old data; all-zero (null pointers) is a valid value to be overwritten.
         let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and `buffer.len()` is the buffer's real size; only
-        // `pw_uid` (a number) is read from the entry, whose strings point into `buffer`.
-        let rc =
-            unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut result) };
+        let (name, buf, len) = (c_name.as_ptr(), buffer.as_mut_ptr(), buffer.len());
+        // SAFETY: every pointer is valid for the call and `len` is the buffer's real size; only `pw_uid` (a number) is read from the entry, whose strings point into `buffer`.
+        let rc = unsafe { libc::getpwnam_r(name, &mut entry, buf, len, &mut result) };
         match rc {
             0 if !result.is_null() => return Ok(entry.pw_uid),
             // "Not found" is 0 with no result; some backends say ENOENT, ESRCH, EBADF or EPERM instead.

@@ -68,8 +68,7 @@ pub(crate) fn answer(action: i32, campaign: &str, file: &str, hangup: &str, cont
     match answer {
         AmiAnswer::Ack { message, fields } => {
             let (message, fields) = (c_text(&message), fields_text(&fields));
-            // SAFETY: the reply handle is valid during the handler (Reply::new's contract); the strings
-            // live across the call and the shim prints them with "%s".
+            // SAFETY: the reply handle is valid during the handler (Reply::new's contract); the strings live across the call and the shim prints them with "%s".
             unsafe { sys::prs_ami_ack(reply.0, message.as_ptr(), fields.as_ptr()) };
         }
         AmiAnswer::Error(message) => {

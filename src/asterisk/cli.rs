@@ -15,8 +15,7 @@ pub(crate) struct Registration(());
 impl Registration {
     /// Registers the entries. Only one `Registration` may exist at a time (the entries are static).
     pub(crate) fn new() -> Self {
-        // SAFETY: registers the shim's static entries; the one owner of the registration is this value,
-        // whose drop unregisters them, so they are never registered twice.
+        // SAFETY: registers the shim's static entries; the one owner of the registration is this value, whose drop unregisters them, so they are never registered twice.
         unsafe { sys::prs_cli_register() };
         Registration(())
     }
@@ -98,8 +97,7 @@ pub(crate) unsafe fn copy_completion(text: &str, out: *mut libc::c_char, out_len
     if out.is_null() || bytes.len() >= room || bytes.contains(&0) {
         return false;
     }
-    // SAFETY: `out` is writable for `room` > `bytes.len()` bytes and does not overlap `bytes` (the
-    // caller's contract), so the copy and the NUL after it stay inside it.
+    // SAFETY: `out` is writable for `room` > `bytes.len()` bytes and does not overlap `bytes` (the caller's contract), so the copy and the NUL after it stay inside it.
     unsafe {
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), bytes.len());
         *out.add(bytes.len()) = 0;

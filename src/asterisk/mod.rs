@@ -128,15 +128,13 @@ impl Host for Asterisk {
 
     fn hang_up(&self, uniqueid: &str) -> bool {
         let uniqueid = c_string(uniqueid.as_bytes());
-        // SAFETY: a valid C string for the call; the shim looks the channel up with a reference of its own
-        // and releases it before returning.
+        // SAFETY: a valid C string for the call; the shim looks the channel up with a reference of its own and releases it before returning.
         unsafe { sys::prs_hangup_uniqueid(uniqueid.as_ptr()) == 0 }
     }
 
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint {
         let (tech, dest) = (c_string(tech), c_string(dest));
-        // SAFETY: valid C strings for the call; the shim looks the technology up in Asterisk's registry and
-        // asks its device state callback, as ast_device_state() does from any thread.
+        // SAFETY: valid C strings for the call; the shim looks the technology up in Asterisk's registry and asks its device state callback, as ast_device_state() does from any thread.
         let answer = unsafe { sys::prs_endpoint(tech.as_ptr(), dest.as_ptr()) };
         match u32::try_from(answer).unwrap_or(u32::MAX) {
             sys::prs_endpoint::PRS_ENDPOINT_KNOWN => Endpoint::Known,
