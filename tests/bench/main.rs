@@ -277,7 +277,7 @@ struct Absorbed {
 }
 
 fn future_dated(spooler: Spooler, n: usize) -> Absorbed {
-    let ast = instance(spooler, None);
+    let mut ast = instance(spooler, None);
     ami_only(&ast, &[]);
     let staged = stage(&ast, n, Some(SystemTime::now() + Duration::from_secs(3600)), |_| FAIL_CALL.to_owned());
     let pid = ast.pid();
@@ -292,6 +292,9 @@ fn future_dated(spooler: Spooler, n: usize) -> Absorbed {
     loop {
         let Some((quiet_at, cpu)) = wait_quiet(pid, deadline) else {
             result.died = !ast.is_alive();
+            if result.died {
+                ast.accept_death();
+            }
             break;
         };
         let lost = match spooler {
@@ -428,7 +431,7 @@ fn drain_limit(n: usize) -> Duration {
 const STALL: Duration = Duration::from_secs(15);
 
 fn due_at_once(spooler: Spooler, n: usize) -> Drained {
-    let ast = instance(spooler, None);
+    let mut ast = instance(spooler, None);
     ami_only(&ast, &[]);
     let pid = ast.pid();
     let outgoing = ast.outgoing_dir();
@@ -481,6 +484,7 @@ fn due_at_once(spooler: Spooler, n: usize) -> Drained {
         peak_threads = peak_threads.max(threads(pid));
         if !ast.is_alive() {
             result.died = true;
+            ast.accept_death();
             break;
         }
         let cpu = cpu_seconds(pid);

@@ -1,10 +1,9 @@
 //! Tests of the harness itself, against the stock pbx_spool only: if these fail, no other result of
 //! the suite means anything.
 
-use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{Asterisk, Spooler, RUST_SO, STOCK_SO};
+use crate::harness::{wait_until, Asterisk, Spooler, RUST_SO, STOCK_SO};
 
 /// `Local/s@ctx` answers in `ctx`; once answered, the spool's side runs `ctx2`, which reports through
 /// the AMI and hangs up.
@@ -67,12 +66,48 @@ fn instances_are_isolated_and_teardown_leaves_nothing() {
     assert_ne!(first.pid(), second.pid());
     assert!(first.cli("core show version").contains("Asterisk"));
 
-    let (pid, dir) = (first.pid(), first.dir().to_path_buf());
+    let (process, dir) = (first.process_handle(), first.dir().to_path_buf());
     drop(first);
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "Asterisk pid {pid} still exists after drop");
+    assert!(!process.is_alive(), "Asterisk pid {} still runs after drop", process.pid());
     if std::env::var("PBX_SPOOL_RS_KEEP").as_deref() != Ok("1") {
         assert!(!dir.exists(), "{} still exists after drop", dir.display());
     }
     // The other instance is untouched by its neighbour's teardown.
     second.assert_alive();
+}
+
+/// A crash is reported, not just noticed: an Asterisk killed by SIGSEGV is described with its signal and
+/// the backtrace of its core file, teardown fails the test (Asterisk died although nothing asked it to),
+/// and the instance directory is kept, with a marker the next run's sweep respects.
+#[test]
+fn a_crashed_asterisk_is_reported_with_its_signal_and_backtrace() {
+    let mut ast = Asterisk::start(Spooler::Rust);
+    let process = ast.process_handle();
+    assert!(process.signal(libc::SIGSEGV));
+    assert!(wait_until(Duration::from_secs(30), || !process.is_alive()), "Asterisk survived SIGSEGV");
+    let report = ast.post_mortem();
+    assert!(report.contains("killed by signal 11"), "{report}");
+    assert!(report.contains("Backtrace of") && report.contains("#0 "), "no backtrace in:\n{report}");
+    assert!(ast.diagnostics().contains("NOT RUNNING"), "{}", ast.diagnostics());
+    let dir = ast.dir().to_path_buf();
+    let teardown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(ast)));
+    let message = teardown.expect_err("teardown must fail the test when Asterisk died on its own");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("Asterisk died during the test"), "{message}");
+    assert!(dir.join("KEPT").is_file() && dir.join("backtrace.txt").is_file(), "{}", dir.display());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A hung Asterisk (here: stopped with SIGSTOP) is reported as alive but not answering, with every
+/// thread's stack read by attaching gdb.
+#[test]
+fn a_hung_asterisk_is_reported_with_all_its_threads() {
+    let mut ast = Asterisk::start(Spooler::Rust);
+    let process = ast.process_handle();
+    assert!(process.signal(libc::SIGSTOP));
+    let report = ast.post_mortem();
+    assert!(process.signal(libc::SIGCONT));
+    assert!(report.contains("alive but does not answer"), "{report}");
+    assert!(report.contains("Thread ") && report.contains("#0 "), "no thread stacks in:\n{report}");
+    ast.assert_alive();
 }

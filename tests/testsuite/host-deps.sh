@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build host's packages pbx_spool_rs needs when they are missing: libclang (bindgen),
-# a C compiler (the shim), debootstrap and util-linux (the Asterisk chroot and its mount namespace).
+# a C compiler (the shim), debootstrap and util-linux (the Asterisk chroot and its mount namespace), and
+# gdb (a failed test's post-mortem: the backtrace of a crashed Asterisk's core, or of a hung one).
 set -euo pipefail
 missing=()
 ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' || missing+=(libclang-dev)
@@ -9,6 +10,7 @@ command -v make >/dev/null || missing+=(make)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
+command -v gdb >/dev/null || missing+=(gdb)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "host-deps: missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})." >&2

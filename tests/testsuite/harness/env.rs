@@ -232,9 +232,13 @@ pub fn our_module() -> PathBuf {
     );
 }
 
+/// The file a kept instance directory (a failed test's, or any with `PBX_SPOOL_RS_KEEP=1`) holds, saying
+/// why it was kept: the sweep leaves such directories for the admin to read and delete.
+pub const KEPT_MARKER: &str = "KEPT";
+
 /// Removes, once per test process, the instance directories left by earlier runs whose owning test
-/// process (the pid in the directory name) is gone. Directories of live processes, including other
-/// test binaries running right now, are left alone.
+/// process (the pid in the directory name) is gone, unless they were kept on purpose ([`KEPT_MARKER`]).
+/// Directories of live processes, including other test binaries running right now, are left alone.
 pub fn sweep_stale_instances() {
     static SWEEP: Once = Once::new();
     SWEEP.call_once(|| {
@@ -246,7 +250,8 @@ pub fn sweep_stale_instances() {
             let Some(pid) = owner_pid(&name) else {
                 continue;
             };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
+            let kept = entry.path().join(KEPT_MARKER).exists();
+            if !kept && !Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +16,8 @@ use super::env;
 use super::process;
 use super::wait;
 
+/// What a failed test reports about its Asterisk: alive, hung (all stacks) or dead (signal, core backtrace).
+mod postmortem;
 /// `crash()` and `restart()`: the same instance booted again on its directory (see the module).
 mod restart;
 
@@ -43,9 +45,18 @@ pub struct Asterisk {
     spool_name: std::ffi::OsString,
     /// A spool shared with other instances (host path), instead of `spool_name` in the instance directory.
     shared_spool: Option<PathBuf>,
-    /// `unshare`, our direct child; Asterisk is its child.
+    /// `unshare`, our direct child; Asterisk is its child, and unshare ends the way Asterisk ended (the
+    /// same exit code, or killed by the same signal).
     child: Option<Child>,
     pid: u32,
+    /// Asterisk itself, by pidfd: the only way the harness signals it or asks whether it lives (see
+    /// [`process::ProcessHandle`] for why a pid is not enough).
+    process: Option<process::ProcessHandle>,
+    /// How the last run ended, once unshare has been reaped.
+    ended: Option<ExitStatus>,
+    /// Set by [`Asterisk::accept_death`]: a test that measures whether Asterisk survives (the benchmarks)
+    /// does not fail at teardown because it did not.
+    death_accepted: bool,
     ami_port: u16,
     ami: Option<Ami>,
     boot_time: Duration,
@@ -86,6 +97,9 @@ impl Asterisk {
             shared_spool: builder.shared_spool.as_ref().map(|(host, _)| host.clone()),
             child: None,
             pid: 0,
+            process: None,
+            ended: None,
+            death_accepted: false,
             ami_port: 0,
             ami: None,
             boot_time: Duration::ZERO,
@@ -203,24 +217,33 @@ impl Asterisk {
         let pid_file = self.host_dir.join("run/asterisk.pid");
         self.pid = wait::wait_for(remaining(), || fs::read_to_string(&pid_file).ok()?.trim().parse().ok())
             .ok_or_else(|| BootFailure::Fatal(format!("no pid in {}", pid_file.display())))?;
+        let unshare = self.child.as_ref().map_or(0, Child::id);
+        self.process = Some(process::ProcessHandle::open_child_of(self.pid, unshare).map_err(BootFailure::Fatal)?);
         self.boot_time = started.elapsed();
         Ok(())
     }
 
-    /// Spawns `unshare` → `sh` (mounts /proc inside the chroot, in the new mount namespace) → `chroot`
-    /// → `asterisk -f`. `--kill-child` makes Asterisk die with unshare, which dies with the test
-    /// thread (PDEATHSIG).
+    /// Spawns `unshare` → `sh` (mounts /proc inside the chroot, in the new mount namespace, and lifts the
+    /// core size limit) → `chroot` → `sh` (enters the instance directory) → `asterisk -f`, so a crash
+    /// leaves `<instance>/core` for [`Asterisk::post_mortem`]. `--kill-child` makes Asterisk die with
+    /// unshare, which dies with the test thread (PDEATHSIG).
     fn spawn(&mut self) {
+        self.process = None;
+        self.ended = None;
         let stdout = self.create_file("stdout");
         let stderr = self.create_file("stderr");
         let mut command = Command::new("unshare");
         command
             .args(["--mount", "--fork", "--kill-child", "--", "sh", "-c"])
-            .arg(r#"mount -t proc proc "$1/proc" && exec chroot "$1" "$3" -f -C "$2""#)
+            .arg(concat!(
+                r#"mount -t proc proc "$1/proc" && ulimit -c unlimited && "#,
+                r#"exec chroot "$1" /bin/sh -c 'cd "$1" && exec "$2" -f -C "$3"' sh "$4" "$3" "$2""#
+            ))
             .arg("sh")
             .arg(&self.chroot)
             .arg(self.conf_inside())
             .arg(&env::Install::get().binary)
+            .arg(&self.inside_dir)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -468,7 +491,28 @@ impl Asterisk {
 
     /// Whether the Asterisk process is running.
     pub fn is_alive(&self) -> bool {
-        self.pid != 0 && process::is_alive(self.pid)
+        self.process.as_ref().is_some_and(process::ProcessHandle::is_alive)
+    }
+
+    /// A handle on the running Asterisk process that outlives this instance (to check that teardown ended
+    /// it, or to send it a signal as a crash would).
+    pub fn process_handle(&self) -> process::ProcessHandle {
+        let process = self.process.as_ref().unwrap_or_else(|| panic!("no Asterisk process\n{}", self.diagnostics()));
+        process.try_clone().unwrap_or_else(|e| panic!("cannot duplicate the pidfd: {e}"))
+    }
+
+    /// How Asterisk's last run ended, once it has (None while it runs, or when not known).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        if self.ended.is_none() {
+            self.ended = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten());
+        }
+        self.ended
+    }
+
+    /// Says that this test measures whether Asterisk survives, so an Asterisk that died on its own does
+    /// not fail the test at teardown (it is still reported there).
+    pub fn accept_death(&mut self) {
+        self.death_accepted = true;
     }
 
     /// Panics with diagnostics unless Asterisk is running and answers the CLI.
@@ -512,8 +556,14 @@ impl Asterisk {
     /// What a failure message should show: where the instance is, and the tails of its log and
     /// stderr/stdout.
     pub fn diagnostics(&self) -> String {
-        let mut text =
-            format!("--- instance {} (pid {}, AMI port {})\n", self.host_dir.display(), self.pid, self.ami_port);
+        let state = if self.is_alive() { "running" } else { "NOT RUNNING (how it ended: see the post-mortem)" };
+        let mut text = format!(
+            "--- instance {} (pid {}, AMI port {}): Asterisk {} {state}\n",
+            self.host_dir.display(),
+            self.pid,
+            self.ami_port,
+            env::Install::get().version
+        );
         for (title, path) in
             [("messages", self.log_path()), ("stderr", self.path("stderr")), ("stdout", self.path("stdout"))]
         {
@@ -531,43 +581,83 @@ impl Asterisk {
 
     // ----- teardown -----------------------------------------------------------------------------
 
-    /// Stops Asterisk: `core stop now`, then signals to unshare if it lingers; waits for both to be
-    /// gone. Idempotent.
+    /// Stops Asterisk: `core stop now`, then signals to unshare if it lingers (after printing every
+    /// thread's stack: an Asterisk that does not stop is a finding); waits for both to be gone and keeps
+    /// how Asterisk ended. Idempotent.
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        if self.child.is_none() {
             return;
-        };
-        if child.try_wait().ok().flatten().is_none() {
+        }
+        if self.exit_status().is_none() {
             let _ = self.try_cli("core stop now", Duration::from_secs(3));
-            if process::wait_child(&mut child, Duration::from_secs(10)).is_none() {
-                eprintln!("[{}] Asterisk did not stop on `core stop now`; sending SIGTERM", self.name);
-                process::signal(child.id(), libc::SIGTERM);
-                if process::wait_child(&mut child, Duration::from_secs(3)).is_none() {
-                    let _ = child.kill();
-                    let _ = child.wait();
+            let stopped = self.child.as_mut().and_then(|child| process::wait_child(child, Duration::from_secs(10)));
+            if stopped.is_none() {
+                let report = self.post_mortem();
+                eprintln!(
+                    "[{}] Asterisk did not stop within 10 s of `core stop now`; sending SIGTERM. {report}",
+                    self.name
+                );
+                if let Some(child) = self.child.as_mut() {
+                    process::signal(child.id(), libc::SIGTERM);
+                    if process::wait_child(child, Duration::from_secs(3)).is_none() {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
                 }
             }
         }
+        let _ = self.exit_status();
+        self.child = None;
         // unshare --kill-child SIGKILLs Asterisk when unshare goes; make sure of it.
-        if self.pid != 0 && !wait::wait_until(Duration::from_secs(5), || !process::is_alive(self.pid)) {
-            process::signal(self.pid, libc::SIGKILL);
-            wait::wait_until(Duration::from_secs(5), || !process::is_alive(self.pid));
+        if let Some(asterisk) = &self.process {
+            if !wait::wait_until(Duration::from_secs(5), || !asterisk.is_alive()) {
+                asterisk.signal(libc::SIGKILL);
+                wait::wait_until(Duration::from_secs(5), || !asterisk.is_alive());
+            }
         }
         self.ami = None;
+    }
+
+    /// Whether Asterisk ended by a signal that no test sent (a crash): checked at teardown.
+    fn died_on_its_own(&mut self) -> bool {
+        self.child.is_some() && {
+            use std::os::unix::process::ExitStatusExt;
+            self.exit_status().is_some_and(|status| status.signal().is_some())
+        }
     }
 }
 
 impl Drop for Asterisk {
     fn drop(&mut self) {
-        self.stop();
         let keep_requested = std::env::var("PBX_SPOOL_RS_KEEP").is_ok_and(|v| v == "1");
         if std::thread::panicking() {
-            eprintln!("[{}] test failed; instance directory kept: {}", self.name, self.host_dir.display());
-        } else if keep_requested {
-            eprintln!("[{}] PBX_SPOOL_RS_KEEP=1; instance directory kept: {}", self.name, self.host_dir.display());
+            let report = self.post_mortem();
+            eprintln!("[{}] test failed. {report}", self.name);
+            self.stop();
+            self.keep("the test failed");
+            return;
+        }
+        if self.died_on_its_own() && !self.death_accepted {
+            let report = self.post_mortem();
+            self.stop();
+            self.keep("Asterisk died during the test");
+            panic!("Asterisk died during the test although the test passed: {report}\n{}", self.diagnostics());
+        }
+        self.stop();
+        if keep_requested {
+            self.keep("PBX_SPOOL_RS_KEEP=1");
         } else if let Err(e) = fs::remove_dir_all(&self.host_dir) {
             eprintln!("[{}] cannot remove {}: {e}", self.name, self.host_dir.display());
         }
+    }
+}
+
+impl Asterisk {
+    /// Leaves the instance directory for inspection, with a marker that later test runs' sweep of stale
+    /// directories respects ([`env::sweep_stale_instances`]).
+    fn keep(&self, why: &str) {
+        let _ = fs::write(self.host_dir.join(env::KEPT_MARKER), format!("{why}\n"));
+        eprintln!("[{}] {why}; instance directory kept: {}", self.name, self.host_dir.display());
     }
 }
 

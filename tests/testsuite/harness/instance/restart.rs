@@ -18,9 +18,10 @@ impl Asterisk {
     /// history of the run stays readable through [`Asterisk::ami`] until [`Asterisk::restart`].
     pub fn crash(&mut self) {
         let pid = self.pid;
-        assert!(pid != 0 && self.is_alive(), "crash(): Asterisk is not running\n{}", self.diagnostics());
-        process::signal(pid, libc::SIGKILL);
-        if !wait::wait_until(DEATH_TIMEOUT, || !process::is_alive(pid)) {
+        let asterisk = self.process.as_ref().filter(|p| p.is_alive());
+        let asterisk = asterisk.unwrap_or_else(|| panic!("crash(): Asterisk is not running\n{}", self.diagnostics()));
+        asterisk.signal(libc::SIGKILL);
+        if !wait::wait_until(DEATH_TIMEOUT, || !asterisk.is_alive()) {
             panic!("Asterisk (pid {pid}) still alive {DEATH_TIMEOUT:?} after SIGKILL\n{}", self.diagnostics());
         }
         // unshare (our child) exits with Asterisk; reap it so the next boot starts from a clean slate.
