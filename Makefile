@@ -3,6 +3,8 @@
 #   make                      build pbx_spool_rs.so (release) into target/release/
 #   make install              install it into ASTMODDIR, and the sample config into ASTETCDIR
 #   make samples              install only the commented sample pbx_spool_rs.conf (never overwrites)
+#   make check                the fast first step of CI: rustfmt, clippy and rustdoc with warnings as errors,
+#                             the core's and the callfile tool's unit tests (no Asterisk needed)
 #   make test                 everything a fresh Debian 12 machine needs, then every test (the unit tests,
 #                             the integration suite, then the Asterisk testsuite's call-file tests)
 #   make upstream-test        only the Asterisk testsuite's seven call-file tests (SPOOLER=stock: against
@@ -22,7 +24,7 @@ BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
-.PHONY: all module install samples test upstream-test demo env host-deps fuzz bench soak clean \
+.PHONY: all module install samples check test upstream-test demo env host-deps fuzz bench soak clean \
 	asterisk-src test-matrix
 
 all: module
@@ -42,6 +44,14 @@ samples:
 	install -d $(DESTDIR)$(ASTETCDIR)
 	[ -e $(DESTDIR)$(ASTETCDIR)/pbx_spool_rs.conf ] || \
 		install -m 0640 configs/pbx_spool_rs.conf.sample $(DESTDIR)$(ASTETCDIR)/pbx_spool_rs.conf
+
+# No Asterisk needed except for clippy and rustdoc of the module itself, whose build script needs the
+# headers: those come from the chroot (`make env`), so `check` depends on it.
+check: env
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --workspace --document-private-items
+	$(CARGO) test --release -p pbx_spool_core -p callfile
 
 host-deps:
 	bash tests/testsuite/host-deps.sh

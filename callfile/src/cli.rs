@@ -1,7 +1,11 @@
 //! The command line, declared with clap's derive: commands, flags, their help, and the checks clap can
-//! make (values, conflicts, requirements). [`Cli::into_command`] turns it into a request for `commands`.
+//! make (values, conflicts, requirements). [`Cli::into_request`] turns it into a request for `commands`.
 //!
 //! No work here: nothing is read, written or checked beyond the shape of the arguments.
+//!
+//! The `///` comments on the arguments are clap's help text, written for `callfile --help` (where
+//! `[directories]` is an asterisk.conf section and `[:SS]` an optional part), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;

@@ -10,8 +10,6 @@
 //! - [`examine`]: the spool's verdict on a file, offline; [`owner`]: `owner_check` offline;
 //! - [`spool`]: placing a file into `outgoing/` atomically (the only writer);
 //! - [`commands`]: `check`, `submit`, `bulk`; [`error`]: exit statuses.
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::io::{self, IsTerminal, Write};
 

@@ -17,8 +17,6 @@
 //!   AMI actions' answers: [`ami`];
 //! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`runtime_slot`] (where
 //!   the running spooler lives, and its lock rule).
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod ami;
 pub mod applications;

@@ -10,6 +10,10 @@
 //! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
 //! - [`campaigns`]: campaigns' pauses, calling windows and own limits;
 //! - [`cancel`]: what `spool cancel` does to a file.
+//!
+//! (These links name the engine's private files: the docs are built with `--document-private-items`,
+//! as `make check` does, for contributors.)
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod campaigns;
 mod cancel;
