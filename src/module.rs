@@ -164,7 +164,8 @@ fn load() -> i32 {
     }
     // Before taking the slot: reading the configuration and resolving allowed_owner names (NSS) can be slow.
     let (settings, config_read) = load_settings(None);
-    let settings = settings.unwrap_or_default();
+    // The defaults of pbx_spool_rs.conf (owner_check on, described in the status), not an empty value.
+    let settings = settings.unwrap_or_else(|()| default_settings());
     let mut runtime = RUNTIME.lock();
     if runtime.is_some() {
         return LOAD_SUCCESS;
@@ -281,7 +282,7 @@ fn read_config(shown: &str, path: &std::path::Path, reloading: bool) -> (Result<
         asterisk::config::Loaded::Entries(entries) => entries,
         asterisk::config::Loaded::Missing if probe == crate::access::ConfigProbe::Missing => {
             host_log!(Asterisk, Level::Debug(1), "No {shown}: using the defaults");
-            return (Ok(settings_from(&with_node_name(SpoolConfig::default()))), ReadOutcome::NotFound);
+            return (Ok(default_settings()), ReadOutcome::NotFound);
         }
         asterisk::config::Loaded::Missing => {
             return failed(format!("{shown} exists, but Asterisk's config loader could not read it (see its messages)"))
@@ -306,6 +307,11 @@ fn read_config(shown: &str, path: &std::path::Path, reloading: bool) -> (Result<
             failed(format!("{shown} has errors ({} problem(s), the first: {first})", problems.len()))
         }
     }
+}
+
+/// The settings without a pbx_spool_rs.conf: the file's defaults (owner_check on, all described).
+fn default_settings() -> SpoolSettings {
+    settings_from(&with_node_name(SpoolConfig::default()))
 }
 
 /// On a shared spool, the node name in force: as configured, else the host name.
