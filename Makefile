@@ -2,7 +2,8 @@
 #
 #   make                      build pbx_spool_rs.so (release) into target/release/
 #   make install              install it into ASTMODDIR, and the sample config into ASTETCDIR
-#   make samples              install only the commented sample pbx_spool_rs.conf (never overwrites)
+#   make samples              install only the commented sample pbx_spool_rs.conf, readable by Asterisk's
+#                             user (never overwrites)
 #   make check                the fast first step of CI: rustfmt, clippy and rustdoc with warnings as errors,
 #                             the core's and the callfile tool's unit tests (no Asterisk needed)
 #   make test                 everything a fresh Debian 12 machine needs, then every test (the unit tests,
@@ -39,11 +40,11 @@ install: module samples
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 target/release/callfile $(DESTDIR)$(BINDIR)/callfile
 
-# The commented sample configuration; an existing pbx_spool_rs.conf is never overwritten.
+# The commented sample configuration, owned by the user Asterisk runs as (asterisk.conf's runuser/rungroup,
+# else the owner of ASTETCDIR), mode 0640; an existing pbx_spool_rs.conf is never overwritten.
 samples:
-	install -d $(DESTDIR)$(ASTETCDIR)
-	[ -e $(DESTDIR)$(ASTETCDIR)/pbx_spool_rs.conf ] || \
-		install -m 0640 configs/pbx_spool_rs.conf.sample $(DESTDIR)$(ASTETCDIR)/pbx_spool_rs.conf
+	sh configs/install-sample-config.sh configs/pbx_spool_rs.conf.sample \
+		$(DESTDIR)$(ASTETCDIR)/pbx_spool_rs.conf $(DESTDIR)$(ASTETCDIR)/asterisk.conf
 
 # No Asterisk needed except for clippy and rustdoc of the module itself, whose build script needs the
 # headers: those come from the chroot (`make env`), so `check` depends on it.

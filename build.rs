@@ -44,7 +44,7 @@ const FUNCTIONS: &[&str] = &[
     "ast_variable_browse",
     "ast_config_destroy",
 ];
-const VARIABLES: &[&str] = &["ast_config_AST_SPOOL_DIR", "ast_mainpid"];
+const VARIABLES: &[&str] = &["ast_config_AST_SPOOL_DIR", "ast_config_AST_CONFIG_DIR", "ast_mainpid"];
 const CONSTANTS: &[&str] = &[
     "__LOG_DEBUG",
     "__LOG_NOTICE",

@@ -7,7 +7,9 @@
 //! or an AMI action answers, lives in the core.
 
 // The core's modules under their own names, so code here reads `crate::scheduler` as before.
-use pbx_spool_core::{attempt, callfile, cli_args, config, host, host_log, os, policy, runtime_slot, scheduler};
+use pbx_spool_core::{
+    access, attempt, bookkeeping, callfile, cli_args, config, host, host_log, os, policy, runtime_slot, scheduler, text,
+};
 
 mod asterisk;
 mod module;

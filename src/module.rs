@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::asterisk::wall::{self, entry_points, Entry};
 use crate::asterisk::{self, Asterisk};
 use crate::attempt::{SpoolPaths, VisitRules};
-use crate::config::{self, SpoolConfig};
+use crate::config::{self, ConfigRead, ReadOutcome, SpoolConfig};
 use crate::host::{Host, Level};
 use crate::host_log;
 use crate::process::{self, JoinableThread};
@@ -163,7 +163,9 @@ fn load() -> i32 {
         return LOAD_DECLINE;
     }
     // Before taking the slot: reading the configuration and resolving allowed_owner names (NSS) can be slow.
-    let settings = load_settings(None).unwrap_or_default();
+    let (settings, config_read) = load_settings(None);
+    // The defaults of pbx_spool_rs.conf (owner_check on, described in the status), not an empty value.
+    let settings = settings.unwrap_or_else(|()| default_settings());
     let mut runtime = RUNTIME.lock();
     if runtime.is_some() {
         return LOAD_SUCCESS;
@@ -175,6 +177,7 @@ fn load() -> i32 {
             return LOAD_FAILURE;
         }
     };
+    control.record_config_read(config_read);
     let thread_control = control.clone();
     let outgoing = paths.outgoing.clone();
     let thread = match JoinableThread::spawn(move || {
@@ -225,14 +228,20 @@ fn reload() -> i32 {
     // CLI commands and unload do not wait behind a slow lookup. The new settings go to the control they
     // were read for; if an unload or a new load got in between, that control is stopped or replaced,
     // and the settings are simply unused.
+    // A failed read returns -1, which Asterisk reports as "reported a reload failure" (never "reloaded
+    // successfully" while the file's settings are not in force).
     let reloaded = RUNTIME.with_handle(
         |runtime| runtime.control.clone(),
-        |control| match load_settings(Some(control.settings())) {
-            Ok(settings) => {
-                control.update_settings(settings);
-                0
+        |control| {
+            let (settings, read) = load_settings(control.config_read());
+            control.record_config_read(read);
+            match settings {
+                Ok(settings) => {
+                    control.update_settings(settings);
+                    0
+                }
+                Err(()) => -1,
             }
-            Err(()) => -1,
         },
     );
     reloaded.unwrap_or(0)
@@ -240,37 +249,69 @@ fn reload() -> i32 {
 
 const CONFIG_FILE: &str = "pbx_spool_rs.conf";
 
-/// Read pbx_spool_rs.conf through Asterisk's loader. A missing file means the defaults; a malformed one
-/// is reported and `previous` (or the defaults) stays in force, signalled by `Err`.
-fn load_settings(previous: Option<SpoolSettings>) -> Result<SpoolSettings, ()> {
-    let kept = if previous.is_some() { "the previous settings stay in force" } else { "using the defaults" };
+/// Reads pbx_spool_rs.conf through Asterisk's loader, after `previous` (the last read, `None` at load). A
+/// missing file means the defaults. A file that cannot be read, cannot be parsed or has invalid values
+/// is an ERROR naming the file and the reason, and `Err`: the settings in force stay (the previous
+/// ones, or the defaults at load). Either way, the read's record for `spool show status`.
+fn load_settings(previous: Option<ConfigRead>) -> (Result<SpoolSettings, ()>, ConfigRead) {
+    let occasion = if previous.is_some() { "reload" } else { "load" };
+    let path = asterisk::config_dir().map_or_else(|| CONFIG_FILE.into(), |dir| dir.join(CONFIG_FILE));
+    let shown = crate::text::printable(path.as_os_str().as_encoded_bytes());
+    let (settings, outcome) = read_config(&shown, &path, previous.is_some());
+    let read = ConfigRead::after(previous.as_ref(), shown, outcome, crate::bookkeeping::now_ms(), occasion);
+    (settings, read)
+}
+
+/// [`load_settings`] without the record: the settings (or `Err`) and how the read ended.
+fn read_config(shown: &str, path: &std::path::Path, reloading: bool) -> (Result<SpoolSettings, ()>, ReadOutcome) {
+    let kept = if reloading {
+        "the previous settings stay in force"
+    } else {
+        "using the defaults: its campaigns, limits and allow/deny rules are NOT in force"
+    };
+    let failed = |reason: String| {
+        host_log!(Asterisk, Level::Error, "{reason}; {kept}");
+        (Err(()), ReadOutcome::Failed(reason))
+    };
+    // Asterisk's loader answers "missing" for a file it cannot open too: tell the two apart first.
+    let probe = crate::access::probe_config(path, &crate::os::Identity::current());
+    if let crate::access::ConfigProbe::Unreadable(reason) = probe {
+        return failed(reason);
+    }
     let entries = match asterisk::config::load(CONFIG_FILE) {
         asterisk::config::Loaded::Entries(entries) => entries,
+        asterisk::config::Loaded::Missing if probe == crate::access::ConfigProbe::Missing => {
+            host_log!(Asterisk, Level::Debug(1), "No {shown}: using the defaults");
+            return (Ok(default_settings()), ReadOutcome::NotFound);
+        }
         asterisk::config::Loaded::Missing => {
-            host_log!(Asterisk, Level::Debug(1), "No {CONFIG_FILE}: using the defaults");
-            Vec::new()
+            return failed(format!("{shown} exists, but Asterisk's config loader could not read it (see its messages)"))
         }
         asterisk::config::Loaded::Invalid => {
-            host_log!(Asterisk, Level::Error, "{CONFIG_FILE} could not be parsed; {kept}");
-            return Err(());
+            return failed(format!("{shown} could not be parsed (Asterisk's config loader names the line above)"))
         }
     };
-    let config = match config::from_entries(&entries) {
+    match config::from_entries(&entries) {
         Ok((config, warnings)) => {
-            for problem in warnings {
-                host_log!(Asterisk, Level::Warning, "{CONFIG_FILE} line {}: {}", problem.line, problem.message);
+            for problem in &warnings {
+                host_log!(Asterisk, Level::Warning, "{shown} line {}: {}", problem.line, problem.message);
             }
-            config
+            let outcome = ReadOutcome::Loaded { warnings: warnings.len() };
+            (Ok(settings_from(&with_node_name(config))), outcome)
         }
         Err(problems) => {
-            for problem in problems {
-                host_log!(Asterisk, Level::Error, "{CONFIG_FILE} line {}: {}", problem.line, problem.message);
+            for problem in &problems {
+                host_log!(Asterisk, Level::Error, "{shown} line {}: {}", problem.line, problem.message);
             }
-            host_log!(Asterisk, Level::Error, "{CONFIG_FILE} has errors; {kept}");
-            return Err(());
+            let first = problems.first().map(|problem| problem.to_string()).unwrap_or_default();
+            failed(format!("{shown} has errors ({} problem(s), the first: {first})", problems.len()))
         }
-    };
-    Ok(settings_from(&with_node_name(config)))
+    }
+}
+
+/// The settings without a pbx_spool_rs.conf: the file's defaults (owner_check on, all described).
+fn default_settings() -> SpoolSettings {
+    settings_from(&with_node_name(SpoolConfig::default()))
 }
 
 /// On a shared spool, the node name in force: as configured, else the host name.

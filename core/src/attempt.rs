@@ -9,11 +9,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::access::{self, Need};
 use crate::bookkeeping::{self, Mark, Millis, ReadError, Removal, RemovalRules, Status};
 use crate::callfile::{self, CallFile, Diagnostic, DiagnosticKind, Severity};
 use crate::claim::{Claim, ClaimError};
 use crate::host::{Host, Level};
 use crate::host_log;
+use crate::os::Identity;
 use crate::policy::{self, FunctionRegistry, Policy};
 
 /// Where call files live and the limits applied when reading them.
@@ -273,7 +275,11 @@ impl<H: Host> Visit<'_, H> {
             Removal::Stuck(why) => {
                 self.log(
                     Level::Error,
-                    format!("Unable to remove finished call file {}: {why}; leaving it for the admin", self.shown),
+                    format!(
+                        "Unable to remove finished call file {}: {why}; leaving it for the admin{}",
+                        self.shown,
+                        directory_fix(&self.paths.outgoing)
+                    ),
                 );
                 Outcome::Parked
             }
@@ -399,7 +405,8 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
             return Outcome::Requeue(bookkeeping::now_ms() + TRANSIENT_RETRY_MS);
         }
         Err(ReadError::Io(err)) => {
-            visit.log(Level::Error, format!("Unable to open {shown}: {err}; leaving it in place for the admin"));
+            let fix = permission_fix(path, Need::Read, &err);
+            visit.log(Level::Error, format!("Unable to open {shown}: {err}; leaving it in place for the admin{fix}"));
             return Outcome::Parked;
         }
     };
@@ -464,11 +471,12 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
             return Outcome::Requeue(bookkeeping::now_ms() + TRANSIENT_RETRY_MS);
         }
         Err(err) => {
+            let fix = permission_fix(path, Need::ReadWrite, &err);
             visit.log(
                 Level::Error,
                 format!(
                     "Unable to record the attempt in {shown} ({err}): not dialling, so that no attempt goes \
-                     unrecorded; leaving the file for the admin"
+                     unrecorded; leaving the file for the admin{fix}"
                 ),
             );
             return Outcome::Parked;
@@ -523,9 +531,12 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
         Ok(due) => Outcome::Requeue(due),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Outcome::Done,
         Err(err) => {
+            let fix = permission_fix(path, Need::ReadWrite, &err);
             visit.log(
                 Level::Error,
-                format!("Unable to record the end of the attempt in {shown} ({err}); leaving the file for the admin"),
+                format!(
+                    "Unable to record the end of the attempt in {shown} ({err}); leaving the file for the admin{fix}"
+                ),
             );
             Outcome::Parked
         }
@@ -547,10 +558,11 @@ pub fn remove_kept<H: Host>(host: &H, paths: &SpoolPaths, path: &Path, kept: Kep
             return Outcome::Done;
         }
         Removal::Stuck(why) => {
+            let fix = directory_fix(&paths.outgoing);
             host_log!(
                 host,
                 Level::Error,
-                "Unable to remove finished call file {shown}: {why}; leaving it for the admin"
+                "Unable to remove finished call file {shown}: {why}; leaving it for the admin{fix}"
             );
             return Outcome::Parked;
         }
@@ -602,6 +614,25 @@ fn claim_if_shared<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules) -> Result<
     }
 }
 
+/// After a refusal on permissions, the end of the log line: `: cannot write <file>: Permission denied
+/// (Asterisk runs as uid 101 user asterisk; ...). Fix: chown asterisk:asterisk <file> ...`; empty for
+/// any other error.
+fn permission_fix(path: &Path, need: Need, err: &std::io::Error) -> String {
+    if err.kind() != std::io::ErrorKind::PermissionDenied {
+        return String::new();
+    }
+    format!(": {}", access::explain_call_file(path, need, err, &Identity::current()))
+}
+
+/// When a finished file could not be removed: the end of the log line naming the fix, if the user
+/// Asterisk runs as cannot write in `outgoing`; empty otherwise.
+fn directory_fix(outgoing: &Path) -> String {
+    match access::effective_access(outgoing, Need::DirWrite) {
+        Err(err) => format!(": {}", access::explain(outgoing, Need::DirWrite, &err, &Identity::current())),
+        Ok(()) => String::new(),
+    }
+}
+
 /// How long a file another server holds is left alone, at least, before it is looked at again (its own
 /// date, once that server has written it, usually comes later).
 const CLAIM_LOST_RETRY_MS: Millis = 1000;
@@ -630,6 +661,21 @@ mod tests {
     use super::*;
     use crate::testing::{answered, busy, temp_spool, FakeHost};
     use std::fs;
+
+    #[test]
+    fn a_refusal_on_permissions_ends_the_log_line_with_who_asterisk_is_and_the_owner() {
+        let spool = temp_spool("attempt-permission-fix");
+        let file = spool.outgoing.join("a.call");
+        fs::write(&file, "Channel: Local/1@x\n").unwrap();
+        assert_eq!(permission_fix(&file, Need::Read, &std::io::Error::from_raw_os_error(libc::EIO)), "");
+        let fix = permission_fix(&file, Need::ReadWrite, &std::io::Error::from_raw_os_error(libc::EACCES));
+        let me = Identity::current();
+        let start = format!(": cannot write {}: Permission denied (Asterisk runs as {}", file.display(), me.describe());
+        assert!(fix.starts_with(&start), "{fix}");
+        assert!(fix.contains("; the file is owned by "), "{fix}");
+        // The process can write its own temporary spool: no directory fix to add.
+        assert_eq!(directory_fix(&spool.outgoing), "");
+    }
 
     fn visit_file(host: &FakeHost, paths: &SpoolPaths, name: &str, contents: &str) -> (Outcome, Option<AttemptStart>) {
         let path = paths.outgoing.join(name);

@@ -9,12 +9,15 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
+use crate::access::{self, Need};
 use crate::attempt;
-use crate::bookkeeping;
+use crate::bookkeeping::{self, ReadError};
 use crate::callfile;
 use crate::cli_args::{self, Command, CommandId};
+use crate::config::ConfigRead;
 use crate::host::Host;
-use crate::report::{self, Totals};
+use crate::os::Identity;
+use crate::report::{self, Totals, Verdict};
 use crate::scheduler::{Control, Snapshot, SnapshotQuery, SpoolSettings};
 use crate::text::printable;
 
@@ -63,6 +66,10 @@ pub trait Spooler {
     fn cancel(&self, _file: &str, _hangup: bool) -> Option<Result<String, String>> {
         None
     }
+    /// The last read of pbx_spool_rs.conf, when one was recorded.
+    fn config_read(&self) -> Option<ConfigRead> {
+        None
+    }
 }
 
 impl Spooler for Control {
@@ -95,6 +102,10 @@ impl Spooler for Control {
 
     fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
         Control::cancel(self, file, hangup)
+    }
+
+    fn config_read(&self) -> Option<ConfigRead> {
+        Control::config_read(self)
     }
 }
 
@@ -129,12 +140,15 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
     let Some(Running { spooler, outgoing }) = running else {
         return match command {
             // Works without a running spooler too, with the default rules.
-            Command::Check { path } => check(host, &path, &SpoolSettings::default()),
+            Command::Check { path } => {
+                let outgoing = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                check(host, &path, &SpoolSettings::default(), &outgoing)
+            }
             _ => Answer::failure(NOT_RUNNING),
         };
     };
     match command {
-        Command::Check { path } => check(host, &path, &spooler.settings()),
+        Command::Check { path } => check(host, &path, &spooler.settings(), outgoing),
         Command::Rescan => {
             spooler.request_rescan();
             Answer::success(format!("Rescanning {}\n", outgoing.display()))
@@ -156,7 +170,9 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
         }
         Command::ShowStatus => match spooler.snapshot(SnapshotQuery { limit: 0, file: None }) {
             Some(snapshot) => {
-                Answer::success(report::status(&snapshot, spooler.totals(), &describe(&spooler.settings())))
+                let config_file = spooler.config_read().map(|read| read.describe()).unwrap_or_default();
+                let settings = describe(&spooler.settings());
+                Answer::success(report::status(&snapshot, spooler.totals(), &config_file, &settings))
             }
             None => Answer::failure(NO_ANSWER),
         },
@@ -194,7 +210,7 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
                 .snapshot(SnapshotQuery { limit: 0, file: Some(name.clone()) })
                 .and_then(|snapshot| snapshot.file_state)
                 .unwrap_or_else(|| "not queued".into());
-            match examine(host, &outgoing.join(&name), &spooler.settings()) {
+            match examine(host, &outgoing.join(&name), &spooler.settings(), outgoing) {
                 Ok(text) => Answer::success(format!("{text}State:       {state}\n")),
                 Err(text) => Answer::failure(text),
             }
@@ -208,8 +224,8 @@ pub fn complete_file<S: Spooler + ?Sized>(word: &str, n: usize, spooler: Option<
     snapshot.next.into_iter().map(|(name, _)| name).filter(|name| name.starts_with(word)).nth(n)
 }
 
-fn check<H: Host>(host: &H, path: &Path, settings: &SpoolSettings) -> Answer {
-    match examine(host, path, settings) {
+fn check<H: Host>(host: &H, path: &Path, settings: &SpoolSettings, outgoing: &Path) -> Answer {
+    match examine(host, path, settings, outgoing) {
         Ok(text) => Answer::success(text),
         Err(text) => Answer::failure(text),
     }
@@ -230,15 +246,46 @@ fn describe(settings: &SpoolSettings) -> Vec<(String, String)> {
     rows
 }
 
-/// Read and check one call file as the spool would, for `spool show file` and `spool check`.
-fn examine<H: Host>(host: &H, path: &Path, settings: &SpoolSettings) -> Result<String, String> {
-    let (bytes, meta) = bookkeeping::read_call_file(path, settings.rules.max_file_size)
-        .map_err(|err| format!("{}: {err}\n", path.display()))?;
+/// Read and check one call file as the spool would, for `spool show file` and `spool check`: its rules,
+/// and whether the user Asterisk runs as (this process) can read and append to it and remove it from
+/// `outgoing`, the directory it is or will be in.
+fn examine<H: Host>(host: &H, path: &Path, settings: &SpoolSettings, outgoing: &Path) -> Result<String, String> {
+    examine_with(host, path, settings, outgoing, &access::effective_access)
+}
+
+/// [`examine`] with access asked through `access`.
+fn examine_with<H: Host>(
+    host: &H,
+    path: &Path,
+    settings: &SpoolSettings,
+    outgoing: &Path,
+    access: access::Access<'_>,
+) -> Result<String, String> {
+    let me = Identity::current();
+    let (bytes, meta) = bookkeeping::read_call_file(path, settings.rules.max_file_size).map_err(|err| match err {
+        ReadError::Io(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            format!("{}\n", access::explain_call_file(path, Need::Read, &err, &me))
+        }
+        err => format!("{}: {err}\n", path.display()),
+    })?;
     let parsed = callfile::parse(&bytes);
     let shown = printable(path.as_os_str().as_bytes());
-    let verdict = attempt::preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, meta.uid(), &shown)
-        .map_err(|refusal| refusal.lines.join("; "));
-    Ok(report::call_file(&shown, &parsed.call, &parsed.diagnostics, &verdict))
+    let refusal = attempt::preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, meta.uid(), &shown);
+    // A refused file is only read, then removed; a file to dial gets its bookkeeping lines first.
+    let problem = access::call_file_problem(path, outgoing, refusal.is_ok(), access, &me);
+    let mut notes = Vec::new();
+    if parsed.call.archive {
+        let done = outgoing.parent().unwrap_or(outgoing).join("outgoing_done");
+        if let Some(why) = access::archive_problem(&done, access, &me) {
+            notes.push(format!("{why} (the file would be deleted, not archived)"));
+        }
+    }
+    let verdict = match (problem, refusal) {
+        (Some(why), _) => Verdict::LeftForAdmin(why),
+        (None, Err(refusal)) => Verdict::Refused(refusal.lines.join("; ")),
+        (None, Ok(())) => Verdict::Placed,
+    };
+    Ok(report::call_file(&shown, &parsed.call, &parsed.diagnostics, &notes, &verdict))
 }
 
 #[cfg(test)]
@@ -460,6 +507,105 @@ mod tests {
         let answer = execute(&*host, CommandId::Check, &[b"spool", b"check", path], running);
         assert_eq!(answer.status, Status::Success, "the file was examined: {}", answer.text);
         assert!(answer.text.contains("Verdict:     REFUSED: "), "{}", answer.text);
+    }
+
+    #[test]
+    fn check_says_what_asterisks_user_cannot_do_and_how_to_fix_it() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = temp_spool("cli-check-access");
+        let file = spool.outgoing.join("a.call");
+        std::fs::write(&file, format!("{CALL}Archive: yes\n")).unwrap();
+        std::fs::create_dir_all(&spool.done).unwrap();
+        let settings = SpoolSettings::default();
+        let me = Identity::current();
+        let denied = || std::io::Error::from_raw_os_error(libc::EACCES);
+
+        let everything = |_: &Path, _: Need| Ok(());
+        let text = examine_with(&*host, &file, &settings, &spool.outgoing, &everything).unwrap();
+        assert!(text.ends_with("Verdict:     would be placed\n"), "{text}");
+
+        let read_only_file =
+            |path: &Path, need: Need| if path == file && need != Need::Read { Err(denied()) } else { Ok(()) };
+        let text = examine_with(&*host, &file, &settings, &spool.outgoing, &read_only_file).unwrap();
+        let verdict = text.lines().last().unwrap();
+        assert!(
+            verdict.starts_with(&format!(
+                "Verdict:     LEFT FOR THE ADMIN, not dialled: cannot write {}: Permission denied (Asterisk runs as {}",
+                file.display(),
+                me.describe()
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("would be placed"), "{text}");
+
+        let done = spool.done.clone();
+        let closed_archive = |path: &Path, _: Need| if path == done { Err(denied()) } else { Ok(()) };
+        let text = examine_with(&*host, &file, &settings, &spool.outgoing, &closed_archive).unwrap();
+        assert!(
+            text.contains(&format!("Note:        cannot write in the directory {}: Permission denied", done.display())),
+            "{text}"
+        );
+        assert!(text.contains("(the file would be deleted, not archived)\nVerdict:     would be placed\n"), "{text}");
+
+        // A refused file is only read and removed: its own write bit does not matter, its directory does.
+        let strict = VisitRules { allowed_owners: Some(vec![u32::MAX - 1]), ..VisitRules::default() };
+        let strict = SpoolSettings { rules: Arc::new(strict), ..SpoolSettings::default() };
+        let text = examine_with(&*host, &file, &strict, &spool.outgoing, &read_only_file).unwrap();
+        assert!(text.contains("Verdict:     REFUSED: "), "{text}");
+        let outgoing = spool.outgoing.clone();
+        let closed_outgoing = |path: &Path, _: Need| if path == outgoing { Err(denied()) } else { Ok(()) };
+        let text = examine_with(&*host, &file, &strict, &spool.outgoing, &closed_outgoing).unwrap();
+        assert!(
+            text.contains(&format!(
+                "LEFT FOR THE ADMIN, not dialled: cannot write in the directory {}",
+                outgoing.display()
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn status_shows_the_last_read_of_the_configuration_file() {
+        let host = FakeHost::new(|_, _| answered());
+        let read = ConfigRead::after(
+            None,
+            "/etc/asterisk/pbx_spool_rs.conf".into(),
+            crate::config::ReadOutcome::Failed("cannot read it".into()),
+            0,
+            "load",
+        );
+        struct WithRead(FakeSpooler, ConfigRead);
+        impl Spooler for WithRead {
+            fn settings(&self) -> SpoolSettings {
+                self.0.settings()
+            }
+            fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
+                self.0.snapshot(query)
+            }
+            fn totals(&self) -> Totals {
+                self.0.totals()
+            }
+            fn request_rescan(&self) {}
+            fn config_read(&self) -> Option<ConfigRead> {
+                Some(self.1.clone())
+            }
+        }
+        let spooler = WithRead(FakeSpooler { snapshot: Some(snapshot(&[])), ..FakeSpooler::default() }, read);
+        let running = Some(Running { spooler: &spooler, outgoing: Path::new("/s/outgoing") });
+        let text = execute(&*host, CommandId::ShowStatus, &words("spool show status"), running).text;
+        let section = text.split("Configuration file\n").nth(1).and_then(|rest| rest.split("Configuration\n").next());
+        assert_eq!(
+            section,
+            Some(
+                format!(
+                    "  {:<38} /etc/asterisk/pbx_spool_rs.conf\n  {:<38} FAILED: cannot read it\n  {:<38} 1970-01-01 \
+                     00:00:00 UTC (load)\n  {:<38} the defaults\n",
+                    "File", "Last read", "When", "Settings in force"
+                )
+                .as_str()
+            ),
+            "{text}"
+        );
     }
 
     #[test]

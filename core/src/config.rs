@@ -131,6 +131,72 @@ impl fmt::Display for ConfigProblem {
     }
 }
 
+/// How the last read of pbx_spool_rs.conf ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Read and in force, with this many warnings (each logged).
+    Loaded { warnings: usize },
+    /// No such file: the defaults are in force.
+    NotFound,
+    /// Not used (cannot be read, cannot be parsed, invalid values): why, for the admin.
+    Failed(String),
+}
+
+/// The last read of pbx_spool_rs.conf and where the settings in force come from, for `spool show status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRead {
+    /// The file, as Asterisk's configuration directory names it.
+    pub path: String,
+    pub outcome: ReadOutcome,
+    /// When it was read (Unix milliseconds), and on which occasion (`load`, `reload`).
+    pub at: crate::bookkeeping::Millis,
+    pub occasion: &'static str,
+    /// When the settings in force were read; `None`: the defaults are in force.
+    pub in_force_since: Option<crate::bookkeeping::Millis>,
+}
+
+impl ConfigRead {
+    /// The record of a read that ended with `outcome`, after `previous` (`None` at load): a failed read
+    /// leaves the settings read before in force, a missing file puts the defaults in force.
+    pub fn after(
+        previous: Option<&ConfigRead>,
+        path: String,
+        outcome: ReadOutcome,
+        at: crate::bookkeeping::Millis,
+        occasion: &'static str,
+    ) -> ConfigRead {
+        let in_force_since = match &outcome {
+            ReadOutcome::Loaded { .. } => Some(at),
+            ReadOutcome::NotFound => None,
+            ReadOutcome::Failed(_) => previous.and_then(|previous| previous.in_force_since),
+        };
+        ConfigRead { path, outcome, at, occasion, in_force_since }
+    }
+
+    /// (label, value) rows for `spool show status`.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let result = match &self.outcome {
+            ReadOutcome::Loaded { warnings: 0 } => "loaded".to_string(),
+            ReadOutcome::Loaded { warnings } => format!("loaded, {warnings} warning(s) (see the log)"),
+            ReadOutcome::NotFound => "not found: the defaults apply".to_string(),
+            ReadOutcome::Failed(reason) => format!("FAILED: {reason}"),
+        };
+        let in_force = match (self.in_force_since, &self.outcome) {
+            (None, _) => "the defaults".to_string(),
+            (Some(at), ReadOutcome::Failed(_)) => {
+                format!("the previous ones, read {}", crate::text::utc_time(at))
+            }
+            (Some(at), _) => format!("read {}", crate::text::utc_time(at)),
+        };
+        vec![
+            ("File".to_string(), self.path.clone()),
+            ("Last read".to_string(), result),
+            ("When".to_string(), format!("{} ({})", crate::text::utc_time(self.at), self.occasion)),
+            ("Settings in force".to_string(), in_force),
+        ]
+    }
+}
+
 /// Reads the settings from the entries of pbx_spool_rs.conf. All keys live in `[general]`:
 /// `first_leg` (local|strict|any); `allow`/`deny` (repeatable channel patterns, order kept);
 /// `allow_application` (repeatable; each adds to the default list); `deny_application` (repeatable;
@@ -294,6 +360,10 @@ struct Reader {
 impl Reader {
     fn read(&mut self, entry: &ConfigEntry) {
         let category = entry.category.trim();
+        if looks_like_general(category) {
+            self.report_misspelt_general(category, entry.line);
+            return;
+        }
         if !category.eq_ignore_ascii_case(GENERAL_CATEGORY) {
             self.read_campaign(category, entry);
             return;
@@ -429,6 +499,12 @@ impl Reader {
         let (key, value) = (entry.key.trim(), entry.value.trim());
         match campaign::apply(&mut self.config.campaigns[index], key, value) {
             Ok(true) => {}
+            Ok(false) if Key::recognise(key).is_some() => self.warn(
+                entry,
+                format!(
+                    "[{category}]: '{key}' is a [general] key, not a campaign's: ignored here (move it to [general])"
+                ),
+            ),
             Ok(false) => {
                 self.warn(entry, format!("[{category}]: unknown key '{key}' ignored (see pbx_spool_rs.conf.sample)"))
             }
@@ -438,6 +514,25 @@ impl Reader {
                 message: format!("[{category}] {key} = {value}: {reason}"),
             }),
         }
+    }
+
+    /// A section named like `[general]` but misspelt (see [`looks_like_general`]): one WARNING, and none
+    /// of its lines is read, neither as general settings nor as a campaign.
+    fn report_misspelt_general(&mut self, category: &str, line: u32) {
+        let folded = category.to_ascii_lowercase();
+        if self.unknown_categories.contains(&folded) {
+            return;
+        }
+        self.unknown_categories.push(folded);
+        self.warnings.push(ConfigProblem {
+            line,
+            key: format!("[{category}]"),
+            message: format!(
+                "[{category}] looks like a misspelt [{GENERAL_CATEGORY}]: it is not read as a campaign, and none of \
+                 its settings is in force; write [{GENERAL_CATEGORY}] (a campaign needs a name further from \
+                 '{GENERAL_CATEGORY}')"
+            ),
+        });
     }
 
     fn report_unknown_category(&mut self, category: &str, line: u32) {
@@ -498,6 +593,39 @@ impl Reader {
         problems.sort_by_key(|problem| problem.line);
         Err(problems)
     }
+}
+
+/// Whether a section name is `general` misspelt: not `general` itself, but at most two edits away
+/// (a letter added, dropped, changed, or two neighbours swapped), ignoring case. Such a section is never
+/// a campaign: `[genral]` holding `deny` lines must not become a campaign that silently denies nothing.
+pub fn looks_like_general(category: &str) -> bool {
+    let name = category.to_ascii_lowercase();
+    name != GENERAL_CATEGORY && edit_distance(name.as_bytes(), GENERAL_CATEGORY.as_bytes()) <= 2
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b` (optimal string
+/// alignment distance).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let width = b.len() + 1;
+    let mut table = vec![0usize; (a.len() + 1) * width];
+    let at = |i: usize, j: usize| i * width + j;
+    for i in 0..=a.len() {
+        table[at(i, 0)] = i;
+    }
+    for j in 0..=b.len() {
+        table[at(0, j)] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (table[at(i - 1, j)] + 1).min(table[at(i, j - 1)] + 1).min(table[at(i - 1, j - 1)] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(table[at(i - 2, j - 2)] + 1);
+            }
+            table[at(i, j)] = best;
+        }
+    }
+    table[at(a.len(), b.len())]
 }
 
 fn parse_watch(value: &str) -> Result<WatchMode, String> {
@@ -930,8 +1058,73 @@ mod tests {
         );
         assert_eq!(warnings[0].message, "[options] has no match line: no call file joins it");
         assert_eq!(warnings[2].message, "unknown key 'max_calls' ignored (see pbx_spool_rs.conf.sample)");
-        assert_eq!(warnings[3].message, "[options]: unknown key 'first_leg' ignored (see pbx_spool_rs.conf.sample)");
+        assert_eq!(
+            warnings[3].message,
+            "[options]: 'first_leg' is a [general] key, not a campaign's: ignored here (move it to [general])"
+        );
         assert!(warnings[6].message.starts_with("[all] cannot be a campaign"));
+    }
+
+    #[test]
+    fn each_read_of_the_file_says_what_is_in_force_since_when() {
+        let path = "/etc/asterisk/pbx_spool_rs.conf".to_string();
+        let at_load = ConfigRead::after(None, path.clone(), ReadOutcome::Loaded { warnings: 0 }, 1_000, "load");
+        assert_eq!(
+            at_load.describe(),
+            [
+                ("File".to_string(), path.clone()),
+                ("Last read".to_string(), "loaded".to_string()),
+                ("When".to_string(), "1970-01-01 00:00:01 UTC (load)".to_string()),
+                ("Settings in force".to_string(), "read 1970-01-01 00:00:01 UTC".to_string()),
+            ]
+        );
+        let failed = ReadOutcome::Failed("cannot read it".into());
+        let refused = ConfigRead::after(Some(&at_load), path.clone(), failed.clone(), 61_000, "reload");
+        let rows = refused.describe();
+        assert_eq!(rows[1].1, "FAILED: cannot read it");
+        assert_eq!(rows[2].1, "1970-01-01 00:01:01 UTC (reload)");
+        assert_eq!(rows[3].1, "the previous ones, read 1970-01-01 00:00:01 UTC");
+        let failed_at_load = ConfigRead::after(None, path.clone(), failed, 1_000, "load");
+        assert_eq!(failed_at_load.describe()[3].1, "the defaults");
+        let gone = ConfigRead::after(Some(&refused), path.clone(), ReadOutcome::NotFound, 2_000, "reload");
+        assert_eq!(gone.describe()[1].1, "not found: the defaults apply");
+        assert_eq!(gone.describe()[3].1, "the defaults");
+        let warned = ConfigRead::after(None, path, ReadOutcome::Loaded { warnings: 2 }, 0, "load");
+        assert_eq!(warned.describe()[1].1, "loaded, 2 warning(s) (see the log)");
+    }
+
+    #[test]
+    fn a_misspelt_general_section_is_warned_about_once_and_is_no_campaign() {
+        let section = |category: &str, key: &str, value: &str, line: u32| ConfigEntry {
+            category: category.to_string(),
+            key: key.to_string(),
+            value: value.to_string(),
+            line,
+        };
+        let entries = vec![
+            section("genral", "deny", "PJSIP/*", 2),
+            section("genral", "maxcalls", "5", 3),
+            section("sales", "match", "sales-*", 5),
+        ];
+        let (config, warnings) = from_entries(&entries).expect("a warning, not an error");
+        assert_eq!(config.campaigns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["sales"]);
+        assert!(config.policy.channel_rules.is_empty(), "nothing of [genral] is in force");
+        assert_eq!(config.max_calls, None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!((warnings[0].line, warnings[0].key.as_str()), (2, "[genral]"));
+        assert_eq!(
+            warnings[0].message,
+            "[genral] looks like a misspelt [general]: it is not read as a campaign, and none of its settings is \
+             in force; write [general] (a campaign needs a name further from 'general')"
+        );
+        for misspelt in
+            ["genral", "GENRAL", "generl", "genearl", "genreal", "gneral", "generals", "geneRAL1", "gen_eral"]
+        {
+            assert!(looks_like_general(misspelt), "{misspelt}");
+        }
+        for not_misspelt in ["general", "General", "sales", "reminders", "gen", "genius", "federal-x", "energy"] {
+            assert!(!looks_like_general(not_misspelt), "{not_misspelt}");
+        }
     }
 
     #[test]

@@ -15,9 +15,11 @@
 //! - what admins read: [`report`], the words of their commands: [`cli_args`] (bounds-checked), and what
 //!   each command does and answers: [`cli`] (generic over the host and the running spooler), and the
 //!   AMI actions' answers: [`ami`];
-//! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`runtime_slot`] (where
-//!   the running spooler lives, and its lock rule).
+//! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`access`] (what Asterisk's
+//!   user cannot do with a file, and the fix), [`runtime_slot`] (where the running spooler lives, and its
+//!   lock rule).
 
+pub mod access;
 pub mod ami;
 pub mod applications;
 pub mod attempt;

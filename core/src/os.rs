@@ -1,5 +1,6 @@
 //! Small safe wrappers over the operating system that both the module and the `callfile` tool need:
-//! user-name lookup (NSS), paths from C strings, directory creation, and the host name. No Asterisk here, no logging:
+//! user-name lookup (NSS) both ways, the identity this process acts as, access(2) checks as that
+//! identity, paths from C strings, directory creation, and the host name. No Asterisk here, no logging:
 //! callers say what a failure means for them.
 
 use std::ffi::{CStr, CString, OsStr};
@@ -66,6 +67,116 @@ fn uid_of_with_buffer(name: &str, first: usize) -> Result<u32, UidLookupError> {
     }
 }
 
+/// The name of user `uid` (NSS), or `None` when there is none or the lookup fails.
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut size = FIRST_PASSWD_BUFFER;
+    loop {
+        let mut buffer = vec![libc::c_char::default(); size];
+        // SAFETY: `passwd` is plain old data; all-zero (null pointers) is a valid value to be overwritten.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let (buf, len) = (buffer.as_mut_ptr(), buffer.len());
+        // SAFETY: every pointer is valid for the call and `len` is the buffer's real size.
+        let rc = unsafe { libc::getpwuid_r(uid, &mut entry, buf, len, &mut result) };
+        match rc {
+            0 if !result.is_null() && !entry.pw_name.is_null() => {
+                // SAFETY: on success `pw_name` points at a NUL-terminated string inside `buffer`, alive here.
+                let name = unsafe { CStr::from_ptr(entry.pw_name) };
+                return Some(name.to_string_lossy().into_owned());
+            }
+            libc::ERANGE if size < MAX_PASSWD_BUFFER => size = (size * 2).min(MAX_PASSWD_BUFFER),
+            _ => return None,
+        }
+    }
+}
+
+/// The name of group `gid` (NSS), or `None` when there is none or the lookup fails.
+pub fn group_name(gid: u32) -> Option<String> {
+    let mut size = FIRST_PASSWD_BUFFER;
+    loop {
+        let mut buffer = vec![libc::c_char::default(); size];
+        // SAFETY: `group` is plain old data; all-zero (null pointers) is a valid value to be overwritten.
+        let mut entry: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let (buf, len) = (buffer.as_mut_ptr(), buffer.len());
+        // SAFETY: every pointer is valid for the call and `len` is the buffer's real size.
+        let rc = unsafe { libc::getgrgid_r(gid, &mut entry, buf, len, &mut result) };
+        match rc {
+            0 if !result.is_null() && !entry.gr_name.is_null() => {
+                // SAFETY: on success `gr_name` points at a NUL-terminated string inside `buffer`, alive here.
+                let name = unsafe { CStr::from_ptr(entry.gr_name) };
+                return Some(name.to_string_lossy().into_owned());
+            }
+            libc::ERANGE if size < MAX_PASSWD_BUFFER => size = (size * 2).min(MAX_PASSWD_BUFFER),
+            _ => return None,
+        }
+    }
+}
+
+/// `owner:group` of a file by name (numbers where NSS knows no name), as `ls -l` shows them.
+pub fn owner_label(uid: u32, gid: u32) -> String {
+    let user = user_name(uid).unwrap_or_else(|| uid.to_string());
+    let group = group_name(gid).unwrap_or_else(|| gid.to_string());
+    format!("{user}:{group}")
+}
+
+/// The user and group a process acts as (its effective ids), with their names where NSS knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub user: Option<String>,
+    pub gid: u32,
+    pub group: Option<String>,
+}
+
+impl Identity {
+    /// This process's effective uid and gid (inside Asterisk: the `runuser`/`rungroup` it switched to).
+    pub fn current() -> Identity {
+        // SAFETY: geteuid and getegid cannot fail and touch no memory of ours.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        Identity { uid, user: user_name(uid), gid, group: group_name(gid) }
+    }
+
+    /// "uid 101 user asterisk" (or "uid 101" when the user has no name).
+    pub fn describe(&self) -> String {
+        match &self.user {
+            Some(user) => format!("uid {} user {user}", self.uid),
+            None => format!("uid {}", self.uid),
+        }
+    }
+
+    /// What `chown` takes to give a file to this identity: `asterisk:asterisk`, numbers where there is
+    /// no name.
+    pub fn chown_spec(&self) -> String {
+        let user = self.user.clone().unwrap_or_else(|| self.uid.to_string());
+        let group = self.group.clone().unwrap_or_else(|| self.gid.to_string());
+        format!("{user}:{group}")
+    }
+}
+
+/// Whether this process may access `path` with `mode` (`libc::R_OK`, `W_OK`, `X_OK`, or'ed) as its
+/// effective ids, as it would when it opens the file (`faccessat` with `AT_EACCESS`).
+pub fn access_as_effective(path: &std::path::Path, mode: libc::c_int) -> std::io::Result<()> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    // SAFETY: a valid NUL-terminated path for the call; faccessat only reads it.
+    let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c_path.as_ptr(), mode, libc::AT_EACCESS) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// An I/O error's reason alone ("Permission denied"), without the "(os error 13)" std appends.
+pub fn reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
+    }
+}
+
 /// A path from a C string's bytes, as they are: paths on Linux are bytes, not necessarily UTF-8.
 pub fn path_from_c(text: &CStr) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(text.to_bytes()))
@@ -104,6 +215,32 @@ mod tests {
         // the buffer rather than report the user unknown.
         assert_eq!(uid_of_with_buffer("root", 1), Ok(0));
         assert_eq!(uid_of("root"), Ok(0));
+    }
+
+    #[test]
+    fn names_of_ids_and_this_process() {
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+        assert_eq!(group_name(0).as_deref(), Some("root"));
+        assert_eq!(user_name(u32::MAX - 7), None);
+        assert_eq!(owner_label(0, u32::MAX - 7), format!("root:{}", u32::MAX - 7));
+        let me = Identity { uid: 101, user: Some("asterisk".into()), gid: 102, group: None };
+        assert_eq!(me.describe(), "uid 101 user asterisk");
+        assert_eq!(me.chown_spec(), "asterisk:102");
+        let nameless = Identity { uid: 7, user: None, gid: 8, group: None };
+        assert_eq!((nameless.describe(), nameless.chown_spec()), ("uid 7".to_string(), "7:8".to_string()));
+        // SAFETY: plain queries of this process's ids.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let current = Identity::current();
+        assert_eq!((current.uid, current.gid), (uid, gid));
+    }
+
+    #[test]
+    fn access_is_checked_as_this_process_and_reasons_read_plainly() {
+        let missing = std::path::Path::new("/nonexistent-prs/x");
+        let err = access_as_effective(missing, libc::R_OK).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(reason(&err), "No such file or directory");
+        assert!(access_as_effective(std::path::Path::new("/"), libc::R_OK | libc::X_OK).is_ok());
     }
 
     #[test]

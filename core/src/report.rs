@@ -20,7 +20,14 @@ pub struct Totals {
     pub claims_lost: u64,
 }
 
-pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]) -> String {
+/// `spool show status`: the scheduler's counts, the totals, the last read of pbx_spool_rs.conf
+/// (`config_file` rows, none when unknown) and the settings in force.
+pub fn status(
+    snapshot: &Snapshot,
+    totals: Totals,
+    config_file: &[(String, String)],
+    settings: &[(String, String)],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Outgoing spool (pbx_spool_rs)");
     let rows = [
@@ -84,6 +91,12 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
             },
         );
         let _ = writeln!(out, "  {:<38} {last_scan}", "Last scan");
+    }
+    if !config_file.is_empty() {
+        let _ = writeln!(out, "Configuration file");
+        for (label, value) in config_file {
+            let _ = writeln!(out, "  {label:<38} {value}");
+        }
     }
     let _ = writeln!(out, "Configuration");
     for (key, value) in settings {
@@ -150,8 +163,25 @@ pub fn queue(rows: &[QueueRow], now: Millis) -> String {
     out
 }
 
-/// The parsed call file, its problems and the verdict, for `spool show file` and `spool check`.
-pub fn call_file(path: &str, call: &CallFile, diagnostics: &[Diagnostic], verdict: &Result<(), String>) -> String {
+/// What the spool would do with a call file, as `spool show file` and `spool check` say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Placed,
+    /// Refused by the rules (deleted, or archived as Failed): the log lines.
+    Refused(String),
+    /// The user Asterisk runs as cannot handle it (read, write, remove): why, and the fix.
+    LeftForAdmin(String),
+}
+
+/// The parsed call file, its problems, notes on how it would end (`notes`) and the verdict, for
+/// `spool show file` and `spool check`.
+pub fn call_file(
+    path: &str,
+    call: &CallFile,
+    diagnostics: &[Diagnostic],
+    notes: &[String],
+    verdict: &Verdict,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "File:        {path}");
     let _ = writeln!(out, "Channel:     {}", text(&call.channel()));
@@ -183,12 +213,18 @@ pub fn call_file(path: &str, call: &CallFile, diagnostics: &[Diagnostic], verdic
             let _ = writeln!(out, "  line {}: {}", d.line, d.message(path));
         }
     }
+    for note in notes {
+        let _ = writeln!(out, "Note:        {note}");
+    }
     match verdict {
-        Ok(()) => {
+        Verdict::Placed => {
             let _ = writeln!(out, "Verdict:     would be placed");
         }
-        Err(why) => {
+        Verdict::Refused(why) => {
             let _ = writeln!(out, "Verdict:     REFUSED: {why}");
+        }
+        Verdict::LeftForAdmin(why) => {
+            let _ = writeln!(out, "Verdict:     LEFT FOR THE ADMIN, not dialled: {why}");
         }
     }
     out
@@ -225,8 +261,18 @@ mod tests {
     #[test]
     fn call_file_shows_problems_with_lines_and_verdict() {
         let parsed = crate::callfile::parse(b"Channel: Local/1@c\nBogus\nContext: x\nExtension: s\n");
-        let text = call_file("/s/x.call", &parsed.call, &parsed.diagnostics, &Err("rule first_leg".into()));
+        let text =
+            call_file("/s/x.call", &parsed.call, &parsed.diagnostics, &[], &Verdict::Refused("rule first_leg".into()));
         assert!(text.contains("line 2: Syntax error at line 2 of /s/x.call"), "{text}");
         assert!(text.contains("REFUSED: rule first_leg"), "{text}");
+        let why = "cannot write /s/x.call: Permission denied. Fix: chown asterisk:asterisk /s/x.call";
+        let notes = ["it would be deleted, not archived".to_string()];
+        let text = call_file("/s/x.call", &parsed.call, &[], &notes, &Verdict::LeftForAdmin(why.into()));
+        assert!(
+            text.ends_with(&format!(
+                "Note:        it would be deleted, not archived\nVerdict:     LEFT FOR THE ADMIN, not dialled: {why}\n"
+            )),
+            "{text}"
+        );
     }
 }

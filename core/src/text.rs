@@ -99,6 +99,25 @@ pub fn split_at_first(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
 }
 
 /// `yes`/`no`, as Asterisk's configuration and CLI write flags.
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar). Plain
+/// arithmetic, no time-zone database: safe on any of Asterisk's threads.
+pub fn utc_time(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (hour, minute, second) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC")
+}
+
 pub fn yes_no(flag: bool) -> &'static str {
     if flag {
         "yes"
@@ -128,6 +147,14 @@ mod tests {
         assert_eq!(trim_blanks(b"   "), b"");
         // UTF-8 bytes are never blanks.
         assert_eq!(trim_blanks("\u{a0}x".as_bytes()), "\u{a0}x".as_bytes());
+    }
+
+    #[test]
+    fn utc_time_reads_as_a_calendar_date() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_time(1_798_761_599_999), "2026-12-31 23:59:59 UTC");
+        assert_eq!(utc_time(-1_000), "1969-12-31 23:59:59 UTC");
     }
 
     #[test]

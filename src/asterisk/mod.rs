@@ -74,6 +74,19 @@ pub(crate) fn spool_dir() -> Option<std::path::PathBuf> {
     (!text.is_empty()).then(|| crate::os::path_from_c(text))
 }
 
+/// Asterisk's configuration directory (`astetcdir`), where its loader looks for a relative file name;
+/// `None` if Asterisk has none.
+pub(crate) fn config_dir() -> Option<std::path::PathBuf> {
+    // SAFETY: Asterisk sets this global before loading modules and never frees it while they are loaded.
+    let raw = unsafe { sys::ast_config_AST_CONFIG_DIR };
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, NUL-terminated string owned by Asterisk for the process lifetime.
+    let text = unsafe { CStr::from_ptr(raw) };
+    (!text.is_empty()).then(|| crate::os::path_from_c(text))
+}
+
 /// Whether a module is loaded (`ast_module_check`).
 pub(crate) fn module_loaded(name: &str) -> bool {
     let name = c_string(name);

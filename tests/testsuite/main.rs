@@ -8,6 +8,7 @@
 mod harness;
 
 mod campaigns;
+mod configuration;
 mod demo;
 mod faults;
 mod harness_selftest;

@@ -403,7 +403,7 @@ fn dangerous_function_writes_in_set_lines_are_refused() {
 fn live_dangerously_accepts_dangerous_writes() {
     let ast = start_rust(|b| b.module("func_env.so").option("live_dangerously", "yes"));
     let status = ast.cli("spool show status");
-    let row = status.lines().find(|l| l.contains("live_dangerously")).unwrap_or_default();
+    let row = status.lines().find(|l| l.trim_start().starts_with("live_dangerously")).unwrap_or_default();
     assert!(row.trim_end().ends_with("yes"), "spool show status shows live_dangerously in force:\n{status}");
     let target = ast.path("written-file");
     let extra = format!("Set: FILE({})=allowed\n", ast.inside_path(&target));

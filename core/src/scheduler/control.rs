@@ -153,6 +153,8 @@ pub struct Control {
     pub(super) orphans: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Totals since load.
     pub stats: Arc<Stats>,
+    /// The last read of pbx_spool_rs.conf, whether or not its settings were taken (`spool show status`).
+    config_read: Mutex<Option<crate::config::ConfigRead>>,
 }
 
 impl Control {
@@ -169,6 +171,7 @@ impl Control {
             closing: AtomicBool::new(false),
             orphans: Mutex::new(Vec::new()),
             stats: Arc::new(Stats::default()),
+            config_read: Mutex::new(None),
         }))
     }
 
@@ -211,6 +214,16 @@ impl Control {
 
     pub fn request_rescan(&self) {
         self.send(Request::Rescan);
+    }
+
+    /// Remembers how the last read of pbx_spool_rs.conf ended (a failed read changes no setting).
+    pub fn record_config_read(&self, read: crate::config::ConfigRead) {
+        *self.config_read.lock().unwrap_or_else(|p| p.into_inner()) = Some(read);
+    }
+
+    /// The last read of pbx_spool_rs.conf, once one was recorded.
+    pub fn config_read(&self) -> Option<crate::config::ConfigRead> {
+        self.config_read.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn update_settings(&self, settings: SpoolSettings) {

@@ -70,11 +70,16 @@ pub struct Builder {
     pub(super) modules: Vec<String>,
     pub(super) extensions: String,
     pub(super) files: Vec<(String, String)>,
+    /// Modes given to files of etc/ once written (root stays their owner).
+    pub(super) file_modes: Vec<(String, u32)>,
     /// astspooldir's name inside the instance directory, as bytes (need not be UTF-8).
     pub(super) spool_name: Vec<u8>,
     /// A spool directory shared with other instances: (host path, inside path).
     pub(super) shared_spool: Option<(std::path::PathBuf, String)>,
     pub(super) boot_timeout: Duration,
+    /// `[options] runuser`/`rungroup`: a user of the chroot Asterisk switches to after start (it starts as
+    /// root); `None`: Asterisk runs as root.
+    pub(super) run_as: Option<String>,
 }
 
 impl Builder {
@@ -88,9 +93,11 @@ impl Builder {
             modules: BASE_MODULES.iter().map(|m| m.to_string()).collect(),
             extensions: String::new(),
             files: Vec::new(),
+            file_modes: Vec::new(),
             spool_name: b"spool".to_vec(),
             shared_spool: None,
             boot_timeout: Duration::from_secs(30),
+            run_as: None,
         }
     }
 
@@ -139,6 +146,14 @@ impl Builder {
         self
     }
 
+    /// The mode of `etc/<name>` (owned by root, as the harness writes it), e.g. 0o640: unreadable to an
+    /// Asterisk that runs as another user ([`Builder::run_as`]).
+    pub fn file_mode(mut self, name: &str, mode: u32) -> Self {
+        self.file_modes.retain(|(n, _)| n != name);
+        self.file_modes.push((name.to_owned(), mode));
+        self
+    }
+
     /// The spool directory's (astspooldir's) name inside the instance directory, `spool` by default; any
     /// bytes but `/` and NUL, UTF-8 or not.
     pub fn spool_dir_name(mut self, name: &[u8]) -> Self {
@@ -150,6 +165,14 @@ impl Builder {
     /// astspooldir is `spool`, shared with every instance built with it, instead of the instance's own.
     pub fn shared_spool(mut self, spool: &super::SharedSpool) -> Self {
         self.shared_spool = Some((spool.dir().to_path_buf(), spool.inside().to_string()));
+        self
+    }
+
+    /// Asterisk runs as `user` of the chroot (and that user's group), as a packaged Asterisk does
+    /// (`asterisk` on Debian): asterisk.conf's `runuser`/`rungroup`, and the directories Asterisk writes
+    /// (run/, log/, lib/, the spool) given to that user. The harness itself stays root.
+    pub fn run_as(mut self, user: &str) -> Self {
+        self.run_as = Some(user.to_owned());
         self
     }
 
@@ -200,6 +223,9 @@ astspooldir => {root}/"
         );
         for (key, value) in &self.options {
             text.push_str(&format!("{key} = {value}\n"));
+        }
+        if let Some(user) = &self.run_as {
+            text.push_str(&format!("runuser = {user}\nrungroup = {user}\n"));
         }
         conf.extend_from_slice(text.as_bytes());
         conf

@@ -60,6 +60,8 @@ pub struct Asterisk {
     ami_port: u16,
     ami: Option<Ami>,
     boot_time: Duration,
+    /// uid and gid Asterisk runs as when the builder said [`Builder::run_as`]; `None`: root.
+    run_as: Option<(u32, u32)>,
 }
 
 /// Why a boot attempt failed.
@@ -103,6 +105,7 @@ impl Asterisk {
             ami_port: 0,
             ami: None,
             boot_time: Duration::ZERO,
+            run_as: builder.run_as.as_deref().map(chroot_user_ids),
         };
         // From here on, a panic drops `ast`, which cleans up (and keeps the directory for inspection).
         ast.lay_out(&builder);
@@ -134,6 +137,13 @@ impl Asterisk {
         }
         let outgoing = self.outgoing_dir();
         fs::create_dir_all(&outgoing).unwrap_or_else(|e| panic!("cannot create {}: {e}", outgoing.display()));
+        for writable in ["lib", "lib/cache"] {
+            self.give_to_run_user(&self.host_dir.join(writable));
+        }
+        if self.shared_spool.is_none() {
+            self.give_to_run_user(&self.spool_dir());
+            self.give_to_run_user(&outgoing);
+        }
         // data/ mirrors the package's shared data (the XML documentation is required: without it
         // stasis refuses to initialise and Asterisk exits).
         let install = env::Install::get();
@@ -161,6 +171,11 @@ impl Asterisk {
         for (file, text) in &builder.files {
             self.write_etc(file, text);
         }
+        for (file, mode) in &builder.file_modes {
+            let path = self.host_dir.join("etc").join(file);
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(*mode))
+                .unwrap_or_else(|e| panic!("cannot set the mode of {}: {e}", path.display()));
+        }
 
         for module in builder.module_files() {
             let link = self.host_dir.join("modules").join(&module);
@@ -181,6 +196,7 @@ impl Asterisk {
             let dir = self.host_dir.join(sub);
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            self.give_to_run_user(&dir);
         }
         let started = Instant::now();
         self.spawn();
@@ -260,6 +276,19 @@ impl Asterisk {
 
     fn conf_inside(&self) -> String {
         format!("{}/etc/asterisk.conf", self.inside_dir)
+    }
+
+    /// Gives `path` to the user Asterisk runs as ([`Builder::run_as`]); nothing when it runs as root.
+    fn give_to_run_user(&self, path: &Path) {
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .unwrap_or_else(|e| panic!("cannot give {} to uid {uid}: {e}", path.display()));
+        }
+    }
+
+    /// The uid and gid Asterisk runs as ([`Builder::run_as`]), `None` when it runs as root.
+    pub fn run_as_ids(&self) -> Option<(u32, u32)> {
+        self.run_as
     }
 
     /// Writes `etc/<file>`.
@@ -681,6 +710,17 @@ pub fn set_mtime(path: &Path, time: SystemTime) {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
+}
+
+/// uid and gid of `user` in the chroot's /etc/passwd (Asterisk resolves runuser there, not on the host).
+fn chroot_user_ids(user: &str) -> (u32, u32) {
+    let passwd = env::host_path("/etc/passwd");
+    let text = fs::read_to_string(&passwd).unwrap_or_else(|e| panic!("cannot read {}: {e}", passwd.display()));
+    text.lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.len() > 3 && fields[0] == user)
+        .and_then(|fields| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+        .unwrap_or_else(|| panic!("no user {user} in {}", passwd.display()))
 }
 
 /// libtest names each test's thread after the test (`lifecycle::loads`).
