@@ -68,13 +68,15 @@ impl Hours {
             if token.is_empty() {
                 return Err("empty window (two commas, or a comma at the end)".to_string());
             }
-            if !token.contains(':') {
-                merge_days(&mut pending_days, parse_days(token)?);
-                continue;
-            }
+            // The times are the last word when it starts with a digit (`mon-fri 9-20` is days and a
+            // mistyped range, not the day list `mon` to `fri 9-20`); otherwise the token is days only.
             let (days_text, range) = match token.rsplit_once(char::is_whitespace) {
-                Some((days, range)) => (Some(days.trim()), range),
-                None => (None, token),
+                Some((days, range)) if starts_with_digit(range) => (Some(days.trim()), range),
+                None if starts_with_digit(token) => (None, token),
+                _ => {
+                    merge_days(&mut pending_days, parse_days(token)?);
+                    continue;
+                }
             };
             if let Some(days_text) = days_text {
                 merge_days(&mut pending_days, parse_days(days_text)?);
@@ -215,6 +217,10 @@ fn ambiguous_kind(zone: &TimeZone, civil: jiff::civil::DateTime) -> Kind {
     }
 }
 
+fn starts_with_digit(text: &str) -> bool {
+    text.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
+
 fn merge_days(pending: &mut Option<[bool; 7]>, days: [bool; 7]) {
     let merged = pending.get_or_insert([false; 7]);
     for (slot, day) in merged.iter_mut().zip(days) {
@@ -256,7 +262,13 @@ fn parse_days(text: &str) -> Result<[bool; 7], String> {
 
 /// `HH:MM`, or `HH:MM:SS` for windows that must open or close to the second.
 fn parse_time(text: &str) -> Result<u32, String> {
-    let bad = || format!("'{text}' is not a time HH:MM");
+    let bad = || {
+        let hint = match text.parse::<u32>() {
+            Ok(hour) if hour <= 24 && text.len() <= 2 => format!(" (write {hour:02}:00)"),
+            _ => String::new(),
+        };
+        format!("'{text}' is not a time HH:MM{hint}")
+    };
     let mut parts = text.split(':');
     let (Some(hours), Some(minutes)) = (parts.next(), parts.next()) else { return Err(bad()) };
     let seconds = parts.next().unwrap_or("00");
@@ -353,6 +365,18 @@ mod tests {
         assert_eq!(Hours::parse("08:00-24:00").unwrap().windows[0].days, [true; 7]);
         assert_eq!(Hours::parse("Monday 08:00-09:30").unwrap().to_string(), "mon 08:00-09:30");
         assert_eq!(hours.to_string(), "mon,tue,wed,thu,fri 09:00-18:00, sat 10:00-14:00");
+    }
+
+    #[test]
+    fn a_range_without_minutes_is_named_as_such() {
+        let error = Hours::parse("mon-fri 9-20").unwrap_err();
+        assert_eq!(error, "'9' is not a time HH:MM (write 09:00)");
+        assert_eq!(Hours::parse("9-18").unwrap_err(), "'9' is not a time HH:MM (write 09:00)");
+        assert_eq!(Hours::parse("mon-fri 09:00-20").unwrap_err(), "'20' is not a time HH:MM (write 20:00)");
+        assert_eq!(
+            Hours::parse("moon 09:00-10:00").unwrap_err(),
+            "'moon' is not a day (mon, tue, wed, thu, fri, sat, sun)"
+        );
     }
 
     #[test]
