@@ -1154,7 +1154,7 @@ mod tests {
         let problems = from_entries(&bad).expect_err("invalid hours");
         assert_eq!(
             problems[0].to_string(),
-            "line 8: [reminders] hours = 9 to 5: '9 to 5' is not a day (mon, tue, wed, thu, fri, sat, sun)"
+            "line 8: [reminders] hours = 9 to 5: '9 to 5' is not a window (expected e.g. mon-fri 09:00-18:00)"
         );
     }
 

@@ -71,6 +71,9 @@ impl Hours {
             // The times are the last word when it starts with a digit (`mon-fri 9-20` is days and a
             // mistyped range, not the day list `mon` to `fri 9-20`); otherwise the token is days only.
             let (days_text, range) = match token.rsplit_once(char::is_whitespace) {
+                Some((days, _)) if starts_with_digit(days) => {
+                    return Err(format!("'{token}' is not a window (expected e.g. mon-fri 09:00-18:00)"));
+                }
                 Some((days, range)) if starts_with_digit(range) => (Some(days.trim()), range),
                 None if starts_with_digit(token) => (None, token),
                 _ => {

@@ -142,22 +142,39 @@ pub fn due_in(due: Millis, now: Millis) -> String {
     }
 }
 
+/// `spool show queue`: one row per file, each column as wide as its widest cell, so long file names or
+/// channels never push the columns out of line.
 pub fn queue(rows: &[QueueRow], now: Millis) -> String {
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| {
+            let (channel, destination, attempt) = match &row.call {
+                Some(call) => (
+                    text(&call.channel()),
+                    destination(call),
+                    format!("{} of {}", call.retries + 1, call.max_retries + 1),
+                ),
+                None => ("?".into(), "(unreadable)".into(), "-".into()),
+            };
+            let due = match &row.note {
+                Some(note) if note.starts_with("paused") => note.clone(),
+                Some(note) => format!("{} ({note})", due_in(row.due, now)),
+                None => due_in(row.due, now),
+            };
+            [row.name.clone(), channel, destination, attempt, due]
+        })
+        .collect();
+    let header = ["File", "Channel", "Destination", "Attempt", "Due"].map(str::to_owned);
+    let mut widths = header.each_ref().map(|cell| cell.chars().count());
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
-    let _ = writeln!(out, "{:<32} {:<28} {:<32} {:<9} Due", "File", "Channel", "Destination", "Attempt");
-    for row in rows {
-        let (channel, destination, attempt) = match &row.call {
-            Some(call) => {
-                (text(&call.channel()), destination(call), format!("{} of {}", call.retries + 1, call.max_retries + 1))
-            }
-            None => ("?".into(), "(unreadable)".into(), "-".into()),
-        };
-        let due = match &row.note {
-            Some(note) if note.starts_with("paused") => note.clone(),
-            Some(note) => format!("{} ({note})", due_in(row.due, now)),
-            None => due_in(row.due, now),
-        };
-        let _ = writeln!(out, "{:<32} {:<28} {:<32} {:<9} {due}", row.name, channel, destination, attempt);
+    for row in std::iter::once(&header).chain(&cells) {
+        let line: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let _ = writeln!(out, "{}", line.join(" ").trim_end());
     }
     let _ = writeln!(out, "{} file(s) listed", rows.len());
     out
@@ -256,6 +273,27 @@ mod tests {
         assert!(text.contains("s@x:1"), "{text}");
         assert!(text.contains("2 of 3"), "{text}");
         assert!(text.contains("in 10s"), "{text}");
+    }
+
+    #[test]
+    fn queue_columns_stay_aligned_with_long_names() {
+        let call = |channel: &str| {
+            let text = format!("Channel: {channel}\nContext: x\nExtension: s\n");
+            crate::callfile::parse(text.as_bytes()).call
+        };
+        let long = "reminder-2026-12-03-customer-0049301234567-attempt.call";
+        let rows = [
+            QueueRow { name: "a.call".into(), due: 10_000, call: Some(call("Local/1@c")), note: None },
+            QueueRow { name: long.into(), due: 20_000, call: Some(call("Local/0049301234567@outbound")), note: None },
+        ];
+        let text = queue(&rows, 0);
+        let lines: Vec<&str> = text.lines().collect();
+        // Every column starts at the same place in the header and in both rows.
+        let column = |line: &str, cell: &str| line.find(cell).unwrap_or_else(|| panic!("{cell} not in {line}"));
+        assert_eq!(column(lines[0], "Channel"), column(lines[1], "Local/1@c"), "{text}");
+        assert_eq!(column(lines[0], "Channel"), column(lines[2], "Local/0049301234567@outbound"), "{text}");
+        assert_eq!(column(lines[0], "Due"), column(lines[1], "in 10s"), "{text}");
+        assert_eq!(column(lines[0], "Due"), column(lines[2], "in 20s"), "{text}");
     }
 
     #[test]

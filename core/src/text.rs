@@ -98,7 +98,6 @@ pub fn split_at_first(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
     Some((bytes.get(..at)?, bytes.get(at + 1..)?))
 }
 
-/// `yes`/`no`, as Asterisk's configuration and CLI write flags.
 /// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar). Plain
 /// arithmetic, no time-zone database: safe on any of Asterisk's threads.
 pub fn utc_time(ms: i64) -> String {
@@ -118,6 +117,7 @@ pub fn utc_time(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC")
 }
 
+/// `yes`/`no`, as Asterisk's configuration and CLI write flags.
 pub fn yes_no(flag: bool) -> &'static str {
     if flag {
         "yes"

@@ -766,8 +766,9 @@ impl<H: Host> Scheduler<H> {
                 host_log!(
                     self.host,
                     Level::Debug(1),
-                    "{} is due; outside its campaign's calling hours until {open} ms",
-                    printable(name.as_bytes())
+                    "{} is due; outside its campaign's calling hours until {}",
+                    printable(name.as_bytes()),
+                    crate::text::utc_time(open)
                 );
                 self.files.insert(name.clone(), FileState::Waiting { retrying, paused: false });
                 self.wheel.schedule(name, wheel_time(open));
@@ -972,7 +973,8 @@ impl<H: Host> Scheduler<H> {
             if let (Some(state), Some(due)) =
                 (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file.as_str()))))
             {
-                state.push_str(&format!(", due at {} ms", due));
+                let due = i64::try_from(due).unwrap_or(i64::MAX);
+                state.push_str(&format!(", due at {}", crate::text::utc_time(due)));
             }
         }
         snapshot
@@ -1336,7 +1338,8 @@ mod tests {
                         let answer =
                             control.snapshot(query).unwrap_or_else(|| panic!("{t}: no answer in round {round}"));
                         assert_eq!(answer.next.len(), limit, "{t}: another query's answer in round {round}");
-                        let expected = format!("queued, due at {} ms", first_due + 1000 * i as Millis);
+                        let due = crate::text::utc_time(first_due + 1000 * i as Millis);
+                        let expected = format!("queued, due at {due}");
                         assert_eq!(answer.file_state.as_deref(), Some(expected.as_str()), "{t}: not about {file}");
                     }
                 })
