@@ -62,9 +62,9 @@ int pbx_spool_rs_unload(void);
 int pbx_spool_rs_reload(void);
 /* Runs a CLI command: 0 success, 1 show usage, 2 failure. Output goes through prs_cli_write(fd, ...). */
 int pbx_spool_rs_cli(int command, int fd, int argc, const char *const *argv);
-/* Completion for `spool show file`: writes the n-th queued name starting with `word` into `out`;
- * returns 1 if there is one, 0 otherwise. */
-int pbx_spool_rs_cli_complete(const char *word, int n, char *out, int out_len);
+/* Tab completion of the word at `position` of CLI command `command` (which words complete to what is
+ * decided in Rust): writes the n-th candidate starting with `word` into `out`; 1 if there is one, else 0. */
+int pbx_spool_rs_cli_complete(int command, int position, const char *word, int n, char *out, int out_len);
 
 /* Implemented in C (src/shim.c). */
 void prs_log(int level, const char *file, int line, const char *function, const char *message);

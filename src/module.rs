@@ -108,14 +108,16 @@ entry_points! {
         cli::run(command, fd, &words)
     }
 
-    /// Completion for `spool show file`: writes the `n`-th queued name starting with `word` into `out`;
-    /// 1 if there is one, 0 otherwise.
+    /// Tab completion of the word at `position` of CLI command `command`: writes the `n`-th candidate
+    /// starting with `word` (a queued file, or a campaign) into `out`; 1 if there is one, 0 otherwise.
     ///
     /// # Safety
     ///
     /// `word` is NULL or a NUL-terminated string, and `out` NULL or writable for `out_len` bytes not
     /// overlapping it, both valid for the call.
     unsafe fn pbx_spool_rs_cli_complete(
+        command: i32,
+        position: i32,
         word: *const libc::c_char,
         n: i32,
         out: *mut libc::c_char,
@@ -127,9 +129,10 @@ entry_points! {
         }
         // SAFETY: `word` is NULL or a valid C string for the call (the C caller's contract above).
         let Some(word) = (unsafe { asterisk::cli::completion_word(word) }) else { return 0 };
-        let Some(name) = cli::complete_file(&word, usize::try_from(n).unwrap_or(0)) else { return 0 };
-        // SAFETY: `out` is writable for `out_len` bytes and does not overlap `name` (the C caller's contract above; `name` is our own string).
-        i32::from(unsafe { asterisk::cli::copy_completion(&name, out, out_len) })
+        let (Ok(position), Ok(n)) = (usize::try_from(position), usize::try_from(n)) else { return 0 };
+        let Some(candidate) = cli::complete(command, position, &word, n) else { return 0 };
+        // SAFETY: `out` is writable for `out_len` bytes and does not overlap `candidate` (the C caller's contract above; `candidate` is our own string).
+        i32::from(unsafe { asterisk::cli::copy_completion(&candidate, out, out_len) })
     }
 }
 
@@ -386,8 +389,9 @@ mod cli {
         }
     }
 
-    pub(super) fn complete_file(word: &str, n: usize) -> Option<String> {
+    pub(super) fn complete(command: i32, position: usize, word: &str, n: usize) -> Option<String> {
+        let id = asterisk::cli::command_id(command)?;
         let control = RUNTIME.handle(|r| r.control.clone())?;
-        commands::complete_file(word, n, Some(&*control))
+        commands::complete(id, position, word, n, Some(&*control))
     }
 }

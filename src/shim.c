@@ -159,8 +159,7 @@ static char *cli_dispatch(struct ast_cli_entry *e, int cmd, struct ast_cli_args 
 		e->usage = usage;
 		return NULL;
 	case CLI_GENERATE:
-		if (((id == PRS_CLI_SHOW_FILE && a->pos == 3) || (id == PRS_CLI_CANCEL && a->pos == 2))
-			&& pbx_spool_rs_cli_complete(a->word, a->n, word, sizeof(word))) {
+		if (pbx_spool_rs_cli_complete(id, a->pos, a->word, a->n, word, sizeof(word))) {
 			return ast_strdup(word);
 		}
 		return NULL;

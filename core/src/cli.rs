@@ -224,6 +224,28 @@ pub fn complete_file<S: Spooler + ?Sized>(word: &str, n: usize, spooler: Option<
     snapshot.next.into_iter().map(|(name, _)| name).filter(|name| name.starts_with(word)).nth(n)
 }
 
+/// The `n`-th campaign name (or `all`) starting with `word`, as configured in the settings in force.
+pub fn complete_campaign<S: Spooler + ?Sized>(word: &str, n: usize, spooler: Option<&S>) -> Option<String> {
+    let settings = spooler?.settings();
+    let names =
+        std::iter::once(crate::campaign::ALL.to_owned()).chain(settings.campaigns.iter().map(|c| c.name.clone()));
+    names.filter(|name| name.starts_with(word)).nth(n)
+}
+
+/// Tab completion of the word at `position` of command `id`: the `n`-th candidate starting with `word`.
+pub fn complete<S: Spooler + ?Sized>(
+    id: CommandId,
+    position: usize,
+    word: &str,
+    n: usize,
+    spooler: Option<&S>,
+) -> Option<String> {
+    match crate::cli_args::completion(id, position)? {
+        crate::cli_args::Completion::QueuedFile => complete_file(word, n, spooler),
+        crate::cli_args::Completion::Campaign => complete_campaign(word, n, spooler),
+    }
+}
+
 fn check<H: Host>(host: &H, path: &Path, settings: &SpoolSettings, outgoing: &Path) -> Answer {
     match examine(host, path, settings, outgoing) {
         Ok(text) => Answer::success(text),
@@ -620,5 +642,21 @@ mod tests {
         assert_eq!(complete_file("", 1, Some(&spooler)).as_deref(), Some("b.call"));
         assert_eq!(complete_file::<FakeSpooler>("a", 0, None), None);
         assert_eq!(complete_file("a", 0, Some(&FakeSpooler::default())), None, "no answer, no names");
+    }
+
+    #[test]
+    fn pause_and_resume_complete_campaigns_and_show_file_completes_files() {
+        let mut settings = SpoolSettings::default();
+        let campaign = crate::campaign::Campaign::new;
+        settings.campaigns = std::sync::Arc::new(vec![campaign("sales"), campaign("support")]);
+        let spooler = FakeSpooler { settings, ..FakeSpooler::default() };
+        let pause = |word: &str, n: usize| complete(CommandId::Pause, 2, word, n, Some(&spooler));
+        assert_eq!(pause("s", 0).as_deref(), Some("sales"));
+        assert_eq!(pause("s", 1).as_deref(), Some("support"));
+        assert_eq!(pause("s", 2), None);
+        assert_eq!(pause("", 0).as_deref(), Some("all"));
+        assert_eq!(complete(CommandId::Resume, 2, "su", 0, Some(&spooler)).as_deref(), Some("support"));
+        assert_eq!(complete(CommandId::Pause, 3, "", 0, Some(&spooler)), None, "nothing after the campaign");
+        assert_eq!(complete(CommandId::ShowStatus, 2, "", 0, Some(&spooler)), None);
     }
 }

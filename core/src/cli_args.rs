@@ -19,6 +19,24 @@ pub enum CommandId {
     Cancel,
 }
 
+/// What the word at a position of a command names, for tab completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// A file in the queue (`spool show file <name>`, `spool cancel <file>`).
+    QueuedFile,
+    /// A campaign, or `all` (`spool pause|resume <campaign|all>`).
+    Campaign,
+}
+
+/// What to offer for the word at `position` (0-based, `spool` is 0) of command `id`, if anything.
+pub fn completion(id: CommandId, position: usize) -> Option<Completion> {
+    match (id, position) {
+        (CommandId::ShowFile, 3) | (CommandId::Cancel, 2) => Some(Completion::QueuedFile),
+        (CommandId::Pause | CommandId::Resume, 2) => Some(Completion::Campaign),
+        _ => None,
+    }
+}
+
 /// `spool show queue` without a limit lists this many files.
 pub const DEFAULT_QUEUE_LIMIT: usize = 20;
 

@@ -415,3 +415,24 @@ fn a_campaign_by_channel_takes_only_the_files_dialling_it() {
     let attempt = ast.expect_event("b.call's attempt", SOON, spool_event(&ast, "SpoolAttempt", "b.call"));
     assert!(attempt.has("Campaign", "busyline"), "{attempt}");
 }
+
+/// Tab completion in Asterisk's CLI: `spool pause`/`spool resume` offer `all` and the configured campaigns,
+/// `spool show file` the queued files (asked through `_command matchesarray`, which is what a console's
+/// tab key runs).
+#[test]
+fn the_cli_completes_campaign_names_and_queued_files() {
+    let conf = "[general]\n\n[sales]\nmatch = sales-*\n\n[support]\nmatch = support-*\n";
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", conf).start();
+    let matches = |line: &str, word: &str| -> Vec<String> {
+        let answer = ast.cli(&format!("_command matchesarray \"{line}\" \"{word}\""));
+        answer.split_whitespace().map(str::to_owned).collect()
+    };
+    let paused = matches("spool pause s", "s");
+    assert!(paused.contains(&"sales".to_owned()) && paused.contains(&"support".to_owned()), "{paused:?}");
+    assert!(matches("spool resume a", "a").contains(&"all".to_owned()));
+    assert!(!matches("spool resume x", "x").iter().any(|m| m == "sales" || m == "support"));
+    let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+    crate::parity::drop_dated(&ast, "sales-later.call", &call("later"), later);
+    ast.expect_until("sales-later.call queued", SOON, || ast.cli("spool show queue").contains("sales-later.call"));
+    assert!(matches("spool show file sales-", "sales-").contains(&"sales-later.call".to_owned()));
+}
