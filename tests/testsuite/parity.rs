@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::harness::{both_spoolers, set_mtime, Asterisk, Builder, Message};
 
@@ -24,6 +24,10 @@ use crate::harness::{both_spoolers, set_mtime, Asterisk, Builder, Message};
 /// - `report`/`prio`/`fmt`/`bulk`: where the spooled (answered) side goes; each reports what it sees.
 /// - `withfailed`: like `report`, plus the `failed` extension pbx_spool runs when a call is not answered.
 /// - `touch`: re-dates the call file (its inside path in `SPOOLFILE`) on the first call only.
+///
+/// `Attempt` and `Touch` events carry `At:`, Asterisk's clock when the dialplan ran (seconds, to the
+/// millisecond): gaps between attempts are measured with it ([`arrival_times`]), not with the time the
+/// test saw the event, which a loaded machine delays by a varying amount.
 pub(crate) const DIALPLAN: &str = r#"
 [globals]
 FLAKY=0
@@ -35,12 +39,12 @@ exten => s,1,UserEvent(Dialed,File: ${FILE})
  same => n,Wait(20)
 
 [noanswer]
-exten => s,1,UserEvent(Attempt,File: ${FILE},Attempt: ${AST_OUTGOING_ATTEMPT})
+exten => s,1,UserEvent(Attempt,File: ${FILE},Attempt: ${AST_OUTGOING_ATTEMPT},At: ${STRFTIME(,,%s.%3q)})
  same => n,Busy()
 
 [flaky]
 exten => s,1,Set(GLOBAL(FLAKY)=$[${FLAKY}+1])
- same => n,UserEvent(Attempt,File: ${FILE},Count: ${FLAKY},Attempt: ${AST_OUTGOING_ATTEMPT})
+ same => n,UserEvent(Attempt,File: ${FILE},Count: ${FLAKY},Attempt: ${AST_OUTGOING_ATTEMPT},At: ${STRFTIME(,,%s.%3q)})
  same => n,GotoIf($[${FLAKY}<2]?busy)
  same => n,Answer()
  same => n,Wait(20)
@@ -71,7 +75,7 @@ exten => s,1,UserEvent(Bulk,File: ${FILE},N: ${N})
 
 [touch]
 exten => s,1,Set(GLOBAL(TOUCHED)=$[${TOUCHED}+1])
- same => n,UserEvent(Touch,File: ${FILE},Count: ${TOUCHED})
+ same => n,UserEvent(Touch,File: ${FILE},Count: ${TOUCHED},At: ${STRFTIME(,,%s.%3q)})
  same => n,GotoIf($[${TOUCHED}>1]?done)
  same => n,System(touch -d @$[${EPOCH}+${AHEAD}] ${SPOOLFILE})
  same => n(done),Hangup()
@@ -146,21 +150,30 @@ pub(crate) fn events(ast: &Asterisk, predicate: impl Fn(&Message) -> bool) -> Ve
     ast.ami().events().into_iter().filter(|e| predicate(e)).collect()
 }
 
-/// Waits for the `count`-th event matching `predicate` (each within `each`), returning when each one
-/// arrived. The AMI reader wakes waiters on every event, so the instants are accurate to milliseconds.
+/// Waits for the `count`-th event matching `predicate` (each within `each`), returning when the dialplan
+/// raised each one by Asterisk's own clock (the event's `At:` field). The time the test received an event
+/// is no measure of when it happened: a loaded machine delays the first and the second by different
+/// amounts (seen once: a re-dated file's second call measured 2.986 s after the first, where Asterisk's
+/// clock puts it at least 3 s later).
 pub(crate) fn arrival_times(
     ast: &Asterisk,
     count: usize,
     each: Duration,
     predicate: impl Fn(&Message) -> bool,
-) -> Vec<Instant> {
-    let mut times = Vec::new();
+) -> Vec<Duration> {
     for i in 1..=count {
         let seen = ast.ami().wait_for_count(i, each, &predicate);
         assert!(seen >= i, "only {seen} of {count} expected events arrived\n{}", ast.diagnostics());
-        times.push(Instant::now());
     }
-    times
+    events(ast, &predicate)
+        .iter()
+        .take(count)
+        .map(|event| {
+            let at = event.get("At").unwrap_or_else(|| panic!("event without At: {event}"));
+            let seconds: f64 = at.parse().unwrap_or_else(|_| panic!("At: {at:?} is not seconds: {event}"));
+            Duration::from_secs_f64(seconds)
+        })
+        .collect()
 }
 
 /// Bounded absence check: asserts that no more than `expected` events match within `window`.
