@@ -21,7 +21,9 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod ami;
+pub mod app_data;
 pub mod applications;
+pub mod arguments;
 pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
@@ -32,6 +34,7 @@ pub mod claim;
 pub mod cli;
 pub mod cli_args;
 pub mod config;
+pub mod contexts;
 pub mod functions;
 pub mod host;
 pub mod hours;
