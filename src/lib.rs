@@ -9,7 +9,9 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 // The core's modules under their own names, so code here reads `crate::scheduler` as before.
-use pbx_spool_core::{attempt, callfile, cli_args, config, host, host_log, os, policy, runtime_slot, scheduler};
+use pbx_spool_core::{
+    app_data, attempt, callfile, cli_args, config, host, host_log, os, policy, runtime_slot, scheduler,
+};
 
 mod asterisk;
 mod module;

@@ -35,11 +35,11 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn success(text: impl Into<String>) -> Self {
+    pub(crate) fn success(text: impl Into<String>) -> Self {
         Answer { status: Status::Success, text: text.into() }
     }
 
-    fn failure(text: impl Into<String>) -> Self {
+    pub(crate) fn failure(text: impl Into<String>) -> Self {
         Answer { status: Status::Failure, text: text.into() }
     }
 }
@@ -130,11 +130,13 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
         return match command {
             // Works without a running spooler too, with the default rules.
             Command::Check { path } => check(host, &path, &SpoolSettings::default()),
+            Command::CheckArgs { path } => crate::parser_check::run(host, &path),
             _ => Answer::failure(NOT_RUNNING),
         };
     };
     match command {
         Command::Check { path } => check(host, &path, &spooler.settings()),
+        Command::CheckArgs { path } => crate::parser_check::run(host, &path),
         Command::Rescan => {
             spooler.request_rescan();
             Answer::success(format!("Rescanning {}\n", outgoing.display()))

@@ -39,6 +39,7 @@ pub mod functions;
 pub mod host;
 pub mod hours;
 pub mod os;
+pub mod parser_check;
 pub mod policy;
 pub mod report;
 pub mod runtime_slot;
