@@ -223,9 +223,14 @@ pub fn check(call: &CallFile, policy: &Policy, registry: &dyn FunctionRegistry) 
     check_written_functions(call, &written, policy, registry)
 }
 
+/// An application and its data.
+type ApplicationRun = (Vec<u8>, Vec<u8>);
+/// The application that dials, and the channel.
+type SecondLeg = (Vec<u8>, Channel);
+
 /// The applications `call` runs (name and data) and the channels they dial, for the argument,
 /// context and conference checks; empty for a call into the dialplan.
-fn runs_and_second_legs(call: &CallFile) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<(Vec<u8>, Channel)>) {
+fn runs_and_second_legs(call: &CallFile) -> (Vec<ApplicationRun>, Vec<SecondLeg>) {
     let (mut runs, mut dialled) = (Vec::new(), Vec::new());
     if call.application.is_empty() {
         return (runs, dialled);
