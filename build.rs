@@ -43,6 +43,8 @@ const FUNCTIONS: &[&str] = &[
     "ast_category_browse",
     "ast_variable_browse",
     "ast_config_destroy",
+    "__ast_app_separate_args",
+    "ast_app_parse_options",
 ];
 const VARIABLES: &[&str] = &["ast_config_AST_SPOOL_DIR", "ast_config_AST_CONFIG_DIR", "ast_mainpid"];
 const CONSTANTS: &[&str] = &[
@@ -194,6 +196,8 @@ fn generate_bindings(
         "ast_variable",
         "ast_channel",
         "ast_assigned_ids",
+        "ast_app_option",
+        "ast_flags",
         "ast_comment",
         "ast_config",
         "prs_ami_reply",

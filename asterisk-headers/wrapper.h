@@ -4,6 +4,7 @@
  * (see asterisk-headers/README.md and build.rs) and are never copied into the repository.
  */
 #include "asterisk.h"
+#include "asterisk/app.h"
 #include "asterisk/channel.h"
 #include "asterisk/cli.h"
 #include "asterisk/config.h"

@@ -30,6 +30,7 @@ enum prs_cli_command {
 	PRS_CLI_PAUSE = 5,
 	PRS_CLI_RESUME = 6,
 	PRS_CLI_CANCEL = 7,
+	PRS_CLI_CHECK_ARGS = 8,
 };
 
 /* The AMI actions, identified to Rust by number. */

@@ -8,7 +8,8 @@
 
 // The core's modules under their own names, so code here reads `crate::scheduler` as before.
 use pbx_spool_core::{
-    access, attempt, bookkeeping, callfile, cli_args, config, host, host_log, os, policy, runtime_slot, scheduler, text,
+    access, app_data, attempt, bookkeeping, callfile, cli_args, config, host, host_log, os, policy, runtime_slot,
+    scheduler, text,
 };
 
 mod asterisk;

@@ -209,6 +209,15 @@ static char *handle_check(struct ast_cli_entry *e, int cmd, struct ast_cli_args 
 		"       printing every problem with its line number. Nothing is queued.\n", 3, 3);
 }
 
+static char *handle_check_args(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	return cli_dispatch(e, cmd, a, PRS_CLI_CHECK_ARGS, "spool check args",
+		"Usage: spool check args <file>\n"
+		"       Reads lines '<Application><TAB><data>' and splits each data as the security policy\n"
+		"       splits it and as Asterisk's own parser does (arguments as AST_STANDARD_APP_ARGS,\n"
+		"       options as ast_app_parse_options), printing every difference and a summary.\n", 4, 4);
+}
+
 static char *handle_rescan(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 {
 	return cli_dispatch(e, cmd, a, PRS_CLI_RESCAN, "spool rescan",
@@ -388,6 +397,7 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(handle_show_queue, "List the next call files by due time"),
 	AST_CLI_DEFINE(handle_show_file, "Show one call file as the spooler sees it"),
 	AST_CLI_DEFINE(handle_check, "Validate a call file without queueing it"),
+	AST_CLI_DEFINE(handle_check_args, "Compare the policy's argument parsing with Asterisk's"),
 	AST_CLI_DEFINE(handle_rescan, "Rescan the outgoing spool directory"),
 	AST_CLI_DEFINE(handle_pause, "Pause a campaign of the outgoing spool"),
 	AST_CLI_DEFINE(handle_resume, "Resume a paused campaign"),

@@ -6,6 +6,7 @@
 //!
 //! Pure: bytes in, a list out. No I/O, no FFI. Never panics.
 
+use crate::app_data;
 use crate::channel::{self, Channel};
 use crate::text::trim_blanks;
 
@@ -132,50 +133,23 @@ fn originate_actions(data: &[u8]) -> Vec<Action> {
     if arg(1).eq_ignore_ascii_case(b"app") {
         actions.push(Action::Runs { application: arg(2), data: arg(3) });
     }
-    for name in option_argument(&arg(6), b'v').split(|&byte| byte == b'^').filter(|pair| !pair.is_empty()) {
-        let name = name.split(|&byte| byte == b'=').next().unwrap_or_default();
-        actions.push(Action::Writes(name.to_vec()));
+    // Asterisk splits v()'s argument with ast_strsep at `^`, then each pair at its first `=`.
+    let variables = option_argument(&arg(6), b'v');
+    if !variables.is_empty() {
+        let pairs = app_data::strsep_fields(&variables, b'^').unwrap_or_else(|| vec![variables.clone()]);
+        for pair in pairs {
+            let name =
+                app_data::strsep_fields(&pair, b'=').and_then(|fields| fields.into_iter().next()).unwrap_or(pair);
+            actions.push(Action::Writes(name));
+        }
     }
     actions
 }
 
-/// The argument of option `letter` in an options string (`ab(x)v(y)` gives `y` for `v`), with nested
-/// parentheses kept; empty when the option is absent.
+/// The argument Asterisk stores for option `letter` in an options string (`ab(x)v(y)` gives `y` for
+/// `v`), parsed as `ast_app_parse_options` parses it; empty when the option is absent.
 fn option_argument(options: &[u8], letter: u8) -> Vec<u8> {
-    let mut found = Vec::new();
-    let mut at = 0;
-    while at < options.len() {
-        let option = options[at];
-        at += 1;
-        if options.get(at) != Some(&b'(') {
-            continue;
-        }
-        let mut depth = 0usize;
-        let start = at + 1;
-        let mut end = options.len();
-        while at < options.len() {
-            match options[at] {
-                b'(' => depth += 1,
-                b')' => {
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        end = at;
-                        at += 1;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-            at += 1;
-        }
-        if option == letter {
-            if !found.is_empty() {
-                found.push(b'^');
-            }
-            found.extend_from_slice(options.get(start..end).unwrap_or_default());
-        }
-    }
-    found
+    app_data::parse_options(options).argument(letter).map(<[u8]>::to_vec).unwrap_or_default()
 }
 
 /// `App(args)` as app_exec reads it: the name up to the first `(`, the arguments up to the last `)`.

@@ -5,6 +5,8 @@
 //!
 //! Pure: bytes in, a description out. No I/O, no FFI. Never panics.
 
+use crate::app_data;
+
 /// A channel as the core and its driver will read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {
@@ -128,69 +130,17 @@ impl LocalTarget {
     }
 }
 
-/// The channels in a dial list as Dial and Page read it: split at every `&`, each split at its first `/`.
+/// The channels in a dial list as Dial and Page read it: split at every `&` (`strsep`), each entry
+/// stripped of Asterisk's blanks (`ast_strip`: `Local/1@ctx ` is `Local/1@ctx`), then split at its
+/// first `/`.
 pub fn dial_list(list: &[u8]) -> Vec<Channel> {
-    list.split(|&byte| byte == b'&').map(Channel::parse).collect()
+    list.split(|&byte| byte == b'&').map(|entry| Channel::parse(app_data::strip(entry))).collect()
 }
 
-/// An application's arguments as `AST_STANDARD_APP_ARGS` separates them (`__ast_app_separate_args`
-/// with `remove_chars`): split at `,` outside parentheses, brackets and double quotes; quotes are
-/// removed and a backslash makes the next byte literal. At most `max_args` arguments: the last one
-/// is the rest of the text, unparsed, as Asterisk leaves it.
+/// An application's arguments as `AST_STANDARD_APP_ARGS` separates them, with at most `max_args`
+/// arguments ([`app_data::standard_args`]).
 pub fn app_args(data: &[u8], max_args: usize) -> Vec<Vec<u8>> {
-    let mut args = Vec::new();
-    if max_args == 0 {
-        return args;
-    }
-    let (mut paren, mut bracket, mut quote) = (0usize, 0usize, false);
-    let mut current = Vec::new();
-    let mut at = 0;
-    let mut ended_on_delimiter = false;
-    while at < data.len() {
-        if args.len() + 1 >= max_args {
-            // Asterisk stops separating: the rest is the last argument as it is.
-            current.extend_from_slice(&data[at..]);
-            ended_on_delimiter = false;
-            break;
-        }
-        let byte = data[at];
-        ended_on_delimiter = false;
-        match byte {
-            b'(' => {
-                paren += 1;
-                current.push(byte);
-            }
-            b')' => {
-                paren = paren.saturating_sub(1);
-                current.push(byte);
-            }
-            b'[' => {
-                bracket += 1;
-                current.push(byte);
-            }
-            b']' => {
-                bracket = bracket.saturating_sub(1);
-                current.push(byte);
-            }
-            b'"' => quote = !quote,
-            b'\\' => {
-                if let Some(&next) = data.get(at + 1) {
-                    current.push(next);
-                    at += 1;
-                }
-            }
-            b',' if paren == 0 && bracket == 0 && !quote => {
-                args.push(std::mem::take(&mut current));
-                ended_on_delimiter = true;
-            }
-            _ => current.push(byte),
-        }
-        at += 1;
-    }
-    if !current.is_empty() || ended_on_delimiter {
-        args.push(current);
-    }
-    args
+    app_data::standard_args(data, max_args)
 }
 
 #[cfg(test)]
@@ -266,5 +216,13 @@ mod tests {
         assert_eq!(args(b"[a,b],c", 10), ["[a,b]", "c"]);
         assert_eq!(args(b"a)b,c", 10), ["a)b", "c"]);
         assert_eq!(args(b"x\\", 10), ["x"]);
+        assert_eq!(args(b"a,\"\"", 10), ["a", "", ""]);
+    }
+
+    #[test]
+    fn dial_list_entries_lose_blanks_as_ast_strip_removes_them() {
+        let channels = dial_list(b"Local/1@secret \t& PJSIP/100");
+        assert_eq!(channels[0].judged_text(), b"Local/1@secret");
+        assert_eq!(channels[1].written(), b"PJSIP/100");
     }
 }

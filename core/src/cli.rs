@@ -38,11 +38,11 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn success(text: impl Into<String>) -> Self {
+    pub(crate) fn success(text: impl Into<String>) -> Self {
         Answer { status: Status::Success, text: text.into() }
     }
 
-    fn failure(text: impl Into<String>) -> Self {
+    pub(crate) fn failure(text: impl Into<String>) -> Self {
         Answer { status: Status::Failure, text: text.into() }
     }
 }
@@ -144,11 +144,13 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
                 let outgoing = path.parent().unwrap_or(Path::new(".")).to_path_buf();
                 check(host, &path, &SpoolSettings::default(), &outgoing)
             }
+            Command::CheckArgs { path } => crate::parser_check::run(host, &path),
             _ => Answer::failure(NOT_RUNNING),
         };
     };
     match command {
         Command::Check { path } => check(host, &path, &spooler.settings(), outgoing),
+        Command::CheckArgs { path } => crate::parser_check::run(host, &path),
         Command::Rescan => {
             spooler.request_rescan();
             Answer::success(format!("Rescanning {}\n", outgoing.display()))

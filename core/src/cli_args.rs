@@ -17,6 +17,7 @@ pub enum CommandId {
     Pause,
     Resume,
     Cancel,
+    CheckArgs,
 }
 
 /// What the word at a position of a command names, for tab completion.
@@ -51,6 +52,8 @@ pub enum Command {
     ShowFile { name: String },
     /// `spool check <path>`: any bytes, as paths are.
     Check { path: PathBuf },
+    /// `spool check args <file>`: lines `<Application>\t<data>` to split both ways.
+    CheckArgs { path: PathBuf },
     /// `spool rescan`
     Rescan,
     /// `spool pause <campaign|all>` (true) or `spool resume <campaign|all>` (false)
@@ -74,6 +77,7 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::Rescan => (2, 2),
         CommandId::Pause | CommandId::Resume => (3, 3),
         CommandId::Cancel => (3, 4),
+        CommandId::CheckArgs => (4, 4),
     };
     if words.len() < min || words.len() > max {
         return Err(ShowUsage);
@@ -90,6 +94,7 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         }
         CommandId::ShowFile => Command::ShowFile { name: String::from_utf8_lossy(word(3)?).into_owned() },
         CommandId::Check => Command::Check { path: PathBuf::from(OsStr::from_bytes(word(2)?)) },
+        CommandId::CheckArgs => Command::CheckArgs { path: PathBuf::from(OsStr::from_bytes(word(3)?)) },
         CommandId::Rescan => Command::Rescan,
         CommandId::Pause | CommandId::Resume => {
             Command::Pause { campaign: String::from_utf8_lossy(word(2)?).into_owned(), pause: id == CommandId::Pause }

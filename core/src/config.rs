@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::campaign::{self, Campaign};
+use crate::contexts::{ConferenceRule, ContextRule};
 use crate::policy::{ChannelRule, FirstLegMode, Policy, RuleAction};
 use crate::text::yes_no;
 
@@ -251,6 +252,23 @@ pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
         ("allow_application", policy.allowed_applications.join(", ")),
         ("deny_application", denied_applications),
         ("allow_function", allowed_functions),
+        ("allow_argument", list_or_none(&policy.allowed_arguments)),
+        (
+            "allow_context/deny_context",
+            if policy.context_rules.is_empty() {
+                "none (every context, at priority 1)".to_string()
+            } else {
+                policy.context_rules.iter().map(ContextRule::written).collect::<Vec<_>>().join(", ")
+            },
+        ),
+        (
+            "allow_conference/deny_conference",
+            if policy.conference_rules.is_empty() {
+                "none (every conference)".to_string()
+            } else {
+                policy.conference_rules.iter().map(ConferenceRule::written).collect::<Vec<_>>().join(", ")
+            },
+        ),
         ("max_set_lines", policy.max_set_lines.to_string()),
         ("max_value_len", format!("{} bytes", policy.max_value_len)),
         ("max_file_size", format!("{} bytes", config.max_file_size)),
@@ -289,6 +307,11 @@ enum Key {
     AllowApplication,
     DenyApplication,
     AllowFunction,
+    AllowArgument,
+    AllowContext,
+    DenyContext,
+    AllowConference,
+    DenyConference,
     MaxSetLines,
     MaxValueLen,
     MaxFileSize,
@@ -302,13 +325,18 @@ enum Key {
     Node,
 }
 
-const KEYS: [(&str, Key); 17] = [
+const KEYS: [(&str, Key); 22] = [
     ("first_leg", Key::FirstLeg),
     ("allow", Key::Allow),
     ("deny", Key::Deny),
     ("allow_application", Key::AllowApplication),
     ("deny_application", Key::DenyApplication),
     ("allow_function", Key::AllowFunction),
+    ("allow_argument", Key::AllowArgument),
+    ("allow_context", Key::AllowContext),
+    ("deny_context", Key::DenyContext),
+    ("allow_conference", Key::AllowConference),
+    ("deny_conference", Key::DenyConference),
     ("max_set_lines", Key::MaxSetLines),
     ("max_value_len", Key::MaxValueLen),
     ("max_file_size", Key::MaxFileSize),
@@ -336,6 +364,11 @@ impl Key {
                 | Key::AllowApplication
                 | Key::DenyApplication
                 | Key::AllowFunction
+                | Key::AllowArgument
+                | Key::AllowContext
+                | Key::DenyContext
+                | Key::AllowConference
+                | Key::DenyConference
                 | Key::AllowedOwner
         )
     }
@@ -407,6 +440,23 @@ impl Reader {
                 if !policy.allowed_functions.iter().any(|known| known.eq_ignore_ascii_case(&name)) {
                     policy.allowed_functions.push(name);
                 }
+            }
+            Key::AllowArgument => {
+                let key = parse_argument_key(value)?;
+                if !policy.allowed_arguments.contains(&key) {
+                    policy.allowed_arguments.push(key);
+                }
+            }
+            Key::AllowContext | Key::DenyContext => {
+                let action = if key == Key::AllowContext { RuleAction::Allow } else { RuleAction::Deny };
+                policy.context_rules.push(ContextRule::parse(action, value)?);
+            }
+            Key::AllowConference | Key::DenyConference => {
+                let action = if key == Key::AllowConference { RuleAction::Allow } else { RuleAction::Deny };
+                if value.is_empty() {
+                    return Err("expected a conference name or pattern".to_string());
+                }
+                policy.conference_rules.push(ConferenceRule { action, pattern: value.to_string() });
             }
             Key::DenyApplication => {
                 // The first line replaces the defaults, so a list written out is the whole list.
@@ -732,6 +782,38 @@ pub fn allowed_owner_uids(
     (uids, problems.collect())
 }
 
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `allow_argument = <Application>:<argument name or option letter>`, as a refusal names it.
+fn parse_argument_key(value: &str) -> Result<String, String> {
+    let Some((application, what)) = value.split_once(':') else {
+        return Err("expected <Application>:<argument or option letter>, as a refusal names it".to_string());
+    };
+    let (application, what) = (application.trim(), what.trim());
+    let Some(known) = crate::arguments::arguments_of(application.as_bytes()) else {
+        return Err(format!("'{application}' has no classified arguments (only the default applications do)"));
+    };
+    let named =
+        known.arguments.iter().chain(known.rest.iter()).any(|argument| argument.name.eq_ignore_ascii_case(what));
+    let option = what.len() == 1
+        && known.arguments.iter().any(|argument| match argument.accepts {
+            crate::arguments::Accepts::Options(letters) => {
+                letters.iter().any(|letter| letter.letter == what.as_bytes()[0])
+            }
+            _ => false,
+        });
+    if !named && !option {
+        return Err(format!("{} has no argument or checked option '{what}'", known.application));
+    }
+    Ok(format!("{}:{what}", known.application))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -869,6 +951,33 @@ mod tests {
             assert!(problems[0].message.contains("Tech/Dest"));
         }
         assert_eq!(rules(&accepted(&[("deny", "*/*")])).len(), 1);
+    }
+
+    #[test]
+    fn context_conference_and_argument_rules_are_read() {
+        let config = accepted(&[
+            ("allow_context", "campaign"),
+            ("allow_context", "sales, start"),
+            ("deny_context", "trunk-*,*"),
+            ("allow_conference", "campaign-*"),
+            ("allow_argument", "dial:URL"),
+            ("allow_argument", "Queue:x"),
+        ]);
+        let policy = &config.policy;
+        assert_eq!(policy.context_rules.len(), 3);
+        assert_eq!(policy.context_rules[1].written(), "allow_context = sales,start");
+        assert_eq!(policy.conference_rules[0].written(), "allow_conference = campaign-*");
+        assert_eq!(policy.allowed_arguments, ["Dial:URL", "Queue:x"]);
+        for (key, value) in [
+            ("allow_context", ""),
+            ("allow_context", "c,0"),
+            ("allow_conference", ""),
+            ("allow_argument", "Dial"),
+            ("allow_argument", "System:x"),
+            ("allow_argument", "Dial:q"),
+        ] {
+            assert_eq!(rejected(&[(key, value)]).len(), 1, "{key} = {value}");
+        }
     }
 
     #[test]
@@ -1195,6 +1304,9 @@ mod tests {
             ),
             ("deny_application", "System, TrySystem"),
             ("allow_function", "none"),
+            ("allow_argument", "none"),
+            ("allow_context/deny_context", "none (every context, at priority 1)"),
+            ("allow_conference/deny_conference", "none (every conference)"),
             ("max_set_lines", "1000"),
             ("max_value_len", "4096 bytes"),
             ("max_file_size", "65536 bytes"),

@@ -57,6 +57,16 @@ pub trait Host: Send + Sync + 'static {
     /// Whether the channel driver of `tech` knows `dest` as one of this PBX's endpoints (a configured
     /// endpoint or peer), asked of the driver itself.
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> crate::policy::Endpoint;
+    /// Asterisk's own `__ast_app_separate_args(data, ',', 1, array, fields)` (`AST_STANDARD_APP_ARGS`),
+    /// for `spool check args`; `None` where there is no Asterisk to ask.
+    fn asterisk_separate_args(&self, _data: &[u8], _fields: usize) -> Option<Vec<Vec<u8>>> {
+        None
+    }
+    /// Asterisk's own `ast_app_parse_options` over `options`, every letter given an argument slot, for
+    /// `spool check args`; `None` where there is no Asterisk to ask.
+    fn asterisk_parse_options(&self, _options: &[u8]) -> Option<crate::app_data::Options> {
+        None
+    }
 }
 
 /// Log through a [`Host`] with the caller's file, line and module as origin.

@@ -21,7 +21,9 @@
 
 pub mod access;
 pub mod ami;
+pub mod app_data;
 pub mod applications;
+pub mod arguments;
 pub mod attempt;
 pub mod bookkeeping;
 pub mod callerid;
@@ -32,10 +34,12 @@ pub mod claim;
 pub mod cli;
 pub mod cli_args;
 pub mod config;
+pub mod contexts;
 pub mod functions;
 pub mod host;
 pub mod hours;
 pub mod os;
+pub mod parser_check;
 pub mod policy;
 pub mod report;
 pub mod runtime_slot;

@@ -12,6 +12,7 @@ use std::fmt;
 use crate::applications::{self, Action, DEFAULT_ALLOWED_APPLICATIONS};
 use crate::callfile::CallFile;
 use crate::channel::Channel;
+use crate::contexts::{self, ConferenceRule, ContextRule};
 use crate::functions;
 use crate::text::escaped;
 
@@ -27,6 +28,7 @@ pub mod rule {
     pub const PERSISTENT_FUNCTION: &str = "persistent_function";
     pub const SET_LINES: &str = "set_lines";
     pub const VALUE_LENGTH: &str = "value_length";
+    pub use crate::contexts::rule::{ARGUMENT, CONFERENCE, CONTEXT};
 }
 
 /// Applications that run shell commands; pbx_spool's callers (AMI) guard these too. Refused even
@@ -118,6 +120,13 @@ pub struct Policy {
     pub max_set_lines: usize,
     /// Most bytes any single value may have.
     pub max_value_len: usize,
+    /// `allow_argument` keys (`Dial:URL`, `Dial:b`): arguments and options admitted as written
+    /// ([`crate::arguments`]).
+    pub allowed_arguments: Vec<String>,
+    /// `allow_context` / `deny_context`, in configuration order; the last matching rule decides.
+    pub context_rules: Vec<ContextRule>,
+    /// `allow_conference` / `deny_conference`, in configuration order; the last matching rule decides.
+    pub conference_rules: Vec<ConferenceRule>,
 }
 
 impl Default for Policy {
@@ -130,6 +139,9 @@ impl Default for Policy {
             allowed_functions: Vec::new(),
             max_set_lines: DEFAULT_MAX_SET_LINES,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
+            allowed_arguments: Vec::new(),
+            context_rules: Vec::new(),
+            conference_rules: Vec::new(),
         }
     }
 }
@@ -172,7 +184,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(rule: &'static str, value: &[u8], detail: String) -> Self {
+    pub(crate) fn new(rule: &'static str, value: &[u8], detail: String) -> Self {
         Rejection { rule, value: shown(value), detail }
     }
 
@@ -206,7 +218,32 @@ pub fn check(call: &CallFile, policy: &Policy, registry: &dyn FunctionRegistry) 
     check_value_lengths(call, policy)?;
     first_leg_verdict(&call.tech, &call.dest, policy, registry)?;
     let written = check_application(call, policy, registry)?;
+    let (runs, dialled) = runs_and_second_legs(call);
+    contexts::check(call, &runs, &dialled, policy)?;
     check_written_functions(call, &written, policy, registry)
+}
+
+/// An application and its data.
+type ApplicationRun = (Vec<u8>, Vec<u8>);
+/// The application that dials, and the channel.
+type SecondLeg = (Vec<u8>, Channel);
+
+/// The applications `call` runs (name and data) and the channels they dial, for the argument,
+/// context and conference checks; empty for a call into the dialplan.
+fn runs_and_second_legs(call: &CallFile) -> (Vec<ApplicationRun>, Vec<SecondLeg>) {
+    let (mut runs, mut dialled) = (Vec::new(), Vec::new());
+    if call.application.is_empty() {
+        return (runs, dialled);
+    }
+    for run in applications_run(&call.application, &call.data).unwrap_or_default() {
+        for action in applications::actions(&run.application, &run.data) {
+            if let Action::Dials(channel) = action {
+                dialled.push((run.application.clone(), channel));
+            }
+        }
+        runs.push((run.application, run.data));
+    }
+    (runs, dialled)
 }
 
 /// Decides whether the channel `tech/dest` may be dialled as a call file's first leg: the last

@@ -47,6 +47,7 @@ pub(crate) fn command_id(command: i32) -> Option<CommandId> {
         id::PRS_CLI_PAUSE => CommandId::Pause,
         id::PRS_CLI_RESUME => CommandId::Resume,
         id::PRS_CLI_CANCEL => CommandId::Cancel,
+        id::PRS_CLI_CHECK_ARGS => CommandId::CheckArgs,
         _ => return None,
     })
 }

@@ -11,6 +11,7 @@ pub(crate) mod wall;
 
 use std::ffi::{CStr, CString};
 
+use crate::app_data;
 use crate::callfile::CallFile;
 use crate::host::{CallResult, Host, Level, Origin};
 use crate::policy::Endpoint;
@@ -155,4 +156,56 @@ impl Host for Asterisk {
             _ => Endpoint::Unknown,
         }
     }
+
+    fn asterisk_separate_args(&self, data: &[u8], fields: usize) -> Option<Vec<Vec<u8>>> {
+        let fields = fields.clamp(1, MAX_PARSER_SLOTS);
+        let mut buffer = c_bytes(data);
+        let mut array: Vec<*mut libc::c_char> = vec![std::ptr::null_mut(); fields];
+        // SAFETY: `buffer` is a NUL-terminated copy Asterisk may rewrite in place; `array` holds `fields` pointers, the length passed; both outlive the call.
+        let count = unsafe {
+            sys::__ast_app_separate_args(
+                buffer.as_mut_ptr().cast(),
+                b',' as libc::c_char,
+                1,
+                array.as_mut_ptr(),
+                fields as i32,
+            )
+        };
+        let count = usize::try_from(count).unwrap_or(0).min(fields);
+        Some(array[..count].iter().map(|&arg| pointed_bytes(arg)).collect())
+    }
+
+    fn asterisk_parse_options(&self, options: &[u8]) -> Option<app_data::Options> {
+        // Every letter is an option with a flag and an argument slot of its own, so Asterisk reports all it reads.
+        let table: Vec<sys::ast_app_option> =
+            (0..MAX_PARSER_SLOTS).map(|letter| sys::ast_app_option { flag: 1, arg_index: letter as u32 + 1 }).collect();
+        let mut flags = sys::ast_flags { flags: 0 };
+        let mut args: Vec<*mut libc::c_char> = vec![std::ptr::null_mut(); MAX_PARSER_SLOTS];
+        let mut buffer = c_bytes(options);
+        // SAFETY: the table has the 128 entries Asterisk indexes by letter, `args` the 128 slots its arg_index values name; `buffer` is a NUL-terminated copy Asterisk may rewrite; all outlive the call.
+        let result = unsafe {
+            sys::ast_app_parse_options(table.as_ptr(), &mut flags, args.as_mut_ptr(), buffer.as_mut_ptr().cast())
+        };
+        let letters = args.iter().map(|&arg| (!arg.is_null()).then(|| pointed_bytes(arg))).collect();
+        Some(app_data::Options { letters, complete: result == 0 })
+    }
+}
+
+/// Option letters (and argument slots) Asterisk's option parser knows: a byte's low seven bits.
+const MAX_PARSER_SLOTS: usize = 128;
+
+/// `data` up to its first NUL, NUL-terminated, as a C function that rewrites its input needs it.
+fn c_bytes(data: &[u8]) -> Vec<u8> {
+    let mut bytes: Vec<u8> = data.iter().copied().take_while(|&byte| byte != 0).collect();
+    bytes.push(0);
+    bytes
+}
+
+/// The bytes of a C string Asterisk pointed into (NULL: none).
+fn pointed_bytes(pointer: *const libc::c_char) -> Vec<u8> {
+    if pointer.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: non-null, and points into a NUL-terminated buffer (ours, or a string literal of Asterisk's) alive during this call.
+    unsafe { CStr::from_ptr(pointer) }.to_bytes().to_vec()
 }

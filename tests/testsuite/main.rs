@@ -19,6 +19,7 @@ mod parity_retry;
 mod parity_timing;
 mod scale;
 mod security;
+mod security_arguments;
 mod security_round_two;
 mod shared;
 mod tool;
