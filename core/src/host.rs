@@ -57,6 +57,9 @@ pub trait Host: Send + Sync + 'static {
     /// Whether the channel driver of `tech` knows `dest` as one of this PBX's endpoints (a configured
     /// endpoint or peer), asked of the driver itself.
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> crate::policy::Endpoint;
+    /// Whether `name` is a dialplan global now (`[globals]`, `Set(GLOBAL(...))`), compared exactly as
+    /// Asterisk compares variable names.
+    fn dialplan_global(&self, name: &[u8]) -> bool;
 }
 
 /// Log through a [`Host`] with the caller's file, line and module as origin.
