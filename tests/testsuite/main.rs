@@ -19,6 +19,7 @@ mod parity_timing;
 mod scale;
 mod security;
 mod security_round_two;
+mod security_values;
 mod shared;
 mod tool;
 
