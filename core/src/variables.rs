@@ -480,6 +480,16 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_classified_variable_with_its_module() {
+        let readme = include_str!("../../README.md");
+        for entry in &CLASSIFIED_VARIABLES {
+            let name = if entry.prefix { format!("`{}*`", entry.name) } else { format!("`{}`", entry.name) };
+            let row = format!("| {name} | {} | {} |", entry.module, entry.class.reason());
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn allow_variable_admits_every_form() {
         let allowed = vec!["__MONITOR_FILENAME".to_string(), "TRUNKVAR".to_string()];
         assert!(admitted(&allowed, b"MONITOR_FILENAME"));
