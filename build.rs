@@ -29,6 +29,7 @@ const FUNCTIONS: &[&str] = &[
     "prs_function_write_escalates",
     "prs_live_dangerously",
     "prs_endpoint",
+    "pbx_builtin_getvar_helper",
     "prs_hangup_uniqueid",
     "prs_ami_ack",
     "prs_ami_error",

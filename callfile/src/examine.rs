@@ -1,6 +1,6 @@
 //! The spool's verdict on a call file, offline: the core's own parser, validity rule and policy, the size
 //! limit, and notes for the checks only a running Asterisk can make (writes to dialplan functions, whether
-//! a bare endpoint name is one this PBX knows).
+//! a bare endpoint name is one this PBX knows, whether a variable is a dialplan global).
 //!
 //! Reads the file being checked and nothing else; it never writes, and never touches the spool.
 
@@ -39,6 +39,7 @@ impl Examination {
 #[derive(Default)]
 struct OfflineRegistry {
     endpoints: RefCell<Vec<String>>,
+    variables: RefCell<Vec<String>>,
 }
 
 impl FunctionRegistry for OfflineRegistry {
@@ -57,6 +58,15 @@ impl FunctionRegistry for OfflineRegistry {
             endpoints.push(channel);
         }
         policy::Endpoint::NotChecked
+    }
+
+    fn is_dialplan_global(&self, name: &[u8]) -> bool {
+        let name = pbx_spool_core::text::printable(name);
+        let mut variables = self.variables.borrow_mut();
+        if !variables.contains(&name) {
+            variables.push(name);
+        }
+        false
     }
 }
 
@@ -108,6 +118,9 @@ pub fn examine(bytes: &[u8], shown: &str, rules: &SpoolConfig, check_path: Optio
         })
         .chain(registry.endpoints.into_inner().into_iter().map(|channel| {
             format!("{shown}: note: {channel} is taken to be an endpoint this PBX knows: not checked offline: {how}")
+        }))
+        .chain(registry.variables.into_inner().into_iter().map(|variable| {
+            format!("{shown}: note: Set writes the variable {variable}, taken not to be a dialplan global: not checked offline: {how}")
         }))
         .collect();
     examination
@@ -169,9 +182,15 @@ mod tests {
 
     #[test]
     fn examine_notes_functions_it_cannot_check_offline() {
-        let text = format!("{VALID}Set: _FILE(/tmp/x)=1\nSet: __FILE(/tmp/y)=2\nSet: DB(a/b)=c\nSet: PLAIN=1\n");
+        // FILE and DB are off the function allow list; only live_dangerously, which only Asterisk knows,
+        // could admit them: refused offline, and noted.
+        let text = format!("{VALID}Set: _FILE(/tmp/x)=1\nSet: __FILE(/tmp/y)=2\nSet: DB(a/b)=c\n");
         let examination = examine(text.as_bytes(), "d.call", &rules(), Some("/abs/d.call"));
-        assert!(examination.placeable());
+        assert!(
+            examination.problems[0].contains("(rule function, value '_FILE(/tmp/x)')"),
+            "{:?}",
+            examination.problems
+        );
         assert_eq!(
             examination.notes,
             vec![
@@ -185,6 +204,17 @@ mod tests {
                  `asterisk -rx 'spool check /abs/d.call'`"
                     .to_string(),
             ]
+        );
+        // A plain variable may be a dialplan global, which only Asterisk knows.
+        let text = format!("{VALID}Set: CUSTOMER_ID=42\n");
+        let examination = examine(text.as_bytes(), "v.call", &rules(), None);
+        assert!(examination.placeable(), "{:?}", examination.problems);
+        assert_eq!(
+            examination.notes.last().map(String::as_str),
+            Some(
+                "v.call: note: Set writes the variable CUSTOMER_ID, taken not to be a dialplan global: not checked \
+                 offline: run `asterisk -rx 'spool check FILE'` on a copy of the file"
+            )
         );
         // Noted even when another rule refuses the file first.
         let refused = "Channel: PJSIP/1@trunk\nApplication: Echo\nSet: SHELL(x)=1\n";

@@ -73,6 +73,10 @@ impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> policy::Endpoint {
         self.host.endpoint(tech, dest)
     }
+
+    fn is_dialplan_global(&self, name: &[u8]) -> bool {
+        self.host.dialplan_global(name)
+    }
 }
 
 /// What the scheduler must do with the file after a visit.

@@ -202,7 +202,9 @@ impl ConfigRead {
 /// `first_leg` (local|strict|any); `allow`/`deny` (repeatable channel patterns, order kept);
 /// `allow_application` (repeatable; each adds to the default list); `deny_application` (repeatable;
 /// the first occurrence replaces the default list, `none` empties it); `allow_function` (repeatable:
-/// a function whose write outlives the call that call files may write); `max_set_lines`, `max_value_len`, `max_file_size`, `owner_check` (Asterisk's true/false
+/// `NAME` or `NAME(field)`, a function write call files may make besides the default ones);
+/// `allow_variable` (repeatable: a variable Asterisk reads as configuration, or a dialplan global, that
+/// call files may set); `max_set_lines`, `max_value_len`, `max_file_size`, `owner_check` (Asterisk's true/false
 /// words), `allowed_owner` (repeatable), `maxcalls`, `maxrate`. A single-valued key given twice
 /// takes its last value, with a warning.
 ///
@@ -239,6 +241,8 @@ pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
     };
     let allowed_functions =
         if policy.allowed_functions.is_empty() { "none".to_string() } else { policy.allowed_functions.join(", ") };
+    let allowed_variables =
+        if policy.allowed_variables.is_empty() { "none".to_string() } else { policy.allowed_variables.join(", ") };
     let allowed_owners = if config.allowed_owners.is_empty() {
         "the user Asterisk runs as, or root".to_string()
     } else {
@@ -269,6 +273,7 @@ pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
                 policy.conference_rules.iter().map(ConferenceRule::written).collect::<Vec<_>>().join(", ")
             },
         ),
+        ("allow_variable", allowed_variables),
         ("max_set_lines", policy.max_set_lines.to_string()),
         ("max_value_len", format!("{} bytes", policy.max_value_len)),
         ("max_file_size", format!("{} bytes", config.max_file_size)),
@@ -312,6 +317,7 @@ enum Key {
     DenyContext,
     AllowConference,
     DenyConference,
+    AllowVariable,
     MaxSetLines,
     MaxValueLen,
     MaxFileSize,
@@ -325,7 +331,7 @@ enum Key {
     Node,
 }
 
-const KEYS: [(&str, Key); 22] = [
+const KEYS: [(&str, Key); 23] = [
     ("first_leg", Key::FirstLeg),
     ("allow", Key::Allow),
     ("deny", Key::Deny),
@@ -337,6 +343,7 @@ const KEYS: [(&str, Key); 22] = [
     ("deny_context", Key::DenyContext),
     ("allow_conference", Key::AllowConference),
     ("deny_conference", Key::DenyConference),
+    ("allow_variable", Key::AllowVariable),
     ("max_set_lines", Key::MaxSetLines),
     ("max_value_len", Key::MaxValueLen),
     ("max_file_size", Key::MaxFileSize),
@@ -369,6 +376,7 @@ impl Key {
                 | Key::DenyContext
                 | Key::AllowConference
                 | Key::DenyConference
+                | Key::AllowVariable
                 | Key::AllowedOwner
         )
     }
@@ -457,6 +465,12 @@ impl Reader {
                     return Err("expected a conference name or pattern".to_string());
                 }
                 policy.conference_rules.push(ConferenceRule { action, pattern: value.to_string() });
+            }
+            Key::AllowVariable => {
+                let name = parse_variable_name(value)?;
+                if !policy.allowed_variables.contains(&name) {
+                    policy.allowed_variables.push(name);
+                }
             }
             Key::DenyApplication => {
                 // The first line replaces the defaults, so a list written out is the whole list.
@@ -709,10 +723,33 @@ fn parse_application_name(value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
+/// `NAME` or `NAME(field)`: a function name, and optionally the one argument admitted.
 fn parse_function_name(value: &str) -> Result<String, String> {
-    let is_name = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let is_name = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let (name, field) = match value.strip_suffix(')').and_then(|rest| rest.split_once('(')) {
+        Some((name, field)) => (name, Some(field)),
+        None => (value, None),
+    };
+    let field_ok = field.map_or(true, |field| {
+        !field.is_empty() && field.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '(' | ')'))
+    });
+    if !is_name(name) || !field_ok {
+        return Err(
+            "expected one dialplan function name, such as GLOBAL, or one function and field, such as CDR(accountcode), \
+             per line"
+                .to_string(),
+        );
+    }
+    Ok(value.to_string())
+}
+
+/// A variable name as Asterisk compares it (case kept); inheritance marks (`_`, `__`) are allowed and
+/// admit the same variable.
+fn parse_variable_name(value: &str) -> Result<String, String> {
+    let is_name =
+        !value.trim_start_matches('_').is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !is_name {
-        return Err("expected one dialplan function name, such as GLOBAL, per line".to_string());
+        return Err("expected one variable name, such as TRUNKVAR, per line".to_string());
     }
     Ok(value.to_string())
 }
@@ -1307,6 +1344,7 @@ mod tests {
             ("allow_argument", "none"),
             ("allow_context/deny_context", "none (every context, at priority 1)"),
             ("allow_conference/deny_conference", "none (every conference)"),
+            ("allow_variable", "none"),
             ("max_set_lines", "1000"),
             ("max_value_len", "4096 bytes"),
             ("max_file_size", "65536 bytes"),
@@ -1424,6 +1462,9 @@ mod tests {
             fn endpoint(&self, _tech: &[u8], _dest: &[u8]) -> policy::Endpoint {
                 policy::Endpoint::NotChecked
             }
+            fn is_dialplan_global(&self, _name: &[u8]) -> bool {
+                false
+            }
         }
         assert!(policy::first_leg_verdict(b"Local", b"123@campaign", policy, &NoFacts).is_ok());
         assert!(policy::first_leg_verdict(b"Local", b"1@other", policy, &NoFacts).is_err());
@@ -1439,9 +1480,16 @@ mod tests {
         assert!(allowed.iter().any(|name| name == "Playback"), "{allowed:?}");
         assert_eq!(allowed.iter().filter(|name| name.eq_ignore_ascii_case("exec")).count(), 1, "{allowed:?}");
         assert_eq!(config.policy.allowed_functions, ["GLOBAL"]);
-        for (key, value) in
-            [("allow_application", "Exec, System"), ("allow_function", "GLOBAL(x)"), ("allow_function", "")]
-        {
+        for (key, value) in [
+            ("allow_application", "Exec, System"),
+            ("allow_function", "GLOBAL("),
+            ("allow_function", "GLOBAL()"),
+            ("allow_function", "A(b)c"),
+            ("allow_function", ""),
+            ("allow_variable", "A-B"),
+            ("allow_variable", "__"),
+            ("allow_variable", "X(y)"),
+        ] {
             let problems = rejected(&[(key, value)]);
             assert_eq!(problems.len(), 1, "{key} = {value}: {problems:?}");
             assert_eq!(problems[0].key, key);
@@ -1450,5 +1498,14 @@ mod tests {
         let row = |key: &str| described.iter().find(|(name, _)| name == key).map(|(_, value)| value.clone());
         assert!(row("allow_application").is_some_and(|value| value.ends_with(", Exec")), "{described:?}");
         assert_eq!(row("allow_function").as_deref(), Some("GLOBAL"));
+        assert_eq!(row("allow_variable").as_deref(), Some("none"));
+        let config = accepted(&[
+            ("allow_function", "CDR(accountcode)"),
+            ("allow_variable", "TRUNKVAR"),
+            ("allow_variable", "__MONITOR_FILENAME"),
+            ("allow_variable", "TRUNKVAR"),
+        ]);
+        assert_eq!(config.policy.allowed_functions, ["CDR(accountcode)"]);
+        assert_eq!(config.policy.allowed_variables, ["TRUNKVAR", "__MONITOR_FILENAME"]);
     }
 }

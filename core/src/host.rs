@@ -67,6 +67,9 @@ pub trait Host: Send + Sync + 'static {
     fn asterisk_parse_options(&self, _options: &[u8]) -> Option<crate::app_data::Options> {
         None
     }
+    /// Whether `name` is a dialplan global now (`[globals]`, `Set(GLOBAL(...))`), compared exactly as
+    /// Asterisk compares variable names.
+    fn dialplan_global(&self, name: &[u8]) -> bool;
 }
 
 /// Log through a [`Host`] with the caller's file, line and module as origin.

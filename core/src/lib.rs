@@ -5,7 +5,8 @@
 //!
 //! - what a call file says: [`callfile`] (parser), [`callerid`], [`policy`] (the security rules)
 //!   with [`channel`] (channels as Asterisk reads them), [`applications`] (what an application will
-//!   dial, run, start and write) and [`functions`] (which functions a write reaches),
+//!   dial, run, start and write), [`functions`] (which functions a write reaches, and which writes a
+//!   call file may make) and [`variables`] (the variables Asterisk reads as configuration),
 //!   [`config`] (pbx_spool_rs.conf as a model), [`campaign`] (its campaign sections) and [`hours`]
 //!   (calling windows in a time zone; jiff, on the scheduler thread only);
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit),
@@ -45,6 +46,7 @@ pub mod report;
 pub mod runtime_slot;
 pub mod scheduler;
 pub mod text;
+pub mod variables;
 pub mod watcher;
 pub mod wheel;
 

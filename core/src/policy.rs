@@ -26,6 +26,7 @@ pub mod rule {
     pub const AGI_SCRIPT: &str = "agi_script";
     pub const DANGEROUS_FUNCTION: &str = "dangerous_function";
     pub const PERSISTENT_FUNCTION: &str = "persistent_function";
+    pub use crate::variables::rule::{DIALPLAN_GLOBAL, FUNCTION, PATH_VALUE, VARIABLE};
     pub const SET_LINES: &str = "set_lines";
     pub const VALUE_LENGTH: &str = "value_length";
     pub use crate::contexts::rule::{ARGUMENT, CONFERENCE, CONTEXT};
@@ -114,8 +115,13 @@ pub struct Policy {
     pub allowed_applications: Vec<String>,
     /// `Application:` names refused even when allowed.
     pub denied_applications: Vec<String>,
-    /// Functions whose write outlives the call that a call file may still write (`allow_function`).
+    /// `allow_function` entries: `NAME` (any write to the function) or `NAME(field)`, added to the
+    /// default function writes ([`functions::DEFAULT_FUNCTION_WRITES`]); they also admit functions whose
+    /// write outlives the call.
     pub allowed_functions: Vec<String>,
+    /// `allow_variable` names: variables Asterisk reads as configuration, or dialplan globals, that a
+    /// call file may still set ([`crate::variables`]).
+    pub allowed_variables: Vec<String>,
     /// Most `Set:`/`SetVar:` lines a call file may have.
     pub max_set_lines: usize,
     /// Most bytes any single value may have.
@@ -137,6 +143,7 @@ impl Default for Policy {
             allowed_applications: DEFAULT_ALLOWED_APPLICATIONS.iter().map(|name| (*name).to_string()).collect(),
             denied_applications: DEFAULT_DENIED_APPLICATIONS.iter().map(|name| (*name).to_string()).collect(),
             allowed_functions: Vec::new(),
+            allowed_variables: Vec::new(),
             max_set_lines: DEFAULT_MAX_SET_LINES,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             allowed_arguments: Vec::new(),
@@ -170,6 +177,10 @@ pub trait FunctionRegistry {
 
     /// Whether the driver of `tech` knows `dest` as one of this PBX's endpoints.
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint;
+
+    /// Whether `name` (compared exactly, as Asterisk compares variable names) is a dialplan global
+    /// now. Offline checks, which cannot know, answer false and report the name as not checked.
+    fn is_dialplan_global(&self, name: &[u8]) -> bool;
 }
 
 /// Why a call file is refused: the check, the offending value and a sentence for the admin.
@@ -220,7 +231,8 @@ pub fn check(call: &CallFile, policy: &Policy, registry: &dyn FunctionRegistry) 
     let written = check_application(call, policy, registry)?;
     let (runs, dialled) = runs_and_second_legs(call);
     contexts::check(call, &runs, &dialled, policy)?;
-    check_written_functions(call, &written, policy, registry)
+    check_written_functions(call, &written, policy, registry)?;
+    crate::variables::check_writes(call, &written, policy, registry)
 }
 
 /// An application and its data.
@@ -617,7 +629,11 @@ fn check_written_functions(
         let persistent = names.iter().find(|function| {
             functions::is_persistent(function)
                 && !dangerous.contains(function)
-                && !policy.allowed_functions.iter().any(|allowed| function.eq_ignore_ascii_case(allowed))
+                && !policy.allowed_functions.iter().any(|allowed| {
+                    let name = functions::function_and_argument(allowed.as_bytes())
+                        .map_or(allowed.as_bytes(), |(name, _)| name);
+                    function.as_bytes().eq_ignore_ascii_case(name)
+                })
         });
         if let Some(function) = persistent {
             let function = shown(function.as_bytes());
@@ -691,7 +707,7 @@ fn char_width(bytes: &[u8], at: usize) -> usize {
 }
 
 /// `bytes` made safe for one log line and shortened to [`SHOWN_VALUE_MAX_CHARS`].
-fn shown(bytes: &[u8]) -> String {
+pub(crate) fn shown(bytes: &[u8]) -> String {
     escaped(bytes, SHOWN_VALUE_MAX_CHARS)
 }
 
@@ -722,6 +738,10 @@ mod tests {
 
         fn live_dangerously(&self) -> bool {
             self.live_dangerously
+        }
+
+        fn is_dialplan_global(&self, _name: &[u8]) -> bool {
+            false
         }
 
         /// The PBX has the PJSIP, SIP and IAX2 drivers (technology names compare case-insensitively),
@@ -1111,7 +1131,13 @@ mod tests {
             let registry = asterisk_functions();
             let result = check(&with_variables(&[name]), &Policy::default(), &registry);
             match dangerous {
-                None => assert_eq!(result, Ok(()), "{}", String::from_utf8_lossy(name)),
+                // Not this rule's: the function allow list judges them (CALLERID passes, `file` does not).
+                None => assert_ne!(
+                    result.err().map(|rejection| rejection.rule),
+                    Some(rule::DANGEROUS_FUNCTION),
+                    "{}",
+                    String::from_utf8_lossy(name)
+                ),
                 Some(function) => {
                     let rejection = result.expect_err("dangerous write");
                     assert_eq!(rejection.rule, rule::DANGEROUS_FUNCTION);
@@ -1125,15 +1151,23 @@ mod tests {
     #[test]
     fn live_dangerously_allows_dangerous_writes() {
         let registry = FakeRegistry::new(&["FILE"], true);
-        let call = with_variables(&[b"FILE(/tmp/x)", b"DB(a/b)"]);
+        let call = with_variables(&[b"FILE(/tmp/x)", b"CALLERID(num)"]);
         assert_eq!(check(&call, &Policy::default(), &registry), Ok(()));
+        // A function Asterisk does not flag is not live_dangerously's to admit: the allow list decides.
+        let call = with_variables(&[b"FILE(/tmp/x)", b"DB(a/b)"]);
+        assert_eq!(
+            check(&call, &Policy::default(), &registry).map_err(|rejection| rejection.rule),
+            Err(rule::FUNCTION)
+        );
     }
 
     #[test]
     fn the_registry_is_asked_with_the_name_as_written() {
         let registry = asterisk_functions();
         let call = with_variables(&[b"file(x)", b"__Db(x)", b"PLAIN", b"_INHERITED"]);
-        assert_eq!(check(&call, &Policy::default(), &registry), Ok(()));
+        // Not flagged dangerous under these names, and not on the function allow list either.
+        let rejection = check(&call, &Policy::default(), &registry).expect_err("file is not an allowed function");
+        assert_eq!((rejection.rule, rejection.value.as_str()), (rule::FUNCTION, "file(x)"));
         assert_eq!(*registry.asked.borrow(), vec!["file".to_string(), "__Db".to_string(), "Db".to_string()]);
     }
 
@@ -1398,6 +1432,11 @@ mod round_two_tests {
 
         fn live_dangerously(&self) -> bool {
             false
+        }
+
+        /// The dialplan has one global, TRUNKVAR.
+        fn is_dialplan_global(&self, name: &[u8]) -> bool {
+            name == b"TRUNKVAR"
         }
 
         fn endpoint(&self, tech: &[u8], dest: &[u8]) -> Endpoint {
@@ -1670,9 +1709,10 @@ mod round_two_tests {
         ] {
             assert_eq!(rule(&with_set(&[name]), &policy), Some(rule::PERSISTENT_FUNCTION), "{name}");
         }
-        for name in ["CALLERID(num)", "CDR(userfield)", "PLAIN", "ARRAY(A,B)", "GLOBALS"] {
+        for name in ["CALLERID(num)", "CDR(userfield)", "PLAIN", "GLOBALS"] {
             assert_eq!(rule(&with_set(&[name]), &policy), None, "{name}");
         }
+        assert_eq!(rule(&with_set(&["ARRAY(A,B)"]), &policy), Some(rule::FUNCTION));
         let (_, value, detail) = refusal(&with_set(&["A", "GLOBAL(TRUNK)"]), &policy).unwrap();
         assert_eq!(value, "GLOBAL(TRUNK)");
         assert_eq!(

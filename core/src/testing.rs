@@ -119,6 +119,11 @@ impl Host for FakeHost {
         false
     }
 
+    fn dialplan_global(&self, name: &[u8]) -> bool {
+        // The fake PBX's dialplan has one global, TRUNKVAR.
+        name == b"TRUNKVAR"
+    }
+
     fn endpoint(&self, tech: &[u8], dest: &[u8]) -> crate::policy::Endpoint {
         // The fake PBX has the PJSIP endpoints 100 and alice, and nothing else.
         if !tech.eq_ignore_ascii_case(b"PJSIP") {

@@ -140,6 +140,14 @@ impl Host for Asterisk {
         unsafe { sys::prs_function_write_escalates(name.as_ptr()) == 1 }
     }
 
+    fn dialplan_global(&self, name: &[u8]) -> bool {
+        let name = c_string(name);
+        // Only whether a value exists is used: the pointer is never read, so a global deleted meanwhile is never touched.
+        // SAFETY: a valid C string for the call; with no channel, Asterisk looks the name up in its globals under their lock.
+        let value = unsafe { sys::pbx_builtin_getvar_helper(std::ptr::null_mut(), name.as_ptr()) };
+        !value.is_null()
+    }
+
     fn hang_up(&self, uniqueid: &str) -> bool {
         let uniqueid = c_string(uniqueid.as_bytes());
         // SAFETY: a valid C string for the call; the shim looks the channel up with a reference of its own and releases it before returning.

@@ -21,6 +21,7 @@ mod scale;
 mod security;
 mod security_arguments;
 mod security_round_two;
+mod security_values;
 mod shared;
 mod tool;
 
