@@ -87,6 +87,13 @@ pub(crate) fn setup(builder: Builder) -> Builder {
     builder.extensions(DIALPLAN).module("func_global.so").debug(1)
 }
 
+/// [`setup`], and a pbx_spool_rs.conf that admits `Priority: 2` in context `prio` (every context stays
+/// allowed at priority 1): the rule an admin writes for a call file that starts a context part-way on
+/// purpose. (Stock pbx_spool has no such rule and ignores the file.)
+pub(crate) fn setup_with_entry_at_priority_two(builder: Builder) -> Builder {
+    setup(builder).file("pbx_spool_rs.conf", "[general]\nallow_context = *\nallow_context = prio,2\n")
+}
+
 /// Waits until the spooler watches outgoing/. Both only start once Asterisk is fully booted, and stock
 /// pbx_spool checks that once a second: a file created before its inotify watch exists is found by its
 /// first directory scan instead, which hides exactly what scenarios about inotify events test (a
@@ -271,8 +278,10 @@ pub(crate) fn inside_outgoing(ast: &Asterisk, name: &str) -> String {
 
 both_spoolers! {
     /// Scenario 1: the extension form (with and without Priority) and the application form. The
-    /// application's Data is passed as is: pbx_spool does not substitute `${...}` in it.
-    fn extension_and_application_forms(ast: &Asterisk, spooler: Spooler) configure(setup) {
+    /// application's Data is passed as is: pbx_spool does not substitute `${...}` in it. pbx_spool_rs
+    /// enters a context at priority 1 only unless the admin allows another entry point, so its instance
+    /// allows `prio` at 2 (see [`setup_with_entry_at_priority_two`]).
+    fn extension_and_application_forms(ast: &Asterisk, spooler: Spooler) configure(setup_with_entry_at_priority_two) {
         let ext = ast.drop_call_file("ext.call",
             "Channel: Local/s@answer\nContext: report\nExtension: s\nPriority: 1\nSet: FILE=ext\n");
         let prio = ast.drop_call_file("prio.call",
