@@ -28,7 +28,9 @@ pub enum Accepts {
     AgiScript,
     /// A dialplan context entered at priority 1: judged by the context rules.
     Context,
-    /// A conference: judged by the conference rules.
+    /// A conference: a name (`[A-Za-z0-9_.@+-]`), judged by the conference rules. ConfBridge hands the
+    /// name to MixMonitor as part of its data when the conference is recorded, so a `,` would give
+    /// MixMonitor options and a shell command.
     Conference,
     /// Voicemail boxes, `&`-separated `box[@vmcontext]`: no `/` and no `..`.
     Mailboxes,
@@ -139,8 +141,10 @@ const ORIGINATE_OPTIONS: &[OptionClass] = &[
     opt(b'v', Anything, "variables on the new channel: judged with the Set: lines"),
 ];
 
-const VOICEMAIL_OPTIONS: &[OptionClass] =
-    &[opt(b'd', Context, "digits pressed during the greeting go to an extension of this context")];
+const VOICEMAIL_OPTIONS: &[OptionClass] = &[
+    opt(b'd', Context, "digits pressed during the greeting go to an extension of this context"),
+    opt(b't', Prompts, "the beep: a sound file, played with ast_stream_and_wait"),
+];
 
 const VOICEMAILMAIN_OPTIONS: &[OptionClass] =
     &[opt(b's', Nothing, "skips the password: anyone's messages could be listened to")];
@@ -336,7 +340,10 @@ pub fn judge(application: &[u8], data: &[u8], allowed: &[String]) -> Result<Read
     for (index, value) in args.iter().enumerate() {
         let Some(argument) = argument_at(index) else { break };
         let key = format!("{}:{}", spec.application, argument.name);
-        if is_allowed(allowed, &key) {
+        // allow_argument admits a value as written; where the value enters a context or joins a
+        // conference, the context and conference rules still judge it.
+        let admitted = is_allowed(allowed, &key);
+        if admitted && !leads_somewhere(argument.accepts) {
             continue;
         }
         let refuse = |what: String| Refusal {
@@ -369,7 +376,12 @@ pub fn judge(application: &[u8], data: &[u8], allowed: &[String]) -> Result<Read
                     });
                 }
             }
-            Accepts::Conference => reading.conferences.push(value.clone()),
+            Accepts::Conference => {
+                if !admitted {
+                    check_conference_name(value).map_err(refuse)?;
+                }
+                reading.conferences.push(value.clone());
+            }
             Accepts::OriginateTarget => {
                 let kind = args.get(1).map(|kind| app_data::strip(kind)).unwrap_or_default();
                 if kind.eq_ignore_ascii_case(b"exten") {
@@ -399,7 +411,7 @@ fn judge_options(
         let Some(argument) = options.argument(class.letter) else { continue };
         let letter = char::from(class.letter);
         let key = format!("{}:{letter}", spec.application);
-        if is_allowed(allowed, &key) {
+        if is_allowed(allowed, &key) && !leads_somewhere(class.accepts) {
             continue;
         }
         let refuse = |what: String| Refusal {
@@ -423,6 +435,11 @@ fn judge_options(
         }
     }
     Ok(())
+}
+
+/// Classes whose value the context or conference rules judge as well, whatever `allow_argument` says.
+fn leads_somewhere(accepts: Accepts) -> bool {
+    matches!(accepts, Accepts::Context | Accepts::Conference | Accepts::OriginateTarget)
 }
 
 fn is_allowed(allowed: &[String], key: &str) -> bool {
@@ -473,6 +490,19 @@ fn check_value(accepts: Accepts, value: &[u8]) -> Result<(), String> {
     }
 }
 
+/// A conference name ConfBridge can use safely: it becomes part of MixMonitor's data
+/// (`confbridge-<name>-<time>.wav`) when the conference is recorded, and of channel names.
+fn check_conference_name(value: &[u8]) -> Result<(), String> {
+    let safe = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.' | b'@' | b'+');
+    if value.iter().all(safe) {
+        Ok(())
+    } else {
+        Err("must be a conference name (letters, digits and '_', '-', '.', '@', '+'): ConfBridge passes it to \
+             MixMonitor when the conference is recorded, where ',' starts options and a shell command"
+            .to_string())
+    }
+}
+
 fn has_dot_dot(value: &[u8]) -> bool {
     value.windows(2).any(|pair| pair == b"..")
 }
@@ -483,7 +513,9 @@ fn check_prompts(value: &[u8]) -> Result<(), String> {
         return Err("is a URL (Asterisk would fetch it); give a sound file's name".to_string());
     }
     for piece in value.split(|&byte| matches!(byte, b'&' | b':')) {
-        let piece = app_data::strip(piece);
+        // Playback and BackGround split with ast_strsep(AST_STRSEP_STRIP | AST_STRSEP_TRIM), which
+        // removes blanks and a pair of quotes around each name: `'/var/x'` is an absolute path there.
+        let piece = strip_blanks_and_quotes(piece);
         if piece.first() == Some(&b'/') {
             return Err(
                 "is an absolute path; give the sound file's name relative to Asterisk's sounds directory".to_string()
@@ -494,6 +526,20 @@ fn check_prompts(value: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `piece` without Asterisk's blanks and quote characters at either end, however many: at least
+/// what `ast_strip_quoted` followed by `ast_strip` leaves.
+fn strip_blanks_and_quotes(mut piece: &[u8]) -> &[u8] {
+    loop {
+        let stripped = app_data::strip(piece);
+        let stripped = stripped.strip_prefix(b"'").or_else(|| stripped.strip_prefix(b"\"")).unwrap_or(stripped);
+        let stripped = stripped.strip_suffix(b"'").or_else(|| stripped.strip_suffix(b"\"")).unwrap_or(stripped);
+        if stripped.len() == piece.len() {
+            return piece;
+        }
+        piece = stripped;
+    }
 }
 
 /// `value` as it may appear in a log line.
@@ -619,7 +665,49 @@ mod tests {
         assert_eq!(reading.entries[0].context, b"menu");
         let reading = judge(b"VoiceMail", b"1234,d(ivr)", &[]).unwrap();
         assert_eq!(reading.entries[0].context, b"ivr");
-        let reading = judge(b"ConfBridge", b"\"sales,1\"", &[]).unwrap();
-        assert_eq!(reading.conferences, [b"sales,1".to_vec()]);
+        let reading = judge(b"ConfBridge", b"\"sales-1\"", &[]).unwrap();
+        assert_eq!(reading.conferences, [b"sales-1".to_vec()]);
+    }
+
+    #[test]
+    fn quoted_prompts_are_judged_as_playback_unquotes_them() {
+        // ast_strsep(AST_STRSEP_STRIP | AST_STRSEP_TRIM) removes a pair of quotes around each name.
+        for bad in [
+            "'/var/spool/asterisk/voicemail/default/1234/INBOX/msg0000'",
+            "\\\"/var/spool/asterisk/voicemail/default/1234/INBOX/msg0000\\\"",
+            "beep&' /etc/passwd '",
+            "'../x'",
+            "\\\"'../x'\\\"",
+            "beep&\"'/etc/x'\"",
+        ] {
+            assert_eq!(refused("Playback", bad).as_deref(), Some("Playback:filenames"), "{bad}");
+            assert_eq!(refused("BackGround", bad).as_deref(), Some("BackGround:filenames"), "{bad}");
+        }
+        for good in ["'beep'", "\\\"beep\\\"", "'custom/welcome'&beep", "''"] {
+            assert_eq!(refused("Playback", good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn voicemail_beep_is_a_sound_name() {
+        assert_eq!(refused("VoiceMail", "1234@default,st(http://127.0.0.1:8080/b)").as_deref(), Some("VoiceMail:t"));
+        assert_eq!(refused("VoiceMail", "1234@default,t(/var/spool/x/msg0000)").as_deref(), Some("VoiceMail:t"));
+        assert_eq!(refused("VoiceMail", "1234@default,t('/etc/x')").as_deref(), Some("VoiceMail:t"));
+        for good in ["1234@default,st(beep)", "1234@default,t", "1234@default,t()", "1234,su"] {
+            assert_eq!(refused("VoiceMail", good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn conference_names_are_names() {
+        for bad in ["\"r,,touch /tmp/x;\"", "a\\,b", "room one", "a/../b", "x$y", "\"a(b)\""] {
+            assert_eq!(refused("ConfBridge", bad).as_deref(), Some("ConfBridge:conference"), "{bad}");
+        }
+        for good in ["1000", "campaign-42", "sales_meeting", "room.7@acme", "+4930"] {
+            assert_eq!(refused("ConfBridge", good), None, "{good}");
+        }
+        let allowed = ["ConfBridge:conference".to_string()];
+        let reading = judge(b"ConfBridge", b"\"room one\"", &allowed).unwrap();
+        assert_eq!(reading.conferences, [b"room one".to_vec()], "admitted, and still judged by the rules");
     }
 }

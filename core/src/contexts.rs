@@ -44,7 +44,8 @@ pub struct ContextRule {
     pub entry: EntryPoints,
 }
 
-/// One `allow_conference` / `deny_conference` line: a glob over ConfBridge's conference name.
+/// One `allow_conference` / `deny_conference` line: a glob over ConfBridge's conference name, compared
+/// ASCII case-insensitively (ConfBridge finds conferences with `strcasecmp`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConferenceRule {
     pub action: RuleAction,
@@ -149,8 +150,12 @@ fn entry_verdict(entry: &Entry, policy: &Policy) -> Result<(), Rejection> {
 }
 
 fn conference_verdict(application: &[u8], conference: &[u8], policy: &Policy) -> Result<(), Rejection> {
-    let deciding =
-        policy.conference_rules.iter().rev().find(|rule| glob_matches(rule.pattern.as_bytes(), conference, 0));
+    // ConfBridge finds conferences with strcasecmp: `BOARD` is the conference `board`.
+    let deciding = policy
+        .conference_rules
+        .iter()
+        .rev()
+        .find(|rule| glob_matches(rule.pattern.as_bytes(), conference, conference.len()));
     let subject = format!("{} joins conference '{}'", shown(application), shown(conference));
     let detail = match deciding {
         Some(rule) if rule.action == RuleAction::Allow => return Ok(()),
@@ -296,5 +301,33 @@ mod tests {
         assert!(conference_verdict(b"ConfBridge", b"campaign-7", &policy).is_ok());
         let refusal = conference_verdict(b"ConfBridge", b"board", &policy).unwrap_err();
         assert_eq!(refusal.rule, rule::CONFERENCE);
+    }
+
+    #[test]
+    fn conference_rules_ignore_letter_case_as_confbridge_does() {
+        let mut policy = Policy::default();
+        policy.conference_rules.push(ConferenceRule { action: RuleAction::Deny, pattern: "board".to_string() });
+        for spelling in [&b"board"[..], b"BOARD", b"Board", b"bOaRd"] {
+            assert!(conference_verdict(b"ConfBridge", spelling, &policy).is_err(), "{}", shown(spelling));
+        }
+        assert!(conference_verdict(b"ConfBridge", b"boards", &policy).is_ok());
+        policy.conference_rules = vec![ConferenceRule { action: RuleAction::Allow, pattern: "campaign-*".to_string() }];
+        assert!(conference_verdict(b"ConfBridge", b"Campaign-7", &policy).is_ok());
+    }
+
+    #[test]
+    fn allow_argument_does_not_lift_the_context_and_conference_rules() {
+        let policy = Policy {
+            allowed_arguments: vec!["ConfBridge:conference".to_string(), "Originate:arg1".to_string()],
+            conference_rules: vec![ConferenceRule { action: RuleAction::Deny, pattern: "board".to_string() }],
+            ..Policy::default()
+        };
+        let confbridge = call("Channel: Local/s@answer\nApplication: ConfBridge\nData: BOARD\n");
+        let runs = [(b"ConfBridge".to_vec(), b"BOARD".to_vec())];
+        assert_eq!(check(&confbridge, &runs, &[], &policy).unwrap_err().rule, rule::CONFERENCE);
+        let odd_name = [(b"ConfBridge".to_vec(), b"\"room one\"".to_vec())];
+        assert!(check(&confbridge, &odd_name, &[], &policy).is_ok());
+        let originate = [(b"Originate".to_vec(), b"Local/s@a,exten,outbound,s,3".to_vec())];
+        assert_eq!(check(&confbridge, &originate, &[], &policy).unwrap_err().rule, rule::CONTEXT);
     }
 }

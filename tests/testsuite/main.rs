@@ -20,6 +20,7 @@ mod parity_timing;
 mod scale;
 mod security;
 mod security_arguments;
+mod security_red_team;
 mod security_round_two;
 mod security_values;
 mod shared;
