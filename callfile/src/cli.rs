@@ -4,8 +4,9 @@
 //! No work here: nothing is read, written or checked beyond the shape of the arguments.
 //!
 //! The `///` comments on the arguments are clap's help text, written for `callfile --help` (where
-//! `[directories]` is an asterisk.conf section and `[:SS]` an optional part), not rustdoc links.
-#![allow(rustdoc::broken_intra_doc_links)]
+//! `[directories]` is an asterisk.conf section, `[:SS]` an optional part and `<prefix>` a placeholder),
+//! not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -128,7 +129,7 @@ pub enum Command {
         #[command(flatten)]
         name: NameArg,
         /// Put the number in each file name: <prefix>-<number>-<unix ms>-<pid>-<n>.call; characters
-        /// other than letters, digits, '+', '-', '_' and '.' become '_', and it is cut at 40.
+        /// other than letters, digits, '+', '-', '_' and '.' become '_'; at most 40 characters of it.
         #[arg(long)]
         name_with_number: bool,
         #[command(flatten)]
@@ -193,7 +194,8 @@ pub struct WhenArgs {
     /// '2026-12-01 09:30[Europe/Moscow]'. A time skipped by a clock change is refused.
     #[arg(long, value_name = "TIME", conflicts_with = "delay")]
     at: Option<String>,
-    /// The time zone of --at, e.g. Europe/Moscow or UTC (IANA names; an unknown one is an error).
+    /// The time zone of --at (not of --in, which counts from now), e.g. Europe/Moscow or UTC (IANA names;
+    /// an unknown one is an error).
     /// Default: the system's (TZ, else /etc/localtime).
     #[arg(long, value_name = "ZONE", requires = "at", conflicts_with = "delay", value_parser = check_zone)]
     tz: Option<String>,
