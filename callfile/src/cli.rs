@@ -4,8 +4,9 @@
 //! No work here: nothing is read, written or checked beyond the shape of the arguments.
 //!
 //! The `///` comments on the arguments are clap's help text, written for `callfile --help` (where
-//! `[directories]` is an asterisk.conf section and `[:SS]` an optional part), not rustdoc links.
-#![allow(rustdoc::broken_intra_doc_links)]
+//! `[directories]` is an asterisk.conf section, `[:SS]` an optional part and `<prefix>` a placeholder),
+//! not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -15,11 +16,11 @@ use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::bulk::BulkRequest;
+use crate::commands::bulk::{BulkRequest, Manifest};
 use crate::commands::submit::{Source, SubmitRequest};
-use crate::conf::Settings;
+use crate::conf::{ConfigChoice, Settings};
 use crate::render::{CallSpec, Target};
-use crate::time::{parse_duration, parse_seconds, When};
+use crate::time::{named_zone, parse_duration, parse_seconds, When};
 
 const ABOUT: &str = "Check Asterisk call files and submit them to the outgoing spool (pbx_spool_rs)";
 
@@ -59,7 +60,16 @@ const BULK_LONG_ABOUT: &str =
     own ${...} expressions are left alone); numbers may not contain blanks, control characters \
     or ';'. The template is checked once with the first number, then every generated file; \
     refused numbers are skipped. A progress bar on stderr when it is a terminal; a summary at \
-    the end.";
+    the end with the first and last due time in the campaign's time zone and in UTC.\n\n\
+    The rules are those of the installed pbx_spool_rs.conf (in astetcdir from asterisk.conf, \
+    else /etc/asterisk), as the module and 'spool check' apply them, unless --config or \
+    --no-config says otherwise. When the files join a campaign with calling hours (by their \
+    names, <prefix>-...call, or their Channel:), --spread counts open time only: due times that \
+    would fall outside the hours are moved into the next open window, keeping their spacing, \
+    and a warning on stderr says how many (the spool would only hold them and dial them in a \
+    burst when the window opens).\n\n\
+    A manifest lists every number with its file name and due time (RFC 3339, in the campaign's \
+    zone), or why it was refused: CSV with the header number,file,due,refused.";
 
 /// `callfile`'s command line.
 #[derive(Debug, Parser)]
@@ -91,6 +101,8 @@ pub enum Command {
         #[command(flatten)]
         spool: SpoolArgs,
         #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
         when: WhenArgs,
         #[command(flatten)]
         name: NameArg,
@@ -104,6 +116,8 @@ pub enum Command {
     Bulk {
         #[command(flatten)]
         spool: SpoolArgs,
+        #[command(flatten)]
+        config: BulkConfigArgs,
         /// The call file template; every {number} in it is replaced by each number.
         #[arg(long, value_name = "CAMPAIGN.call")]
         template: PathBuf,
@@ -114,10 +128,42 @@ pub enum Command {
         spread: Option<String>,
         #[command(flatten)]
         name: NameArg,
+        /// Put the number in each file name: <prefix>-<number>-<unix ms>-<pid>-<n>.call; characters
+        /// other than letters, digits, '+', '-', '_' and '.' become '_'; at most 40 characters of it.
+        #[arg(long)]
+        name_with_number: bool,
+        #[command(flatten)]
+        manifest: ManifestArgs,
         /// The numbers, one per line.
         #[arg(value_name = "NUMBERS.txt")]
         numbers: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BulkConfigArgs {
+    /// pbx_spool_rs.conf whose policy and campaigns to apply. Default: the installed one,
+    /// <astetcdir>/pbx_spool_rs.conf (astetcdir from asterisk.conf, else /etc/asterisk); when it does
+    /// not exist the built-in defaults apply (a note says so); unreadable or invalid, nothing is
+    /// submitted. Read offline: only [category] and 'key = value' / 'key => value' lines and ;
+    /// comments; #include, #exec and templates are not supported.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Apply the built-in defaults, not the installed pbx_spool_rs.conf: no campaign, no calling hours.
+    #[arg(long, conflicts_with = "config")]
+    no_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Where to write the manifest (replaced if it exists). Default: beside NUMBERS.txt, named
+    /// <NUMBERS>.manifest.csv, or <NUMBERS>.manifest-2.csv and so on when that exists (an earlier
+    /// manifest is never replaced). It is created before any call file is placed.
+    #[arg(long, value_name = "PATH")]
+    manifest: Option<PathBuf>,
+    /// Write no manifest.
+    #[arg(long, conflicts_with = "manifest")]
+    no_manifest: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,11 +181,10 @@ pub struct SpoolArgs {
     /// /var/spool/asterisk.
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
-    /// asterisk.conf to take astspooldir from ([directories] section). Default: /etc/asterisk/asterisk.conf.
+    /// asterisk.conf to take astspooldir (and, for bulk, astetcdir) from ([directories] section).
+    /// Default: /etc/asterisk/asterisk.conf.
     #[arg(long, value_name = "PATH")]
     asterisk_conf: Option<PathBuf>,
-    #[command(flatten)]
-    config: ConfigArg,
 }
 
 #[derive(Debug, Args)]
@@ -149,8 +194,10 @@ pub struct WhenArgs {
     /// '2026-12-01 09:30[Europe/Moscow]'. A time skipped by a clock change is refused.
     #[arg(long, value_name = "TIME", conflicts_with = "delay")]
     at: Option<String>,
-    /// The time zone of --at, e.g. Europe/Moscow or UTC (IANA names). Default: the system's.
-    #[arg(long, value_name = "ZONE", requires = "at")]
+    /// The time zone of --at (not of --in, which counts from now), e.g. Europe/Moscow or UTC (IANA names;
+    /// an unknown one is an error).
+    /// Default: the system's (TZ, else /etc/localtime).
+    #[arg(long, value_name = "ZONE", requires = "at", conflicts_with = "delay", value_parser = check_zone)]
     tz: Option<String>,
     /// Due after DURATION: 90s, 10m, 1h30m, 2d (also '1h 30m', '1.5h'); a bare number is seconds.
     /// Without --at or --in, the call is due at once.
@@ -220,6 +267,12 @@ fn assignment(value: OsString) -> Result<(Vec<u8>, Vec<u8>), String> {
     }
 }
 
+/// A time zone is checked when the arguments are (an unknown one is a usage error, exit 2); it is kept as
+/// its name for the request.
+fn check_zone(name: &str) -> Result<String, String> {
+    named_zone(name).map(|_| name.to_string())
+}
+
 /// A duration is checked when the arguments are; it is kept as text for the request.
 fn check_duration(text: &str) -> Result<String, String> {
     parse_duration(text).map(|_| text.to_string())
@@ -238,8 +291,36 @@ pub enum Request {
 }
 
 impl SpoolArgs {
-    fn settings(self) -> Settings {
-        Settings { spool: self.spool, asterisk_conf: self.asterisk_conf, config: self.config.config }
+    fn settings(self, config: ConfigChoice) -> Settings {
+        Settings { spool: self.spool, asterisk_conf: self.asterisk_conf, config }
+    }
+}
+
+impl ConfigArg {
+    /// `--config PATH`, else the built-in defaults.
+    fn choice(self) -> ConfigChoice {
+        self.config.map_or(ConfigChoice::BuiltIn, ConfigChoice::File)
+    }
+}
+
+impl BulkConfigArgs {
+    /// `--config PATH`, `--no-config`, else the installed pbx_spool_rs.conf.
+    fn choice(self) -> ConfigChoice {
+        match (self.config, self.no_config) {
+            (Some(path), _) => ConfigChoice::File(path),
+            (None, true) => ConfigChoice::BuiltIn,
+            (None, false) => ConfigChoice::Installed,
+        }
+    }
+}
+
+impl ManifestArgs {
+    fn manifest(self) -> Manifest {
+        match (self.manifest, self.no_manifest) {
+            (Some(path), _) => Manifest::At(path),
+            (None, true) => Manifest::None,
+            (None, false) => Manifest::BesideNumbers,
+        }
     }
 }
 
@@ -302,9 +383,9 @@ impl Cli {
     pub fn into_request(self) -> Result<Request, clap::Error> {
         Ok(match self.command {
             Command::Check { config, files } => {
-                Request::Check { settings: Settings { config: config.config, ..Settings::default() }, files }
+                Request::Check { settings: Settings { config: config.choice(), ..Settings::default() }, files }
             }
-            Command::Submit { spool, when, name, call, file } => {
+            Command::Submit { spool, config, when, name, call, file } => {
                 let source = match file {
                     Some(file) => Source::File(file),
                     None => Source::Spec(call.spec().map_err(|(kind, why)| {
@@ -316,14 +397,24 @@ impl Cli {
                     })?),
                 };
                 Request::Submit {
-                    settings: spool.settings(),
+                    settings: spool.settings(config.choice()),
                     request: SubmitRequest { source, when: when.when(), prefix: name.name },
                 }
             }
-            Command::Bulk { spool, template, when, spread, name, numbers } => Request::Bulk {
-                settings: spool.settings(),
-                request: BulkRequest { numbers, template, when: when.when(), spread, prefix: name.name },
-            },
+            Command::Bulk { spool, config, template, when, spread, name, name_with_number, manifest, numbers } => {
+                Request::Bulk {
+                    settings: spool.settings(config.choice()),
+                    request: BulkRequest {
+                        numbers,
+                        template,
+                        when: when.when(),
+                        spread,
+                        prefix: name.name,
+                        name_with_number,
+                        manifest: manifest.manifest(),
+                    },
+                }
+            }
         })
     }
 }
@@ -350,7 +441,7 @@ mod tests {
     #[test]
     fn check_takes_files_and_config_only() {
         let request = parse(&["check", "--config", "/c.conf", "a.call", "b.call"]).unwrap();
-        let settings = Settings { config: Some("/c.conf".into()), ..Settings::default() };
+        let settings = Settings { config: ConfigChoice::File("/c.conf".into()), ..Settings::default() };
         assert_eq!(request, Request::Check { settings, files: vec!["a.call".into(), "b.call".into()] });
         assert_eq!(kind(&["check"]), ErrorKind::MissingRequiredArgument);
         assert_eq!(kind(&["check", "--spool", "/s", "a.call"]), ErrorKind::UnknownArgument);
@@ -457,7 +548,7 @@ mod tests {
     fn bulk_takes_numbers_template_and_spread() {
         let request =
             parse(&["bulk", "n.txt", "--template", "t.call", "--at", "2026-12-01 09:30", "--spread", "30m"]).unwrap();
-        let Request::Bulk { request, .. } = request else { panic!() };
+        let Request::Bulk { settings, request } = request else { panic!() };
         assert_eq!(
             (request.numbers.as_path(), request.template.as_path()),
             (PathBuf::from("n.txt").as_path(), PathBuf::from("t.call").as_path())
@@ -471,6 +562,57 @@ mod tests {
             kind(&["bulk", "n.txt", "--template", "t.call", "--channel", "PJSIP/1"]),
             ErrorKind::UnknownArgument
         );
+        // The installed pbx_spool_rs.conf and a manifest beside the numbers by default.
+        assert_eq!(settings.config, ConfigChoice::Installed);
+        assert_eq!((request.manifest, request.name_with_number), (Manifest::BesideNumbers, false));
+    }
+
+    #[test]
+    fn bulk_config_manifest_and_name_options() {
+        let bulk = |extra: &[&str]| {
+            let mut args = vec!["bulk", "n.txt", "--template", "t.call"];
+            args.extend_from_slice(extra);
+            match parse(&args) {
+                Ok(Request::Bulk { settings, request }) => Ok((settings, request)),
+                Ok(other) => panic!("{other:?}"),
+                Err(error) => Err(error.kind()),
+            }
+        };
+        let (settings, _) = bulk(&["--config", "/c.conf"]).unwrap();
+        assert_eq!(settings.config, ConfigChoice::File("/c.conf".into()));
+        let (settings, _) = bulk(&["--no-config", "--asterisk-conf", "/a.conf"]).unwrap();
+        assert_eq!((settings.config, settings.asterisk_conf), (ConfigChoice::BuiltIn, Some("/a.conf".into())));
+        assert_eq!(bulk(&["--no-config", "--config", "/c.conf"]).unwrap_err(), ErrorKind::ArgumentConflict);
+        let (_, request) = bulk(&["--manifest", "/m.csv", "--name-with-number"]).unwrap();
+        assert_eq!((request.manifest, request.name_with_number), (Manifest::At("/m.csv".into()), true));
+        assert_eq!(bulk(&["--no-manifest"]).unwrap().1.manifest, Manifest::None);
+        assert_eq!(bulk(&["--no-manifest", "--manifest", "/m.csv"]).unwrap_err(), ErrorKind::ArgumentConflict);
+        // submit keeps the built-in defaults unless --config names a file, and has no --no-config.
+        let Request::Submit { settings, .. } = parse(&["submit", "x.call"]).unwrap() else { panic!() };
+        assert_eq!(settings.config, ConfigChoice::BuiltIn);
+        assert_eq!(kind(&["submit", "x.call", "--no-config"]), ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn unknown_zones_and_a_zone_without_at_are_usage_errors() {
+        for args in [
+            &["bulk", "n.txt", "--template", "t.call", "--tz", "Mars/Olympus", "--in", "1h"][..],
+            &["bulk", "n.txt", "--template", "t.call", "--tz", "Europe/Berlin", "--in", "1h"],
+            &["bulk", "n.txt", "--template", "t.call", "--at", "2026-12-01 09:30", "--tz", "Mars/Olympus"],
+            &["submit", "x.call", "--tz", "Mars/Olympus", "--in", "1h"],
+            &["submit", "x.call", "--at", "2026-12-01 09:30", "--tz", "Mars/Olympus"],
+            &["submit", "x.call", "--tz", "Mars/Olympus"],
+            &["submit", "x.call", "--tz", ""],
+        ] {
+            let error = parse(args).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+        let error = parse(&["bulk", "n.txt", "--template", "t.call", "--at", "2026-12-01", "--tz", "Mars/Olympus"])
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        assert!(error.to_string().contains("Mars/Olympus"), "{error}");
+        let error = parse(&["submit", "x.call", "--tz", "Europe/Berlin", "--in", "1h"]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ArgumentConflict);
     }
 
     #[test]
@@ -501,7 +643,22 @@ mod tests {
             assert!(submit.contains(needle), "{needle:?} missing from callfile submit --help:\n{submit}");
         }
         let bulk = command.find_subcommand_mut("bulk").unwrap().render_long_help().to_string();
-        for needle in ["{number}", "--template <CAMPAIGN.call>", "--spread <DURATION>", "progress bar"] {
+        for needle in [
+            "{number}",
+            "--template <CAMPAIGN.call>",
+            "--spread <DURATION>",
+            "progress bar",
+            "--config <PATH>",
+            "--no-config",
+            "<astetcdir>/pbx_spool_rs.conf",
+            "--manifest <PATH>",
+            "<NUMBERS>.manifest.csv",
+            "--no-manifest",
+            "--name-with-number",
+            "number,file,due,refused",
+            "in UTC",
+            "moved into the next open window",
+        ] {
             assert!(bulk.contains(needle), "{needle:?} missing from callfile bulk --help:\n{bulk}");
         }
     }

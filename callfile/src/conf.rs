@@ -1,9 +1,10 @@
 //! Reading configuration offline: where the spool is (`--spool`, else `astspooldir` from asterisk.conf,
-//! else `/var/spool/asterisk`) and which rules it applies (pbx_spool_rs.conf, through the core's own
+//! else `/var/spool/asterisk`) and which rules it applies (pbx_spool_rs.conf: `--config`, the installed
+//! `<astetcdir>/pbx_spool_rs.conf` for `bulk`, or the built-in defaults; read through the core's own
 //! [`config::from_entries`], so the tool and the module agree on every key and default).
 //!
 //! Only reads files and turns them into values; it never touches the spool and never prints, except the
-//! configuration's warnings in [`load_config`].
+//! configuration's warnings and the note on an absent installed file in [`load_config`].
 
 use std::fs;
 use std::io::Write;
@@ -15,16 +16,42 @@ use crate::error::Error;
 
 pub const DEFAULT_ASTERISK_CONF: &str = "/etc/asterisk/asterisk.conf";
 pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/asterisk";
+/// Asterisk's configuration directory when asterisk.conf names no `astetcdir`.
+pub const DEFAULT_ETC_DIR: &str = "/etc/asterisk";
+/// The module's configuration file, in Asterisk's configuration directory.
+pub const CONFIG_FILE_NAME: &str = "pbx_spool_rs.conf";
+
+/// Which pbx_spool_rs.conf a command applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ConfigChoice {
+    /// pbx_spool_rs's built-in defaults (`check` and `submit` without `--config`, `bulk --no-config`).
+    #[default]
+    BuiltIn,
+    /// `--config PATH`: it must be readable and valid.
+    File(PathBuf),
+    /// The one the module reads (`bulk` without `--config`): `<astetcdir>/pbx_spool_rs.conf`, astetcdir
+    /// from asterisk.conf, else /etc/asterisk. Absent, the built-in defaults apply (with a note);
+    /// unreadable or invalid, it is an error.
+    Installed,
+}
+
+/// The rules a command applies, and the file they came from (`None`: the built-in defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedConfig {
+    pub rules: SpoolConfig,
+    pub path: Option<PathBuf>,
+}
 
 /// Options every command accepts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// `--spool DIR`: the spool directory (the parent of `outgoing/`).
     pub spool: Option<PathBuf>,
-    /// `--asterisk-conf PATH`, where `astspooldir` is looked up when `--spool` is not given.
+    /// `--asterisk-conf PATH`, where `astspooldir` is looked up when `--spool` is not given, and
+    /// `astetcdir` for [`ConfigChoice::Installed`].
     pub asterisk_conf: Option<PathBuf>,
-    /// `--config PATH`: pbx_spool_rs.conf; without it the defaults apply.
-    pub config: Option<PathBuf>,
+    /// Which pbx_spool_rs.conf applies.
+    pub config: ConfigChoice,
 }
 
 /// The settings in pbx_spool_rs.conf at `path`, with the warnings it produced, each naming file and line.
@@ -45,16 +72,42 @@ pub fn config_from_file(path: &Path) -> Result<(SpoolConfig, Vec<String>), Error
     }
 }
 
-/// The settings from `--config`, or pbx_spool_rs's defaults; warnings from the file go to `err`.
-pub fn load_config(settings: &Settings, err: &mut dyn Write) -> Result<SpoolConfig, Error> {
-    let Some(path) = &settings.config else {
-        return Ok(SpoolConfig::default());
+/// The rules `settings` choose (see [`ConfigChoice`]); warnings from the file, and a note when the
+/// installed file is absent, go to `err`.
+pub fn load_config(settings: &Settings, err: &mut dyn Write) -> Result<LoadedConfig, Error> {
+    let (path, installed) = match &settings.config {
+        ConfigChoice::BuiltIn => return Ok(LoadedConfig { rules: SpoolConfig::default(), path: None }),
+        ConfigChoice::File(path) => (path.clone(), false),
+        ConfigChoice::Installed => {
+            let path = installed_config_path(settings)?;
+            if let Err(error) = fs::symlink_metadata(&path) {
+                if error.kind() == std::io::ErrorKind::NotFound {
+                    let _ =
+                        writeln!(err, "callfile: note: no {}: pbx_spool_rs's built-in defaults apply", path.display());
+                    return Ok(LoadedConfig { rules: SpoolConfig::default(), path: None });
+                }
+            }
+            (path, true)
+        }
     };
-    let (config, warnings) = config_from_file(path)?;
+    let (rules, warnings) = config_from_file(&path).map_err(|mut error| {
+        if installed {
+            error
+                .message
+                .push_str(" (the installed configuration, read by default: give --config PATH or --no-config)");
+        }
+        error
+    })?;
     for warning in warnings {
         let _ = writeln!(err, "callfile: warning: {warning}");
     }
-    Ok(config)
+    Ok(LoadedConfig { rules, path: Some(path) })
+}
+
+/// The pbx_spool_rs.conf the module reads: in `astetcdir` from asterisk.conf, else in /etc/asterisk.
+pub fn installed_config_path(settings: &Settings) -> Result<PathBuf, Error> {
+    let etc = asterisk_directory(settings, "astetcdir")?.unwrap_or_else(|| PathBuf::from(DEFAULT_ETC_DIR));
+    Ok(etc.join(CONFIG_FILE_NAME))
 }
 
 /// One `key = value` (or `key => value`) line of an Asterisk-style configuration file.
@@ -160,8 +213,9 @@ pub fn config_entries(text: &str, shown: &str) -> Result<Vec<ConfigEntry>, Error
         .collect()
 }
 
-/// `astspooldir` from the `[directories]` section of asterisk.conf's text.
-pub fn spool_dir_from_asterisk_conf(text: &str) -> Option<PathBuf> {
+/// The directory `key` (`astspooldir`, `astetcdir`...) names in the `[directories]` section of
+/// asterisk.conf's text; the last one wins, as in Asterisk.
+pub fn directory_from_asterisk_conf(text: &str, wanted: &str) -> Option<PathBuf> {
     // Lenient on purpose: asterisk.conf is Asterisk's, and whatever else it holds is not our business.
     let mut category = String::new();
     let mut found = None;
@@ -177,7 +231,7 @@ pub fn spool_dir_from_asterisk_conf(text: &str) -> Option<PathBuf> {
         }
         if let Some((key, value)) = content.split_once('=') {
             let value = value.strip_prefix('>').unwrap_or(value).trim();
-            if key.trim().eq_ignore_ascii_case("astspooldir") && !value.is_empty() {
+            if key.trim().eq_ignore_ascii_case(wanted) && !value.is_empty() {
                 found = Some(PathBuf::from(value));
             }
         }
@@ -186,20 +240,25 @@ pub fn spool_dir_from_asterisk_conf(text: &str) -> Option<PathBuf> {
 }
 
 /// The spool directory: `--spool`, else `astspooldir` from asterisk.conf, else `/var/spool/asterisk`.
-/// An asterisk.conf named with `--asterisk-conf` must be readable; the default one may be absent.
 pub fn resolve_spool_dir(settings: &Settings) -> Result<PathBuf, Error> {
     if let Some(spool) = &settings.spool {
         return Ok(spool.clone());
     }
+    Ok(asterisk_directory(settings, "astspooldir")?.unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL_DIR)))
+}
+
+/// The directory `key` names in asterisk.conf (`--asterisk-conf`, else /etc/asterisk/asterisk.conf), if
+/// it names one. An asterisk.conf named with `--asterisk-conf` must be readable; the default one may be
+/// absent.
+fn asterisk_directory(settings: &Settings, key: &str) -> Result<Option<PathBuf>, Error> {
     let (conf, explicit) = match &settings.asterisk_conf {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from(DEFAULT_ASTERISK_CONF), false),
     };
     match fs::read(&conf) {
-        Ok(text) => Ok(spool_dir_from_asterisk_conf(&String::from_utf8_lossy(&text))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL_DIR))),
+        Ok(text) => Ok(directory_from_asterisk_conf(&String::from_utf8_lossy(&text), key)),
         Err(err) if explicit => Err(Error::io(format!("Cannot read {}", conf.display()), &err)),
-        Err(_) => Ok(PathBuf::from(DEFAULT_SPOOL_DIR)),
+        Err(_) => Ok(None),
     }
 }
 
@@ -231,19 +290,22 @@ mod tests {
     }
 
     #[test]
-    fn spool_dir_from_asterisk_conf_text() {
-        let text = "[options]\nastspooldir => /wrong\n[directories](!)\nastetcdir => /etc/asterisk\n\
+    fn directories_from_asterisk_conf_text() {
+        let text = "[options]\nastspooldir => /wrong\n[directories](!)\nastetcdir => /etc/pbx\n\
                     astspooldir => /srv/spool ; comment\n";
-        assert_eq!(spool_dir_from_asterisk_conf(text), Some(PathBuf::from("/srv/spool")));
-        assert_eq!(spool_dir_from_asterisk_conf("[directories]\nastspooldir=/x\n"), Some(PathBuf::from("/x")));
-        assert_eq!(spool_dir_from_asterisk_conf("[directories]\n"), None);
+        let spool_dir = |text: &str| directory_from_asterisk_conf(text, "astspooldir");
+        assert_eq!(spool_dir(text), Some(PathBuf::from("/srv/spool")));
+        assert_eq!(directory_from_asterisk_conf(text, "astetcdir"), Some(PathBuf::from("/etc/pbx")));
+        assert_eq!(spool_dir("[directories]\nastspooldir=/x\n"), Some(PathBuf::from("/x")));
+        assert_eq!(spool_dir("[directories]\n"), None);
     }
 
     #[test]
     fn spool_dir_resolution_order() {
         let dir = TempDir::new("astconf");
         let conf = dir.file("asterisk.conf", "[directories]\nastspooldir => /from/conf\n");
-        let explicit = Settings { spool: Some("/given".into()), asterisk_conf: Some(conf.clone()), config: None };
+        let explicit =
+            Settings { spool: Some("/given".into()), asterisk_conf: Some(conf.clone()), config: ConfigChoice::BuiltIn };
         assert_eq!(resolve_spool_dir(&explicit), Ok(PathBuf::from("/given")));
         let from_conf = Settings { asterisk_conf: Some(conf), ..Settings::default() };
         assert_eq!(resolve_spool_dir(&from_conf), Ok(PathBuf::from("/from/conf")));
@@ -261,13 +323,78 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].starts_with(&format!("{} line 4: ", conf.display())), "{warnings:?}");
         let mut err = Vec::new();
-        let settings = Settings { config: Some(conf.clone()), ..Settings::default() };
-        assert_eq!(load_config(&settings, &mut err).unwrap().max_file_size, 4096);
+        let settings = Settings { config: ConfigChoice::File(conf.clone()), ..Settings::default() };
+        let loaded = load_config(&settings, &mut err).unwrap();
+        assert_eq!((loaded.rules.max_file_size, loaded.path), (4096, Some(conf.clone())));
         assert!(String::from_utf8(err).unwrap().starts_with("callfile: warning: "));
         fs::write(&conf, "[general]\nmax_file_size = lots\n").unwrap();
         let error = config_from_file(&conf).unwrap_err();
         assert_eq!(error.exit, Exit::Failure);
         assert!(error.message.contains("has errors: line 2: "), "{}", error.message);
-        assert_eq!(load_config(&Settings::default(), &mut Vec::new()), Ok(SpoolConfig::default()));
+        let defaults = LoadedConfig { rules: SpoolConfig::default(), path: None };
+        assert_eq!(load_config(&Settings::default(), &mut Vec::new()), Ok(defaults));
+    }
+
+    /// asterisk.conf naming `astetcdir` (and `astspooldir`) in `dir`, as an installed Asterisk would.
+    fn fake_asterisk_conf(dir: &TempDir) -> Settings {
+        fs::create_dir_all(dir.0.join("etc")).unwrap();
+        let text = format!(
+            "[directories](!)\nastetcdir => {}/etc\nastspooldir => {}/spool\n",
+            dir.0.display(),
+            dir.0.display()
+        );
+        let asterisk_conf = dir.file("asterisk.conf", text);
+        Settings { asterisk_conf: Some(asterisk_conf), config: ConfigChoice::Installed, ..Settings::default() }
+    }
+
+    #[test]
+    fn the_installed_config_is_found_through_astetcdir() {
+        let dir = TempDir::new("installed");
+        let settings = fake_asterisk_conf(&dir);
+        let installed = dir.0.join("etc/pbx_spool_rs.conf");
+        assert_eq!(installed_config_path(&settings), Ok(installed.clone()));
+        assert_eq!(resolve_spool_dir(&settings), Ok(dir.0.join("spool")));
+        fs::write(&installed, "[general]\nmax_file_size = 2048\n").unwrap();
+        let mut err = Vec::new();
+        let loaded = load_config(&settings, &mut err).unwrap();
+        assert_eq!((loaded.rules.max_file_size, loaded.path), (2048, Some(installed.clone())));
+        assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+        // --config wins over the installed file; --no-config (BuiltIn) ignores it.
+        let other = dir.file("other.conf", "[general]\nmax_file_size = 4096\n");
+        let chosen = Settings { config: ConfigChoice::File(other), ..settings.clone() };
+        assert_eq!(load_config(&chosen, &mut err).unwrap().rules.max_file_size, 4096);
+        let built_in = Settings { config: ConfigChoice::BuiltIn, ..settings.clone() };
+        assert_eq!(load_config(&built_in, &mut err).unwrap().path, None);
+        // Without astetcdir: /etc/asterisk.
+        let bare = Settings { asterisk_conf: Some(dir.file("bare.conf", "[options]\n")), ..settings };
+        assert_eq!(installed_config_path(&bare), Ok(PathBuf::from("/etc/asterisk/pbx_spool_rs.conf")));
+    }
+
+    #[test]
+    fn an_absent_installed_config_is_a_note_and_an_invalid_one_an_error() {
+        let dir = TempDir::new("installed-bad");
+        let settings = fake_asterisk_conf(&dir);
+        let installed = dir.0.join("etc/pbx_spool_rs.conf");
+        let mut err = Vec::new();
+        let loaded = load_config(&settings, &mut err).unwrap();
+        assert_eq!(loaded, LoadedConfig { rules: SpoolConfig::default(), path: None });
+        let note = String::from_utf8(err).unwrap();
+        assert_eq!(
+            note,
+            format!("callfile: note: no {}: pbx_spool_rs's built-in defaults apply\n", installed.display())
+        );
+        fs::write(&installed, "[general]\nmax_file_size = lots\n").unwrap();
+        let error = load_config(&settings, &mut Vec::new()).unwrap_err();
+        assert_eq!(error.exit, Exit::Failure);
+        assert!(error.message.contains("line 2") && error.message.contains("--no-config"), "{}", error.message);
+        // Unreadable: a directory in its place reads as an I/O error, whoever runs the test (root too).
+        fs::remove_file(&installed).unwrap();
+        fs::create_dir(&installed).unwrap();
+        let error = load_config(&settings, &mut Vec::new()).unwrap_err();
+        assert_eq!(error.exit, Exit::Failure);
+        assert!(error.message.starts_with(&format!("Cannot read {}", installed.display())), "{}", error.message);
+        // An asterisk.conf named with --asterisk-conf must exist.
+        let missing = Settings { asterisk_conf: Some(dir.0.join("nope.conf")), ..settings };
+        assert_eq!(load_config(&missing, &mut Vec::new()).unwrap_err().exit, Exit::Failure);
     }
 }

@@ -26,6 +26,8 @@ pub const CALL_FILE_MODE: u32 = 0o660;
 
 const TEMP_PREFIX: &str = ".callfile-";
 const MAX_PREFIX_LEN: usize = 100;
+/// How much of a number `bulk --name-with-number` puts into a file name.
+pub const MAX_NUMBER_IN_NAME: usize = 40;
 
 /// Checks a `--name` prefix: letters, digits, `_`, `.`, `-`, not starting with `.` or `-`.
 pub fn check_prefix(prefix: &str) -> Result<(), Error> {
@@ -51,6 +53,17 @@ pub fn prefix_from(source: &Path) -> String {
         .filter(|stem| check_prefix(stem).is_ok())
         .unwrap_or(DEFAULT_PREFIX)
         .to_string()
+}
+
+/// A number as it may appear in a file name: letters, digits, `+`, `-`, `_` and `.` kept, any other
+/// character `_`, at most [`MAX_NUMBER_IN_NAME`] characters. Never empty for a non-empty number, and never
+/// a path separator or a leading dot (it follows the prefix and a `-`).
+pub fn number_for_name(number: &str) -> String {
+    number
+        .chars()
+        .take(MAX_NUMBER_IN_NAME)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_' | '.') { c } else { '_' })
+        .collect()
 }
 
 /// The spool's `outgoing/` directory and where temporary files are written before they go in.
@@ -254,6 +267,14 @@ mod tests {
         }
         assert_eq!(prefix_from(Path::new("/x/wakeup.call")), "wakeup");
         assert_eq!(prefix_from(Path::new("/x/.odd.call")), DEFAULT_PREFIX);
+    }
+
+    #[test]
+    fn numbers_in_file_names_are_sanitised() {
+        assert_eq!(number_for_name("+49-30.1234_5"), "+49-30.1234_5");
+        assert_eq!(number_for_name("100@trunk/../x"), "100_trunk_.._x");
+        assert_eq!(number_for_name("*21#ä\\"), "_21___");
+        assert_eq!(number_for_name(&"9".repeat(60)), "9".repeat(MAX_NUMBER_IN_NAME));
     }
 
     #[test]

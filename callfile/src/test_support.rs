@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use pbx_spool_core::config::SpoolConfig;
 
-use crate::conf::Settings;
+use crate::conf::{ConfigChoice, Settings};
 use crate::render::{CallSpec, Target};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -38,6 +38,24 @@ impl TempDir {
 
     pub fn settings(&self) -> Settings {
         Settings { spool: Some(self.0.clone()), ..Settings::default() }
+    }
+
+    /// Settings as on an installed system, with this spool: an asterisk.conf whose `astetcdir` is `etc/`
+    /// here and `astspooldir` this directory, `--spool` and `--config` not given, and `etc/pbx_spool_rs.conf`
+    /// holding `config` (absent for `None`).
+    pub fn installed(&self, config: Option<&str>) -> Settings {
+        fs::create_dir_all(self.0.join("etc")).unwrap();
+        let root = self.0.display();
+        let asterisk_conf =
+            self.file("etc/asterisk.conf", format!("[directories]\nastetcdir => {root}/etc\nastspooldir => {root}\n"));
+        let installed = self.0.join("etc/pbx_spool_rs.conf");
+        match config {
+            Some(text) => fs::write(&installed, text).unwrap(),
+            None => {
+                let _ = fs::remove_file(&installed);
+            }
+        }
+        Settings { spool: None, asterisk_conf: Some(asterisk_conf), config: ConfigChoice::Installed }
     }
 
     /// Writes `contents` to `name` in this directory, and returns its path.

@@ -45,12 +45,32 @@ impl When {
     }
 
     /// The zone due times are shown in: the one `--at` names, else the system's.
-    pub fn display_zone(&self) -> TimeZone {
+    pub fn display_zone(&self) -> Result<TimeZone, Error> {
         let named = match self {
-            When::At { time, zone } => zone_of(time, zone.as_deref()).ok().flatten(),
+            When::At { time, zone } => zone_of(time, zone.as_deref())?,
             _ => None,
         };
-        named.unwrap_or_else(TimeZone::system)
+        named.map_or_else(system_zone, Ok)
+    }
+}
+
+/// The zone `--tz` names: an IANA name such as Europe/Moscow or UTC, found in the system's tz database.
+pub fn named_zone(name: &str) -> Result<TimeZone, String> {
+    TimeZone::get(name).map_err(|err| format!("{err} (expected an IANA zone such as Europe/Moscow or UTC)"))
+}
+
+/// The system's time zone: `TZ`, else /etc/localtime, else UTC. A `TZ` that names no zone is an error
+/// (exit 2), not a silent UTC: every time shown and every `--at` without a zone would be off by hours.
+pub fn system_zone() -> Result<TimeZone, Error> {
+    match TimeZone::try_system() {
+        Ok(zone) => Ok(zone),
+        Err(err) => match std::env::var_os("TZ") {
+            Some(tz) => Err(Error::usage(format!(
+                "the TZ environment variable {tz:?} names no time zone ({err}): unset it or set an IANA name \
+                 such as Europe/Berlin"
+            ))),
+            None => Ok(TimeZone::UTC),
+        },
     }
 }
 
@@ -97,9 +117,7 @@ fn zone_of(text: &str, tz: Option<&str>) -> Result<Option<TimeZone>, Error> {
     match (in_text, tz) {
         (Some(_), Some(_)) => Err(bad("the time already names its zone or offset; drop --tz".into())),
         (Some(zone), None) => Ok(Some(zone)),
-        (None, Some(name)) => TimeZone::get(name)
-            .map(Some)
-            .map_err(|err| Error::usage(format!("--tz {name:?}: {err} (expected an IANA zone such as Europe/Moscow)"))),
+        (None, Some(name)) => named_zone(name).map(Some).map_err(|why| Error::usage(format!("--tz {name:?}: {why}"))),
         (None, None) => Ok(None),
     }
 }
@@ -127,7 +145,7 @@ pub fn parse_at(text: &str, tz: Option<&str>) -> Result<Millis, Error> {
             fixed.to_timestamp(datetime).map_err(|err| bad(&err.to_string()))?
         }
         (_, None) => {
-            let zone = zone.unwrap_or_else(TimeZone::system);
+            let zone = zone.map_or_else(system_zone, Ok)?;
             let ambiguous = zone.to_ambiguous_timestamp(datetime);
             if let AmbiguousOffset::Gap { .. } = ambiguous.offset() {
                 return Err(bad("no such local time (skipped by a clock change)"));
@@ -142,6 +160,15 @@ pub fn parse_at(text: &str, tz: Option<&str>) -> Result<Millis, Error> {
 pub fn format_time(ms: Millis, zone: &TimeZone) -> String {
     match Timestamp::from_millisecond(ms) {
         Ok(timestamp) => timestamp.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        Err(_) => format!("{ms} ms after the epoch"),
+    }
+}
+
+/// RFC 3339 with the offset `zone` has then (`2026-12-07T09:00:00+01:00`, milliseconds when not whole
+/// seconds), for the manifest.
+pub fn format_rfc3339(ms: Millis, zone: &TimeZone) -> String {
+    match Timestamp::from_millisecond(ms) {
+        Ok(timestamp) => timestamp.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string(),
         Err(_) => format!("{ms} ms after the epoch"),
     }
 }
@@ -260,7 +287,7 @@ mod tests {
             assert_eq!(error.exit, Exit::Failure, "{text} {tz:?}");
         }
         let when = When::At { time: "2026-12-01 09:30".into(), zone: Some("Europe/Moscow".into()) };
-        assert_eq!(format_time(when.resolve(0).unwrap(), &when.display_zone()), "2026-12-01 09:30:00 MSK");
+        assert_eq!(format_time(when.resolve(0).unwrap(), &when.display_zone().unwrap()), "2026-12-01 09:30:00 MSK");
     }
 
     #[test]
@@ -291,6 +318,24 @@ mod tests {
             assert_eq!(error.exit, Exit::Failure, "{text}");
             assert!(error.message.starts_with("--at"), "{}", error.message);
         }
+    }
+
+    #[test]
+    fn zones_are_named_or_refused_and_times_shown_in_rfc3339() {
+        assert!(named_zone("Europe/Berlin").is_ok());
+        assert!(named_zone("UTC").is_ok());
+        for bad in ["Mars/Olympus", "", "../etc/passwd", "Europe/"] {
+            assert!(named_zone(bad).is_err(), "{bad:?}");
+        }
+        let berlin = named_zone("Europe/Berlin").unwrap();
+        assert_eq!(format_rfc3339(MOSCOW_0930_MS, &berlin), "2026-12-01T07:30:00+01:00");
+        assert_eq!(format_rfc3339(MOSCOW_0930_MS + 250, &TimeZone::UTC), "2026-12-01T06:30:00.25+00:00");
+        let summer = parse_at("2026-07-01 09:00", Some("Europe/Berlin")).unwrap();
+        assert_eq!(format_rfc3339(summer, &berlin), "2026-07-01T09:00:00+02:00");
+        // An unknown zone in --tz is exit 2, with or without a time that uses it.
+        let when = When::At { time: "2026-12-01 09:30".into(), zone: Some("Mars/Olympus".into()) };
+        assert_eq!(when.display_zone().unwrap_err().exit, Exit::Failure);
+        assert_eq!(when.resolve(0).unwrap_err().exit, Exit::Failure);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `callfile` companion tool against a live spool: `submit` dials, `bulk` of 1,000 numbers makes
-//! exactly 1,000 calls, `check` reports the same problems the module logs for the same file, and `--at`
-//! with a time zone dates the file at the instant meant.
+//! exactly 1,000 calls, `bulk` without `--config` follows the calling window of the pbx_spool_rs.conf the
+//! module reads, `check` reports the same problems the module logs for the same file, and `--at` with a
+//! time zone dates the file at the instant meant.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::harness::{Asterisk, Spooler};
-use crate::parity::{setup, spooler_ready, ue, SOON};
+use crate::parity::{setup, spooler_ready, ue, DIALPLAN, SOON};
 
 /// The `callfile` binary built beside this test binary (the tool is its own package in the workspace, so
 /// Cargo does not hand its path to this package's tests): `<target>/<profile>/callfile`.
@@ -147,6 +148,107 @@ fn bulk_of_1000_numbers_makes_exactly_1000_calls() {
     // A bounded window for stray duplicates.
     let count = ast.ami().wait_for_count(1001, Duration::from_secs(2), is_bulk);
     assert_eq!(count, 1000, "a number was called twice");
+}
+
+/// Where the window test's calls go: each reports its number and Asterisk's clock when it ran.
+const STAMP: &str = "
+[stamp]
+exten => s,1,UserEvent(Stamped,N: ${N},At: ${STRFTIME(,,%s.%3q)})
+ same => n,Hangup()
+";
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn mtime_ms(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().modified().unwrap().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// `bulk` with neither `--config` nor `--spool`, as an admin runs it: asterisk.conf names the spool and
+/// astetcdir, and the pbx_spool_rs.conf there (the one the module reads) has a campaign whose window
+/// (Asia/Tokyo) opens twelve seconds from now. Started now, the four calls spread over six seconds are
+/// dated into the window instead, 1.5 s apart, with a warning; the summary shows the window's opening
+/// in Tokyo time and UTC; the manifest lists them; and Asterisk dials them one by one from the opening,
+/// not in a burst (which is what happens to files dated before their window opens).
+#[test]
+fn bulk_without_config_follows_the_installed_calling_window() {
+    let ast = setup(Asterisk::builder(Spooler::Rust)).extensions(&format!("{DIALPLAN}{STAMP}")).start();
+    spooler_ready(&ast);
+    // Written once Asterisk is up, so a slow boot cannot eat the seconds before the window.
+    let opens_at = now_ms() / 1000 + 12;
+    let clock = |seconds: u64| wall_clock(Some("Asia/Tokyo"), seconds, "%H:%M:%S");
+    let installed = format!(
+        "[general]\n\n[window]\nmatch = window-*\nhours = {}-{}\ntimezone = Asia/Tokyo\n",
+        clock(opens_at),
+        clock(opens_at + 3600)
+    );
+    ast.write_etc("pbx_spool_rs.conf", &installed);
+    ast.cli("module reload pbx_spool_rs.so");
+    // asterisk.conf as the host sees the instance: the same etc/ and spool the module uses.
+    let asterisk_conf = ast.path("host-asterisk.conf");
+    let directories = format!(
+        "[directories]\nastetcdir => {}\nastspooldir => {}\n",
+        ast.etc_dir().display(),
+        ast.spool_dir().display()
+    );
+    std::fs::write(&asterisk_conf, directories).unwrap();
+    let numbers = ast.path("numbers.txt");
+    std::fs::write(&numbers, "9001\n9002\n9003\n9004\n").unwrap();
+    let template = ast.path("window.call");
+    std::fs::write(&template, "Channel: Local/s@answer\nContext: stamp\nExtension: s\nSet: N={number}\n").unwrap();
+    let started = now_ms();
+    let (code, stdout, stderr) = callfile(&[
+        "bulk",
+        "--asterisk-conf",
+        asterisk_conf.to_str().unwrap(),
+        numbers.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+        "--spread",
+        "6s",
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    assert!(started + 4500 < opens_at * 1000, "the test was too slow to start the calls before the window");
+    let etc_conf = ast.etc_dir().join("pbx_spool_rs.conf");
+    assert!(stderr.contains("join campaign [window] ("), "{stderr}");
+    assert!(stderr.contains(&format!("of {}", etc_conf.display())), "{stderr}");
+    assert!(stderr.contains("warning: 4 of 4 due times"), "{stderr}");
+    let shown = |seconds: u64| {
+        format!(
+            "{} JST ({} UTC)",
+            wall_clock(Some("Asia/Tokyo"), seconds, "%Y-%m-%d %H:%M:%S"),
+            wall_clock(Some("UTC"), seconds, "%Y-%m-%d %H:%M:%S")
+        )
+    };
+    assert!(stdout.contains(&format!("First call due {}\n", shown(opens_at))), "{stdout}");
+    assert!(stdout.contains(&format!("Last call due  {}\n", shown(opens_at + 4))), "{stdout}");
+    let mut dues: Vec<u64> =
+        std::fs::read_dir(ast.outgoing_dir()).unwrap().map(|entry| mtime_ms(&entry.unwrap().path())).collect();
+    dues.sort_unstable();
+    let open_ms = opens_at * 1000;
+    assert_eq!(dues, [open_ms, open_ms + 1500, open_ms + 3000, open_ms + 4500], "dated into the window");
+    let manifest = std::fs::read_to_string(ast.path("numbers.manifest.csv")).unwrap();
+    let rows: Vec<&str> = manifest.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{manifest}");
+    assert!(rows.iter().all(|row| row.contains("+09:00,") && row.contains(",window-")), "{manifest}");
+
+    let stamped = |m: &crate::harness::Message| m.is_user_event("Stamped");
+    let deadline = Duration::from_millis(open_ms + 4500 - now_ms().min(open_ms)) + SOON;
+    let count = ast.ami().wait_for_count(4, deadline, stamped);
+    assert_eq!(count, 4, "{}", ast.diagnostics());
+    let mut dialled: Vec<f64> = ast
+        .ami()
+        .events()
+        .iter()
+        .filter(|m| stamped(m))
+        .filter_map(|m| m.get("At").and_then(|at| at.parse().ok()))
+        .collect();
+    dialled.sort_by(f64::total_cmp);
+    assert_eq!(dialled.len(), 4, "{dialled:?}");
+    // Asterisk's clock, to the millisecond; the spool wakes within a few hundred ms of a due time.
+    assert!(dialled[0] >= opens_at as f64 - 0.05, "dialled before the window opened: {dialled:?} < {opens_at}");
+    assert!(dialled[3] - dialled[0] >= 3.5, "the spacing was lost (a burst at the opening): {dialled:?}");
 }
 
 #[test]

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+#[cfg(test)]
+use crate::conf::ConfigChoice;
 use crate::conf::{load_config, Settings};
 use crate::error::{Error, Exit};
 use crate::examine::{absolute, examine, print_examination, read_for_check};
@@ -20,7 +22,7 @@ pub fn check_command(
     if files.is_empty() {
         return Err(Error::usage("check needs at least one call file"));
     }
-    let rules = load_config(settings, err)?;
+    let rules = load_config(settings, err)?.rules;
     let mut exit = Exit::Success;
     for path in files {
         let shown = path.display().to_string();
@@ -91,7 +93,7 @@ mod tests {
         let dir = TempDir::new("config");
         let conf = dir.file("pbx_spool_rs.conf", "[general]\nfirst_leg = any\n");
         let file = dir.file("trunk.call", "Channel: PJSIP/1@trunk\nApplication: Echo\n");
-        let settings = Settings { config: Some(conf.clone()), ..Settings::default() };
+        let settings = Settings { config: ConfigChoice::File(conf.clone()), ..Settings::default() };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         // Whatever the configuration module decides, the file is read and checked without error.
         let exit = check_command(&settings, &[file], &mut out, &mut err).unwrap();

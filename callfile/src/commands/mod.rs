@@ -5,6 +5,7 @@
 //! opening the spool with the owner check's verdict.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use pbx_spool_core::bookkeeping::{self, Millis};
 use pbx_spool_core::config::SpoolConfig;
@@ -32,6 +33,8 @@ fn open_spool(settings: &Settings, rules: &SpoolConfig, err: &mut dyn Write) -> 
 /// the rules are loaded and the due time (the first one, for `bulk`) is known.
 struct Start {
     rules: SpoolConfig,
+    /// The pbx_spool_rs.conf the rules came from; `None` for the built-in defaults.
+    config_path: Option<PathBuf>,
     now: Millis,
     due: Millis,
 }
@@ -41,9 +44,9 @@ impl Start {
         if let Some(prefix) = prefix {
             check_prefix(prefix)?;
         }
-        let rules = conf::load_config(settings, err)?;
+        let loaded = conf::load_config(settings, err)?;
         let now = bookkeeping::now_ms();
         let due = when.resolve(now)?;
-        Ok(Start { rules, now, due })
+        Ok(Start { rules: loaded.rules, config_path: loaded.path, now, due })
     }
 }

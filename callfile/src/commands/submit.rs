@@ -38,7 +38,7 @@ pub fn submit_command(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, Error> {
-    let Start { rules, now, due } = Start::new(settings, request.prefix.as_deref(), &request.when, err)?;
+    let Start { rules, now, due, .. } = Start::new(settings, request.prefix.as_deref(), &request.when, err)?;
     let (bytes, shown, check_path, default_prefix) = match &request.source {
         Source::File(path) => {
             let bytes = match read_for_check(path, &rules)? {
@@ -58,7 +58,7 @@ pub fn submit_command(
         return Err(Error::refused(format!("{shown} would be refused by the spool; not submitted")));
     }
     let spool = open_spool(settings, &rules, err)?;
-    warn_if_past(due, now, &request.when.display_zone(), err);
+    warn_if_past(due, now, &request.when.display_zone()?, err);
     let prefix = request.prefix.as_deref().unwrap_or(&default_prefix);
     let placed = spool.place(&bytes, due, prefix)?;
     let _ = writeln!(out, "{}", placed.display());
