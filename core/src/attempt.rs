@@ -109,6 +109,14 @@ pub struct HeldClaim {
     _claim: Arc<Claim>,
 }
 
+impl HeldClaim {
+    /// Hold `claim` for a kept file (as the visit that kept it would have: a kept file restored after a
+    /// restart is claimed again).
+    pub fn new(claim: Claim) -> HeldClaim {
+        HeldClaim { _claim: Arc::new(claim) }
+    }
+}
+
 impl PartialEq for HeldClaim {
     fn eq(&self, _: &Self) -> bool {
         true
@@ -371,7 +379,7 @@ pub fn visit<H: Host>(
     };
     match visit_file(&visit, rules, on_start) {
         Outcome::Kept(mut kept) => {
-            kept.claim = claim.map(|claim| HeldClaim { _claim: Arc::new(claim) });
+            kept.claim = claim.map(HeldClaim::new);
             Outcome::Kept(kept)
         }
         outcome => outcome,

@@ -41,25 +41,28 @@ pub(super) struct KeptFile {
     pub(super) kept: Kept,
 }
 
-/// What identifies a file's state for [`FileState::Parked`]: inode, size, mode, flags-changing ctime and
-/// mtime. Any admin fix (chmod, chown, chattr, rewrite, touch, replacement) changes it; a failed write of
-/// ours does not.
+/// What identifies a file's state for [`FileState::Parked`] and [`FileState::Kept`]: inode, size, mode,
+/// owner, ctime and mtime. Any admin fix (chmod, chown, chattr, rewrite, touch, replacement) changes it; a
+/// failed write of ours does not. A fixed hash (64-bit FNV-1a), not std's unspecified one: kept files'
+/// fingerprints are saved in the state file and compared by the next run, maybe of another build.
 pub(super) fn fingerprint(meta: &fs::Metadata) -> u64 {
-    use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (
+    let fields = [
         meta.ino(),
         meta.size(),
-        meta.mode(),
-        meta.uid(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-    )
-        .hash(&mut hasher);
-    hasher.finish().max(1)
+        u64::from(meta.mode()),
+        u64::from(meta.uid()),
+        meta.ctime() as u64,
+        meta.ctime_nsec() as u64,
+        meta.mtime() as u64,
+        meta.mtime_nsec() as u64,
+    ];
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in fields.iter().flat_map(|field| field.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.max(1)
 }
 
 /// A directory entry's name as a queue key (any bytes, as pbx_spool takes them; `.`/`..` kept out).
