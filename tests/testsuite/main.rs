@@ -20,6 +20,7 @@ mod scale;
 mod security;
 mod security_round_two;
 mod shared;
+mod survives_restart;
 mod tool;
 
 /// Runs before the test harness starts (a constructor in `.init_array`). A contributor's plain `cargo
