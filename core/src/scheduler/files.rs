@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use crate::attempt::{AttemptStart, Kept};
+use crate::bookkeeping::Status;
 
 /// What the scheduler knows about one name in the outgoing directory.
 #[derive(Debug)]
@@ -26,8 +27,10 @@ pub(super) enum FileState {
     /// window (in the wheel at the window's opening). `retrying`: a later attempt, not the first.
     Waiting { retrying: bool, paused: bool },
     /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
-    /// events caused by our own failed writes do not count, so there is no loop).
-    Parked { fingerprint: u64 },
+    /// events caused by our own failed writes do not count, so there is no loop). `finished`: its call
+    /// had ended but the file could not be removed (recorded in the state file, so that the next run
+    /// removes it rather than dialling it again).
+    Parked { fingerprint: u64, finished: Option<FinishedAs> },
     /// Finished, kept in place by `AlwaysDelete: no`: removed at its date if its [`fingerprint`] is still
     /// the one it had after its last attempt; visited anew as soon as it changes. Boxed, like `Running`:
     /// few files are ever kept.
@@ -39,6 +42,13 @@ pub(super) enum FileState {
 pub(super) struct KeptFile {
     pub(super) fingerprint: u64,
     pub(super) kept: Kept,
+}
+
+/// How a finished file that could not be removed is to be removed: its `Status:` and `Archive:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FinishedAs {
+    pub(super) status: Status,
+    pub(super) archive: bool,
 }
 
 /// What identifies a file's state for [`FileState::Parked`] and [`FileState::Kept`]: inode, size, mode,

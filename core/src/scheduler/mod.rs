@@ -43,7 +43,7 @@ use crate::watcher::{self, Inotify, RawEvent, WallTimer};
 use crate::wheel::TimerWheel;
 use campaigns::{CampaignBook, Gate};
 use control::Request;
-use files::{file_name_key, fingerprint, FileState, KeptFile};
+use files::{file_name_key, fingerprint, FileState, FinishedAs, KeptFile};
 use pacer::Pacer;
 use pool::{Job, WorkerPool, WorkerReport};
 use state::{FileIdentity, Record};
@@ -320,6 +320,9 @@ impl<H: Host> Scheduler<H> {
                     status: kept.kept.status,
                 },
             )),
+            FileState::Parked { fingerprint, finished: Some(FinishedAs { status, archive }) } => {
+                Some((&**name, Record::Unremovable { fingerprint: *fingerprint, archive: *archive, status: *status }))
+            }
             _ => None,
         });
         let cancelled = self
@@ -545,6 +548,9 @@ impl<H: Host> Scheduler<H> {
         let (same, what) = match &record {
             Record::Kept { fingerprint: was, .. } => (fingerprint(meta) == *was, "kept by AlwaysDelete: no"),
             Record::Cancelled(was) => (FileIdentity::of(meta) == *was, "cancelled during its call"),
+            Record::Unremovable { fingerprint: was, .. } => {
+                (fingerprint(meta) == *was, "finished but impossible to remove")
+            }
         };
         if !same {
             host_log!(
@@ -601,18 +607,35 @@ impl<H: Host> Scheduler<H> {
                 drop(claim);
                 self.state_dirty = true;
             }
+            Record::Unremovable { archive, status, .. } => {
+                // Tried again once per start; left for the admin again if it still cannot be removed.
+                let kept = attempt::Kept { due: bookkeeping::now_ms(), archive, status, claim: None };
+                let why = "could not be removed when its call ended, before the restart, and has not changed since";
+                if let Outcome::Unremovable(_) = attempt::remove_kept(&*self.host, &self.paths, &path, kept, why) {
+                    self.park(name.clone(), Some(FinishedAs { status, archive }));
+                }
+                drop(claim);
+                self.state_dirty = true;
+            }
         }
         true
     }
 
     /// Visit a parked file again if it changed since it was parked (permissions, contents, replaced).
     fn unpark_if_changed(&mut self, name: Arc<OsStr>) {
-        let Some(FileState::Parked { fingerprint: parked }) = self.files.get(&name) else { return };
+        let Some(FileState::Parked { fingerprint: parked, .. }) = self.files.get(&name) else { return };
         let now = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
         if now != *parked {
-            self.files.remove(&name);
+            self.forget(&name);
             self.consider_new(name, false);
         }
+    }
+
+    /// Leave `name` for the admin (see [`FileState::Parked`]); `finished` when its call had ended.
+    fn park(&mut self, name: Arc<OsStr>, finished: Option<FinishedAs>) {
+        let fingerprint = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
+        self.state_dirty |= finished.is_some();
+        self.files.insert(name, FileState::Parked { fingerprint, finished });
     }
 
     /// A kept file that changed since its last attempt (re-dated, rewritten, replaced) is the user's
@@ -684,7 +707,7 @@ impl<H: Host> Scheduler<H> {
             }
             Some(FileState::Parked { .. }) => {
                 if gone {
-                    self.files.remove(&name);
+                    self.forget(&name);
                 } else if closed || arrived || touched {
                     self.unpark_if_changed(name);
                 }
@@ -762,7 +785,7 @@ impl<H: Host> Scheduler<H> {
                 "Ignoring {}: not a regular file",
                 printable(path.as_os_str().as_bytes())
             );
-            self.files.insert(name, FileState::Parked { fingerprint: fingerprint(&meta) });
+            self.files.insert(name, FileState::Parked { fingerprint: fingerprint(&meta), finished: None });
             return;
         }
         if just_created {
@@ -823,7 +846,7 @@ impl<H: Host> Scheduler<H> {
         self.wheel.cancel(name);
         match self.files.remove(name) {
             Some(FileState::Held) => self.held.retain(|n| n != name),
-            Some(FileState::Kept(_)) => self.state_dirty = true,
+            Some(FileState::Kept(_) | FileState::Parked { finished: Some(_), .. }) => self.state_dirty = true,
             _ => {}
         }
     }
@@ -892,14 +915,16 @@ impl<H: Host> Scheduler<H> {
             Some(mtime) if mtime > now => {
                 self.wheel.schedule(name, wheel_time(mtime));
             }
-            Some(_) => match attempt::remove_kept(&*self.host, &self.paths, &path, kept) {
-                Outcome::Parked => {
-                    let fingerprint = fs::symlink_metadata(&path).map(|m| fingerprint(&m)).unwrap_or(0);
-                    self.files.insert(name, FileState::Parked { fingerprint });
-                    self.state_dirty = true;
+            Some(_) => {
+                match attempt::remove_kept(&*self.host, &self.paths, &path, kept, attempt::KEPT_UNTIL_ITS_DATE) {
+                    Outcome::Unremovable(kept) => {
+                        // Its state was Kept: recorded either way.
+                        self.state_dirty = true;
+                        self.park(name, Some(FinishedAs { status: kept.status, archive: kept.archive }));
+                    }
+                    _ => self.forget(&name),
                 }
-                _ => self.forget(&name),
-            },
+            }
             None => self.forget(&name),
         }
     }
@@ -1238,9 +1263,9 @@ impl<H: Host> Scheduler<H> {
                     self.consider_new(name, false);
                 }
             }
-            Outcome::Parked => {
-                let fingerprint = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
-                self.files.insert(name, FileState::Parked { fingerprint });
+            Outcome::Parked => self.park(name, None),
+            Outcome::Unremovable(kept) => {
+                self.park(name, Some(FinishedAs { status: kept.status, archive: kept.archive }))
             }
         }
         self.dispatch_held();
@@ -1525,6 +1550,89 @@ mod tests {
         let deadline = std::time::Instant::now() + WAIT;
         while state_file.exists() {
             assert!(std::time::Instant::now() < deadline, "stale records kept");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(spool);
+    }
+
+    /// `chattr <flag> <path>`; false (with a note) where chattr is missing or not permitted.
+    fn chattr(path: &Path, flag: &str) -> bool {
+        match std::process::Command::new("chattr").arg(flag).arg(path).output() {
+            Ok(out) if out.status.success() => true,
+            Ok(out) => {
+                eprintln!("chattr {flag} {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
+                false
+            }
+            Err(err) => {
+                eprintln!("chattr: {err}");
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn a_finished_file_that_cannot_be_removed_is_not_dialled_again_after_a_restart() {
+        /// Lifts the append-only attribute however the test ends, so the spool can be cleaned up.
+        struct AppendOnly(PathBuf);
+        impl Drop for AppendOnly {
+            fn drop(&mut self) {
+                chattr(&self.0, "-a");
+            }
+        }
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("sched-unremovable");
+        let state_file = state_file_of(&paths);
+        // An append-only outgoing/: files come in, nothing can be removed or renamed out.
+        if !chattr(&paths.outgoing, "+a") {
+            eprintln!("skipped: needs chattr +a (root, on ext4/xfs/btrfs)");
+            return;
+        }
+        let append_only = AppendOnly(paths.outgoing.clone());
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        // RetryTime 1: taken for an interrupted attempt, it would be dialled again a second after its start.
+        spool.drop_in("u.call", &format!("{CALL}Archive: yes\nRetryTime: 1\n"));
+        let stuck = |n: usize| {
+            move |r: &crate::testing::Recorded| {
+                r.logs.iter().filter(|(_, l)| l.starts_with("Unable to remove finished call file")).count() == n
+            }
+        };
+        host.wait_for("the removal to fail", WAIT, stuck(1));
+        let deadline = std::time::Instant::now() + WAIT;
+        while !std::fs::read_to_string(&state_file)
+            .unwrap_or_default()
+            .contains("\nunremovable u.call Completed archive ")
+        {
+            assert!(std::time::Instant::now() < deadline, "not recorded");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(spool);
+
+        // Still impossible to remove: tried once at start, left for the admin again, not dialled.
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        host.wait_for("the removal to fail again", WAIT, stuck(2));
+        wait_snapshot(&spool, "left for the admin", |s| s.parked == 1);
+        // Past its StartRetry date: still not dialled.
+        std::thread::sleep(Duration::from_millis(1200));
+        wait_snapshot(&spool, "left for the admin", |s| s.parked == 1);
+        drop(spool);
+        assert_eq!(calls(&host), 1, "dialled again after the restart");
+
+        // The admin fixes the directory (the file itself unchanged): the next start removes it.
+        drop(append_only);
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        host.wait_for("the removal", WAIT, |r| {
+            r.logs.iter().any(|(_, l)| {
+                l.contains("u.call could not be removed when its call ended") && l.contains("archived as")
+            })
+        });
+        let archived = std::fs::read_to_string(paths.done.join("u.call")).unwrap();
+        assert!(archived.ends_with("Status: Completed\n"), "{archived}");
+        assert_eq!(archived.matches("StartRetry").count(), 1, "{archived}");
+        assert!(!archived.contains("AbortRetry"), "{archived}");
+        assert_eq!(calls(&host), 1);
+        let deadline = std::time::Instant::now() + WAIT;
+        while state_file.exists() {
+            assert!(std::time::Instant::now() < deadline, "record not dropped");
             std::thread::sleep(Duration::from_millis(10));
         }
         drop(spool);

@@ -10,6 +10,10 @@
 //!   leave an open `StartRetry` that the next run answers with `AbortRetry` and a new call. The record
 //!   holds the file's identity (inode and birth time): the same file, whatever our own bookkeeping or
 //!   the dialplan wrote into it since.
+//! - **unremovable**: its call had ended (counted, announced) but the file could not be removed (an
+//!   append-only or read-only directory, ...); it is left for the admin. The next run tries the removal
+//!   again, with its real status, if the file has not changed, instead of taking its last `StartRetry`
+//!   for an interrupted attempt and dialling it again.
 //!
 //! One file for both: they share a lifetime (an entry goes when its file leaves `outgoing/`), a
 //! reader (the scheduler, once, at start) and a writer (the scheduler thread). The paused campaigns stay
@@ -46,6 +50,9 @@ pub(super) enum Record {
     Kept { fingerprint: u64, due: Millis, archive: bool, status: Status },
     /// Cancelled while its call was in progress: removed as cancelled if it is still this file.
     Cancelled(FileIdentity),
+    /// Finished, but it could not be removed: removed as `status` (archived when `archive`) if its
+    /// fingerprint is still `fingerprint`, left for the admin again if it still cannot be.
+    Unremovable { fingerprint: u64, archive: bool, status: Status },
 }
 
 /// Which file a name held: its inode and, where the file system records it, its birth time (an inode
@@ -123,22 +130,19 @@ fn parse_line(line: &[u8]) -> Option<(Arc<OsStr>, Record)> {
     let fields: Vec<&str> = text.split(' ').collect();
     match fields.as_slice() {
         ["kept", name, due, status, archive, fingerprint] => {
-            let status = match *status {
-                "Completed" => Status::Completed,
-                "Expired" => Status::Expired,
-                "Failed" => Status::Failed,
-                _ => return None,
-            };
-            let archive = match *archive {
-                "archive" => true,
-                "delete" => false,
-                _ => return None,
-            };
             let record = Record::Kept {
                 fingerprint: u64::from_str_radix(fingerprint, 16).ok()?,
                 due: due.parse().ok()?,
-                archive,
-                status,
+                archive: parse_archive(archive)?,
+                status: parse_status(status)?,
+            };
+            Some((name_key(name)?, record))
+        }
+        ["unremovable", name, status, archive, fingerprint] => {
+            let record = Record::Unremovable {
+                fingerprint: u64::from_str_radix(fingerprint, 16).ok()?,
+                archive: parse_archive(archive)?,
+                status: parse_status(status)?,
             };
             Some((name_key(name)?, record))
         }
@@ -151,6 +155,32 @@ fn parse_line(line: &[u8]) -> Option<(Arc<OsStr>, Record)> {
             Some((name_key(name)?, Record::Cancelled(identity)))
         }
         _ => None,
+    }
+}
+
+/// A finished file's status (never `Cancelled`: a cancelled file is not left behind).
+fn parse_status(word: &str) -> Option<Status> {
+    match word {
+        "Completed" => Some(Status::Completed),
+        "Expired" => Some(Status::Expired),
+        "Failed" => Some(Status::Failed),
+        _ => None,
+    }
+}
+
+fn parse_archive(word: &str) -> Option<bool> {
+    match word {
+        "archive" => Some(true),
+        "delete" => Some(false),
+        _ => None,
+    }
+}
+
+fn archive_word(archive: bool) -> &'static str {
+    if archive {
+        "archive"
+    } else {
+        "delete"
     }
 }
 
@@ -168,8 +198,12 @@ pub(super) fn save<'a>(path: &Path, records: impl Iterator<Item = (&'a OsStr, Re
         let name = escape(name.as_bytes());
         match record {
             Record::Kept { fingerprint, due, archive, status } => {
-                let archive = if archive { "archive" } else { "delete" };
-                text.push_str(&format!("kept {name} {due} {} {archive} {fingerprint:016x}\n", status.as_str()));
+                let (status, archive) = (status.as_str(), archive_word(archive));
+                text.push_str(&format!("kept {name} {due} {status} {archive} {fingerprint:016x}\n"));
+            }
+            Record::Unremovable { fingerprint, archive, status } => {
+                let (status, archive) = (status.as_str(), archive_word(archive));
+                text.push_str(&format!("unremovable {name} {status} {archive} {fingerprint:016x}\n"));
             }
             Record::Cancelled(FileIdentity { inode, born_ns }) => {
                 let born = born_ns.map_or_else(|| "-".to_string(), |ns| ns.to_string());
@@ -261,12 +295,13 @@ mod tests {
         let kept_too = Record::Kept { fingerprint: 7, due: -5, archive: false, status: Status::Completed };
         let cancelled = Record::Cancelled(FileIdentity { inode: 42, born_ns: Some(1_700_000_000_000_000_001) });
         let cancelled_no_birth = Record::Cancelled(FileIdentity { inode: 43, born_ns: None });
-        let names: [&[u8]; 4] = [b"a.call", b"sp ace\nnew%line.call", b"caf\xe9\xff.call", b"100%"];
-        let records = [kept, kept_too, cancelled, cancelled_no_birth];
+        let unremovable = Record::Unremovable { fingerprint: u64::MAX, archive: false, status: Status::Failed };
+        let names: [&[u8]; 5] = [b"a.call", b"sp ace\nnew%line.call", b"caf\xe9\xff.call", b"100%", b"u.call"];
+        let records = [kept, kept_too, cancelled, cancelled_no_birth, unremovable];
         save(&path, names.iter().zip(&records).map(|(n, r)| (OsStr::from_bytes(n), r.clone()))).unwrap();
         let (loaded, problems) = load(&path);
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(loaded.len(), 4);
+        assert_eq!(loaded.len(), 5);
         for (name, record) in names.iter().zip(&records) {
             assert_eq!(loaded.get(&key(name)), Some(record), "{}", String::from_utf8_lossy(name));
         }
