@@ -204,7 +204,7 @@ impl<H: Host> Scheduler<H> {
             host_log!(
                 host,
                 Level::Verbose(3),
-                "Read {} record(s) of kept or cancelled call files from {}",
+                "Read {} record(s) of kept, cancelled or unremovable call files from {}",
                 restored.len(),
                 state_file.display()
             );
@@ -350,8 +350,9 @@ impl<H: Host> Scheduler<H> {
                     host_log!(
                         self.host,
                         Level::Warning,
-                        "{why}; files kept by AlwaysDelete: no and cancellations of calls in progress are \
-                         remembered in memory only until it can be written (a restart would dial them again)"
+                        "{why}; files kept by AlwaysDelete: no, cancellations of calls in progress and finished \
+                         files that could not be removed are remembered in memory only until it can be \
+                         written (a restart would dial them again)"
                     );
                     self.state_write_failed = true;
                 }

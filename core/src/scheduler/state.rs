@@ -1,6 +1,6 @@
 //! The scheduler's memory of decisions about single files that must outlive a restart, kept in one
 //! small file of the module's own next to `outgoing/`: `pbx_spool_rs.state` (`pbx_spool_rs.state.<node>`
-//! on a shared spool). Two kinds of record, both about one call file that is still in `outgoing/`:
+//! on a shared spool). Three kinds of record, each about one call file that is still in `outgoing/`:
 //!
 //! - **kept**: finished, left in place by `AlwaysDelete: no` until its date; removed then (with its
 //!   real status) if it has not changed since, never dialled again. The record holds what the
@@ -15,13 +15,13 @@
 //!   again, with its real status, if the file has not changed, instead of taking its last `StartRetry`
 //!   for an interrupted attempt and dialling it again.
 //!
-//! One file for both: they share a lifetime (an entry goes when its file leaves `outgoing/`), a
+//! One file for all three: they share a lifetime (an entry goes when its file leaves `outgoing/`), a
 //! reader (the scheduler, once, at start) and a writer (the scheduler thread). The paused campaigns stay
 //! in their own file (`pbx_spool_rs.paused`): a list an admin may read and edit, about campaigns, not
 //! files, with its own rule when it cannot be read (everything stays paused).
 //!
-//! Per node on a shared spool: each server records only files it kept or cancelled itself (it holds
-//! their claims), so servers never write one file together.
+//! Per node on a shared spool: each server records only files it finished or cancelled itself (it
+//! held their claims), so servers never write one file together.
 //!
 //! Written whole, aside and renamed over after an fsync, so a crash leaves the old list or the new one;
 //! removed when empty. A missing file is an empty list; a line that cannot be read is skipped and
