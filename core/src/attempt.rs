@@ -93,6 +93,10 @@ pub enum Outcome {
     /// Left in place for the admin (unreadable, not writable, not a regular file): not visited again
     /// until the file changes, so there is no busy loop.
     Parked,
+    /// Finished (counted and announced), but the file could not be removed: left for the admin like
+    /// [`Outcome::Parked`], with how to end it (its status; `due` is when it finished), so that a later
+    /// run removes it instead of taking its last attempt for an interrupted one.
+    Unremovable(Kept),
 }
 
 /// A finished file kept in outgoing/ by `AlwaysDelete: no` until `due`, the mtime its last attempt gave it.
@@ -113,6 +117,14 @@ pub struct Kept {
 #[derive(Debug, Clone)]
 pub struct HeldClaim {
     _claim: Arc<Claim>,
+}
+
+impl HeldClaim {
+    /// Hold `claim` for a kept file (as the visit that kept it would have: a kept file restored after a
+    /// restart is claimed again).
+    pub fn new(claim: Claim) -> HeldClaim {
+        HeldClaim { _claim: Arc::new(claim) }
+    }
 }
 
 impl PartialEq for HeldClaim {
@@ -285,7 +297,13 @@ impl<H: Host> Visit<'_, H> {
                         directory_fix(&self.paths.outgoing)
                     ),
                 );
-                Outcome::Parked
+                let now = bookkeeping::now_ms();
+                Outcome::Unremovable(Kept {
+                    due: now,
+                    archive: call.archive,
+                    status: status.archive_status(),
+                    claim: None,
+                })
             }
         };
         let counter = match status {
@@ -381,7 +399,7 @@ pub fn visit<H: Host>(
     };
     match visit_file(&visit, rules, on_start) {
         Outcome::Kept(mut kept) => {
-            kept.claim = claim.map(|claim| HeldClaim { _claim: Arc::new(claim) });
+            kept.claim = claim.map(HeldClaim::new);
             Outcome::Kept(kept)
         }
         outcome => outcome,
@@ -547,9 +565,14 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
     }
 }
 
-/// The end of a [`Kept`] file, at its date and unchanged since its last attempt: removed or archived
-/// (with the status of that attempt) without dialling. Its outcome was counted and announced already.
-pub fn remove_kept<H: Host>(host: &H, paths: &SpoolPaths, path: &Path, kept: Kept) -> Outcome {
+/// Why a finished file is still in outgoing/ when [`remove_kept`] removes it, as logged.
+pub const KEPT_UNTIL_ITS_DATE: &str =
+    "was kept by AlwaysDelete: no until its date and has not changed since its last attempt";
+
+/// The end of a [`Kept`] file, at its date and unchanged since its last attempt (or of an
+/// [`Outcome::Unremovable`] one, unchanged since): removed or archived (with the status of that attempt)
+/// without dialling. Its outcome was counted and announced already. `why` says why it was still there.
+pub fn remove_kept<H: Host>(host: &H, paths: &SpoolPaths, path: &Path, kept: Kept, why: &str) -> Outcome {
     let shown = crate::text::printable(path.as_os_str().as_bytes());
     let rules = RemovalRules { always_delete: true, archive: kept.archive, own_mtime: None };
     let removal = bookkeeping::remove_from_queue(path, &paths.done, rules, kept.status, bookkeeping::now_ms());
@@ -561,23 +584,17 @@ pub fn remove_kept<H: Host>(host: &H, paths: &SpoolPaths, path: &Path, kept: Kep
             host_log!(host, Level::Warning, "{why} -- outgoing spool archiving disabled; {shown} deleted");
             return Outcome::Done;
         }
-        Removal::Stuck(why) => {
+        Removal::Stuck(stuck) => {
             let fix = directory_fix(&paths.outgoing);
             host_log!(
                 host,
                 Level::Error,
-                "Unable to remove finished call file {shown}: {why}; leaving it for the admin{fix}"
+                "Unable to remove finished call file {shown}: {stuck}; leaving it for the admin{fix}"
             );
-            return Outcome::Parked;
+            return Outcome::Unremovable(kept);
         }
     };
-    host_log!(
-        host,
-        Level::Verbose(3),
-        "{shown} was kept by AlwaysDelete: no until its date and has not changed since its last attempt \
-         ({}): {what}, not dialled again",
-        kept.status.as_str()
-    );
+    host_log!(host, Level::Verbose(3), "{shown} {why} ({}): {what}, not dialled again", kept.status.as_str());
     Outcome::Done
 }
 
@@ -827,7 +844,7 @@ mod tests {
         assert_eq!(field(&final_event(&host), "Status"), "Completed");
 
         let kept_path = paths.outgoing.join("d.call");
-        assert_eq!(remove_kept(&*host, &paths, &kept_path, kept), Outcome::Done);
+        assert_eq!(remove_kept(&*host, &paths, &kept_path, kept, KEPT_UNTIL_ITS_DATE), Outcome::Done);
         assert!(!kept_path.exists());
         let archived = fs::read_to_string(paths.done.join("d.call")).unwrap();
         assert!(archived.ends_with(")\nStatus: Completed\n"), "{archived}");
@@ -849,7 +866,10 @@ mod tests {
         assert!(paths.outgoing.join("x.call").exists());
         assert!(host.logged("Queued call to Local/s@ctx expired without completion after 2 attempts"));
         assert_eq!(field(&final_event(&host), "Status"), "Expired");
-        assert_eq!(remove_kept(&*host, &paths, &paths.outgoing.join("x.call"), kept), Outcome::Done);
+        assert_eq!(
+            remove_kept(&*host, &paths, &paths.outgoing.join("x.call"), kept, KEPT_UNTIL_ITS_DATE),
+            Outcome::Done
+        );
         assert!(!paths.outgoing.join("x.call").exists());
         assert!(!paths.done.join("x.call").exists(), "Archive: no");
     }
@@ -932,7 +952,7 @@ mod tests {
         let Outcome::Kept(kept) = outcome else { panic!("{outcome:?}") };
         assert!(kept.claim.is_some());
         assert!(crate::claim::is_taken(&path).unwrap(), "claimed while kept");
-        assert_eq!(remove_kept(&*host, &paths, &path, kept), Outcome::Done);
+        assert_eq!(remove_kept(&*host, &paths, &path, kept, KEPT_UNTIL_ITS_DATE), Outcome::Done);
         assert!(!path.exists());
     }
 

@@ -24,6 +24,7 @@ mod security_red_team;
 mod security_round_two;
 mod security_values;
 mod shared;
+mod survives_restart;
 mod tool;
 
 /// Runs before the test harness starts (a constructor in `.init_array`). A contributor's plain `cargo

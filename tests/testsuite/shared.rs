@@ -318,3 +318,45 @@ fn a_kept_file_is_not_dialled_again_by_another_server() {
     assert_eq!(total(&all, "SpoolAttempt"), 1, "{}", diagnostics(&all));
     assert_eq!(total(&all, "SpoolFinished"), 1);
 }
+
+#[test]
+fn a_kept_file_stays_with_its_server_across_that_servers_crash_and_restart() {
+    // As above, but the server that kept the file is killed and started again before its date: it finds
+    // the file in its own state file (one per node: the spool directory is shared), claims it again and
+    // removes it at its date. Nobody dials it again, and nobody takes its attempt for a dead server's.
+    let spool = SharedSpool::new("kept-restart");
+    let mut servers: Vec<Asterisk> = NODES[..2].iter().map(|node| server(&spool, node, "")).collect();
+    for ast in &servers {
+        expect_spool_watch(ast);
+        only_spool_events(ast);
+    }
+    let path = servers[0].drop_call_file(
+        "f000000.call",
+        "Channel: Local/s@answer\nApplication: Wait\nData: 1\nRetryTime: 12\nAlwaysDelete: no\nArchive: yes\n",
+    );
+    let finished =
+        wait_until(Duration::from_secs(30), || total(&servers.iter().collect::<Vec<_>>(), "SpoolFinished") == 1);
+    assert!(finished, "{}", diagnostics(&servers.iter().collect::<Vec<_>>()));
+    let keeper = servers.iter().position(|ast| count(ast, "SpoolFinished") == 1).unwrap();
+    let other = 1 - keeper;
+    let state_of = |node: &str| spool.dir().join(format!("pbx_spool_rs.state.{node}"));
+    let recorded = wait_until(Duration::from_secs(10), || {
+        fs::read_to_string(state_of(NODES[keeper])).is_ok_and(|t| t.contains("\nkept f000000.call "))
+    });
+    assert!(recorded, "not in {}", state_of(NODES[keeper]).display());
+    assert!(!state_of(NODES[other]).exists(), "the other server recorded a file it did not keep");
+    assert!(!spool.dir().join("pbx_spool_rs.state").exists(), "a state file shared by the nodes");
+    let kept = fs::read_to_string(&path).unwrap();
+
+    servers[keeper].crash();
+    servers[keeper].restart();
+    expect_spool_watch(&servers[keeper]);
+    only_spool_events(&servers[keeper]);
+    servers[keeper].expect_log("f000000.call was kept by AlwaysDelete: no before the restart", Duration::from_secs(20));
+    assert!(wait_until(Duration::from_secs(40), || !path.exists()), "{}", servers[keeper].diagnostics());
+    let archived = fs::read_to_string(spool.done().join("f000000.call")).unwrap();
+    assert_eq!(archived, format!("{kept}Status: Completed\n"), "dialled or aborted after the restart");
+    assert_eq!(count(&servers[other], "SpoolAttempt"), 0, "{}", servers[other].diagnostics());
+    assert_eq!(count(&servers[keeper], "SpoolAttempt"), 0, "attempted by the restarted server");
+    assert!(wait_until(Duration::from_secs(10), || !state_of(NODES[keeper]).exists()), "record outlived its file");
+}

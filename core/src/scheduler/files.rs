@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use crate::attempt::{AttemptStart, Kept};
+use crate::bookkeeping::Status;
 
 /// What the scheduler knows about one name in the outgoing directory.
 #[derive(Debug)]
@@ -26,8 +27,10 @@ pub(super) enum FileState {
     /// window (in the wheel at the window's opening). `retrying`: a later attempt, not the first.
     Waiting { retrying: bool, paused: bool },
     /// Left for the admin; visited again only when the file itself changes (its [`fingerprint`] differs:
-    /// events caused by our own failed writes do not count, so there is no loop).
-    Parked { fingerprint: u64 },
+    /// events caused by our own failed writes do not count, so there is no loop). `finished`: its call
+    /// had ended but the file could not be removed (recorded in the state file, so that the next run
+    /// removes it rather than dialling it again).
+    Parked { fingerprint: u64, finished: Option<FinishedAs> },
     /// Finished, kept in place by `AlwaysDelete: no`: removed at its date if its [`fingerprint`] is still
     /// the one it had after its last attempt; visited anew as soon as it changes. Boxed, like `Running`:
     /// few files are ever kept.
@@ -41,25 +44,35 @@ pub(super) struct KeptFile {
     pub(super) kept: Kept,
 }
 
-/// What identifies a file's state for [`FileState::Parked`]: inode, size, mode, flags-changing ctime and
-/// mtime. Any admin fix (chmod, chown, chattr, rewrite, touch, replacement) changes it; a failed write of
-/// ours does not.
+/// How a finished file that could not be removed is to be removed: its `Status:` and `Archive:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FinishedAs {
+    pub(super) status: Status,
+    pub(super) archive: bool,
+}
+
+/// What identifies a file's state for [`FileState::Parked`] and [`FileState::Kept`]: inode, size, mode,
+/// owner, ctime and mtime. Any admin fix (chmod, chown, chattr, rewrite, touch, replacement) changes it; a
+/// failed write of ours does not. A fixed hash (64-bit FNV-1a), not std's unspecified one: kept files'
+/// fingerprints are saved in the state file and compared by the next run, maybe of another build.
 pub(super) fn fingerprint(meta: &fs::Metadata) -> u64 {
-    use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (
+    let fields = [
         meta.ino(),
         meta.size(),
-        meta.mode(),
-        meta.uid(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-    )
-        .hash(&mut hasher);
-    hasher.finish().max(1)
+        u64::from(meta.mode()),
+        u64::from(meta.uid()),
+        meta.ctime() as u64,
+        meta.ctime_nsec() as u64,
+        meta.mtime() as u64,
+        meta.mtime_nsec() as u64,
+    ];
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in fields.iter().flat_map(|field| field.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.max(1)
 }
 
 /// A directory entry's name as a queue key (any bytes, as pbx_spool takes them; `.`/`..` kept out).

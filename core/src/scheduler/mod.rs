@@ -9,7 +9,8 @@
 //! - [`pacer`]: `maxrate`'s arithmetic;
 //! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
 //! - [`campaigns`]: campaigns' pauses, calling windows and own limits;
-//! - [`cancel`]: what `spool cancel` does to a file.
+//! - [`cancel`]: what `spool cancel` does to a file;
+//! - [`state`]: the records that outlive a restart (kept files, cancellations of calls in progress).
 //!
 //! (These links name the engine's private files: the docs are built with `--document-private-items`,
 //! as `make check` does, for contributors.)
@@ -22,6 +23,7 @@ mod files;
 mod pacer;
 mod pool;
 mod scan;
+mod state;
 
 pub use campaigns::CampaignFigures;
 pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
@@ -45,9 +47,10 @@ use crate::watcher::{self, Inotify, RawEvent, WallTimer};
 use crate::wheel::TimerWheel;
 use campaigns::{CampaignBook, Gate};
 use control::Request;
-use files::{file_name_key, fingerprint, FileState, KeptFile};
+use files::{file_name_key, fingerprint, FileState, FinishedAs, KeptFile};
 use pacer::Pacer;
 use pool::{Job, WorkerPool, WorkerReport};
+use state::{FileIdentity, Record};
 
 /// How long a file created in place may stay open without a write-close before it is taken anyway, when
 /// the kernel cannot tell us whether a writer still has it open (no lease support). pbx_spool's value.
@@ -95,7 +98,16 @@ struct Scheduler<H: Host> {
     grow_check_at: Option<Millis>,
     book: CampaignBook,
     /// Files cancelled while their call was in progress: removed when the attempt ends, not retried.
-    cancelled: std::collections::HashSet<Arc<OsStr>>,
+    /// With the identity of the file cancelled (`None`: it was gone already), for the state file.
+    cancelled: HashMap<Arc<OsStr>, Option<FileIdentity>>,
+    /// The state file in use (per node on a shared spool), and what it held at start that no name seen
+    /// since has taken up: records of files not yet met by the first scan.
+    state_file: PathBuf,
+    restored: HashMap<Arc<OsStr>, Record>,
+    /// Kept files or cancellations changed since the state file was last written.
+    state_dirty: bool,
+    /// The last write of the state file failed (warned about once until one succeeds).
+    state_write_failed: bool,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -179,13 +191,35 @@ impl<H: Host> Scheduler<H> {
     fn new(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) -> std::io::Result<Self> {
         let settings = control.settings();
         let spool_dir = paths.outgoing.parent().map_or_else(|| paths.outgoing.clone(), Path::to_path_buf);
-        let (book, problems) = CampaignBook::new(settings.campaigns.clone(), spool_dir);
+        let (book, problems) = CampaignBook::new(settings.campaigns.clone(), spool_dir.clone());
         for problem in problems {
             host_log!(host, Level::Error, "{problem}");
         }
+        let state_file = state::path_for(&spool_dir, settings.rules.node.as_deref());
+        let (restored, problems) = state::load(&state_file);
+        for problem in problems {
+            host_log!(
+                host,
+                Level::Warning,
+                "{problem}; what it says is lost, so the files it names are treated as new ones"
+            );
+        }
+        if !restored.is_empty() {
+            host_log!(
+                host,
+                Level::Verbose(3),
+                "Read {} record(s) of kept, cancelled or unremovable call files from {}",
+                restored.len(),
+                state_file.display()
+            );
+        }
         Ok(Scheduler {
             book,
-            cancelled: std::collections::HashSet::new(),
+            cancelled: HashMap::new(),
+            state_file,
+            restored,
+            state_dirty: false,
+            state_write_failed: false,
             pool: WorkerPool::new(host.clone(), paths.clone(), control.clone()),
             host,
             control,
@@ -248,6 +282,7 @@ impl<H: Host> Scheduler<H> {
 
             self.dispatch_held();
             self.grow_check_at = self.pool.grow(bookkeeping::now_ms());
+            self.save_state_if_dirty();
             if self.rescan.is_some() {
                 continue; // more of the directory to read: do not sleep
             }
@@ -266,8 +301,68 @@ impl<H: Host> Scheduler<H> {
             self.control.wakeup.drain();
             self.timer.drain();
         }
+        self.save_state_if_dirty();
         self.pool.close();
         self.control.answer_stop(StopAnswer::Stopped);
+    }
+
+    /// Write the state file if a kept file or a cancellation came or went; one WARNING per run of
+    /// failures (tried again at every turn of the loop until it succeeds). Returns the error, if any.
+    fn save_state_if_dirty(&mut self) -> Option<String> {
+        if !self.state_dirty {
+            return None;
+        }
+        let spool_dir = self.paths.outgoing.parent().map_or_else(|| self.paths.outgoing.clone(), Path::to_path_buf);
+        let path = state::path_for(&spool_dir, self.settings.rules.node.as_deref());
+        let kept = self.files.iter().filter_map(|(name, state)| match state {
+            FileState::Kept(kept) => Some((
+                &**name,
+                Record::Kept {
+                    fingerprint: kept.fingerprint,
+                    due: kept.kept.due,
+                    archive: kept.kept.archive,
+                    status: kept.kept.status,
+                },
+            )),
+            FileState::Parked { fingerprint, finished: Some(FinishedAs { status, archive }) } => {
+                Some((&**name, Record::Unremovable { fingerprint: *fingerprint, archive: *archive, status: *status }))
+            }
+            _ => None,
+        });
+        let cancelled = self
+            .cancelled
+            .iter()
+            .filter_map(|(name, identity)| identity.map(|identity| (&**name, Record::Cancelled(identity))));
+        let restored = self.restored.iter().map(|(name, record)| (&**name, record.clone()));
+        match state::save(&path, kept.chain(cancelled).chain(restored)) {
+            Ok(()) => {
+                self.state_dirty = false;
+                if self.state_write_failed {
+                    host_log!(self.host, Level::Notice, "{} written again", path.display());
+                    self.state_write_failed = false;
+                }
+                if path != self.state_file {
+                    // The node was renamed by a reload: its records moved with it.
+                    let _ = fs::remove_file(&self.state_file);
+                    self.state_file = path;
+                }
+                None
+            }
+            Err(err) => {
+                let why = format!("Unable to write {}: {err}", path.display());
+                if !self.state_write_failed {
+                    host_log!(
+                        self.host,
+                        Level::Warning,
+                        "{why}; files kept by AlwaysDelete: no, cancellations of calls in progress and finished \
+                         files that could not be removed are remembered in memory only until it can be \
+                         written (a restart would dial them again)"
+                    );
+                    self.state_write_failed = true;
+                }
+                Some(why)
+            }
+        }
     }
 
     /// Returns true when a stop has been accepted.
@@ -298,7 +393,11 @@ impl<H: Host> Scheduler<H> {
                 }
                 Request::Cancel(file, hangup, reply) => {
                     self.drain_reports();
-                    let answer = self.cancel(&file, hangup);
+                    let mut answer = self.cancel(&file, hangup);
+                    // Recorded before the admin is told, so the answer holds across a restart.
+                    if let (Some(why), Ok(text)) = (self.save_state_if_dirty(), answer.as_mut()) {
+                        text.push_str(&format!("Warning: {why}: a restart before the call ends would dial it again\n"));
+                    }
                     if let Ok(text) = &answer {
                         host_log!(self.host, Level::Notice, "{}", text.trim_end());
                     }
@@ -404,6 +503,7 @@ impl<H: Host> Scheduler<H> {
         }
         if finished {
             self.rescan = None;
+            self.drop_unmet_records();
             if self.scan.in_progress() {
                 self.end_scan();
             }
@@ -424,14 +524,123 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
+    /// After a whole scan of outgoing/: records read at start whose file was not found are of files
+    /// gone while Asterisk was down. They are dropped.
+    fn drop_unmet_records(&mut self) {
+        if self.restored.is_empty() {
+            return;
+        }
+        for name in self.restored.keys() {
+            host_log!(
+                self.host,
+                Level::Debug(1),
+                "{} is no longer in the spool: its record in {} is dropped",
+                printable(name.as_bytes()),
+                self.state_file.display()
+            );
+        }
+        self.restored.clear();
+        self.state_dirty = true;
+    }
+
+    /// A name met for the first time since start that the state file names. Returns whether the
+    /// record decided what happens to it: a kept file unchanged since is kept again until its date; a
+    /// file cancelled in a call and still the same file is removed now, as cancelled, not dialled.
+    /// Otherwise (changed, replaced, claimed by another server) it is a new file.
+    fn restore(&mut self, name: &Arc<OsStr>, record: Record, meta: &fs::Metadata) -> bool {
+        let path = self.path_of(name);
+        let shown = printable(path.as_os_str().as_bytes());
+        let (same, what) = match &record {
+            Record::Kept { fingerprint: was, .. } => (fingerprint(meta) == *was, "kept by AlwaysDelete: no"),
+            Record::Cancelled(was) => (FileIdentity::of(meta) == *was, "cancelled during its call"),
+            Record::Unremovable { fingerprint: was, .. } => {
+                (fingerprint(meta) == *was, "finished but impossible to remove")
+            }
+        };
+        if !same {
+            host_log!(
+                self.host,
+                Level::Debug(1),
+                "{shown} was {what} before the restart but has changed since: a new call file"
+            );
+            return false;
+        }
+        // On a shared spool the claim is taken again, as the run that recorded it held it.
+        let claim = match self.settings.rules.node {
+            None => None,
+            Some(_) => match crate::claim::Claim::try_take(&path) {
+                Ok(claim) => Some(claim),
+                Err(err) => {
+                    let why = match err {
+                        crate::claim::ClaimError::Taken => "another server has it".to_string(),
+                        crate::claim::ClaimError::Gone => "it was replaced".to_string(),
+                        crate::claim::ClaimError::Io(err) => err.to_string(),
+                    };
+                    host_log!(
+                        self.host,
+                        Level::Notice,
+                        "{shown} was {what} before the restart but cannot be claimed again ({why}): it is \
+                         handled as a new call file"
+                    );
+                    return false;
+                }
+            },
+        };
+        match record {
+            Record::Kept { fingerprint, due, archive, status } => {
+                host_log!(
+                    self.host,
+                    Level::Verbose(3),
+                    "{shown} was kept by AlwaysDelete: no before the restart ({}) and has not changed since: \
+                     removed at its date unless it changes",
+                    status.as_str()
+                );
+                let kept = attempt::Kept { due, archive, status, claim: claim.map(attempt::HeldClaim::new) };
+                self.files.insert(name.clone(), FileState::Kept(Box::new(KeptFile { fingerprint, kept })));
+                self.wheel.schedule(name.clone(), wheel_time(due));
+                self.state_dirty = true;
+            }
+            Record::Cancelled(_) => {
+                let answer = cancel::remove(&self.paths, &path, self.settings.rules.max_file_size);
+                let text = answer.unwrap_or_else(|why| why);
+                host_log!(
+                    self.host,
+                    Level::Notice,
+                    "{} (cancelled while its call was in progress, before the restart; not dialled again)",
+                    text.trim_end()
+                );
+                drop(claim);
+                self.state_dirty = true;
+            }
+            Record::Unremovable { archive, status, .. } => {
+                // Tried again once per start; left for the admin again if it still cannot be removed.
+                let kept = attempt::Kept { due: bookkeeping::now_ms(), archive, status, claim: None };
+                let why = "could not be removed when its call ended, before the restart, and has not changed since";
+                if let Outcome::Unremovable(_) = attempt::remove_kept(&*self.host, &self.paths, &path, kept, why) {
+                    self.park(name.clone(), Some(FinishedAs { status, archive }));
+                }
+                drop(claim);
+                self.state_dirty = true;
+            }
+        }
+        true
+    }
+
     /// Visit a parked file again if it changed since it was parked (permissions, contents, replaced).
     fn unpark_if_changed(&mut self, name: Arc<OsStr>) {
-        let Some(FileState::Parked { fingerprint: parked }) = self.files.get(&name) else { return };
+        let Some(FileState::Parked { fingerprint: parked, .. }) = self.files.get(&name) else { return };
         let now = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
         if now != *parked {
-            self.files.remove(&name);
+            self.forget(&name);
             self.consider_new(name, false);
         }
+    }
+
+    /// Leave `name` for the admin (see [`FileState::Parked`]); `finished` when its call had ended.
+    fn park(&mut self, name: Arc<OsStr>, finished: Option<FinishedAs>) {
+        let fingerprint = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
+        self.state_dirty |= finished.is_some();
+        self.files.insert(name, FileState::Parked { fingerprint, finished });
     }
 
     /// A kept file that changed since its last attempt (re-dated, rewritten, replaced) is the user's
@@ -503,7 +712,7 @@ impl<H: Host> Scheduler<H> {
             }
             Some(FileState::Parked { .. }) => {
                 if gone {
-                    self.files.remove(&name);
+                    self.forget(&name);
                 } else if closed || arrived || touched {
                     self.unpark_if_changed(name);
                 }
@@ -559,9 +768,18 @@ impl<H: Host> Scheduler<H> {
     /// A name not known before: queue it at its mtime, or wait for its writer.
     fn consider_new(&mut self, name: Arc<OsStr>, just_created: bool) {
         let path = self.path_of(&name);
+        let restored = self.restored.remove(&name);
+        if restored.is_some() {
+            self.state_dirty = true;
+        }
         let Ok(meta) = fs::symlink_metadata(&path) else {
             return;
         };
+        if let Some(record) = restored {
+            if !just_created && meta.file_type().is_file() && self.restore(&name, record, &meta) {
+                return;
+            }
+        }
         if !meta.file_type().is_file() {
             if meta.file_type().is_dir() {
                 return; // pbx_spool ignores subdirectories silently
@@ -572,7 +790,7 @@ impl<H: Host> Scheduler<H> {
                 "Ignoring {}: not a regular file",
                 printable(path.as_os_str().as_bytes())
             );
-            self.files.insert(name, FileState::Parked { fingerprint: fingerprint(&meta) });
+            self.files.insert(name, FileState::Parked { fingerprint: fingerprint(&meta), finished: None });
             return;
         }
         if just_created {
@@ -631,8 +849,10 @@ impl<H: Host> Scheduler<H> {
     fn forget(&mut self, name: &Arc<OsStr>) {
         self.book.forget(name);
         self.wheel.cancel(name);
-        if let Some(FileState::Held) = self.files.remove(name) {
-            self.held.retain(|n| n != name);
+        match self.files.remove(name) {
+            Some(FileState::Held) => self.held.retain(|n| n != name),
+            Some(FileState::Kept(_) | FileState::Parked { finished: Some(_), .. }) => self.state_dirty = true,
+            _ => {}
         }
     }
 
@@ -700,13 +920,16 @@ impl<H: Host> Scheduler<H> {
             Some(mtime) if mtime > now => {
                 self.wheel.schedule(name, wheel_time(mtime));
             }
-            Some(_) => match attempt::remove_kept(&*self.host, &self.paths, &path, kept) {
-                Outcome::Parked => {
-                    let fingerprint = fs::symlink_metadata(&path).map(|m| fingerprint(&m)).unwrap_or(0);
-                    self.files.insert(name, FileState::Parked { fingerprint });
+            Some(_) => {
+                match attempt::remove_kept(&*self.host, &self.paths, &path, kept, attempt::KEPT_UNTIL_ITS_DATE) {
+                    Outcome::Unremovable(kept) => {
+                        // Its state was Kept: recorded either way.
+                        self.state_dirty = true;
+                        self.park(name, Some(FinishedAs { status: kept.status, archive: kept.archive }));
+                    }
+                    _ => self.forget(&name),
                 }
-                _ => self.forget(&name),
-            },
+            }
             None => self.forget(&name),
         }
     }
@@ -721,7 +944,9 @@ impl<H: Host> Scheduler<H> {
         match self.files.get(&name) {
             Some(FileState::Running { attempt, .. }) => {
                 let uniqueid = attempt.as_ref().map(|start| start.uniqueid.clone());
-                self.cancelled.insert(name.clone());
+                let identity = fs::symlink_metadata(self.path_of(&name)).ok().map(|meta| FileIdentity::of(&meta));
+                self.cancelled.insert(name.clone(), identity);
+                self.state_dirty = true;
                 let shown = printable(name.as_bytes());
                 if !hangup {
                     return Ok(format!(
@@ -1001,7 +1226,9 @@ impl<H: Host> Scheduler<H> {
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
         self.wheel.cancel(&name);
         let changed = matches!(self.files.remove(&name), Some(FileState::Running { changed: true, .. }));
-        if self.cancelled.remove(&name) && matches!(outcome, Outcome::Requeue(_) | Outcome::Kept(_)) {
+        let cancelled = self.cancelled.remove(&name).is_some();
+        self.state_dirty |= cancelled;
+        if cancelled && matches!(outcome, Outcome::Requeue(_) | Outcome::Kept(_)) {
             let answer = cancel::remove(&self.paths, &self.path_of(&name), self.settings.rules.max_file_size);
             let text = answer.unwrap_or_else(|why| why);
             host_log!(self.host, Level::Notice, "{} (its call has ended)", text.trim_end());
@@ -1033,6 +1260,7 @@ impl<H: Host> Scheduler<H> {
                     let state = KeptFile { fingerprint: fingerprint(&meta), kept };
                     self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
                     self.wheel.schedule(name, wheel_time(due));
+                    self.state_dirty = true;
                 }
                 Err(_) => self.forget(&name),
             },
@@ -1042,9 +1270,9 @@ impl<H: Host> Scheduler<H> {
                     self.consider_new(name, false);
                 }
             }
-            Outcome::Parked => {
-                let fingerprint = fs::symlink_metadata(self.path_of(&name)).map(|m| fingerprint(&m)).unwrap_or(0);
-                self.files.insert(name, FileState::Parked { fingerprint });
+            Outcome::Parked => self.park(name, None),
+            Outcome::Unremovable(kept) => {
+                self.park(name, Some(FinishedAs { status: kept.status, archive: kept.archive }))
             }
         }
         self.dispatch_held();
@@ -1172,6 +1400,249 @@ mod tests {
         let soon = bookkeeping::now_ms() + 1000;
         bookkeeping::set_times(&spool.paths.outgoing.join("r.call"), soon, soon).unwrap();
         host.wait_for("the call at the new date", WAIT, |r| r.calls.len() == 3);
+    }
+
+    fn state_file_of(paths: &SpoolPaths) -> PathBuf {
+        paths.outgoing.parent().unwrap().join(state::STATE_FILE)
+    }
+
+    #[test]
+    fn a_kept_file_stays_kept_across_a_restart_and_is_removed_at_its_date_without_a_call() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("sched-kept-restart");
+        let state_file = state_file_of(&paths);
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        // RetryTime 3: the date is well after the restart below.
+        spool.drop_in("k.call", &format!("{CALL}AlwaysDelete: no\nRetryTime: 3\nArchive: yes\n"));
+        spool.drop_in("changed.call", &format!("{CALL}AlwaysDelete: no\nRetryTime: 3\n"));
+        host.wait_for("both calls", WAIT, |r| r.calls.len() == 2);
+        wait_kept(&spool, 2);
+        // Written at the end of the scheduler's turn that kept them.
+        let deadline = std::time::Instant::now() + WAIT;
+        let recorded = loop {
+            let recorded = std::fs::read_to_string(&state_file).unwrap_or_default();
+            if recorded.lines().count() == 3 {
+                break recorded;
+            }
+            assert!(std::time::Instant::now() < deadline, "kept files not recorded: {recorded}");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            recorded.lines().any(|l| l.starts_with("kept k.call ") && l.contains(" Completed archive ")),
+            "{recorded}"
+        );
+        assert!(recorded.lines().any(|l| l.starts_with("kept changed.call ")), "{recorded}");
+        drop(spool);
+
+        // While it is down, the user rewrites one of them: that one is a new request.
+        let changed = paths.outgoing.join("changed.call");
+        let date = bookkeeping::regular_file_mtime(&changed).unwrap();
+        std::fs::write(&changed, format!("{CALL}RetryTime: 3\n")).unwrap();
+        bookkeeping::set_times(&changed, date, date).unwrap();
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        wait_kept(&spool, 1);
+        let state = spool.control.snapshot(SnapshotQuery { limit: 0, file: Some("k.call".into()) }).unwrap().file_state;
+        assert!(
+            state.as_deref().is_some_and(|s| s.starts_with("finished (Completed), kept by AlwaysDelete: no")),
+            "{state:?}"
+        );
+        assert!(host.logged("k.call was kept by AlwaysDelete: no before the restart (Completed) and has not changed"));
+        host.wait_for("the removal at its date", WAIT, |r| {
+            r.logs.iter().any(|(_, l)| l.contains("k.call was kept by AlwaysDelete: no until its date"))
+        });
+        host.wait_for("the changed file's call", WAIT, |r| r.calls.len() == 3);
+        let archived = std::fs::read_to_string(paths.done.join("k.call")).expect("archived");
+        assert!(archived.ends_with("Status: Completed\n"), "{archived}");
+        assert!(!paths.outgoing.join("k.call").exists());
+        let dialled: Vec<String> = host.with(|r| {
+            r.logs.iter().filter(|(_, l)| l.starts_with("Attempting call")).map(|(_, l)| l.clone()).collect()
+        });
+        assert_eq!(dialled.len(), 3, "k.call dialled again after the restart: {dialled:?}");
+        // Both records are gone with their files' fates decided: the state file goes with them.
+        let deadline = std::time::Instant::now() + WAIT;
+        while state_file.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                std::fs::read_to_string(&state_file).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_call_cancelled_in_progress_is_not_dialled_again_after_a_crash() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |_, _| {
+            let (open, cv) = &*g;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = cv.wait(open).unwrap();
+            }
+            busy()
+        });
+        let paths = temp_spool("sched-cancel-restart");
+        let state_file = state_file_of(&paths);
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        spool.drop_in("c.call", &format!("{CALL}MaxRetries: 5\nRetryTime: 1\n"));
+        host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
+        let answer = spool.control.cancel("c.call", false).unwrap().unwrap();
+        assert!(answer.contains("is removed when the call ends"), "{answer}");
+        assert!(!answer.contains("Warning"), "{answer}");
+        let recorded = std::fs::read_to_string(&state_file).expect("the cancellation recorded before the answer");
+        assert!(recorded.lines().any(|l| l.starts_with("cancelled c.call ")), "{recorded}");
+
+        // What a kill -9 now would leave: the file as it is (same inode, its attempt open) and the state
+        // file. Kept aside (a hard link keeps the inode), then put back as it was after this run ends.
+        let call_file = paths.outgoing.join("c.call");
+        let aside = paths.outgoing.parent().unwrap().join("c.call.aside");
+        std::fs::hard_link(&call_file, &aside).unwrap();
+        let text_at_crash = std::fs::read(&call_file).unwrap();
+        let date_at_crash = bookkeeping::regular_file_mtime(&call_file).unwrap();
+        let state_at_crash = std::fs::read(&state_file).unwrap();
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        host.wait_for("the removal after the call", WAIT, |r| {
+            r.logs.iter().any(|(_, l)| l.contains("(its call has ended)"))
+        });
+        drop(spool);
+        assert!(!state_file.exists(), "the cancellation outlived its file");
+        // Rewritten in place (this run appended EndRetry to the shared inode), then renamed back.
+        std::fs::write(&aside, text_at_crash).unwrap();
+        bookkeeping::set_times(&aside, date_at_crash, date_at_crash).unwrap();
+        std::fs::rename(&aside, &call_file).unwrap();
+        std::fs::write(&state_file, state_at_crash).unwrap();
+        let text = std::fs::read_to_string(&call_file).unwrap();
+        assert!(text.contains("\nStartRetry: ") && !text.contains("EndRetry"), "attempt not open:\n{text}");
+
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        host.wait_for("the removal at start", WAIT, |r| {
+            r.logs.iter().any(|(_, l)| l.contains("Cancelled") && l.contains("before the restart; not dialled again"))
+        });
+        assert!(!call_file.exists());
+        let deadline = std::time::Instant::now() + WAIT;
+        while state_file.exists() {
+            assert!(std::time::Instant::now() < deadline, "record not dropped");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(calls(&host), 1, "the cancelled file was dialled after the restart");
+        drop(spool);
+    }
+
+    #[test]
+    fn a_replaced_file_is_not_taken_for_the_one_cancelled_and_a_corrupt_state_file_is_reported() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("sched-state-stale");
+        let state_file = state_file_of(&paths);
+        // A cancellation recorded for another file that had this name, and a line that cannot be read.
+        let staged = paths.outgoing.parent().unwrap().join("n.tmp");
+        std::fs::write(&staged, CALL).unwrap();
+        let old = std::fs::metadata(&staged).unwrap();
+        let stale = state::FileIdentity::of(&old);
+        std::fs::write(
+            &state_file,
+            format!(
+                "pbx_spool_rs state 1\ncancelled n.call {} -\nkept ? nonsense\ncancelled gone.call 1 -\n",
+                stale.inode + 1
+            ),
+        )
+        .unwrap();
+        std::fs::rename(&staged, paths.outgoing.join("n.call")).unwrap();
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        host.wait_for("the new file's call", WAIT, |r| r.calls.len() == 1);
+        assert!(host.with(|r| r.logs.iter().any(|(level, l)| *level == Level::Warning
+            && l.contains("line 3: unreadable, skipped: kept ? nonsense")
+            && l.contains("treated as new ones"))));
+        let deadline = std::time::Instant::now() + WAIT;
+        while state_file.exists() {
+            assert!(std::time::Instant::now() < deadline, "stale records kept");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(spool);
+    }
+
+    /// `chattr <flag> <path>`; false (with a note) where chattr is missing or not permitted.
+    fn chattr(path: &Path, flag: &str) -> bool {
+        match std::process::Command::new("chattr").arg(flag).arg(path).output() {
+            Ok(out) if out.status.success() => true,
+            Ok(out) => {
+                eprintln!("chattr {flag} {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
+                false
+            }
+            Err(err) => {
+                eprintln!("chattr: {err}");
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn a_finished_file_that_cannot_be_removed_is_not_dialled_again_after_a_restart() {
+        /// Lifts the append-only attribute however the test ends, so the spool can be cleaned up.
+        struct AppendOnly(PathBuf);
+        impl Drop for AppendOnly {
+            fn drop(&mut self) {
+                chattr(&self.0, "-a");
+            }
+        }
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("sched-unremovable");
+        let state_file = state_file_of(&paths);
+        // An append-only outgoing/: files come in, nothing can be removed or renamed out.
+        if !chattr(&paths.outgoing, "+a") {
+            eprintln!("skipped: needs chattr +a (root, on ext4/xfs/btrfs)");
+            return;
+        }
+        let append_only = AppendOnly(paths.outgoing.clone());
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        // RetryTime 1: taken for an interrupted attempt, it would be dialled again a second after its start.
+        spool.drop_in("u.call", &format!("{CALL}Archive: yes\nRetryTime: 1\n"));
+        let stuck = |n: usize| {
+            move |r: &crate::testing::Recorded| {
+                r.logs.iter().filter(|(_, l)| l.starts_with("Unable to remove finished call file")).count() == n
+            }
+        };
+        host.wait_for("the removal to fail", WAIT, stuck(1));
+        let deadline = std::time::Instant::now() + WAIT;
+        while !std::fs::read_to_string(&state_file)
+            .unwrap_or_default()
+            .contains("\nunremovable u.call Completed archive ")
+        {
+            assert!(std::time::Instant::now() < deadline, "not recorded");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(spool);
+
+        // Still impossible to remove: tried once at start, left for the admin again, not dialled.
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        host.wait_for("the removal to fail again", WAIT, stuck(2));
+        wait_snapshot(&spool, "left for the admin", |s| s.parked == 1);
+        // Past its StartRetry date: still not dialled.
+        std::thread::sleep(Duration::from_millis(1200));
+        wait_snapshot(&spool, "left for the admin", |s| s.parked == 1);
+        drop(spool);
+        assert_eq!(calls(&host), 1, "dialled again after the restart");
+
+        // The admin fixes the directory (the file itself unchanged): the next start removes it.
+        drop(append_only);
+        let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
+        host.wait_for("the removal", WAIT, |r| {
+            r.logs.iter().any(|(_, l)| {
+                l.contains("u.call could not be removed when its call ended") && l.contains("archived as")
+            })
+        });
+        let archived = std::fs::read_to_string(paths.done.join("u.call")).unwrap();
+        assert!(archived.ends_with("Status: Completed\n"), "{archived}");
+        assert_eq!(archived.matches("StartRetry").count(), 1, "{archived}");
+        assert!(!archived.contains("AbortRetry"), "{archived}");
+        assert_eq!(calls(&host), 1);
+        let deadline = std::time::Instant::now() + WAIT;
+        while state_file.exists() {
+            assert!(std::time::Instant::now() < deadline, "record not dropped");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(spool);
     }
 
     #[test]
