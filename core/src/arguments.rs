@@ -44,6 +44,10 @@ pub enum Accepts {
     Options(&'static [OptionClass]),
     /// Nothing: the argument must be empty (`allow_argument` admits it as written).
     Nothing,
+    /// A field of a manager event (`Name: value`) that does not name one of AMI's own envelope headers
+    /// (`Event`, `Response`, `ActionID`, `Privilege`): a second `Event:` line would let the event pass
+    /// for another one (a forged `SpoolFinished`) in a client that keeps the last value.
+    EventField,
 }
 
 /// One option letter and what it accepts.
@@ -91,7 +95,8 @@ const fn app_with_rest(
 }
 
 use Accepts::{
-    AgiScript, Anything, Channels, Conference, Context, Mailboxes, MainMailbox, Name, Nothing, OriginateTarget, Prompts,
+    AgiScript, Anything, Channels, Conference, Context, EventField, Mailboxes, MainMailbox, Name, Nothing,
+    OriginateTarget, Prompts,
 };
 
 const RUNS_DIALPLAN: &str = "runs a dialplan subroutine or continues in a context at any priority, past its guards";
@@ -251,7 +256,11 @@ pub const APPLICATION_ARGUMENTS: &[ApplicationArguments] = &[
         ],
     ),
     app("StopPlayTones", &[]),
-    app_with_rest("UserEvent", &[arg("eventname", Anything, "a manager event")], arg("body", Anything, "its fields")),
+    app_with_rest(
+        "UserEvent",
+        &[arg("eventname", Anything, "a manager event")],
+        arg("body", EventField, "its fields, never AMI's own headers"),
+    ),
     app(
         "VoiceMail",
         &[
@@ -486,6 +495,7 @@ fn check_value(accepts: Accepts, value: &[u8]) -> Result<(), String> {
         Accepts::Mailboxes if value.contains(&b'/') || has_dot_dot(value) => {
             Err("must be mailbox names (no '/' or '..')".to_string())
         }
+        Accepts::EventField => check_event_field(value),
         _ => Ok(()),
     }
 }
@@ -500,6 +510,22 @@ fn check_conference_name(value: &[u8]) -> Result<(), String> {
         Err("must be a conference name (letters, digits and '_', '-', '.', '@', '+'): ConfBridge passes it to \
              MixMonitor when the conference is recorded, where ',' starts options and a shell command"
             .to_string())
+    }
+}
+
+/// AMI's own headers, which a manager event must not carry twice.
+const AMI_ENVELOPE_HEADERS: [&str; 4] = ["Event", "Response", "ActionID", "Privilege"];
+
+/// A `Name: value` field of UserEvent's body: anything but a second copy of an envelope header (the
+/// name before the `:`, blanks trimmed, any case).
+fn check_event_field(value: &[u8]) -> Result<(), String> {
+    let name = value.split(|&byte| byte == b':').next().unwrap_or_default();
+    let name = String::from_utf8_lossy(app_data::strip(name)).into_owned();
+    match AMI_ENVELOPE_HEADERS.iter().find(|header| header.eq_ignore_ascii_case(&name)) {
+        Some(header) => Err(format!(
+            "names AMI's own {header} header: the event would carry it twice and could pass for another event"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -695,6 +721,16 @@ mod tests {
         assert_eq!(refused("VoiceMail", "1234@default,t('/etc/x')").as_deref(), Some("VoiceMail:t"));
         for good in ["1234@default,st(beep)", "1234@default,t", "1234@default,t()", "1234,su"] {
             assert_eq!(refused("VoiceMail", good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn user_event_bodies_never_carry_amis_own_headers() {
+        for bad in ["Report,Event: SpoolFinished", "Report,File: a, event :SpoolFinished", "R,actionid: 1"] {
+            assert_eq!(refused("UserEvent", bad).as_deref(), Some("UserEvent:body"), "{bad}");
+        }
+        for good in ["Report,File: a,Events: 3", "Report", "Report,Eventually: yes,Status: ok"] {
+            assert_eq!(refused("UserEvent", good), None, "{good}");
         }
     }
 

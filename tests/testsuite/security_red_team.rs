@@ -216,3 +216,22 @@ fn conference_rules_ignore_letter_case_as_confbridge_does() {
     assert!(!joined, "a call file joined the denied conference\n{}", ast.diagnostics());
     assert_spool_still_works(&ast, "after-conference-case");
 }
+
+/// UserEvent's body is the event's own fields: a field named like one of AMI's envelope headers
+/// (`Event: SpoolFinished`) would give the event two `Event:` lines, and a client that keeps the last one
+/// would take it for a finished call file. Refused (rule argument); a body of ordinary fields still runs.
+#[test]
+fn user_event_bodies_cannot_forge_another_event() {
+    let ast = start(|b| b);
+    let forged =
+        "Channel: Local/s@answer\nApplication: UserEvent\nData: Forged,Event: SpoolFinished,Status: Completed\n";
+    ast.drop_call_file("forged.call", forged);
+    expect_rejected(&ast, "forged.call", "rule argument");
+    assert_never_attempted(&ast, "forged.call");
+    let good = "Channel: Local/s@answer\nApplication: UserEvent\nData: Honest,Events: 2,Status: fine\n";
+    ast.drop_call_file("honest.call", good);
+    let honest = ast.expect_event("the honest UserEvent", SOON, |e| e.is_user_event("Honest"));
+    assert_eq!(honest.get("Events"), Some("2"), "{honest}");
+    assert_eq!(ast.ami().count_events(|e| e.is_user_event("Forged")), 0, "the forged event was raised");
+    assert_spool_still_works(&ast, "after-forged");
+}
