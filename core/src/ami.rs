@@ -100,6 +100,10 @@ pub fn answer<S: Spooler + ?Sized>(
                 fields.push((key.to_string(), value.to_string()));
             }
             fields.push(("AllPaused".into(), yes_no(snapshot.all_paused).to_string()));
+            fields.push(("DispatchSuspended".into(), yes_no(snapshot.suspended.is_some()).to_string()));
+            if let Some(reason) = &snapshot.suspended {
+                fields.push(("SuspendedReason".into(), reason.clone()));
+            }
             fields.push(("Campaigns".into(), snapshot.campaigns.len().to_string()));
             for (i, c) in snapshot.campaigns.iter().enumerate() {
                 let state = if c.paused { "paused" } else { "active" };

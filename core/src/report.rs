@@ -39,6 +39,13 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<38} {value}");
     }
+    if let Some(reason) = &snapshot.suspended {
+        let _ = writeln!(
+            out,
+            "  DISPATCH SUSPENDED: {reason}; calls in progress finish, pbx_spool.so dials the rest (fix: \
+             noload => pbx_spool.so in modules.conf, restart Asterisk)"
+        );
+    }
     if snapshot.all_paused {
         let _ = writeln!(out, "  ALL PAUSED (spool resume all)");
     }

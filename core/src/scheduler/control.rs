@@ -109,6 +109,8 @@ pub struct Snapshot {
     pub campaigns: Vec<super::CampaignFigures>,
     /// `spool pause all` is in force.
     pub all_paused: bool,
+    /// Why nothing is dispatched now (the stock pbx_spool is loaded too), if so.
+    pub suspended: Option<String>,
     /// Why listed files (in `next`) wait, when it is their campaign: (name, reason).
     pub notes: Vec<(String, String)>,
     /// Files waiting for their paused campaign (not in `next`: they have no due time), up to the
