@@ -80,6 +80,7 @@ pub fn answer<S: Spooler + ?Sized>(
                 ("Held", snapshot.held),
                 ("WaitingWindow", snapshot.waiting_window),
                 ("WaitingPaused", snapshot.waiting_paused),
+                ("DueSuspended", snapshot.due_suspended),
                 ("InProgress", snapshot.in_progress),
                 ("BeingWritten", snapshot.being_written),
                 ("LeftForAdmin", snapshot.parked),

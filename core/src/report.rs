@@ -34,6 +34,7 @@ pub fn status(snapshot: &Snapshot, totals: Totals, settings: &[(String, String)]
         // After the rows scripts already read by position.
         ("Due, outside their calling window", snapshot.waiting_window),
         ("Due, campaign paused", snapshot.waiting_paused),
+        ("Due, dispatch suspended", snapshot.due_suspended),
         ("Worker threads", snapshot.workers),
     ];
     for (label, value) in rows {

@@ -105,6 +105,8 @@ pub struct Snapshot {
     pub waiting_window: usize,
     /// Due, waiting for their campaign (or all) to be resumed.
     pub waiting_paused: usize,
+    /// Due, not dispatched while the stock pbx_spool is loaded too (see `suspended`).
+    pub due_suspended: usize,
     /// Per campaign, in configuration order.
     pub campaigns: Vec<super::CampaignFigures>,
     /// `spool pause all` is in force.

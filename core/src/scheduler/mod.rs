@@ -922,8 +922,8 @@ impl<H: Host> Scheduler<H> {
             self.host,
             Level::Error,
             "pbx_spool.so is loaded beside pbx_spool_rs: two spoolers on {} would dial call files twice, so \
-             pbx_spool_rs has stopped dispatching ({} call(s) in progress finish; pbx_spool.so dials the other \
-             files). The fix: add  noload => pbx_spool.so  to modules.conf and restart Asterisk (core restart \
+             pbx_spool_rs has stopped dispatching: its {} call(s) in progress run to their end, pbx_spool.so \
+             dials every other file. The fix: add  noload => pbx_spool.so  to modules.conf and restart Asterisk (core restart \
              gracefully); pbx_spool.so refuses  module unload pbx_spool.so  and  module unload -h  crashes \
              Asterisk. pbx_spool_rs resumes by itself once pbx_spool.so is gone",
             self.paths.outgoing.display(),
@@ -997,6 +997,7 @@ impl<H: Host> Scheduler<H> {
                 FileState::Waiting { paused: false, .. } => snapshot.waiting_window += 1,
                 FileState::Queued => snapshot.queued += 1,
                 FileState::Retrying => snapshot.waiting_retry += 1,
+                FileState::Held if self.suspension.is_some() => snapshot.due_suspended += 1,
                 FileState::Held => snapshot.held += 1,
                 FileState::Running { .. } => snapshot.in_progress += 1,
                 FileState::Writing => snapshot.being_written += 1,
@@ -1731,7 +1732,8 @@ mod tests {
         spool.drop_in("b.call", &waiting);
         spool.drop_in("c.call", &waiting);
         host.wait_for("the suspension", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolSuspended"));
-        let snapshot = wait_snapshot(&spool, "both files held", |s| s.held == 2);
+        let snapshot = wait_snapshot(&spool, "both files held", |s| s.due_suspended == 2);
+        assert_eq!(snapshot.held, 0, "not held back by maxcalls/maxrate");
         assert_eq!(snapshot.suspended.as_deref(), Some(STOCK_SPOOLER_REASON));
         assert_eq!(snapshot.in_progress, 1);
         let status = crate::report::status(&snapshot, Default::default(), &[]);
@@ -1748,7 +1750,7 @@ mod tests {
         gate.1.notify_all();
         host.wait_for("the long call's end", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
         assert!(spool.paths.done.join("long.call").exists());
-        wait_snapshot(&spool, "the call's end noted", |s| s.in_progress == 0 && s.held == 2);
+        wait_snapshot(&spool, "the call's end noted", |s| s.in_progress == 0 && s.due_suspended == 2);
         assert_eq!(calls(&host), 1);
         for name in ["b.call", "c.call"] {
             assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join(name)).unwrap(), waiting, "{name} touched");
@@ -1779,7 +1781,7 @@ mod tests {
         std::fs::write(paths.outgoing.join("a.call"), CALL).unwrap();
         let spool = Running::start_at(host.clone(), paths, SpoolSettings::default());
         host.wait_for("the suspension", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolSuspended"));
-        wait_snapshot(&spool, "the file held", |s| s.held == 1 && s.suspended.is_some());
+        wait_snapshot(&spool, "the file held", |s| s.due_suspended == 1 && s.suspended.is_some());
         assert_eq!(calls(&host), 0);
         assert_eq!(errors_logged(&host, "noload => pbx_spool.so"), 1);
         host.set_stock_spooler_loaded(false);
@@ -1797,7 +1799,7 @@ mod tests {
         let spool = Running::start(host.clone(), "sched-stock-worker", SpoolSettings::default());
         spool.drop_in("b.call", CALL);
         host.wait_for("the suspension", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolSuspended"));
-        wait_snapshot(&spool, "b.call held", |s| s.held == 1 && s.in_progress == 0);
+        wait_snapshot(&spool, "b.call held", |s| s.due_suspended == 1 && s.in_progress == 0);
         assert_eq!(calls(&host), 0);
         assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join("b.call")).unwrap(), CALL);
         assert_eq!(errors_logged(&host, "noload => pbx_spool.so"), 1);
@@ -1816,7 +1818,7 @@ mod tests {
         host.set_stock_spooler_loaded(true);
         let spool = Running::start(host.clone(), "sched-stock-retry", SpoolSettings::default());
         spool.drop_in("r.call", &format!("{CALL}MaxRetries: 2\n"));
-        wait_snapshot(&spool, "r.call held", |s| s.held == 1);
+        wait_snapshot(&spool, "r.call held", |s| s.due_suspended == 1);
         let path = spool.paths.outgoing.join("r.call");
         let now = bookkeeping::now_ms();
         let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
@@ -1824,7 +1826,9 @@ mod tests {
         drop(file);
         let retry_at = now + 1500;
         bookkeeping::set_times(&path, retry_at, retry_at).unwrap();
-        wait_snapshot(&spool, "r.call queued at its new date", |s| s.held == 0 && s.waiting_retry + s.queued == 1);
+        wait_snapshot(&spool, "r.call queued at its new date", |s| {
+            s.due_suspended == 0 && s.waiting_retry + s.queued == 1
+        });
         host.set_stock_spooler_loaded(false);
         host.wait_for("the resume", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolResumed"));
         host.wait_for("the retry", WAIT, |r| r.calls.len() == 1);
