@@ -21,6 +21,7 @@ mod security;
 mod security_round_two;
 mod shared;
 mod tool;
+mod two_spoolers;
 
 /// Runs before the test harness starts (a constructor in `.init_array`). A contributor's plain `cargo
 /// test`, without root or without the Asterisk chroot, skips this suite with one line instead of a
