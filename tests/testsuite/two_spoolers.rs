@@ -178,6 +178,16 @@ fn stock_loaded_while_pbx_spool_rs_runs_takes_every_new_file_alone() {
 
     unload_is_refused(&ast);
     assert!(ast.module_running(RUST_SO));
+
+    // The other way out without a restart: pbx_spool_rs, suspended and idle, unloads cleanly, and
+    // pbx_spool.so goes on alone.
+    let out = ast.cli(&format!("module unload {RUST_SO}"));
+    assert!(!ast.module_loaded(RUST_SO), "module unload {RUST_SO}: {out}\n{}", ast.diagnostics());
+    let after = ast.drop_call_file("after.call", &call_file(FILES + 2, 0));
+    ast.expect_event("pbx_spool.so to place a file alone", SOON, |e| {
+        e.is_user_event("Dialed") && e.get("File").and_then(file_number) == Some(FILES + 2)
+    });
+    ast.expect_until("after.call to leave outgoing/", SOON, || !after.exists());
     ast.assert_alive();
 }
 

@@ -898,7 +898,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     /// Whether dispatch is suspended because the stock pbx_spool is loaded. Asked right before every
-    /// dispatch (`ast_module_check` walks Asterisk's module list: cheap), so a pbx_spool loaded at run time
+    /// dispatch (the host's answer is cheap: no file, no lock it could wait on), so a pbx_spool loaded at run time
     /// is noticed before our next call; once suspended, [`Scheduler::check_suspension`] looks again every
     /// [`STOCK_SPOOLER_POLL_MS`].
     fn dispatch_suspended(&mut self) -> bool {
@@ -1761,7 +1761,7 @@ mod tests {
 
         // Looked at again while suspended (about once a second), and resumed once it is gone.
         let checks = host.stock_spooler_checks();
-        host.wait_for("a look at the module list", WAIT, |_| host.stock_spooler_checks() > checks);
+        host.wait_for("another look for pbx_spool", WAIT, |_| host.stock_spooler_checks() > checks);
         host.set_stock_spooler_loaded(false);
         host.wait_for("both held files placed", WAIT, |r| r.calls.len() == 3);
         assert_eq!(events_named(&host, "SpoolResumed").len(), 1);
