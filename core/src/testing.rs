@@ -138,7 +138,10 @@ impl Host for FakeHost {
     }
 
     fn stock_spooler_loaded(&self) -> bool {
-        self.stock_spooler_checks.fetch_add(1, Ordering::SeqCst);
+        // Counted under the state lock and announced, so `wait_for` can wait for a check.
+        self.record(|_| {
+            self.stock_spooler_checks.fetch_add(1, Ordering::SeqCst);
+        });
         self.stock_spooler.load(Ordering::SeqCst)
     }
 

@@ -1136,10 +1136,9 @@ impl<H: Host> Scheduler<H> {
                 self.files.insert(name, FileState::Parked { fingerprint });
             }
             Outcome::LeftToStockSpooler => {
-                // Its worker saw pbx_spool before the scheduler did. Untouched: due again on resume.
-                self.suspend();
-                self.files.insert(name.clone(), FileState::Held);
-                self.held.push_back(name);
+                // Its worker saw pbx_spool before the scheduler did. Untouched, so still due: it meets the
+                // check before dispatch again (pbx_spool may be gone by now).
+                self.queue_at_mtime(name, false);
             }
         }
         self.dispatch_held();
