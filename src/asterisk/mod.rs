@@ -89,7 +89,7 @@ pub(crate) fn module_file_mapped(file: &str) -> bool {
         if info.is_null() || data.is_null() {
             return 0;
         }
-        // SAFETY: `data` is the `Search` module_file_mapped passed in, alive and not otherwise borrowed during the call.
+        // SAFETY: `data` is module_file_mapped's `Search`, alive and not otherwise borrowed during the call.
         let search = unsafe { &mut *data.cast::<Search<'_>>() };
         // SAFETY: glibc hands a valid dl_phdr_info for the duration of the callback.
         let name = unsafe { (*info).dlpi_name };

@@ -898,9 +898,9 @@ impl<H: Host> Scheduler<H> {
     }
 
     /// Whether dispatch is suspended because the stock pbx_spool is loaded. Asked right before every
-    /// dispatch (the host's answer is cheap: no file, no lock it could wait on), so a pbx_spool loaded at run time
-    /// is noticed before our next call; once suspended, [`Scheduler::check_suspension`] looks again every
-    /// [`STOCK_SPOOLER_POLL_MS`].
+    /// dispatch (the host's answer is cheap: no file, no lock it could wait on), so a pbx_spool loaded at
+    /// run time is noticed before our next call; once suspended, [`Scheduler::check_suspension`] looks
+    /// again every [`STOCK_SPOOLER_POLL_MS`].
     fn dispatch_suspended(&mut self) -> bool {
         if self.suspension.is_some() {
             return true;
@@ -923,9 +923,9 @@ impl<H: Host> Scheduler<H> {
             Level::Error,
             "pbx_spool.so is loaded beside pbx_spool_rs: two spoolers on {} would dial call files twice, so \
              pbx_spool_rs has stopped dispatching: its {} call(s) in progress run to their end, pbx_spool.so \
-             dials every other file. The fix: add  noload => pbx_spool.so  to modules.conf and restart Asterisk (core restart \
-             gracefully); pbx_spool.so refuses  module unload pbx_spool.so  and  module unload -h  crashes \
-             Asterisk. pbx_spool_rs resumes by itself once pbx_spool.so is gone",
+             dials every other file. The fix: add  noload => pbx_spool.so  to modules.conf and restart \
+             Asterisk (core restart gracefully); pbx_spool.so refuses  module unload pbx_spool.so  and  module \
+             unload -h  crashes Asterisk. pbx_spool_rs resumes by itself once pbx_spool.so is gone",
             self.paths.outgoing.display(),
             self.running
         );
