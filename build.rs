@@ -16,7 +16,6 @@ const FUNCTIONS: &[&str] = &[
     "ast_variables_destroy",
     "ast_format_cap_update_by_allow_disallow",
     "ast_channel_reason2str",
-    "ast_module_check",
     "ast_callid_threadassoc_remove",
     "prs_log",
     "prs_verbose",

@@ -80,6 +80,7 @@ pub fn answer<S: Spooler + ?Sized>(
                 ("Held", snapshot.held),
                 ("WaitingWindow", snapshot.waiting_window),
                 ("WaitingPaused", snapshot.waiting_paused),
+                ("DueSuspended", snapshot.due_suspended),
                 ("InProgress", snapshot.in_progress),
                 ("BeingWritten", snapshot.being_written),
                 ("LeftForAdmin", snapshot.parked),
@@ -100,6 +101,10 @@ pub fn answer<S: Spooler + ?Sized>(
                 fields.push((key.to_string(), value.to_string()));
             }
             fields.push(("AllPaused".into(), yes_no(snapshot.all_paused).to_string()));
+            fields.push(("DispatchSuspended".into(), yes_no(snapshot.suspended.is_some()).to_string()));
+            if let Some(reason) = &snapshot.suspended {
+                fields.push(("SuspendedReason".into(), reason.clone()));
+            }
             fields.push(("Campaigns".into(), snapshot.campaigns.len().to_string()));
             for (i, c) in snapshot.campaigns.iter().enumerate() {
                 let state = if c.paused { "paused" } else { "active" };

@@ -97,6 +97,9 @@ pub enum Outcome {
     /// [`Outcome::Parked`], with how to end it (its status; `due` is when it finished), so that a later
     /// run removes it instead of taking its last attempt for an interrupted one.
     Unremovable(Kept),
+    /// Not visited: the stock pbx_spool was loaded into this process after the file was handed to a
+    /// worker. The file is left exactly as it was, for pbx_spool to dial.
+    LeftToStockSpooler,
 }
 
 /// A finished file kept in outgoing/ by `AlwaysDelete: no` until `due`, the mtime its last attempt gave it.
@@ -388,6 +391,9 @@ pub fn visit<H: Host>(
     path: &Path,
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
+    if host.stock_spooler_loaded() {
+        return Outcome::LeftToStockSpooler;
+    }
     let shown = crate::text::printable(path.as_os_str().as_bytes());
     let visit =
         Visit { host, node: rules.node.as_deref(), paths, path, shown, stats, campaigns: rules.campaigns.clone() };
@@ -469,6 +475,11 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
         return visit.refuse(&call, FinalStatus::Expired);
     }
 
+    // Asked again right before the StartRetry line: pbx_spool leaves a file whose open StartRetry names
+    // this process alone (a call in progress here), but one without it, it dials too.
+    if host.stock_spooler_loaded() {
+        return Outcome::LeftToStockSpooler;
+    }
     let pid = host.main_pid();
     let attempt = call.retries + 1;
     let retry_ms = i64::from(call.retry_time) * 1000;
@@ -704,6 +715,19 @@ mod tests {
         let mut started = None;
         let outcome = visit(host, paths, &VisitRules::default(), &Stats::default(), &path, &mut |s| started = Some(s));
         (outcome, started)
+    }
+
+    #[test]
+    fn a_visit_with_the_stock_spooler_loaded_leaves_the_file_as_it_was() {
+        let paths = temp_spool("attempt-stock");
+        let host = FakeHost::new(|_, _| answered());
+        host.set_stock_spooler_loaded(true);
+        let contents = format!("{CALL}Archive: yes\n");
+        let (outcome, started) = visit_file(&host, &paths, "s.call", &contents);
+        assert_eq!(outcome, Outcome::LeftToStockSpooler);
+        assert!(started.is_none());
+        assert_eq!(fs::read_to_string(paths.outgoing.join("s.call")).unwrap(), contents);
+        assert!(host.with(|r| r.calls.is_empty() && r.events.is_empty()));
     }
 
     fn final_event(host: &FakeHost) -> Vec<(String, String)> {

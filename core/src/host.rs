@@ -47,7 +47,7 @@ pub trait Host: Send + Sync + 'static {
     /// Whether the host has finished booting; the spool is not processed before that.
     fn fully_booted(&self) -> bool;
     /// Whether the stock pbx_spool module is loaded in the same process (two spoolers would dial every
-    /// call file twice).
+    /// call file twice). Asked before every dispatch and every attempt: must be cheap.
     fn stock_spooler_loaded(&self) -> bool;
     /// Whether the dialplan function `name` is registered as dangerous to write (Asterisk's own flag).
     fn function_writes_are_dangerous(&self, name: &str) -> bool;

@@ -41,10 +41,18 @@ pub fn status(
         // After the rows scripts already read by position.
         ("Due, outside their calling window", snapshot.waiting_window),
         ("Due, campaign paused", snapshot.waiting_paused),
+        ("Due, dispatch suspended", snapshot.due_suspended),
         ("Worker threads", snapshot.workers),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    if let Some(reason) = &snapshot.suspended {
+        let _ = writeln!(
+            out,
+            "  DISPATCH SUSPENDED: {reason}; calls in progress finish, pbx_spool.so dials the rest (fix: \
+             noload => pbx_spool.so in modules.conf, restart Asterisk)"
+        );
     }
     if snapshot.all_paused {
         let _ = writeln!(out, "  ALL PAUSED (spool resume all)");

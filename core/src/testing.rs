@@ -2,6 +2,7 @@
 //! manager events and answers calls as the test chooses; temporary spools; a seeded PRNG for
 //! property-style tests (no crate needed for that).
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,13 @@ pub struct FakeHost {
     /// Log lines containing this make the logging thread panic (after recording them): a way to force a
     /// panic in the scheduler at a chosen point.
     panic_on: Mutex<Option<&'static str>>,
+    /// What `stock_spooler_loaded` answers; switched by the test at run time.
+    stock_spooler: AtomicBool,
+    /// Log lines containing this "load" the fake stock pbx_spool (after recording them): a way to load
+    /// it at a chosen point of a visit.
+    load_stock_spooler_on: Mutex<Option<&'static str>>,
+    /// How many times `stock_spooler_loaded` was asked.
+    stock_spooler_checks: AtomicUsize,
     state: Mutex<Recorded>,
     changed: Condvar,
 }
@@ -44,6 +52,9 @@ impl FakeHost {
             dangerous: vec!["FILE", "DB", "SHELL"],
             answer: Box::new(answer),
             panic_on: Mutex::new(None),
+            stock_spooler: AtomicBool::new(false),
+            load_stock_spooler_on: Mutex::new(None),
+            stock_spooler_checks: AtomicUsize::new(0),
             state: Mutex::new(Recorded::default()),
             changed: Condvar::new(),
         })
@@ -73,6 +84,21 @@ impl FakeHost {
         *self.panic_on.lock().unwrap() = Some(needle);
     }
 
+    /// Load (true) or unload (false) the fake stock pbx_spool, as `module load|unload pbx_spool.so` would.
+    pub fn set_stock_spooler_loaded(&self, loaded: bool) {
+        self.stock_spooler.store(loaded, Ordering::SeqCst);
+    }
+
+    /// Load the fake stock pbx_spool when any thread logs a line containing `needle`.
+    pub fn load_stock_spooler_when_logging(&self, needle: &'static str) {
+        *self.load_stock_spooler_on.lock().unwrap() = Some(needle);
+    }
+
+    /// How many times the spooler has asked whether the stock pbx_spool is loaded.
+    pub fn stock_spooler_checks(&self) -> usize {
+        self.stock_spooler_checks.load(Ordering::SeqCst)
+    }
+
     fn record(&self, f: impl FnOnce(&mut Recorded)) {
         f(&mut self.state.lock().unwrap());
         self.changed.notify_all();
@@ -82,6 +108,10 @@ impl FakeHost {
 impl Host for FakeHost {
     fn log(&self, level: Level, _origin: Origin, message: &str) {
         self.record(|r| r.logs.push((level, message.to_string())));
+        let load_on = *self.load_stock_spooler_on.lock().unwrap();
+        if load_on.is_some_and(|needle| message.contains(needle)) {
+            self.set_stock_spooler_loaded(true);
+        }
         let panic_on = *self.panic_on.lock().unwrap();
         if panic_on.is_some_and(|needle| message.contains(needle)) {
             panic!("forced by the test on: {message}");
@@ -108,7 +138,11 @@ impl Host for FakeHost {
     }
 
     fn stock_spooler_loaded(&self) -> bool {
-        false
+        // Counted under the state lock and announced, so `wait_for` can wait for a check.
+        self.record(|_| {
+            self.stock_spooler_checks.fetch_add(1, Ordering::SeqCst);
+        });
+        self.stock_spooler.load(Ordering::SeqCst)
     }
 
     fn function_writes_are_dangerous(&self, name: &str) -> bool {

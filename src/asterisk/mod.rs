@@ -88,11 +88,41 @@ pub(crate) fn config_dir() -> Option<std::path::PathBuf> {
     (!text.is_empty()).then(|| crate::os::path_from_c(text))
 }
 
-/// Whether a module is loaded (`ast_module_check`).
-pub(crate) fn module_loaded(name: &str) -> bool {
-    let name = c_string(name);
-    // SAFETY: valid NUL-terminated module name alive for the call.
-    unsafe { sys::ast_module_check(name.as_ptr()) != 0 }
+/// Whether a shared object whose file is named `file` (e.g. `pbx_spool.so`) is mapped into this process,
+/// found with `dl_iterate_phdr`. Not `ast_module_check`: that takes Asterisk's module list lock, which
+/// `module unload pbx_spool_rs.so` holds while it waits for our scheduler to stop, so a scheduler asking
+/// at that moment would never answer and the unload would hang. glibc's lock here is held only while a
+/// library is being added to or removed from the list. A module is mapped from its `dlopen` (before its
+/// load function runs) until its `dlclose`: as long as its threads can run.
+pub(crate) fn module_file_mapped(file: &str) -> bool {
+    struct Search<'a> {
+        file: &'a [u8],
+        found: bool,
+    }
+    extern "C" fn look_at(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+        if info.is_null() || data.is_null() {
+            return 0;
+        }
+        // SAFETY: `data` is module_file_mapped's `Search`, alive and not otherwise borrowed during the call.
+        let search = unsafe { &mut *data.cast::<Search<'_>>() };
+        // SAFETY: glibc hands a valid dl_phdr_info for the duration of the callback.
+        let name = unsafe { (*info).dlpi_name };
+        if name.is_null() {
+            return 0;
+        }
+        // SAFETY: dlpi_name is a NUL-terminated string owned by the dynamic linker, valid during the callback.
+        let path = unsafe { CStr::from_ptr(name) }.to_bytes();
+        let base = path.rsplit(|b| *b == b'/').next().unwrap_or(path);
+        if base == search.file {
+            search.found = true;
+            return 1; // stop iterating
+        }
+        0
+    }
+    let mut search = Search { file: file.as_bytes(), found: false };
+    // SAFETY: the callback only reads what glibc hands it during the call; `search` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(look_at), std::ptr::addr_of_mut!(search).cast()) };
+    search.found
 }
 
 /// The real host: Asterisk in this process.
@@ -131,7 +161,7 @@ impl Host for Asterisk {
     }
 
     fn stock_spooler_loaded(&self) -> bool {
-        module_loaded("pbx_spool.so")
+        module_file_mapped("pbx_spool.so")
     }
 
     fn function_writes_are_dangerous(&self, name: &str) -> bool {

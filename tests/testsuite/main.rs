@@ -26,6 +26,7 @@ mod security_values;
 mod shared;
 mod survives_restart;
 mod tool;
+mod two_spoolers;
 
 /// Runs before the test harness starts (a constructor in `.init_array`). A contributor's plain `cargo
 /// test`, without root or without the Asterisk chroot, skips this suite with one line instead of a

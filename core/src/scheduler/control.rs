@@ -105,10 +105,14 @@ pub struct Snapshot {
     pub waiting_window: usize,
     /// Due, waiting for their campaign (or all) to be resumed.
     pub waiting_paused: usize,
+    /// Due, not dispatched while the stock pbx_spool is loaded too (see `suspended`).
+    pub due_suspended: usize,
     /// Per campaign, in configuration order.
     pub campaigns: Vec<super::CampaignFigures>,
     /// `spool pause all` is in force.
     pub all_paused: bool,
+    /// Why nothing is dispatched now (the stock pbx_spool is loaded too), if so.
+    pub suspended: Option<String>,
     /// Why listed files (in `next`) wait, when it is their campaign: (name, reason).
     pub notes: Vec<(String, String)>,
     /// Files waiting for their paused campaign (not in `next`: they have no due time), up to the

@@ -62,6 +62,11 @@ const RESCAN_BATCH: usize = 512;
 /// Why a periodic scan reads the directory, as logged.
 const PERIODIC_SCAN: &str = "periodic scan";
 
+/// While dispatch is suspended, how often to look whether the stock pbx_spool is still loaded.
+const STOCK_SPOOLER_POLL_MS: Millis = 1000;
+/// Why dispatch is suspended when the stock pbx_spool is loaded, as the status and the AMI event say it.
+const STOCK_SPOOLER_REASON: &str = "pbx_spool.so is loaded too: two spoolers would dial call files twice";
+
 /// A wall-clock time in milliseconds as the timer wheel keeps it: times before 1970 (a badly set clock,
 /// a file dated in the past) are due at once.
 fn wheel_time(ms: Millis) -> u64 {
@@ -108,6 +113,17 @@ struct Scheduler<H: Host> {
     state_dirty: bool,
     /// The last write of the state file failed (warned about once until one succeeds).
     state_write_failed: bool,
+    /// Set while the stock pbx_spool is loaded beside us: nothing is dispatched (see [`Suspension`]).
+    suspension: Option<Suspension>,
+}
+
+/// Dispatch suspended because the stock pbx_spool runs in this process too. Files keep being followed
+/// (queued, re-dated, forgotten when pbx_spool removes them) but none is handed to a worker; calls in
+/// progress finish. pbx_spool, which reads outgoing/ when it loads, dials the rest.
+#[derive(Debug, Clone, Copy)]
+struct Suspension {
+    /// When to look again whether pbx_spool is still loaded.
+    next_check: Millis,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -124,17 +140,6 @@ pub fn run<H: Host>(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) {
     let _exit_mark = ExitMark(control.clone());
     if !wait_until_booted(&*host, &control) {
         control.answer_stop(StopAnswer::Stopped);
-        return;
-    }
-    if host.stock_spooler_loaded() {
-        host_log!(
-            host,
-            Level::Error,
-            "pbx_spool.so is loaded too: two spoolers on {} would dial every call file twice. pbx_spool_rs will \
-             not touch the spool. Add this line to modules.conf and restart Asterisk:  noload => pbx_spool.so",
-            paths.outgoing.display()
-        );
-        idle_until_stopped(&control);
         return;
     }
     let mut scheduler = match Scheduler::new(host.clone(), control.clone(), paths) {
@@ -238,10 +243,14 @@ impl<H: Host> Scheduler<H> {
             scan: scan::PeriodicScan::default(),
             running: 0,
             grow_check_at: None,
+            suspension: None,
         })
     }
 
     fn run(&mut self) {
+        // pbx_spool may have been loaded between our load and the end of boot: then nothing is dispatched
+        // from the start, and the log says so before the spool is read.
+        self.dispatch_suspended();
         self.watch_outgoing();
         let mut events = Vec::new();
         let mut readable = Vec::new();
@@ -274,6 +283,7 @@ impl<H: Host> Scheduler<H> {
             }
 
             let now = bookkeeping::now_ms();
+            self.check_suspension(now);
             expired.clear();
             self.wheel.expire(wheel_time(now), &mut expired);
             for (name, _) in expired.drain(..) {
@@ -287,10 +297,12 @@ impl<H: Host> Scheduler<H> {
                 continue; // more of the directory to read: do not sleep
             }
             let scan_at = self.scan.wakeup(self.settings.watch.scans());
-            let next = [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at]
-                .into_iter()
-                .flatten()
-                .min();
+            let suspension_check = self.suspension.map(|s| s.next_check);
+            let next =
+                [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at, suspension_check]
+                    .into_iter()
+                    .flatten()
+                    .min();
             if let Err(err) = self.timer.arm(next) {
                 host_log!(self.host, Level::Error, "Unable to arm the spool timer: {err}");
             }
@@ -1050,8 +1062,19 @@ impl<H: Host> Scheduler<H> {
     fn dispatch_or_hold(&mut self, name: Arc<OsStr>) {
         let now = bookkeeping::now_ms();
         let campaign_ok = self.book.capacity(&name, std::time::Instant::now()).is_ok();
-        if self.held.is_empty() && campaign_ok && self.capacity(now).is_ok() {
+        if self.held.is_empty() && campaign_ok && self.capacity(now).is_ok() && !self.dispatch_suspended() {
             self.dispatch(name);
+            return;
+        }
+        if self.suspension.is_some() {
+            host_log!(
+                self.host,
+                Level::Debug(1),
+                "{} is due; not dispatched while pbx_spool.so is loaded",
+                printable(name.as_bytes())
+            );
+            self.files.insert(name.clone(), FileState::Held);
+            self.held.push_back(name);
             return;
         }
         if !campaign_ok {
@@ -1089,6 +1112,9 @@ impl<H: Host> Scheduler<H> {
                 index += 1;
                 continue;
             }
+            if self.dispatch_suspended() {
+                return;
+            }
             self.held.remove(index);
             if !matches!(self.book.gate(&name, now), Gate::Open) {
                 // Its window closed (or its campaign was paused) while it waited behind the limits: it
@@ -1099,6 +1125,68 @@ impl<H: Host> Scheduler<H> {
             }
             self.dispatch(name);
         }
+    }
+
+    /// Whether dispatch is suspended because the stock pbx_spool is loaded. Asked right before every
+    /// dispatch (the host's answer is cheap: no file, no lock it could wait on), so a pbx_spool loaded at
+    /// run time is noticed before our next call; once suspended, [`Scheduler::check_suspension`] looks
+    /// again every [`STOCK_SPOOLER_POLL_MS`].
+    fn dispatch_suspended(&mut self) -> bool {
+        if self.suspension.is_some() {
+            return true;
+        }
+        if !self.host.stock_spooler_loaded() {
+            return false;
+        }
+        self.suspend();
+        true
+    }
+
+    /// Stop dispatching: one ERROR line with the fix, one `SpoolSuspended` event.
+    fn suspend(&mut self) {
+        if self.suspension.is_some() {
+            return;
+        }
+        self.suspension = Some(Suspension { next_check: bookkeeping::now_ms() + STOCK_SPOOLER_POLL_MS });
+        host_log!(
+            self.host,
+            Level::Error,
+            "pbx_spool.so is loaded beside pbx_spool_rs: two spoolers on {} would dial call files twice, so \
+             pbx_spool_rs has stopped dispatching: its {} call(s) in progress run to their end, pbx_spool.so \
+             dials every other file. The fix: add  noload => pbx_spool.so  to modules.conf and restart \
+             Asterisk (core restart gracefully); pbx_spool.so refuses  module unload pbx_spool.so  and  module \
+             unload -h  crashes Asterisk. pbx_spool_rs resumes by itself once pbx_spool.so is gone",
+            self.paths.outgoing.display(),
+            self.running
+        );
+        self.host.manager_event(
+            "SpoolSuspended",
+            &[("Reason", STOCK_SPOOLER_REASON.to_string()), ("InProgress", self.running.to_string())],
+        );
+    }
+
+    /// While suspended, every [`STOCK_SPOOLER_POLL_MS`]: resume once the stock pbx_spool is gone. Files
+    /// it left (retries it recorded, files it did not reach) are met again: the waiting ones re-admitted
+    /// at their current dates, and outgoing/ rescanned for names not followed.
+    fn check_suspension(&mut self, now: Millis) {
+        let Some(suspension) = self.suspension.as_mut() else { return };
+        if now < suspension.next_check {
+            return;
+        }
+        if self.host.stock_spooler_loaded() {
+            suspension.next_check = now + STOCK_SPOOLER_POLL_MS;
+            return;
+        }
+        self.suspension = None;
+        host_log!(
+            self.host,
+            Level::Notice,
+            "pbx_spool.so is no longer loaded: pbx_spool_rs resumes dispatching call files in {}",
+            self.paths.outgoing.display()
+        );
+        self.host.manager_event("SpoolResumed", &[("Reason", "pbx_spool.so is no longer loaded".to_string())]);
+        self.recheck_waiting();
+        self.start_rescan("dispatch resumed");
     }
 
     fn dispatch(&mut self, name: Arc<OsStr>) {
@@ -1121,6 +1209,7 @@ impl<H: Host> Scheduler<H> {
             last_scan: self.scan.last(),
             campaigns: self.book.figures(),
             all_paused: self.book.all_paused(),
+            suspended: self.suspension.map(|_| STOCK_SPOOLER_REASON.to_string()),
             ..Snapshot::default()
         };
         for (name, state) in &self.files {
@@ -1138,6 +1227,7 @@ impl<H: Host> Scheduler<H> {
                 FileState::Waiting { paused: false, .. } => snapshot.waiting_window += 1,
                 FileState::Queued => snapshot.queued += 1,
                 FileState::Retrying => snapshot.waiting_retry += 1,
+                FileState::Held if self.suspension.is_some() => snapshot.due_suspended += 1,
                 FileState::Held => snapshot.held += 1,
                 FileState::Running { .. } => snapshot.in_progress += 1,
                 FileState::Writing => snapshot.being_written += 1,
@@ -1177,6 +1267,9 @@ impl<H: Host> Scheduler<H> {
             snapshot.file_state = self.files.get(OsStr::new(file.as_str())).map(|state| match state {
                 FileState::Queued => "queued".to_string(),
                 FileState::Retrying => "waiting for its next attempt".to_string(),
+                FileState::Held if self.suspension.is_some() => {
+                    "due, not dispatched while pbx_spool.so is loaded".to_string()
+                }
                 FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
                 FileState::Waiting { paused: true, .. } => {
                     let campaign = self.book.campaign_of(OsStr::new(file.as_str())).map_or("all", |c| c.name.as_str());
@@ -1228,7 +1321,7 @@ impl<H: Host> Scheduler<H> {
         let changed = matches!(self.files.remove(&name), Some(FileState::Running { changed: true, .. }));
         let cancelled = self.cancelled.remove(&name).is_some();
         self.state_dirty |= cancelled;
-        if cancelled && matches!(outcome, Outcome::Requeue(_) | Outcome::Kept(_)) {
+        if cancelled && matches!(outcome, Outcome::Requeue(_) | Outcome::Kept(_) | Outcome::LeftToStockSpooler) {
             let answer = cancel::remove(&self.paths, &self.path_of(&name), self.settings.rules.max_file_size);
             let text = answer.unwrap_or_else(|why| why);
             host_log!(self.host, Level::Notice, "{} (its call has ended)", text.trim_end());
@@ -1273,6 +1366,11 @@ impl<H: Host> Scheduler<H> {
             Outcome::Parked => self.park(name, None),
             Outcome::Unremovable(kept) => {
                 self.park(name, Some(FinishedAs { status: kept.status, archive: kept.archive }))
+            }
+            Outcome::LeftToStockSpooler => {
+                // Its worker saw pbx_spool before the scheduler did. Untouched, so still due: it meets the
+                // check before dispatch again (pbx_spool may be gone by now).
+                self.queue_at_mtime(name, false);
             }
         }
         self.dispatch_held();
@@ -2074,5 +2172,142 @@ mod tests {
         assert!(paths.done.join("a.call").exists(), "not archived under the non-UTF-8 spool directory");
         drop(spool);
         std::fs::remove_dir_all(&spool_dir).unwrap();
+    }
+
+    fn errors_logged(host: &FakeHost, needle: &str) -> usize {
+        host.with(|r| r.logs.iter().filter(|(level, line)| *level == Level::Error && line.contains(needle)).count())
+    }
+
+    fn events_named(host: &FakeHost, name: &str) -> Vec<Vec<(String, String)>> {
+        host.with(|r| r.events.iter().filter(|(e, _)| e == name).map(|(_, fields)| fields.clone()).collect())
+    }
+
+    #[test]
+    fn the_stock_spooler_loaded_at_run_time_suspends_dispatch_until_it_is_gone() {
+        // One call in progress when pbx_spool appears: it finishes. Files falling due meanwhile are not
+        // touched (left for pbx_spool), the status says why, and dispatch resumes by itself without it.
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let host = FakeHost::new(move |call, _| {
+            if call.channel() == b"Local/long@ctx" {
+                let (open, cv) = &*g;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+            }
+            answered()
+        });
+        let spool = Running::start(host.clone(), "sched-stock-runtime", SpoolSettings::default());
+        spool.drop_in("long.call", &format!("{}Archive: yes\n", CALL.replace("s@ctx", "long@ctx")));
+        host.wait_for("the long call", WAIT, |r| r.calls.len() == 1);
+
+        host.set_stock_spooler_loaded(true);
+        let waiting = CALL.replace("s@ctx", "later@ctx");
+        spool.drop_in("b.call", &waiting);
+        spool.drop_in("c.call", &waiting);
+        host.wait_for("the suspension", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolSuspended"));
+        let snapshot = wait_snapshot(&spool, "both files held", |s| s.due_suspended == 2);
+        assert_eq!(snapshot.held, 0, "not held back by maxcalls/maxrate");
+        assert_eq!(snapshot.suspended.as_deref(), Some(STOCK_SPOOLER_REASON));
+        assert_eq!(snapshot.in_progress, 1);
+        let status = crate::report::status(&snapshot, Default::default(), &[], &[]);
+        assert!(status.contains("DISPATCH SUSPENDED: pbx_spool.so is loaded too"), "{status}");
+        let file_state = spool.control.snapshot(SnapshotQuery { limit: 10, file: Some("b.call".into()) }).unwrap();
+        assert_eq!(file_state.file_state.as_deref(), Some("due, not dispatched while pbx_spool.so is loaded"));
+        let suspended = events_named(&host, "SpoolSuspended");
+        assert_eq!(suspended.len(), 1);
+        assert!(suspended[0].contains(&("Reason".to_string(), STOCK_SPOOLER_REASON.to_string())), "{suspended:?}");
+        assert!(suspended[0].contains(&("InProgress".to_string(), "1".to_string())), "{suspended:?}");
+
+        // The call in progress finishes and is archived; nothing else is dialled, nothing else written.
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        host.wait_for("the long call's end", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        assert!(spool.paths.done.join("long.call").exists());
+        wait_snapshot(&spool, "the call's end noted", |s| s.in_progress == 0 && s.due_suspended == 2);
+        assert_eq!(calls(&host), 1);
+        for name in ["b.call", "c.call"] {
+            assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join(name)).unwrap(), waiting, "{name} touched");
+        }
+        assert_eq!(errors_logged(&host, "noload => pbx_spool.so"), 1, "one ERROR line per suspension");
+        assert!(host.logged("module unload pbx_spool.so"));
+        assert!(events_named(&host, "SpoolResumed").is_empty());
+
+        // Looked at again while suspended (about once a second), and resumed once it is gone.
+        let checks = host.stock_spooler_checks();
+        host.wait_for("another look for pbx_spool", WAIT, |_| host.stock_spooler_checks() > checks);
+        host.set_stock_spooler_loaded(false);
+        host.wait_for("both held files placed", WAIT, |r| r.calls.len() == 3);
+        assert_eq!(events_named(&host, "SpoolResumed").len(), 1);
+        assert!(host.with(|r| r
+            .logs
+            .iter()
+            .any(|(level, line)| *level == Level::Notice && line.contains("resumes dispatching"))));
+        assert!(spool.snapshot().suspended.is_none());
+        assert_eq!(errors_logged(&host, "noload => pbx_spool.so"), 1);
+    }
+
+    #[test]
+    fn the_stock_spooler_loaded_before_the_scheduler_starts_suspends_it_from_the_start() {
+        let host = FakeHost::new(|_, _| answered());
+        host.set_stock_spooler_loaded(true);
+        let paths = temp_spool("sched-stock-start");
+        std::fs::write(paths.outgoing.join("a.call"), CALL).unwrap();
+        let spool = Running::start_at(host.clone(), paths, SpoolSettings::default());
+        host.wait_for("the suspension", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolSuspended"));
+        wait_snapshot(&spool, "the file held", |s| s.due_suspended == 1 && s.suspended.is_some());
+        assert_eq!(calls(&host), 0);
+        assert_eq!(errors_logged(&host, "noload => pbx_spool.so"), 1);
+        host.set_stock_spooler_loaded(false);
+        host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
+        assert_eq!(events_named(&host, "SpoolResumed").len(), 1);
+    }
+
+    #[test]
+    fn a_worker_that_meets_the_stock_spooler_before_starting_leaves_the_file_to_it() {
+        // pbx_spool appears after the scheduler dispatched b.call and before its worker records the
+        // attempt: the worker leaves it as it was, the scheduler suspends, and b.call is dialled once,
+        // after pbx_spool is gone.
+        let host = FakeHost::new(|_, _| answered());
+        host.load_stock_spooler_when_logging("b.call, Retries");
+        let spool = Running::start(host.clone(), "sched-stock-worker", SpoolSettings::default());
+        spool.drop_in("b.call", CALL);
+        host.wait_for("the suspension", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolSuspended"));
+        wait_snapshot(&spool, "b.call held", |s| s.due_suspended == 1 && s.in_progress == 0);
+        assert_eq!(calls(&host), 0);
+        assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join("b.call")).unwrap(), CALL);
+        assert_eq!(errors_logged(&host, "noload => pbx_spool.so"), 1);
+        host.load_stock_spooler_when_logging("a line never logged");
+        host.set_stock_spooler_loaded(false);
+        host.wait_for("the call", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
+        assert_eq!(calls(&host), 1);
+        assert!(!spool.paths.outgoing.join("b.call").exists());
+    }
+
+    #[test]
+    fn files_the_stock_spooler_retried_meanwhile_are_met_at_their_new_date_on_resume() {
+        // While suspended, pbx_spool dials a held file and records a retry (EndRetry, mtime moved ahead):
+        // on resume the file is not dialled at once but at the date pbx_spool gave it.
+        let host = FakeHost::new(|_, _| answered());
+        host.set_stock_spooler_loaded(true);
+        let spool = Running::start(host.clone(), "sched-stock-retry", SpoolSettings::default());
+        spool.drop_in("r.call", &format!("{CALL}MaxRetries: 2\n"));
+        wait_snapshot(&spool, "r.call held", |s| s.due_suspended == 1);
+        let path = spool.paths.outgoing.join("r.call");
+        let now = bookkeeping::now_ms();
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        write!(file, "\nStartRetry: 4242 1 ({})\n\nEndRetry: 4242 1 ({})\n", now / 1000, now / 1000).unwrap();
+        drop(file);
+        let retry_at = now + 1500;
+        bookkeeping::set_times(&path, retry_at, retry_at).unwrap();
+        wait_snapshot(&spool, "r.call queued at its new date", |s| {
+            s.due_suspended == 0 && s.waiting_retry + s.queued == 1
+        });
+        host.set_stock_spooler_loaded(false);
+        host.wait_for("the resume", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolResumed"));
+        host.wait_for("the retry", WAIT, |r| r.calls.len() == 1);
+        assert!(bookkeeping::now_ms() >= retry_at, "dialled before the date pbx_spool gave it");
+        assert_eq!(host.with(|r| r.calls[0].1), 2, "the attempt pbx_spool made counts");
     }
 }

@@ -68,6 +68,9 @@ pub struct Builder {
     pub(super) debug: u32,
     pub(super) options: Vec<(String, String)>,
     pub(super) modules: Vec<String>,
+    /// Modules installed in modules/ but `noload`ed at boot, for a test to `module load` by hand: (the
+    /// name in modules/, the stock module file it is).
+    pub(super) installed_not_loaded: Vec<(String, String)>,
     pub(super) extensions: String,
     pub(super) files: Vec<(String, String)>,
     /// Modes given to files of etc/ once written (root stays their owner).
@@ -91,6 +94,7 @@ impl Builder {
             debug: 0,
             options: Vec::new(),
             modules: BASE_MODULES.iter().map(|m| m.to_string()).collect(),
+            installed_not_loaded: Vec::new(),
             extensions: String::new(),
             files: Vec::new(),
             file_modes: Vec::new(),
@@ -130,6 +134,23 @@ impl Builder {
         if !self.modules.iter().any(|m| m == file) {
             self.modules.push(file.to_owned());
         }
+        self
+    }
+
+    /// Installs a stock module (file name, e.g. `pbx_spool.so`) in the instance's modules/ without
+    /// loading it: modules.conf says `noload => file`, as an admin's would, and a test loads it later
+    /// with `module load file`.
+    pub fn installed_not_loaded(self, file: &str) -> Self {
+        self.installed_as_not_loaded(file, file)
+    }
+
+    /// Installs the stock module `stock_file` in modules/ under the name `name`, `noload`ed at boot.
+    /// Asterisk registers a module under the file name it was loaded as, so once loaded it is `name`
+    /// in the module list (a stand-in for a module that cannot be unloaded, say).
+    pub fn installed_as_not_loaded(mut self, name: &str, stock_file: &str) -> Self {
+        assert!(!self.module_files().iter().any(|m| m == name), "{name} is already loaded at boot");
+        self.installed_not_loaded.retain(|(n, _)| n != name);
+        self.installed_not_loaded.push((name.to_owned(), stock_file.to_owned()));
         self
     }
 
@@ -231,13 +252,24 @@ astspooldir => {root}/"
         conf
     }
 
-    /// modules.conf: nothing but the listed modules, then the spooler(s).
+    /// modules.conf: nothing but the listed modules, then the spooler(s); installed-only modules noloaded.
     pub(super) fn modules_conf(&self) -> String {
         let mut text = String::from("[modules]\nautoload = no\n");
         for module in self.module_files() {
             text.push_str(&format!("load => {module}\n"));
         }
+        for (module, _) in &self.installed_not_loaded {
+            text.push_str(&format!("noload => {module}\n"));
+        }
         text
+    }
+
+    /// Every module file the instance's modules/ holds, as (name in modules/, the file it is): those it
+    /// loads and those only installed.
+    pub(super) fn installed_files(&self) -> Vec<(String, String)> {
+        let mut files: Vec<(String, String)> = self.module_files().into_iter().map(|m| (m.clone(), m)).collect();
+        files.extend(self.installed_not_loaded.iter().cloned());
+        files
     }
 
     /// Every module file the instance loads, spooler(s) last.

@@ -177,14 +177,14 @@ impl Asterisk {
                 .unwrap_or_else(|e| panic!("cannot set the mode of {}: {e}", path.display()));
         }
 
-        for module in builder.module_files() {
+        for (module, file) in builder.installed_files() {
             let link = self.host_dir.join("modules").join(&module);
-            if module == RUST_SO {
+            if file == RUST_SO {
                 let ours = env::our_module();
                 fs::copy(&ours, &link)
                     .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", ours.display(), link.display()));
             } else {
-                let target = env::stock_module(&module);
+                let target = env::stock_module(&file);
                 symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
             }
         }
