@@ -2,7 +2,7 @@
 //! data: for every argument that names a channel, a file, a URL or host, a context, a conference or a
 //! command, and every option that records, spies, runs dialplan or reaches another channel, the class
 //! of value a call file may give. The policy asks [`judge`] for every application a call file runs;
-//! the README's table is this table.
+//! the table in docs/security.md is this table.
 //!
 //! Arguments are split as the application splits them ([`crate::app_data`]): `AST_STANDARD_APP_ARGS`
 //! with the application's own number of fields, options with `ast_app_parse_options`.

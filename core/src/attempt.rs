@@ -638,7 +638,7 @@ fn claim_if_shared<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules) -> Result<
                 Level::Error,
                 format!(
                     "Unable to claim {shown} ({err}): shared = yes dials only files it holds locked; leaving it \
-                     for the admin (does this file system support OFD locks? see the README)"
+                     for the admin (does this file system support OFD locks? see docs/shared-spool.md)"
                 ),
             );
             Err(Outcome::Parked)

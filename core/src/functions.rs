@@ -74,11 +74,11 @@ pub struct AllowedWrite {
     pub function: &'static str,
     pub fields: Fields,
     pub value: Value,
-    /// Why a call file needs it and why it is safe, for the README and `spool show status`.
+    /// Why a call file needs it and why it is safe, for docs/security.md and `spool show status`.
     pub why: &'static str,
 }
 
-/// The function writes call files make: the README's examples, pycall (caller id, plain variables) and
+/// The function writes call files make: the documented examples, pycall (caller id, plain variables) and
 /// the common call-file how-tos (caller id, a CDR note, the prompts' language, a call limit). Each one
 /// writes the call's own channel, names no other channel, file, host, command or signalling header,
 /// and ends with the call. Everything else needs `allow_function`.

@@ -49,7 +49,7 @@ pub enum Class {
 }
 
 impl Class {
-    /// The reason, for the log line and the README table.
+    /// The reason, for the log line and the table in docs/security.md.
     pub fn reason(self) -> &'static str {
         match self {
             Class::Command => "runs as a command",
@@ -480,12 +480,12 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_classified_variable_with_its_module() {
-        let readme = include_str!("../../README.md");
+    fn the_security_docs_list_every_classified_variable_with_its_module() {
+        let readme = include_str!("../../docs/security.md");
         for entry in &CLASSIFIED_VARIABLES {
             let name = if entry.prefix { format!("`{}*`", entry.name) } else { format!("`{}`", entry.name) };
             let row = format!("| {name} | {} | {} |", entry.module, entry.class.reason());
-            assert!(readme.contains(&row), "README.md lacks the row {row}");
+            assert!(readme.contains(&row), "docs/security.md lacks the row {row}");
         }
     }
 
