@@ -254,13 +254,27 @@ impl<H: Host> Visit<'_, H> {
 
     /// Remove the file per pbx_spool's rules, count and announce the final status.
     fn finish(&self, call: &CallFile, status: FinalStatus, own_mtime: Option<Millis>, last: LastAttempt) -> Outcome {
+        self.finish_noting(call, status, own_mtime, last, &[])
+    }
+
+    /// [`Visit::finish`], with `notes` written into the archived copy (see
+    /// [`bookkeeping::remove_from_queue_noting`]).
+    fn finish_noting(
+        &self,
+        call: &CallFile,
+        status: FinalStatus,
+        own_mtime: Option<Millis>,
+        last: LastAttempt,
+        notes: &[String],
+    ) -> Outcome {
         let rules = RemovalRules { always_delete: call.always_delete, archive: call.archive, own_mtime };
-        let outcome = match bookkeeping::remove_from_queue(
+        let outcome = match bookkeeping::remove_from_queue_noting(
             self.path,
             &self.paths.done,
             rules,
             status.archive_status(),
             bookkeeping::now_ms(),
+            notes,
         ) {
             Removal::Deleted | Removal::Gone => Outcome::Done,
             Removal::Archived(target) => {
@@ -335,10 +349,17 @@ impl<H: Host> Visit<'_, H> {
         outcome
     }
 
-    /// A file refused before any attempt (unreadable as a call file, invalid, or against the policy).
-    fn refuse(&self, call: &CallFile, status: FinalStatus) -> Outcome {
+    /// A file refused before any attempt (unreadable as a call file, invalid, or against the policy);
+    /// `why` are the lines logged. A file the rules rejected keeps them in its archived copy as comments,
+    /// since its `Status: Failed` (pbx_spool's word, for tools that read it) does not say why; a file
+    /// pbx_spool would refuse too (invalid) is archived exactly as pbx_spool archives it.
+    fn refuse(&self, call: &CallFile, status: FinalStatus, why: &[String]) -> Outcome {
         let last = LastAttempt { attempts: call.retries, ..LastAttempt::default() };
-        self.finish(call, status, None, last)
+        let notes: Vec<String> = match status {
+            FinalStatus::Rejected => why.iter().map(|line| format!("pbx_spool_rs: {line}")).collect(),
+            _ => Vec::new(),
+        };
+        self.finish_noting(call, status, None, last, &notes)
     }
 }
 
@@ -361,12 +382,7 @@ pub fn preflight<H: Host>(
 ) -> Result<(), Refusal> {
     let refuse = |status, lines: Vec<String>| Err(Refusal { status, lines });
     if rules.allowed_owners.as_ref().is_some_and(|owners| !owners.contains(&owner_uid)) {
-        return refuse(
-            FinalStatus::Rejected,
-            vec![format!(
-                "Rejected {shown}: owned by a user not allowed to submit calls (rule owner, value 'uid {owner_uid}')"
-            )],
-        );
+        return refuse(FinalStatus::Rejected, vec![owner_refusal(shown, owner_uid)]);
     }
     if let Err(invalid) = call.validate() {
         return refuse(
@@ -380,6 +396,19 @@ pub fn preflight<H: Host>(
     let functions = HostFunctions { host, live_dangerously: rules.live_dangerously };
     policy::check(call, &rules.policy, &functions)
         .map_err(|rejection| Refusal { status: FinalStatus::Rejected, lines: vec![rejection.message(shown)] })
+}
+
+/// The refusal of a file owned by a user not allowed to submit calls, naming the user and the line that
+/// would allow it (`allowed_owner = www-data`, the uid where the user has no name).
+fn owner_refusal(shown: &str, owner_uid: u32) -> String {
+    let (who, allowed) = match crate::os::user_name(owner_uid) {
+        Some(name) => (format!("{name} (uid {owner_uid})"), name),
+        None => (format!("uid {owner_uid}, a user without a name"), owner_uid.to_string()),
+    };
+    format!(
+        "Rejected {shown}: owned by {who}, who is not allowed to submit calls ('allowed_owner = {allowed}' admits \
+         it) (rule owner, value 'uid {owner_uid}')"
+    )
 }
 
 /// Visit `path`, which has fallen due. `on_start` is told when a call attempt begins.
@@ -424,8 +453,9 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
             return Outcome::Parked;
         }
         Err(err @ ReadError::TooLarge { .. }) => {
-            visit.log(Level::Warning, format!("Rejected {shown}: {err} (rule max_file_size); deleting"));
-            return visit.refuse(&CallFile::default(), FinalStatus::Rejected);
+            let line = format!("Rejected {shown}: {err} (rule max_file_size); deleting");
+            visit.log(Level::Warning, line.clone());
+            return visit.refuse(&CallFile::default(), FinalStatus::Rejected, &[line]);
         }
         Err(ReadError::Io(err)) if is_transient(&err) => {
             visit
@@ -461,10 +491,10 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
     {
         use std::os::unix::fs::MetadataExt;
         if let Err(refusal) = preflight(host, rules, &call, &parsed.diagnostics, meta.uid(), shown) {
-            for line in refusal.lines {
-                visit.log(Level::Warning, line);
+            for line in &refusal.lines {
+                visit.log(Level::Warning, line.clone());
             }
-            return visit.refuse(&call, refusal.status);
+            return visit.refuse(&call, refusal.status, &refusal.lines);
         }
     }
 
@@ -472,7 +502,7 @@ fn visit_file<H: Host>(visit: &Visit<'_, H>, rules: &VisitRules, on_start: &mut 
     let channel = String::from_utf8_lossy(&call.channel()).into_owned();
     if call.retries > call.max_retries {
         log_expired(host, &channel, call.retries);
-        return visit.refuse(&call, FinalStatus::Expired);
+        return visit.refuse(&call, FinalStatus::Expired, &[]);
     }
 
     // Asked again right before the StartRetry line: pbx_spool leaves a file whose open StartRetry names
@@ -693,6 +723,19 @@ mod tests {
     use super::*;
     use crate::testing::{answered, busy, temp_spool, FakeHost};
     use std::fs;
+
+    #[test]
+    fn an_owner_refusal_names_the_user_and_the_line_that_allows_it() {
+        let line = owner_refusal("/s/a.call", 0);
+        assert_eq!(
+            line,
+            "Rejected /s/a.call: owned by root (uid 0), who is not allowed to submit calls ('allowed_owner = root' \
+             admits it) (rule owner, value 'uid 0')"
+        );
+        let line = owner_refusal("/s/a.call", 4_000_000_001);
+        assert!(line.contains("owned by uid 4000000001, a user without a name"), "{line}");
+        assert!(line.contains("('allowed_owner = 4000000001' admits it)"), "{line}");
+    }
 
     #[test]
     fn a_refusal_on_permissions_ends_the_log_line_with_who_asterisk_is_and_the_owner() {

@@ -217,6 +217,20 @@ pub struct RemovalRules {
 /// is off and its mtime is in the future; otherwise delete it, or with `Archive` move it into `done_dir`
 /// (replacing an older file of the same name) and append `Status: <status>` after the move.
 pub fn remove_from_queue(path: &Path, done_dir: &Path, rules: RemovalRules, status: Status, now: Millis) -> Removal {
+    remove_from_queue_noting(path, done_dir, rules, status, now, &[])
+}
+
+/// [`remove_from_queue`], writing `notes` into the archived copy before its `Status:` line, each as a
+/// comment line (`# ...`), which pbx_spool's parser and ours skip: why a refused file was never dialled,
+/// readable in `outgoing_done/` alone.
+pub fn remove_from_queue_noting(
+    path: &Path,
+    done_dir: &Path,
+    rules: RemovalRules,
+    status: Status,
+    now: Millis,
+    notes: &[String],
+) -> Removal {
     if !rules.always_delete {
         match fs::symlink_metadata(path) {
             Ok(meta) => {
@@ -258,7 +272,14 @@ pub fn remove_from_queue(path: &Path, done_dir: &Path, rules: RemovalRules, stat
     }
     // Appended only after the move, out of the watched directory, so it causes no event there.
     if let Ok(mut f) = OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(&target) {
-        let _ = f.write_all(format!("Status: {}\n", status.as_str()).as_bytes());
+        let mut tail = String::new();
+        for note in notes {
+            // One line each, whatever the note holds.
+            let line: String = note.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
+            tail.push_str(&format!("# {line}\n"));
+        }
+        tail.push_str(&format!("Status: {}\n", status.as_str()));
+        let _ = f.write_all(tail.as_bytes());
     }
     Removal::Archived(target)
 }
@@ -372,6 +393,23 @@ mod tests {
         fs::write(&f, "x\n").unwrap();
         set_times(&f, now, now - 1000).unwrap();
         assert_eq!(remove_from_queue(&f, &done, rules(false, false), Status::Completed, now), Removal::Deleted);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn notes_go_into_the_archived_copy_as_comment_lines_before_the_status() {
+        let dir = temp_dir("notes");
+        let (f, done) = (dir.join("refused.call"), dir.join("done"));
+        fs::write(&f, "Channel: PJSIP/1@trunk\n").unwrap();
+        let rules = RemovalRules { always_delete: true, archive: true, own_mtime: None };
+        let notes = ["pbx_spool_rs: Rejected: why\nforged: line".to_string()];
+        let removal = remove_from_queue_noting(&f, &done, rules, Status::Failed, now_ms(), &notes);
+        assert_eq!(removal, Removal::Archived(done.join("refused.call")));
+        let text = fs::read_to_string(done.join("refused.call")).unwrap();
+        assert_eq!(text, "Channel: PJSIP/1@trunk\n# pbx_spool_rs: Rejected: why forged: line\nStatus: Failed\n");
+        // Our own parser (like pbx_spool's) reads the note as a comment: nothing to say about line 2.
+        let parsed = crate::callfile::parse(text.as_bytes());
+        assert!(parsed.diagnostics.iter().all(|d| d.line != 2), "{:?}", parsed.diagnostics);
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -276,12 +276,12 @@ pub fn first_leg_verdict(
         ChannelRefusal::Rule(pattern) => Rejection::new(
             rule::CHANNEL_RULE,
             &channel.written(),
-            format!("channel matches 'deny = {}'", shown(pattern.as_bytes())),
+            format!("channel matches 'deny = {}'{}", shown(pattern.as_bytes()), allow_fix(&channel, true)),
         ),
         ChannelRefusal::Mode(why) => Rejection::new(
             rule::FIRST_LEG,
             &channel.written(),
-            format!("{}; {}", why.sentence(None), mode_allows(policy.first_leg)),
+            format!("{}; {}{}", why.sentence(None), mode_allows(policy.first_leg), allow_fix(&channel, false)),
         ),
     })
 }
@@ -298,14 +298,32 @@ fn second_leg_verdict(
     channel_verdict(channel, policy, registry).map_err(|refusal| {
         let detail = match refusal {
             ChannelRefusal::Rule(pattern) => {
-                format!("{subject} matches 'deny = {}'", shown(pattern.as_bytes()))
+                format!("{subject} matches 'deny = {}'{}", shown(pattern.as_bytes()), allow_fix(channel, true))
             }
             ChannelRefusal::Mode(why) => {
-                format!("{}; {}", why.sentence(Some(&subject)), mode_allows(policy.first_leg))
+                let allows = mode_allows(policy.first_leg);
+                format!("{}; {allows}{}", why.sentence(Some(&subject)), allow_fix(channel, false))
             }
         };
         Rejection::new(rule::SECOND_LEG, &channel.written(), detail)
     })
+}
+
+/// The config line that would admit `channel`, for the refusal's words: the text the channel rules
+/// match, as an `allow` line (placed after the `deny` that matched, when one did). Nothing when that
+/// text holds a pattern character (the line would admit more than this channel) or cannot be a rule.
+fn allow_fix(channel: &Channel, after_deny: bool) -> String {
+    let text = channel.judged_text();
+    let printable = text.iter().all(|&byte| byte.is_ascii_graphic());
+    if text.is_empty() || !printable || text.iter().any(|&byte| matches!(byte, b'*' | b'?')) {
+        return String::new();
+    }
+    let line = format!("allow = {}", String::from_utf8_lossy(&text));
+    if after_deny {
+        format!(" (an '{line}' line after it admits it)")
+    } else {
+        format!(" ('{line}' admits it)")
+    }
 }
 
 fn mode_allows(mode: FirstLegMode) -> String {
@@ -905,14 +923,14 @@ mod tests {
         assert_eq!(
             rejection.detail,
             "the first leg dials out of this PBX directly; first_leg = local allows only \
-             Local channels and bare endpoints of this PBX"
+             Local channels and bare endpoints of this PBX ('allow = PJSIP/123@trunk' admits it)"
         );
         let rejection = first_leg_verdict(b"Local", b"1@ctx", &with_mode(FirstLegMode::Strict), &asterisk_functions())
             .expect_err("Local is refused in strict mode");
         assert_eq!(
             rejection.detail,
             "the first leg is a Local channel; first_leg = strict allows only bare endpoints \
-             of this PBX"
+             of this PBX ('allow = Local/1@ctx' admits it)"
         );
         let rejection = first_leg_verdict(b"Local", b"@", &Policy::default(), &asterisk_functions())
             .expect_err("an empty Local target is refused");
@@ -976,7 +994,10 @@ mod tests {
         let rejection =
             first_leg_verdict(b"Local", b"1@other", &policy, &asterisk_functions()).expect_err("denied by the rule");
         assert_eq!(rejection.rule, rule::CHANNEL_RULE);
-        assert_eq!(rejection.detail, "channel matches 'deny = Local/*'");
+        assert_eq!(
+            rejection.detail,
+            "channel matches 'deny = Local/*' (an 'allow = Local/1@other' line after it admits it)"
+        );
         assert_eq!(rejection.value, "Local/1@other");
     }
 
@@ -1582,7 +1603,7 @@ mod round_two_tests {
         assert_eq!(
             detail,
             "Dial's destination dials out of this PBX directly; first_leg = local allows only Local channels and \
-             bare endpoints of this PBX"
+             bare endpoints of this PBX ('allow = PJSIP/0900123@trunk' admits it)"
         );
     }
 
@@ -1594,7 +1615,10 @@ mod round_two_tests {
         assert_eq!(rule(&app_call("PJSIP/100", "Dial", "PJSIP/0900123@trunk"), &policy), None);
         let (rule, value, detail) = refusal(&app_call("PJSIP/100", "Dial", "Local/1@secret"), &policy).unwrap();
         assert_eq!((rule, value.as_str()), (rule::SECOND_LEG, "Local/1@secret"));
-        assert_eq!(detail, "Dial's destination matches 'deny = Local/*@secret'");
+        assert!(
+            detail.starts_with("Dial's destination matches 'deny = Local/*@secret' (an 'allow = Local/"),
+            "{detail}"
+        );
         // first_leg = any opens the second leg as it opens the first.
         let any = Policy { first_leg: FirstLegMode::Any, ..Policy::default() };
         assert_eq!(check(&app_call("PJSIP/1@trunk", "Dial", "IAX2/h/1"), &any, &Pbx), Ok(()));

@@ -213,7 +213,9 @@ fn outside_first_legs_never_reach_a_driver() {
         let line = expect_rejected(&ast, name, &format!("(rule first_leg, value '{channel}')"));
         assert!(line.contains("the first leg dials out of this PBX directly"), "{line}");
         let archived = expect_archived(&ast, name);
-        assert_eq!(archived, format!("{text}Status: Failed\n"), "{name}");
+        // pbx_spool's `Status: Failed`, after the refusal as a comment line (the log's words).
+        let reason = line.split("Rejected ").nth(1).expect("the WARNING names the file");
+        assert_eq!(archived, format!("{text}# pbx_spool_rs: Rejected {reason}\nStatus: Failed\n"), "{name}");
         assert!(!ast.outgoing_dir().join(name).exists(), "{name} left in outgoing/");
     }
     // Bounded absence window: nothing of it shows up late either.
@@ -315,6 +317,8 @@ fn allow_and_deny_rules_last_match_wins() {
     ast.expect_event("the campaign call", SOON, placed("campaign"));
     let line = expect_rejected(&ast, "other.call", "(rule channel_rule, value 'Local/s@answer')");
     assert!(line.contains("channel matches 'deny = Local/*'"), "{line}");
+    // The refusal names the line that would admit the call.
+    assert!(line.contains("(an 'allow = Local/s@answer' line after it admits it)"), "{line}");
     assert_eq!(expect_finished(&ast, "campaign.call").get("Status"), Some("Completed"));
     assert_never_attempted(&ast, "other.call");
 
@@ -533,7 +537,10 @@ fn hostile_files_get_a_verdict_and_do_not_disturb_the_spool() {
     let link_shown = shown(&ast, "passwd.call");
     expect_log_lines(&ast, &["WARNING[", &format!("Ignoring {link_shown}: not a regular file")], 1);
     expect_rejected(&ast, "big.call", "over the 65536-byte limit (rule max_file_size)");
-    expect_rejected(&ast, "owned.call", "(rule owner, value 'uid 65534')");
+    let owned = expect_rejected(&ast, "owned.call", "(rule owner, value 'uid 65534')");
+    // The owner by name, and the line that would allow that owner.
+    assert!(owned.contains("owned by nobody (uid 65534)"), "{owned}");
+    assert!(owned.contains("('allowed_owner = nobody' admits it)"), "{owned}");
     expect_rejected(&ast, "nul.call", "(rule contents)");
     expect_rejected(
         &ast,
@@ -674,4 +681,21 @@ fn unknown_allowed_owner_is_one_clear_error_at_load_and_reload() {
     ast.drop_call_file("owned.call", &report_call("Local/s@answer", "owned", ""));
     expect_rejected(&ast, "owned.call", "(rule owner");
     assert_eq!(errors(&ast.log_since(mark)), 1, "one ERROR per reload:\n{}", ast.log_since(mark));
+}
+
+/// The archived copy of a refused file tells its story on its own: the refusal as a comment line (which
+/// pbx_spool's parser and ours skip) before pbx_spool's `Status: Failed`, with the rule and the line that
+/// would admit the call, the same words as the log's WARNING.
+#[test]
+fn an_archived_refusal_carries_its_reason_and_fix() {
+    let ast = start_rust(|b| b.file("pbx_spool_rs.conf", &conf("deny = Local/*@answer\n")));
+    ast.drop_call_file("refused.call", &report_call("Local/s@answer", "refused", "Archive: yes\n"));
+    let line = expect_rejected(&ast, "refused.call", "(rule channel_rule, value 'Local/s@answer')");
+    let archived = expect_archived(&ast, "refused.call");
+    let reason = line.split("Rejected ").nth(1).expect("the WARNING names the file");
+    let comment = format!("# pbx_spool_rs: Rejected {reason}\nStatus: Failed\n");
+    assert!(archived.ends_with(&comment), "archived:\n{archived}\nexpected it to end with:\n{comment}");
+    assert!(archived.contains("(an 'allow = Local/s@answer' line after it admits it)"), "{archived}");
+    ast.drop_call_file("fine.call", &report_call("Local/s@campaign", "fine", ""));
+    ast.expect_event("a call the rule does not refuse", SOON, placed("fine"));
 }
