@@ -563,7 +563,10 @@ fn check_application(
             return Err(Rejection::new(
                 rule::APPLICATION,
                 &call.application,
-                format!("application '{name}'{how} is denied by deny_application"),
+                format!(
+                    "application '{name}'{how} is denied by deny_application (a deny_application list without \
+                     it, or 'deny_application = none', admits it; the first such line replaces the defaults)"
+                ),
             ));
         }
         if !listed(&policy.allowed_applications, &run.application) {
@@ -1098,7 +1101,11 @@ mod tests {
         let registry = asterisk_functions();
         let system = CallFile { application: b"System".to_vec(), ..call_to(b"PJSIP/100") };
         let rejection = check(&system, &Policy::default(), &registry).expect_err("System is denied");
-        assert_eq!(rejection.detail, "application 'System' is denied by deny_application");
+        assert_eq!(
+            rejection.detail,
+            "application 'System' is denied by deny_application (a deny_application list without it, or \
+             'deny_application = none', admits it; the first such line replaces the defaults)"
+        );
         // Allowing is not enough while it is denied, and no longer denying is not enough while it is
         // not allowed: both lines are needed.
         let mut allowed = Policy::default();
@@ -1119,7 +1126,11 @@ mod tests {
         let rejection = check(&exec, &exec_denied, &registry).expect_err("Exec is denied");
         assert_eq!(rejection.rule, rule::APPLICATION);
         assert_eq!(rejection.value, "EXEC");
-        assert_eq!(rejection.detail, "application 'EXEC' is denied by deny_application");
+        assert!(
+            rejection.detail.starts_with("application 'EXEC' is denied by deny_application (a "),
+            "{}",
+            rejection.detail
+        );
     }
 
     // ---- Dangerous functions ----
@@ -1547,12 +1558,12 @@ mod round_two_tests {
     fn applications_run_by_allowed_applications_are_judged_too() {
         let policy = allowing(&["Exec", "ExecIf", "ExecIfTime"]);
         let table = [
-            ("ExecIf", "1?System(touch /tmp/x)", Some("application 'System' (run through ExecIf) is denied by deny_application")),
+            ("ExecIf", "1?System(touch /tmp/x)", Some("application 'System' (run through ExecIf) is denied by deny_application (a deny_application list without it, or 'deny_application = none', admits it; the first such line replaces the defaults)")),
             ("ExecIf", "0?Playback(a):MixMonitor(x,,rm -rf /)", Some("application 'MixMonitor' (run through ExecIf) is not allowed for call files ('allow_application = MixMonitor' admits it)")),
             ("ExecIfTime", "*,*,*,*?ExternalIVR(/bin/sh)", Some("application 'ExternalIVR' (run through ExecIfTime) is not allowed for call files ('allow_application = ExternalIVR' admits it)")),
             ("Exec", "Exec(Exec(Exec(Exec(Playback(x)))))", Some("applications nested more than 4 deep (Exec, ExecIf, Originate)")),
             ("Exec", "Playback(hello)", None),
-            ("Originate", "Local/s@ctx,app,System,id", Some("application 'System' (run through Originate) is denied by deny_application")),
+            ("Originate", "Local/s@ctx,app,System,id", Some("application 'System' (run through Originate) is denied by deny_application (a deny_application list without it, or 'deny_application = none', admits it; the first such line replaces the defaults)")),
             ("Originate", "Local/s@ctx,app,Playback,hello", None),
             ("Originate", "Local/s@ctx,exten,ctx,s,1", None),
         ];
