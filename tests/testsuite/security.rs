@@ -122,6 +122,22 @@ pub(crate) fn expect_rejected(ast: &Asterisk, name: &str, rule_text: &str) -> St
     lines.into_iter().next().expect("one line")
 }
 
+/// Drops every `(name, contents)` call file, then expects each to be rejected once with `rule_text` in its
+/// log line and never attempted; returns the log lines, in the files' order.
+pub(crate) fn expect_all_rejected<S: AsRef<str>>(ast: &Asterisk, files: &[(&str, S)], rule_text: &str) -> Vec<String> {
+    for (name, contents) in files {
+        ast.drop_call_file(name, contents.as_ref());
+    }
+    files
+        .iter()
+        .map(|(name, _)| {
+            let line = expect_rejected(ast, name, rule_text);
+            assert_never_attempted(ast, name);
+            line
+        })
+        .collect()
+}
+
 /// Asserts that no attempt was made for `outgoing/<name>` (no SpoolAttempt event).
 pub(crate) fn assert_never_attempted(ast: &Asterisk, name: &str) {
     let attempts = ast.ami().count_events(spool_event(ast, "SpoolAttempt", name));

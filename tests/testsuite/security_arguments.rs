@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use crate::harness::{wait_until, Asterisk, Builder, Spooler};
 use crate::security::{
-    assert_never_attempted, conf, expect_rejected, placed, report_call, setup, spool_event, ABSENCE, SOON,
+    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, setup, spool_event,
+    ABSENCE, SOON,
 };
 
 /// A call centre's dialplan: an outbound context whose first priority is its guard, a context a deny
@@ -84,13 +85,8 @@ fn sound_arguments_that_are_urls_reach_no_host() {
             format!("Channel: Local/s@answer\nApplication: Originate\nData: Local/s@answer,app,Playback,{url}\n"),
         ),
     ];
-    for (name, contents) in &files {
-        ast.drop_call_file(name, contents);
-    }
-    for (name, _) in &files {
-        let line = expect_rejected(&ast, name, "(rule argument, value '");
+    for line in expect_all_rejected(&ast, &files, "(rule argument, value '") {
         assert!(line.contains("is a URL"), "{line}");
-        assert_never_attempted(&ast, name);
     }
     let connected = wait_until(ABSENCE, || listener.accept().is_ok());
     assert!(!connected, "a refused call file made Asterisk connect to the URL\n{}", ast.diagnostics());
@@ -116,13 +112,7 @@ fn sound_arguments_outside_the_sounds_directory_are_not_read() {
         ),
         ("abs-page.call", format!("Channel: Local/s@answer\nApplication: Page\nData: Local/s@answer,A({stem})\n")),
     ];
-    for (name, contents) in &files {
-        ast.drop_call_file(name, contents);
-    }
-    for (name, _) in &files {
-        expect_rejected(&ast, name, "(rule argument, value '");
-        assert_never_attempted(&ast, name);
-    }
+    expect_all_rejected(&ast, &files, "(rule argument, value '");
     let played = wait_until(ABSENCE, || !ast.log_lines_with(&["Playing '", stem]).is_empty());
     assert!(!played, "a refused call file played {stem}\n{}", ast.diagnostics());
     // A prompt by name is still played.

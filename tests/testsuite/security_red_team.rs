@@ -11,7 +11,8 @@ use std::path::Path;
 
 use crate::harness::{wait_until, Asterisk, Builder, Spooler};
 use crate::security::{
-    assert_never_attempted, conf, expect_rejected, placed, report_call, setup, spool_event, ABSENCE, SOON,
+    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, setup, spool_event,
+    ABSENCE, SOON,
 };
 
 /// `brief`: answers and hangs up after two seconds, so an application run on the call file's side ends
@@ -103,13 +104,7 @@ fn quoted_sound_names_read_no_file_outside_the_sounds_directory() {
         ),
         ("quoted-dotdot.call", "Channel: Local/s@answer\nApplication: Playback\nData: '../x'\n".into()),
     ];
-    for (name, contents) in &files {
-        ast.drop_call_file(name, contents);
-    }
-    for (name, _) in &files {
-        expect_rejected(&ast, name, "(rule argument, value '");
-        assert_never_attempted(&ast, name);
-    }
+    expect_all_rejected(&ast, &files, "(rule argument, value '");
     let played = wait_until(ABSENCE, || !ast.log_lines_with(&["Playing '", stem]).is_empty());
     assert!(!played, "a refused call file played {stem}\n{}", ast.diagnostics());
     // Prompts by name, quoted or not, are still played.
@@ -140,13 +135,8 @@ fn voicemail_beep_is_a_sound_name() {
                 .into(),
         ),
     ];
-    for (name, contents) in &files {
-        ast.drop_call_file(name, contents);
-    }
-    for (name, _) in &files {
-        let line = expect_rejected(&ast, name, "(rule argument, value '");
+    for line in expect_all_rejected(&ast, &files, "(rule argument, value '") {
         assert!(line.contains("VoiceMail's option t"), "{line}");
-        assert_never_attempted(&ast, name);
     }
     let connected = wait_until(ABSENCE, || listener.accept().is_ok());
     assert!(!connected, "a refused call file made Asterisk fetch the beep URL\n{}", ast.diagnostics());
@@ -205,13 +195,7 @@ fn conference_rules_ignore_letter_case_as_confbridge_does() {
         ("board-upper.call", "Channel: Local/s@answer\nApplication: ConfBridge\nData: BOARD\n"),
         ("board-mixed.call", "Channel: Local/s@answer\nApplication: ConfBridge\nData: Board\n"),
     ];
-    for (name, contents) in &files {
-        ast.drop_call_file(name, contents);
-    }
-    for (name, _) in &files {
-        expect_rejected(&ast, name, "(rule conference, value '");
-        assert_never_attempted(&ast, name);
-    }
+    expect_all_rejected(&ast, &files, "(rule conference, value '");
     let joined = wait_until(ABSENCE, || ast.ami().count_events(board_join) > 1);
     assert!(!joined, "a call file joined the denied conference\n{}", ast.diagnostics());
     assert_spool_still_works(&ast, "after-conference-case");
