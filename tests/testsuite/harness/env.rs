@@ -142,8 +142,28 @@ pub fn not_applicable_before(major: u32, why: &str) -> bool {
     if install.major >= major {
         return false;
     }
+    report_not_applicable(&format!("needs Asterisk {major} or later, this is {}: {why}", install.label()));
+    true
+}
+
+/// For a scenario whose effect can only be observed with stock modules the Asterisk under test was built
+/// without (the matrix's source builds have no bundled pjproject and no libcurl, so no `res_pjsip.so` or
+/// `res_curl.so`): true, reported like [`not_applicable_before`], when one of `modules` is missing; false
+/// when all are there (the packaged Asterisk of `make test` has them all, so there the test always runs).
+pub fn not_applicable_without(modules: &[&str], why: &str) -> bool {
+    let missing: Vec<&str> = modules.iter().copied().filter(|module| !has_stock_module(module)).collect();
+    if missing.is_empty() {
+        return false;
+    }
+    let label = Install::get().label();
+    report_not_applicable(&format!("needs {}, which {label} was built without: {why}", missing.join(", ")));
+    true
+}
+
+/// Says on stderr and in the version matrix's report that the running test is not applicable, and why.
+fn report_not_applicable(reason: &str) {
     let test = std::thread::current().name().unwrap_or("test").to_owned();
-    let line = not_applicable_line(&test, major, &install.label(), why);
+    let line = not_applicable_line(&test, reason);
     eprintln!("NOT APPLICABLE {}", line.replace('\t', ": "));
     if let Some(report) = std::env::var_os("PBX_SPOOL_RS_NOT_APPLICABLE") {
         use std::io::Write as _;
@@ -157,13 +177,11 @@ pub fn not_applicable_before(major: u32, why: &str) -> bool {
             panic!("cannot append to PBX_SPOOL_RS_NOT_APPLICABLE={}: {e}", Path::new(&report).display());
         }
     }
-    true
 }
 
-/// `<test>\t<reason>\n`, the report's line for a scenario not applicable on `label`.
-fn not_applicable_line(test: &str, major: u32, label: &str, why: &str) -> String {
-    let why = why.replace(['\t', '\n'], " ");
-    format!("{test}\tneeds Asterisk {major} or later, this is {label}: {why}\n")
+/// `<test>\t<reason>\n`, the report's line for a scenario that is not applicable.
+fn not_applicable_line(test: &str, reason: &str) -> String {
+    format!("{test}\t{}\n", reason.replace(['\t', '\n'], " "))
 }
 
 /// The chroot's root on the host (`PBX_SPOOL_RS_ENV`, else the default). Panics with the fix when the
@@ -269,7 +287,8 @@ fn owner_pid(dir_name: &str) -> Option<u32> {
 mod tests {
     #[test]
     fn not_applicable_lines_are_one_line_each() {
-        let line = super::not_applicable_line("a::b", 21, "20.20.1 (source)", "no X\tin\n20");
+        let line =
+            super::not_applicable_line("a::b", "needs Asterisk 21 or later, this is 20.20.1 (source): no X\tin\n20");
         assert_eq!(line, "a::b\tneeds Asterisk 21 or later, this is 20.20.1 (source): no X in 20\n");
     }
 
