@@ -106,8 +106,7 @@ impl ProcessHandle {
     /// reused since we read it from a pid file); Err with the reason otherwise.
     pub fn open_child_of(pid: u32, parent: u32) -> Result<ProcessHandle, String> {
         let raw_pid = libc::pid_t::try_from(pid).map_err(|_| format!("pid {pid} out of range"))?;
-        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new file descriptor or -1; no memory is
-        // shared with the kernel.
+        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1; no memory is shared.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
         if fd < 0 {
             return Err(format!("pidfd_open({pid}): {}", std::io::Error::last_os_error()));
@@ -145,9 +144,9 @@ impl ProcessHandle {
     /// Sends `signal` to exactly this process; false if it has exited already.
     pub fn signal(&self, signal: libc::c_int) -> bool {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&self.fd);
+        let no_info = std::ptr::null::<libc::siginfo_t>();
         // SAFETY: pidfd_send_signal(2) with our open pidfd, a signal number, a null siginfo and no flags.
-        let rc =
-            unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, signal, std::ptr::null::<libc::siginfo_t>(), 0) };
+        let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, signal, no_info, 0) };
         rc == 0
     }
 }
