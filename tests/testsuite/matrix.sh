@@ -139,7 +139,7 @@ for version in "${VERSIONS[@]}"; do
     na="$OUT/not-applicable-$version.tsv"
     [ -s "$na" ] || continue
     echo
-    echo "Not applicable on Asterisk $version (counted as passed: each test checked the version and said why):"
+    echo "Not applicable on Asterisk $version (counted as passed: each test checked what this Asterisk lacks and said why):"
     sed 's/^/  /; s/\t/: /' "$na"
 done
 echo
