@@ -122,6 +122,20 @@ pub(crate) fn expect_rejected(ast: &Asterisk, name: &str, rule_text: &str) -> St
     lines.into_iter().next().expect("one line")
 }
 
+/// The modules that make Asterisk fetch a sound file from a URL. They exist only where Asterisk was built
+/// with libcurl (not the matrix's source builds): the tests that need them say so (`not_applicable_without`).
+pub(crate) const URL_FETCHERS: [&str; 2] = ["res_curl.so", "res_http_media_cache.so"];
+
+/// A pbx_spool_rs instance for an attack: [`setup`], the security dialplan followed by `dialplan`, verbose 3,
+/// and `modules` (the [`URL_FETCHERS`] among them only where this Asterisk has them).
+pub(crate) fn attack_builder(dialplan: &str, modules: &[&str]) -> Builder {
+    let builder = setup(Asterisk::builder(Spooler::Rust)).extensions(&format!("{DIALPLAN}{dialplan}")).verbose(3);
+    modules
+        .iter()
+        .filter(|module| !URL_FETCHERS.contains(module) || crate::harness::env::has_stock_module(module))
+        .fold(builder, |builder, module| builder.module(module))
+}
+
 /// Drops every `(name, contents)` call file, then expects each to be rejected once with `rule_text` in its
 /// log line and never attempted; returns the log lines, in the files' order.
 pub(crate) fn expect_all_rejected<S: AsRef<str>>(ast: &Asterisk, files: &[(&str, S)], rule_text: &str) -> Vec<String> {

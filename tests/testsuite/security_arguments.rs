@@ -9,10 +9,9 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::time::Instant;
 
-use crate::harness::{wait_until, Asterisk, Builder, Spooler};
+use crate::harness::{wait_until, Asterisk, Builder};
 use crate::security::{
-    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, setup, spool_event,
-    ABSENCE, SOON,
+    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, spool_event, ABSENCE, SOON,
 };
 
 /// A call centre's dialplan: an outbound context whose first priority is its guard, a context a deny
@@ -38,14 +37,8 @@ exten => s,1,UserEvent(Placed,Tag: ${TAG},Global: ${GLOBAL(PRS_TRUNK)})
  same => n,Hangup()
 "#;
 
-/// The modules that make Asterisk fetch a sound file from a URL.
-const URL_FETCHERS: [&str; 2] = ["res_curl.so", "res_http_media_cache.so"];
-
 fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
-    let builder = setup(Asterisk::builder(Spooler::Rust))
-        .extensions(&format!("{}{CALL_CENTRE}", crate::security::DIALPLAN))
-        .verbose(3);
-    let builder = [
+    let modules = [
         "app_playback.so",
         "res_curl.so",
         "res_http_media_cache.so",
@@ -57,12 +50,8 @@ fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
         "app_confbridge.so",
         "bridge_softmix.so",
         "bridge_simple.so",
-    ]
-    .into_iter()
-    // The media cache's URL fetchers exist only where Asterisk was built with libcurl (not the matrix's
-    // source builds): the tests that need them say so (`not_applicable_without`).
-    .filter(|module| !URL_FETCHERS.contains(module) || crate::harness::env::has_stock_module(module))
-    .fold(builder, |builder, module| builder.module(module));
+    ];
+    let builder = crate::security::attack_builder(CALL_CENTRE, &modules);
     configure(builder).start()
 }
 
@@ -77,7 +66,10 @@ fn assert_spool_still_works(ast: &Asterisk, tag: &str) {
 /// that plays a sound file: no connection reaches a listener on the host the file names.
 #[test]
 fn sound_arguments_that_are_urls_reach_no_host() {
-    if crate::harness::env::not_applicable_without(&URL_FETCHERS, "the media cache fetches the URLs refused here") {
+    if crate::harness::env::not_applicable_without(
+        &crate::security::URL_FETCHERS,
+        "the media cache fetches the URLs refused here",
+    ) {
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");

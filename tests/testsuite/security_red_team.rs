@@ -9,10 +9,9 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use crate::harness::{wait_until, Asterisk, Builder, Spooler};
+use crate::harness::{wait_until, Asterisk, Builder};
 use crate::security::{
-    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, setup, spool_event,
-    ABSENCE, SOON,
+    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, spool_event, ABSENCE, SOON,
 };
 
 /// `brief`: answers and hangs up after two seconds, so an application run on the call file's side ends
@@ -29,14 +28,8 @@ exten => s,1,Answer()
  same => n,ConfBridge(board)
 "#;
 
-/// The modules that make Asterisk fetch a sound file from a URL.
-const URL_FETCHERS: [&str; 2] = ["res_curl.so", "res_http_media_cache.so"];
-
 fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
-    let builder = setup(Asterisk::builder(Spooler::Rust))
-        .extensions(&format!("{}{DIALPLAN}", crate::security::DIALPLAN))
-        .verbose(3);
-    let builder = [
+    let modules = [
         "app_playback.so",
         "res_curl.so",
         "res_http_media_cache.so",
@@ -48,13 +41,9 @@ fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
         "bridge_softmix.so",
         "bridge_simple.so",
         "res_timing_timerfd.so",
-    ]
-    .into_iter()
-    // The media cache's URL fetchers exist only where Asterisk was built with libcurl (not the matrix's
-    // source builds): the tests that need them say so (`not_applicable_without`).
-    .filter(|module| !URL_FETCHERS.contains(module) || crate::harness::env::has_stock_module(module))
-    .fold(builder, |builder, module| builder.module(module))
-    .file("confbridge.conf", "[general]\n[default_bridge]\ntype=bridge\n[default_user]\ntype=user\n");
+    ];
+    let builder = crate::security::attack_builder(DIALPLAN, &modules)
+        .file("confbridge.conf", "[general]\n[default_bridge]\ntype=bridge\n[default_user]\ntype=user\n");
     configure(builder).start()
 }
 
@@ -124,7 +113,10 @@ fn quoted_sound_names_read_no_file_outside_the_sounds_directory() {
 /// file. Refused; no connection reaches the listener; a beep by name is still accepted.
 #[test]
 fn voicemail_beep_is_a_sound_name() {
-    if crate::harness::env::not_applicable_without(&URL_FETCHERS, "the URL form is what this test refuses") {
+    if crate::harness::env::not_applicable_without(
+        &crate::security::URL_FETCHERS,
+        "the URL form is what this test refuses",
+    ) {
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
