@@ -1387,6 +1387,25 @@ mod tests {
     use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
+    /// Where a fake call waits until the test opens it (a call "in progress" for as long as the test needs).
+    #[derive(Clone, Default)]
+    struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+    impl Gate {
+        fn wait(&self) {
+            let (open, opened) = &*self.0;
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            while !*open {
+                open = opened.wait(open).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+
+        fn open(&self) {
+            *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            self.0 .1.notify_all();
+        }
+    }
+
     const CALL: &str = "Channel: Local/s@ctx\nContext: dest\nExtension: s\n";
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -1570,14 +1589,10 @@ mod tests {
 
     #[test]
     fn a_call_cancelled_in_progress_is_not_dialled_again_after_a_crash() {
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Gate::default();
         let g = gate.clone();
         let host = FakeHost::new(move |_, _| {
-            let (open, cv) = &*g;
-            let mut open = open.lock().unwrap();
-            while !*open {
-                open = cv.wait(open).unwrap();
-            }
+            g.wait();
             busy()
         });
         let paths = temp_spool("sched-cancel-restart");
@@ -1599,8 +1614,7 @@ mod tests {
         let text_at_crash = std::fs::read(&call_file).unwrap();
         let date_at_crash = bookkeeping::regular_file_mtime(&call_file).unwrap();
         let state_at_crash = std::fs::read(&state_file).unwrap();
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
+        gate.open();
         host.wait_for("the removal after the call", WAIT, |r| {
             r.logs.iter().any(|(_, l)| l.contains("(its call has ended)"))
         });
@@ -1770,14 +1784,10 @@ mod tests {
 
     #[test]
     fn maxcalls_holds_files_in_due_order_and_unload_refuses_while_busy() {
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Gate::default();
         let g = gate.clone();
         let host = FakeHost::new(move |_, _| {
-            let (open, cv) = &*g;
-            let mut open = open.lock().unwrap();
-            while !*open {
-                open = cv.wait(open).unwrap();
-            }
+            g.wait();
             answered()
         });
         let settings = SpoolSettings { max_calls: Some(1), ..SpoolSettings::default() };
@@ -1798,8 +1808,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "others not held: {:?}", spool.snapshot());
         }
         assert!(matches!(spool.control.request_stop(), StopAnswer::Busy { calls_in_progress: 1 }));
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
+        gate.open();
         host.wait_for("all calls", WAIT, |r| r.calls.len() == 3);
         let order: Vec<String> = host.with(|r| r.calls.iter().map(|c| c.0.clone()).collect());
         assert_eq!(order, ["Local/1@ctx", "Local/2@ctx", "Local/0@ctx"]);
@@ -1924,21 +1933,16 @@ mod tests {
         // Every pool worker sits in a long call, one more file waits for a worker, and the scheduler then
         // dies. Unload must not wait for the calls (it would hold Asterisk's module lock for their whole
         // length): it refuses, as while calls run normally, and the waiting file is never dialled.
-        struct OpenOnDrop(Arc<(Mutex<bool>, Condvar)>);
+        struct OpenOnDrop(Gate);
         impl Drop for OpenOnDrop {
             fn drop(&mut self) {
-                *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = true;
-                self.0 .1.notify_all();
+                self.0.open();
             }
         }
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Gate::default();
         let g = gate.clone();
         let host = FakeHost::new(move |_, _| {
-            let (open, cv) = &*g;
-            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
-            while !*open {
-                open = cv.wait(open).unwrap_or_else(|p| p.into_inner());
-            }
+            g.wait();
             answered()
         });
         // Logged by the scheduler when a due file waits behind long calls, after its job was queued.
@@ -2048,15 +2052,11 @@ mod tests {
 
     #[test]
     fn a_file_held_by_maxcalls_does_not_start_after_its_window_closed() {
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Gate::default();
         let g = gate.clone();
         let host = FakeHost::new(move |call, _| {
             if call.dest.starts_with(b"long") {
-                let (open, cv) = &*g;
-                let mut open = open.lock().unwrap();
-                while !*open {
-                    open = cv.wait(open).unwrap();
-                }
+                g.wait();
             }
             answered()
         });
@@ -2078,8 +2078,7 @@ mod tests {
         while bookkeeping::now_ms() < window_end + 1000 {
             std::thread::sleep(Duration::from_millis(20));
         }
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
+        gate.open();
         wait_snapshot(&spool, "the sales file waiting for its window", |s| s.waiting_window == 1 && s.held == 0);
         assert_eq!(calls(&host), 1, "the held file was dialled after its window closed");
         assert_eq!(std::fs::read_to_string(spool.paths.outgoing.join("sales-1.call")).unwrap(), CALL);
@@ -2087,15 +2086,11 @@ mod tests {
 
     #[test]
     fn a_campaign_at_its_maxcalls_does_not_hold_back_other_files() {
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Gate::default();
         let g = gate.clone();
         let host = FakeHost::new(move |call, _| {
             if call.dest.starts_with(b"sales") {
-                let (open, cv) = &*g;
-                let mut open = open.lock().unwrap();
-                while !*open {
-                    open = cv.wait(open).unwrap();
-                }
+                g.wait();
             }
             answered()
         });
@@ -2111,8 +2106,7 @@ mod tests {
         host.wait_for("the first sales call and the other call", WAIT, |r| r.calls.len() == 2);
         let snapshot = wait_snapshot(&spool, "the second sales file held", |s| s.campaigns[0].held == 1);
         assert_eq!(snapshot.campaigns[0].in_progress, 1);
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
+        gate.open();
         host.wait_for("all calls", WAIT, |r| r.calls.len() == 3);
         let mut order: Vec<String> = host.with(|r| r.calls.iter().map(|c| c.0.clone()).collect());
         // The first two start together on two workers; the held one only after the first ended.
@@ -2186,15 +2180,11 @@ mod tests {
     fn the_stock_spooler_loaded_at_run_time_suspends_dispatch_until_it_is_gone() {
         // One call in progress when pbx_spool appears: it finishes. Files falling due meanwhile are not
         // touched (left for pbx_spool), the status says why, and dispatch resumes by itself without it.
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Gate::default();
         let g = gate.clone();
         let host = FakeHost::new(move |call, _| {
             if call.channel() == b"Local/long@ctx" {
-                let (open, cv) = &*g;
-                let mut open = open.lock().unwrap();
-                while !*open {
-                    open = cv.wait(open).unwrap();
-                }
+                g.wait();
             }
             answered()
         });
@@ -2221,8 +2211,7 @@ mod tests {
         assert!(suspended[0].contains(&("InProgress".to_string(), "1".to_string())), "{suspended:?}");
 
         // The call in progress finishes and is archived; nothing else is dialled, nothing else written.
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
+        gate.open();
         host.wait_for("the long call's end", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolFinished"));
         assert!(spool.paths.done.join("long.call").exists());
         wait_snapshot(&spool, "the call's end noted", |s| s.in_progress == 0 && s.due_suspended == 2);
