@@ -207,25 +207,3 @@ pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> 
     readable.extend(pollfds.iter().map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0));
     Ok(())
 }
-
-/// Whether some process has `path` open for writing right now, asked with a read lease (which the
-/// kernel refuses while a writer exists). `None` when the question cannot be answered here (not the
-/// owner without CAP_LEASE, a file system without leases, ...).
-pub fn open_for_writing(path: &Path) -> Option<bool> {
-    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    // SAFETY: valid NUL-terminated path; the returned descriptor is owned right below.
-    let fd = unsafe { libc::open(c_path.as_ptr(), flags) };
-    let fd = owned(fd).ok()?;
-    // SAFETY: fcntl on our own open descriptor.
-    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) };
-    if rc == 0 {
-        // SAFETY: releases the lease we just took on our own descriptor.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
-        return Some(false);
-    }
-    match io::Error::last_os_error().raw_os_error() {
-        Some(libc::EAGAIN) => Some(true),
-        _ => None,
-    }
-}

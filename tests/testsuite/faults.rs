@@ -1177,3 +1177,62 @@ fn inotify_flood_leaves_no_state() {
     );
     assert_eq!(after, baseline, "threads after the flood (pbx_spool_rs workers {workers_before} -> {workers_after})");
 }
+
+/// Another process opening a call file for writing while pbx_spool_rs looks at it must not touch
+/// Asterisk. pbx_spool_rs used to ask "is a writer still busy with this file?" by taking a read lease for a
+/// moment; a writer opening the file in that moment makes the kernel break the lease by sending SIGIO to
+/// the holder, and SIGIO's default action ends the process: Asterisk vanished without a core (this was the
+/// intermittent `inotify_flood_leaves_no_state` failure, whose writer's `open` races the module's look at
+/// each new file). Here one thread hard-links a (not a call) file into outgoing/ again and again while
+/// another opens the same inode for writing in a tight loop, so every look the module takes overlaps a
+/// writer's open. A non-blocking open that finds a lease fails with EWOULDBLOCK: the writer counts those,
+/// and there must be none.
+#[test]
+fn a_writer_opening_a_file_the_module_looks_at_does_not_touch_asterisk() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const LINKS: usize = 400;
+    let ast = start(Asterisk::builder(Spooler::Rust));
+    ast.drop_call_file("warmup.call", &call("answer", "warmup", ""));
+    expect_all_archived(&ast, &["warmup".to_owned()], SOON);
+
+    let source = ast.spool_dir().join("linked-source");
+    fs::write(&source, b"not a call file\n").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (lease_found, opens) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let writer = {
+        let (source, stop, lease_found, opens) = (source.clone(), stop.clone(), lease_found.clone(), opens.clone());
+        std::thread::spawn(move || {
+            use std::os::unix::fs::OpenOptionsExt;
+            while !stop.load(Ordering::Relaxed) {
+                match fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&source) {
+                    Ok(file) => drop(file),
+                    Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                        lease_found.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => panic!("opening {} for writing: {e}", source.display()),
+                }
+                opens.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    for i in 0..LINKS {
+        let link = ast.outgoing_dir().join(format!("link-{i}.call"));
+        fs::hard_link(&source, &link).unwrap();
+        if !ast.is_alive() {
+            break;
+        }
+    }
+    let gone = wait_until(SOON, || !ast.is_alive() || outgoing_names(&ast).is_empty());
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    ast.assert_alive();
+    assert!(gone, "links left in outgoing/: {:?}", outgoing_names(&ast));
+    assert_eq!(ast.log_lines_with(&["Invalid file contents"]).len(), LINKS, "each link visited once");
+    assert_eq!(
+        lease_found.load(Ordering::Relaxed),
+        0,
+        "a writer's open found a lease on a call file ({} opens in all)",
+        opens.load(Ordering::Relaxed)
+    );
+}

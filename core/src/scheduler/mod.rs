@@ -34,6 +34,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -52,8 +53,10 @@ use pacer::Pacer;
 use pool::{Job, WorkerPool, WorkerReport};
 use state::{FileIdentity, Record};
 
-/// How long a file created in place may stay open without a write-close before it is taken anyway, when
-/// the kernel cannot tell us whether a writer still has it open (no lease support). pbx_spool's value.
+/// How long a file created in place (or found by a scan while fresh) must have been left unchanged before
+/// it is taken without its writer's write-close: pbx_spool's value for a created file that nobody closes.
+/// Nothing cheaper can say whether a writer still has the file open: a read lease could, but a writer that
+/// opens the file while the lease is held makes the kernel send SIGIO, which ends Asterisk.
 const CREATE_GRACE_MS: Millis = 2000;
 /// Directory entries examined per scheduler iteration during a rescan, so that a rescan of 100,000 files
 /// does not hold back calls that are already due.
@@ -66,6 +69,12 @@ const PERIODIC_SCAN: &str = "periodic scan";
 const STOCK_SPOOLER_POLL_MS: Millis = 1000;
 /// Why dispatch is suspended when the stock pbx_spool is loaded, as the status and the AMI event say it.
 const STOCK_SPOOLER_REASON: &str = "pbx_spool.so is loaded too: two spoolers would dial call files twice";
+
+/// Whether a file last modified at `mtime` may still be being written at `now`: modified within the last
+/// [`CREATE_GRACE_MS`]. A future mtime is a date set on purpose (the file is due then), not a write.
+fn still_being_written(mtime: Millis, now: Millis) -> bool {
+    mtime <= now && now - mtime < CREATE_GRACE_MS
+}
 
 /// A wall-clock time in milliseconds as the timer wheel keeps it: times before 1970 (a badly set clock,
 /// a file dated in the past) are due at once.
@@ -805,35 +814,44 @@ impl<H: Host> Scheduler<H> {
             self.files.insert(name, FileState::Parked { fingerprint: fingerprint(&meta), finished: None });
             return;
         }
-        if just_created {
-            match watcher::open_for_writing(&path) {
-                Some(false) => {} // a hard link or an already closed file: take it now
-                Some(true) => {
-                    self.files.insert(name, FileState::Writing);
-                    return;
-                }
-                None => {
-                    // Cannot ask the kernel: wait for the write-close, but not forever.
-                    self.files.insert(name.clone(), FileState::Writing);
-                    self.wheel.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
-                    return;
-                }
-            }
+        if just_created && meta.nlink() < 2 {
+            // Created in place by a writer (a hard link has a second name, and is complete: take it now).
+            // Wait for the writer's write-close, or for the file to be left unchanged for the grace.
+            self.files.insert(name.clone(), FileState::Writing);
+            self.wheel.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
+            return;
         }
         let due = bookkeeping::mtime_ms(&meta);
         self.files.insert(name.clone(), FileState::Queued);
         self.wheel.schedule(name, wheel_time(due));
     }
 
-    /// A new name found by a periodic scan. No inotify event says whether its writer is done, so a local
-    /// writer that still has it open (asked as at creation) gets the creation grace; anything else (a
-    /// finished file, or one on a file system that cannot tell) is queued at its mtime.
+    /// A new name found by a periodic scan. No inotify event says whether its writer is done, so a file
+    /// modified within the creation grace (it may still be being written in place) waits until it has
+    /// been left unchanged for the grace; anything else is queued at its mtime.
     fn consider_scanned(&mut self, name: Arc<OsStr>) {
-        if watcher::open_for_writing(&self.path_of(&name)) == Some(true) {
-            self.files.insert(name.clone(), FileState::Writing);
-            self.wheel.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
-        } else {
-            self.consider_new(name, false);
+        let fresh = fs::symlink_metadata(self.path_of(&name)).ok().and_then(|meta| {
+            let mtime = bookkeeping::mtime_ms(&meta);
+            let single = meta.file_type().is_file() && meta.nlink() < 2;
+            (single && still_being_written(mtime, bookkeeping::now_ms())).then_some(mtime)
+        });
+        match fresh {
+            Some(mtime) => {
+                self.files.insert(name.clone(), FileState::Writing);
+                self.wheel.schedule(name, wheel_time(mtime + CREATE_GRACE_MS));
+            }
+            None => self.consider_new(name, false),
+        }
+    }
+
+    /// A file waiting for its writer reached the end of its grace without a write-close: take it, unless
+    /// it was modified meanwhile (a writer still at work), then wait until it is left alone for a grace.
+    fn writer_grace_over(&mut self, name: Arc<OsStr>, now: Millis) {
+        match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
+            Some(mtime) if still_being_written(mtime, now) => {
+                self.wheel.schedule(name, wheel_time(mtime + CREATE_GRACE_MS));
+            }
+            _ => self.requeue_at_mtime(name),
         }
     }
 
@@ -881,7 +899,7 @@ impl<H: Host> Scheduler<H> {
                     None => self.forget(&name),
                 }
             }
-            Some(FileState::Writing) => self.requeue_at_mtime(name), // grace period over
+            Some(FileState::Writing) => self.writer_grace_over(name, now),
             Some(FileState::Kept(_)) => self.end_kept(name, now),
             Some(FileState::Running { attempt: Some(start), .. }) => {
                 // Still running RetryTime after it started: pbx_spool notes a DelayedRetry and looks again later.
@@ -1281,7 +1299,9 @@ impl<H: Host> Scheduler<H> {
                     format!("due, waiting for its campaign's calling window to open ({hours})")
                 }
                 FileState::Running { .. } => "attempt in progress".to_string(),
-                FileState::Writing => "being written (waiting for its writer to close it)".to_string(),
+                FileState::Writing => {
+                    "being written (waiting for its writer to close it, or for 2 s without a change)".to_string()
+                }
                 FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
                 FileState::Kept(state) => format!(
                     "finished ({}), kept by AlwaysDelete: no until its date; removed then unless it changes",
@@ -1780,6 +1800,33 @@ mod tests {
         drop(file);
         host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
         assert!(host.with(|r| r.logs.iter().all(|(_, l)| !l.contains("Invalid file contents"))));
+    }
+
+    #[test]
+    fn a_file_counts_as_being_written_while_modified_within_the_grace() {
+        let now = 1_000_000;
+        assert!(still_being_written(now, now));
+        assert!(still_being_written(now - CREATE_GRACE_MS + 1, now));
+        assert!(!still_being_written(now - CREATE_GRACE_MS, now));
+        assert!(!still_being_written(now + 1, now), "a future mtime is a due date, not a write");
+    }
+
+    #[test]
+    fn a_file_whose_writer_goes_quiet_without_closing_it_is_taken_after_the_grace() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = Running::start(host.clone(), "sched-quiet-writer", SpoolSettings::default());
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.control.snapshot(SnapshotQuery { limit: 0, file: None }).is_none() {
+            assert!(std::time::Instant::now() < deadline);
+        }
+        let path = spool.paths.outgoing.join("q.call");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(CALL.as_bytes()).unwrap();
+        let created = std::time::Instant::now();
+        host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
+        let waited = created.elapsed();
+        assert!(waited >= Duration::from_millis(CREATE_GRACE_MS as u64 / 2), "taken after {waited:?}");
+        drop(file);
     }
 
     #[test]
