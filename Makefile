@@ -85,20 +85,20 @@ test-matrix: env
 
 demo: env
 	$(CARGO) build --release --workspace
-	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test testsuite demo:: -- --ignored --nocapture --test-threads=1
+	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release -p pbx_spool_rs --test testsuite demo:: -- --ignored --nocapture --test-threads=1
 
 # Stock pbx_spool.so, then pbx_spool_rs.so, on the same workloads; prints the tables of BENCHMARKS.md.
 # Not part of `make test` (10-25 minutes, mostly waiting on stock pbx_spool).
 bench: env
 	$(CARGO) build --release --workspace
-	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --test bench -- \
+	PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release -p pbx_spool_rs --test bench -- \
 		--ignored --nocapture --test-threads=1
 
 # A steady stream of call files with random faults for SOAK_MINUTES (default 30), ending with an exact account.
 SOAK_MINUTES ?= 30
 soak: env
 	$(CARGO) build --release --workspace
-	SOAK_MINUTES=$(SOAK_MINUTES) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release \
+	SOAK_MINUTES=$(SOAK_MINUTES) PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release -p pbx_spool_rs \
 		--test soak -- --ignored --nocapture --test-threads=1
 
 # Fuzz the call-file parser and the policy (not part of `make test`). cargo-fuzz needs nightly

@@ -6,12 +6,6 @@
 //! `src/shim.c` calls). Everything that decides what happens to a call file, or what a CLI command
 //! or an AMI action answers, lives in the core.
 
-// The core's modules under their own names, so code here reads `crate::scheduler` as before.
-use pbx_spool_core::{
-    access, app_data, attempt, bookkeeping, callfile, cli_args, config, host, host_log, os, policy, runtime_slot,
-    scheduler, text,
-};
-
 mod asterisk;
 mod module;
 mod process;

@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use crate::asterisk::wall::{self, entry_points, Entry};
 use crate::asterisk::{self, Asterisk};
-use crate::attempt::{SpoolPaths, VisitRules};
-use crate::config::{self, ConfigRead, ReadOutcome, SpoolConfig};
-use crate::host::{Host, Level};
-use crate::host_log;
 use crate::process::{self, JoinableThread};
-use crate::runtime_slot::RuntimeSlot;
-use crate::scheduler::{self, Control, SpoolSettings, StopAnswer};
+use pbx_spool_core::attempt::SpoolPaths;
+use pbx_spool_core::config::{self, ConfigRead, ReadOutcome, SpoolConfig};
+use pbx_spool_core::host::{Host, Level};
+use pbx_spool_core::host_log;
+use pbx_spool_core::runtime_slot::RuntimeSlot;
+use pbx_spool_core::scheduler::{self, Control, SpoolSettings, StopAnswer};
+use pbx_spool_core::settings::{spool_settings, HostFacts};
 
 /// `enum ast_module_load_result`.
 const LOAD_SUCCESS: i32 = 0;
@@ -146,7 +147,7 @@ fn load() -> i32 {
         return LOAD_DECLINE;
     };
     let paths = SpoolPaths { outgoing: spool.join("outgoing"), done: spool.join("outgoing_done") };
-    if let Err(err) = crate::os::create_dir_all_mode(&paths.outgoing, 0o777) {
+    if let Err(err) = pbx_spool_core::os::create_dir_all_mode(&paths.outgoing, 0o777) {
         host_log!(
             Asterisk,
             Level::Warning,
@@ -259,9 +260,9 @@ const CONFIG_FILE: &str = "pbx_spool_rs.conf";
 fn load_settings(previous: Option<ConfigRead>) -> (Result<SpoolSettings, ()>, ConfigRead) {
     let occasion = if previous.is_some() { "reload" } else { "load" };
     let path = asterisk::config_dir().map_or_else(|| CONFIG_FILE.into(), |dir| dir.join(CONFIG_FILE));
-    let shown = crate::text::printable(path.as_os_str().as_encoded_bytes());
+    let shown = pbx_spool_core::text::printable(path.as_os_str().as_encoded_bytes());
     let (settings, outcome) = read_config(&shown, &path, previous.is_some());
-    let read = ConfigRead::after(previous.as_ref(), shown, outcome, crate::bookkeeping::now_ms(), occasion);
+    let read = ConfigRead::after(previous.as_ref(), shown, outcome, pbx_spool_core::bookkeeping::now_ms(), occasion);
     (settings, read)
 }
 
@@ -277,13 +278,13 @@ fn read_config(shown: &str, path: &std::path::Path, reloading: bool) -> (Result<
         (Err(()), ReadOutcome::Failed(reason))
     };
     // Asterisk's loader answers "missing" for a file it cannot open too: tell the two apart first.
-    let probe = crate::access::probe_config(path, &crate::os::Identity::current());
-    if let crate::access::ConfigProbe::Unreadable(reason) = probe {
+    let probe = pbx_spool_core::access::probe_config(path, &pbx_spool_core::os::Identity::current());
+    if let pbx_spool_core::access::ConfigProbe::Unreadable(reason) = probe {
         return failed(reason);
     }
     let entries = match asterisk::config::load(CONFIG_FILE) {
         asterisk::config::Loaded::Entries(entries) => entries,
-        asterisk::config::Loaded::Missing if probe == crate::access::ConfigProbe::Missing => {
+        asterisk::config::Loaded::Missing if probe == pbx_spool_core::access::ConfigProbe::Missing => {
             host_log!(Asterisk, Level::Debug(1), "No {shown}: using the defaults");
             return (Ok(default_settings()), ReadOutcome::NotFound);
         }
@@ -300,7 +301,7 @@ fn read_config(shown: &str, path: &std::path::Path, reloading: bool) -> (Result<
                 host_log!(Asterisk, Level::Warning, "{shown} line {}: {}", problem.line, problem.message);
             }
             let outcome = ReadOutcome::Loaded { warnings: warnings.len() };
-            (Ok(settings_from(&with_node_name(config))), outcome)
+            (Ok(settings_from(&config)), outcome)
         }
         Err(problems) => {
             for problem in &problems {
@@ -314,47 +315,23 @@ fn read_config(shown: &str, path: &std::path::Path, reloading: bool) -> (Result<
 
 /// The settings without a pbx_spool_rs.conf: the file's defaults (owner_check on, all described).
 fn default_settings() -> SpoolSettings {
-    settings_from(&with_node_name(SpoolConfig::default()))
+    settings_from(&SpoolConfig::default())
 }
 
-/// On a shared spool, the node name in force: as configured, else the host name.
-fn with_node_name(mut config: SpoolConfig) -> SpoolConfig {
-    if config.shared && config.node.is_none() {
-        config.node = Some(crate::os::host_name().unwrap_or_else(|| format!("pid-{}", std::process::id())));
-    }
-    config
-}
-
+/// The settings for `config` on this Asterisk; `allowed_owner` names that cannot be used are logged.
 fn settings_from(config: &SpoolConfig) -> SpoolSettings {
-    let allowed_owners = config.owner_check.then(|| {
-        if config.allowed_owners.is_empty() {
-            vec![process::effective_uid(), 0]
-        } else {
-            let (uids, problems) = config::allowed_owner_uids(&config.allowed_owners, crate::os::uid_of);
-            for problem in problems {
-                host_log!(Asterisk, Level::Error, "{CONFIG_FILE}: {problem}");
-            }
-            uids
-        }
-    });
-    let campaigns = Arc::new(config.campaigns.clone());
-    let rules = VisitRules {
-        max_file_size: config.max_file_size,
-        allowed_owners,
-        policy: config.policy.clone(),
+    let host = HostFacts {
+        effective_uid: process::effective_uid(),
+        host_name: pbx_spool_core::os::host_name(),
+        pid: std::process::id(),
         live_dangerously: asterisk::config::live_dangerously(),
-        node: config.shared.then(|| Arc::from(config.node.clone().unwrap_or_default().as_str())),
-        campaigns: campaigns.clone(),
+        uid_of: &pbx_spool_core::os::uid_of,
     };
-    SpoolSettings {
-        rules: Arc::new(rules),
-        max_calls: config.max_calls,
-        max_rate: config.max_rate,
-        description: Arc::new(config::describe(config)),
-        watch: config.watch_mode(),
-        scan_interval_ms: config.scan_interval_ms,
-        campaigns,
+    let (settings, problems) = spool_settings(config, &host);
+    for problem in problems {
+        host_log!(Asterisk, Level::Error, "{CONFIG_FILE}: {problem}");
     }
+    settings
 }
 
 /// The FFI glue of the `spool ...` commands; what they do is `pbx_spool_core::cli`.

@@ -7,7 +7,8 @@
 //!   with [`channel`] (channels as Asterisk reads them), [`applications`] (what an application will
 //!   dial, run, start and write), [`functions`] (which functions a write reaches, and which writes a
 //!   call file may make) and [`variables`] (the variables Asterisk reads as configuration),
-//!   [`config`] (pbx_spool_rs.conf as a model), [`campaign`] (its campaign sections) and [`hours`]
+//!   [`config`] (pbx_spool_rs.conf as a model), [`settings`] (that model as the running spool's settings
+//!   on this host), [`campaign`] (its campaign sections) and [`hours`]
 //!   (calling windows in a time zone; jiff, on the scheduler thread only);
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit),
 //!   [`claim`] (the lock that makes a visit exclusive on a shared spool);
@@ -45,6 +46,7 @@ pub mod policy;
 pub mod report;
 pub mod runtime_slot;
 pub mod scheduler;
+pub mod settings;
 pub mod text;
 pub mod variables;
 pub mod watcher;

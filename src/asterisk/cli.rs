@@ -5,7 +5,7 @@
 use std::ffi::CStr;
 
 use super::{c_string, sys};
-use crate::cli_args::CommandId;
+use pbx_spool_core::cli_args::CommandId;
 
 /// The shim's CLI entries, registered on creation and unregistered on drop.
 ///

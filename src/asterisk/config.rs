@@ -4,7 +4,7 @@
 use std::ffi::CStr;
 
 use super::{c_string, sys};
-use crate::config::ConfigEntry;
+use pbx_spool_core::config::ConfigEntry;
 
 /// What reading a configuration file produced.
 pub(crate) enum Loaded {

@@ -6,8 +6,8 @@ use std::ffi::CStr;
 use std::ptr;
 
 use super::{c_string, sys};
-use crate::callfile::CallFile;
-use crate::host::{CallResult, Level, Origin};
+use pbx_spool_core::callfile::CallFile;
+use pbx_spool_core::host::{CallResult, Level, Origin};
 
 /// `AST_OUTGOING_WAIT_COMPLETE`: wait until the call has finished (pbx_spool's "2 /* wait to finish */").
 const WAIT_COMPLETE: i32 = 2;

@@ -14,8 +14,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::Once;
 
 use crate::asterisk::Asterisk;
-use crate::host::{Host, Level};
-use crate::host_log;
+use pbx_spool_core::host::{Host, Level};
+use pbx_spool_core::host_log;
 
 /// A guarded piece of work, as its panic is reported.
 #[derive(Clone, Copy)]

@@ -88,7 +88,7 @@ for version in "${VERSIONS[@]}"; do
     # shellcheck disable=SC2086 # MATRIX_FILTER is one optional word
     PBX_SPOOL_RS_REQUIRE_ENV=1 CARGO_TARGET_DIR="$target" ASTERISK_INCLUDE_DIR="$include" PBX_SPOOL_RS_SO="$so" \
         PBX_SPOOL_RS_ASTERISK="$prefix" PBX_SPOOL_RS_NOT_APPLICABLE="$na" \
-        "$CARGO" test --release --test testsuite ${MATRIX_FILTER:-} >"$log" 2>&1
+        "$CARGO" test --release -p pbx_spool_rs --test testsuite ${MATRIX_FILTER:-} >"$log" 2>&1
     rc=$?
     seconds=$(( $(date +%s) - started ))
     read -r passed failed _ignored < <(cargo_counts "$log")

@@ -246,7 +246,7 @@ pub fn our_module() -> PathBuf {
     }
     panic!(
         "pbx_spool_rs.so is not built: none of {candidates:?} exists. Build it first \
-         (`cargo build --release`), or set PBX_SPOOL_RS_SO to the .so to test"
+         (`cargo build --release --workspace`), or set PBX_SPOOL_RS_SO to the .so to test"
     );
 }
 
