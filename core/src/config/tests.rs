@@ -1,7 +1,8 @@
 //! Unit tests of the config module: pbx_spool_rs.conf entries in, settings or problems out.
 
+use super::keys::{Key, GENERAL_CATEGORY, KEYS};
 use super::*;
-use crate::policy::{self, DEFAULT_MAX_SET_LINES, DEFAULT_MAX_VALUE_LEN};
+use crate::policy::{self, FirstLegMode, RuleAction, DEFAULT_MAX_SET_LINES, DEFAULT_MAX_VALUE_LEN};
 
 fn general(lines: &[(&str, &str)]) -> Vec<ConfigEntry> {
     lines
