@@ -1,6 +1,7 @@
 //! Unit tests of the policy: each check on call files built in place, with fake registries of what
 //! Asterisk knows.
 
+use super::rejection::SHOWN_VALUE_MAX_CHARS;
 use super::*;
 use crate::text::split_at_first;
 use std::cell::RefCell;
