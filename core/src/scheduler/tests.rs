@@ -1,5 +1,6 @@
 //! The scheduler's unit tests: a whole scheduler thread against the fake Host and a temporary spool.
 
+use super::arrivals::{still_being_written, CREATE_GRACE_MS};
 use super::pool::{BASE_POOL, WORKER_IDLE_EXIT};
 use super::*;
 use crate::testing::{answered, busy, temp_spool, FakeHost};
