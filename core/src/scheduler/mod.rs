@@ -27,6 +27,7 @@ mod pacer;
 mod pool;
 mod scan;
 mod state;
+mod suspension;
 
 pub use campaigns::CampaignFigures;
 pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
@@ -55,11 +56,7 @@ use files::{file_name_key, fingerprint, FileState, FinishedAs, KeptFile};
 use pacer::Pacer;
 use pool::{Job, WorkerPool, WorkerReport};
 use state::{FileIdentity, Record};
-
-/// While dispatch is suspended, how often to look whether the stock pbx_spool is still loaded.
-const STOCK_SPOOLER_POLL_MS: Millis = 1000;
-/// Why dispatch is suspended when the stock pbx_spool is loaded, as the status and the AMI event say it.
-const STOCK_SPOOLER_REASON: &str = "pbx_spool.so is loaded too: two spoolers would dial call files twice";
+use suspension::{Suspension, STOCK_SPOOLER_REASON};
 
 /// A wall-clock time in milliseconds as the timer wheel keeps it: times before 1970 (a badly set clock,
 /// a file dated in the past) are due at once.
@@ -109,15 +106,6 @@ struct Scheduler<H: Host> {
     state_write_failed: bool,
     /// Set while the stock pbx_spool is loaded beside us: nothing is dispatched (see [`Suspension`]).
     suspension: Option<Suspension>,
-}
-
-/// Dispatch suspended because the stock pbx_spool runs in this process too. Files keep being followed
-/// (queued, re-dated, forgotten when pbx_spool removes them) but none is handed to a worker; calls in
-/// progress finish. pbx_spool, which reads outgoing/ when it loads, dials the rest.
-#[derive(Debug, Clone, Copy)]
-struct Suspension {
-    /// When to look again whether pbx_spool is still loaded.
-    next_check: Millis,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -607,68 +595,6 @@ impl<H: Host> Scheduler<H> {
             }
             self.dispatch(name);
         }
-    }
-
-    /// Whether dispatch is suspended because the stock pbx_spool is loaded. Asked right before every
-    /// dispatch (the host's answer is cheap: no file, no lock it could wait on), so a pbx_spool loaded at
-    /// run time is noticed before our next call; once suspended, [`Scheduler::check_suspension`] looks
-    /// again every [`STOCK_SPOOLER_POLL_MS`].
-    fn dispatch_suspended(&mut self) -> bool {
-        if self.suspension.is_some() {
-            return true;
-        }
-        if !self.host.stock_spooler_loaded() {
-            return false;
-        }
-        self.suspend();
-        true
-    }
-
-    /// Stop dispatching: one ERROR line with the fix, one `SpoolSuspended` event.
-    fn suspend(&mut self) {
-        if self.suspension.is_some() {
-            return;
-        }
-        self.suspension = Some(Suspension { next_check: bookkeeping::now_ms() + STOCK_SPOOLER_POLL_MS });
-        host_log!(
-            self.host,
-            Level::Error,
-            "pbx_spool.so is loaded beside pbx_spool_rs: two spoolers on {} would dial call files twice, so \
-             pbx_spool_rs has stopped dispatching: its {} call(s) in progress run to their end, pbx_spool.so \
-             dials every other file. The fix: add  noload => pbx_spool.so  to modules.conf and restart \
-             Asterisk (core restart gracefully); pbx_spool.so refuses  module unload pbx_spool.so  and  module \
-             unload -h  crashes Asterisk. pbx_spool_rs resumes by itself once pbx_spool.so is gone",
-            self.paths.outgoing.display(),
-            self.running
-        );
-        self.host.manager_event(
-            "SpoolSuspended",
-            &[("Reason", STOCK_SPOOLER_REASON.to_string()), ("InProgress", self.running.to_string())],
-        );
-    }
-
-    /// While suspended, every [`STOCK_SPOOLER_POLL_MS`]: resume once the stock pbx_spool is gone. Files
-    /// it left (retries it recorded, files it did not reach) are met again: the waiting ones re-admitted
-    /// at their current dates, and outgoing/ rescanned for names not followed.
-    fn check_suspension(&mut self, now: Millis) {
-        let Some(suspension) = self.suspension.as_mut() else { return };
-        if now < suspension.next_check {
-            return;
-        }
-        if self.host.stock_spooler_loaded() {
-            suspension.next_check = now + STOCK_SPOOLER_POLL_MS;
-            return;
-        }
-        self.suspension = None;
-        host_log!(
-            self.host,
-            Level::Notice,
-            "pbx_spool.so is no longer loaded: pbx_spool_rs resumes dispatching call files in {}",
-            self.paths.outgoing.display()
-        );
-        self.host.manager_event("SpoolResumed", &[("Reason", "pbx_spool.so is no longer loaded".to_string())]);
-        self.recheck_waiting();
-        self.start_rescan("dispatch resumed");
     }
 
     fn dispatch(&mut self, name: Arc<OsStr>) {

@@ -2,6 +2,7 @@
 
 use super::arrivals::{still_being_written, CREATE_GRACE_MS};
 use super::pool::{BASE_POOL, WORKER_IDLE_EXIT};
+use super::suspension::STOCK_SPOOLER_REASON;
 use super::*;
 use crate::testing::{answered, busy, temp_spool, FakeHost};
 use std::io::Write;
