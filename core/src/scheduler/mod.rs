@@ -27,6 +27,7 @@ mod kept;
 mod pacer;
 mod pool;
 mod scan;
+mod snapshot;
 mod state;
 mod suspension;
 
@@ -38,7 +39,6 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,11 +53,11 @@ use crate::wheel::TimerWheel;
 use arrivals::PERIODIC_SCAN;
 use campaigns::CampaignBook;
 use control::Request;
-use files::{file_name_key, FileState};
+use files::FileState;
 use pacer::Pacer;
 use pool::WorkerPool;
 use state::{FileIdentity, Record};
-use suspension::{Suspension, STOCK_SPOOLER_REASON};
+use suspension::Suspension;
 
 /// A wall-clock time in milliseconds as the timer wheel keeps it: times before 1970 (a badly set clock,
 /// a file dated in the past) are due at once.
@@ -365,143 +365,6 @@ impl<H: Host> Scheduler<H> {
             Some(FileState::Kept(_) | FileState::Parked { finished: Some(_), .. }) => self.state_dirty = true,
             _ => {}
         }
-    }
-
-    /// `spool cancel <file> [hangup]`: a waiting file is removed now; one in a call is removed when the
-    /// call ends (not retried), and with `hangup` that call is ended now.
-    fn cancel(&mut self, file: &str, hangup: bool) -> Result<String, String> {
-        let Some(name) = file_name_key(file.as_bytes()) else {
-            return Err("Give the name of a file in the outgoing directory\n".to_string());
-        };
-        let max_file_size = self.settings.rules.max_file_size;
-        match self.files.get(&name) {
-            Some(FileState::Running { attempt, .. }) => {
-                let uniqueid = attempt.as_ref().map(|start| start.uniqueid.clone());
-                let identity = fs::symlink_metadata(self.path_of(&name)).ok().map(|meta| FileIdentity::of(&meta));
-                self.cancelled.insert(name.clone(), identity);
-                self.state_dirty = true;
-                let shown = printable(name.as_bytes());
-                if !hangup {
-                    return Ok(format!(
-                        "{shown}: its call is in progress and was not cut off; the file is removed when the \
-                         call ends, without a retry (spool cancel {shown} hangup ends the call now)\n"
-                    ));
-                }
-                match uniqueid {
-                    Some(uniqueid) if self.host.hang_up(&uniqueid) => Ok(format!(
-                        "{shown}: its call in progress ({uniqueid}) was hung up; the file is removed, without a retry\n"
-                    )),
-                    _ => Ok(format!(
-                        "{shown}: its call is in progress but its channel was not found to hang up (still \
-                         dialling?); the file is removed when the call ends, without a retry\n"
-                    )),
-                }
-            }
-            Some(_) => {
-                self.forget(&name);
-                self.files.remove(&name);
-                cancel::remove(&self.paths, &self.path_of(&name), max_file_size)
-            }
-            None if self.path_of(&name).is_file() => cancel::remove(&self.paths, &self.path_of(&name), max_file_size),
-            None => Err(format!("No call file named {} in the outgoing spool\n", printable(name.as_bytes()))),
-        }
-    }
-
-    fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
-        let mut snapshot = Snapshot {
-            workers: self.pool.len(),
-            last_scan: self.scan.last(),
-            campaigns: self.book.figures(),
-            all_paused: self.book.all_paused(),
-            suspended: self.suspension.map(|_| STOCK_SPOOLER_REASON.to_string()),
-            ..Snapshot::default()
-        };
-        for (name, state) in &self.files {
-            if let Some(figures) = self.book.index_of(name).and_then(|i| snapshot.campaigns.get_mut(i)) {
-                match state {
-                    FileState::Queued | FileState::Retrying => figures.queued += 1,
-                    FileState::Waiting { paused: true, .. } => figures.waiting_paused += 1,
-                    FileState::Waiting { paused: false, .. } => figures.waiting_window += 1,
-                    FileState::Held => figures.held += 1,
-                    _ => {}
-                }
-            }
-            match state {
-                FileState::Waiting { paused: true, .. } => snapshot.waiting_paused += 1,
-                FileState::Waiting { paused: false, .. } => snapshot.waiting_window += 1,
-                FileState::Queued => snapshot.queued += 1,
-                FileState::Retrying => snapshot.waiting_retry += 1,
-                FileState::Held if self.suspension.is_some() => snapshot.due_suspended += 1,
-                FileState::Held => snapshot.held += 1,
-                FileState::Running { .. } => snapshot.in_progress += 1,
-                FileState::Writing => snapshot.being_written += 1,
-                FileState::Parked { .. } => snapshot.parked += 1,
-                FileState::Kept(_) => snapshot.kept += 1,
-            }
-        }
-        // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
-        let waiting = |name: &Arc<OsStr>| {
-            matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }))
-        };
-        let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
-        snapshot.next = listed
-            .into_iter()
-            .filter(|(name, _)| waiting(name))
-            .take(query.limit)
-            .map(|(name, due)| (name.to_string_lossy().into_owned(), wall_time(due)))
-            .collect();
-        for (name, _) in &snapshot.next {
-            if let Some(FileState::Waiting { paused: false, .. }) = self.files.get(OsStr::new(name.as_str())) {
-                let campaign = self.book.campaign_of(OsStr::new(name.as_str())).map_or("?", |c| c.name.as_str());
-                snapshot.notes.push((name.clone(), format!("window of {campaign}")));
-            }
-        }
-        snapshot.paused_files = self
-            .files
-            .iter()
-            .filter(|(_, state)| matches!(state, FileState::Waiting { paused: true, .. }))
-            .take(query.limit)
-            .map(|(name, _)| {
-                let campaign = self.book.campaign_of(name).map_or("all", |c| c.name.as_str()).to_string();
-                (name.to_string_lossy().into_owned(), campaign)
-            })
-            .collect();
-        snapshot.paused_files.sort();
-        if let Some(file) = &query.file {
-            snapshot.file_state = self.files.get(OsStr::new(file.as_str())).map(|state| match state {
-                FileState::Queued => "queued".to_string(),
-                FileState::Retrying => "waiting for its next attempt".to_string(),
-                FileState::Held if self.suspension.is_some() => {
-                    "due, not dispatched while pbx_spool.so is loaded".to_string()
-                }
-                FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
-                FileState::Waiting { paused: true, .. } => {
-                    let campaign = self.book.campaign_of(OsStr::new(file.as_str())).map_or("all", |c| c.name.as_str());
-                    format!("due, waiting: campaign {campaign} is paused (spool resume {campaign})")
-                }
-                FileState::Waiting { paused: false, .. } => {
-                    let campaign = self.book.campaign_of(OsStr::new(file.as_str()));
-                    let hours = campaign.map(|c| c.describe()).unwrap_or_default();
-                    format!("due, waiting for its campaign's calling window to open ({hours})")
-                }
-                FileState::Running { .. } => "attempt in progress".to_string(),
-                FileState::Writing => {
-                    "being written (waiting for its writer to close it, or for 2 s without a change)".to_string()
-                }
-                FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
-                FileState::Kept(state) => format!(
-                    "finished ({}), kept by AlwaysDelete: no until its date; removed then unless it changes",
-                    state.kept.status.as_str()
-                ),
-            });
-            if let (Some(state), Some(due)) =
-                (snapshot.file_state.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file.as_str()))))
-            {
-                let due = i64::try_from(due).unwrap_or(i64::MAX);
-                state.push_str(&format!(", due at {}", crate::text::utc_time(due)));
-            }
-        }
-        snapshot
     }
 }
 

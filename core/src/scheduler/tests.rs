@@ -6,6 +6,7 @@ use super::suspension::STOCK_SPOOLER_REASON;
 use super::*;
 use crate::testing::{answered, busy, temp_spool, FakeHost};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
