@@ -26,7 +26,7 @@ pub(super) const CREATE_GRACE_MS: Millis = 2000;
 
 /// Directory entries examined per scheduler iteration during a rescan, so that a rescan of 100,000 files
 /// does not hold back calls that are already due.
-pub(super) const RESCAN_BATCH: usize = 512;
+const RESCAN_BATCH: usize = 512;
 
 /// Why a periodic scan reads the directory, as logged.
 pub(super) const PERIODIC_SCAN: &str = "periodic scan";
@@ -97,7 +97,7 @@ impl<H: Host> Scheduler<H> {
 
     /// A scan has read the whole directory: names it did not find and that are not ours right now were
     /// finished or removed elsewhere (another server's work on a shared spool): forget them.
-    pub(super) fn end_scan(&mut self) {
+    fn end_scan(&mut self) {
         let forgettable = self.files.iter().filter(|(_, state)| !matches!(state, FileState::Running { .. }));
         let vanished =
             self.scan.finish(forgettable.map(|(name, _)| name), bookkeeping::now_ms(), self.settings.scan_interval_ms);
@@ -152,7 +152,7 @@ impl<H: Host> Scheduler<H> {
     /// A new name found by a periodic scan. No inotify event says whether its writer is done, so a file
     /// modified within the creation grace (it may still be being written in place) waits until it has
     /// been left unchanged for the grace; anything else is queued at its mtime.
-    pub(super) fn consider_scanned(&mut self, name: Arc<OsStr>) {
+    fn consider_scanned(&mut self, name: Arc<OsStr>) {
         let fresh = fs::symlink_metadata(self.path_of(&name)).ok().and_then(|meta| {
             let mtime = bookkeeping::mtime_ms(&meta);
             let single = meta.file_type().is_file() && meta.nlink() < 2;

@@ -74,7 +74,7 @@ impl<H: Host> Scheduler<H> {
 
     /// A due file meets its campaign: paused or outside its window, it waits (its place in due order is
     /// its mtime, unchanged: nothing is written to it); otherwise on to the limits.
-    pub(super) fn admit(&mut self, name: Arc<OsStr>, now: Millis) {
+    fn admit(&mut self, name: Arc<OsStr>, now: Millis) {
         self.book.assign(&name, &self.path_of(&name), self.settings.rules.max_file_size);
         let retrying =
             matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
@@ -132,7 +132,7 @@ impl<H: Host> Scheduler<H> {
 
     /// Why a due file cannot start now, if it cannot: `maxcalls` reached, or `maxrate`'s spacing not yet
     /// elapsed (with the time the next start is allowed).
-    pub(super) fn capacity(&self, now: Millis) -> Result<(), (&'static str, Option<Millis>)> {
+    fn capacity(&self, now: Millis) -> Result<(), (&'static str, Option<Millis>)> {
         if self.settings.max_calls.is_some_and(|max| self.running >= max) {
             return Err(("maxcalls", None));
         }
@@ -145,7 +145,7 @@ impl<H: Host> Scheduler<H> {
         Ok(())
     }
 
-    pub(super) fn dispatch_or_hold(&mut self, name: Arc<OsStr>) {
+    fn dispatch_or_hold(&mut self, name: Arc<OsStr>) {
         let now = bookkeeping::now_ms();
         let campaign_ok = self.book.capacity(&name, std::time::Instant::now()).is_ok();
         if self.held.is_empty() && campaign_ok && self.capacity(now).is_ok() && !self.dispatch_suspended() {
@@ -213,7 +213,7 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    pub(super) fn dispatch(&mut self, name: Arc<OsStr>) {
+    fn dispatch(&mut self, name: Arc<OsStr>) {
         if self.pool.is_closed() {
             return;
         }
@@ -242,7 +242,7 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    pub(super) fn finished(&mut self, name: Arc<OsStr>, outcome: Outcome) {
+    fn finished(&mut self, name: Arc<OsStr>, outcome: Outcome) {
         self.book.finished(&name);
         self.running -= 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);

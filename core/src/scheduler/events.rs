@@ -42,7 +42,7 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    pub(super) fn watch_parent(&mut self) {
+    fn watch_parent(&mut self) {
         let Some(parent) = self.paths.outgoing.parent().map(Path::to_path_buf) else {
             return;
         };
@@ -128,7 +128,7 @@ impl<H: Host> Scheduler<H> {
         }
     }
 
-    pub(super) fn outgoing_lost(&mut self) {
+    fn outgoing_lost(&mut self) {
         if let Some(wd) = self.outgoing_wd.take() {
             self.inotify.remove_watch(wd);
         }

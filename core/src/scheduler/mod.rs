@@ -3,13 +3,25 @@
 //! wall-clock timer, and handing due files to the [`pool`]. No lock is held across file I/O or a call,
 //! and the scheduler never waits on a worker.
 //!
+//! This file holds the [`Scheduler`] itself: its state, start-up, the loop, and the requests from
+//! Asterisk's threads. The scheduler's work is split by job, each file adding its own `impl` block:
+//!
+//! - [`events`]: inotify events, and outgoing/ lost and back;
+//! - [`arrivals`]: reading outgoing/ (rescans, periodic scans) and what a new name becomes;
+//! - [`dispatch`]: from due to done: firing, campaigns and limits, hand-off to workers, their reports;
+//! - [`suspension`]: standing aside while the stock pbx_spool is loaded;
+//! - [`kept`]: files that stay after their call (kept, parked), and writing and reading back the state file;
+//! - [`snapshot`]: `spool show`'s figures and sentences;
+//! - [`cancel`]: what `spool cancel` does to a file.
+//!
+//! Its helpers, plain data or I/O with no scheduler state of their own:
+//!
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
 //! - [`pool`]: the worker threads that visit due files;
 //! - [`pacer`]: `maxrate`'s arithmetic;
 //! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
 //! - [`campaigns`]: campaigns' pauses, calling windows and own limits;
-//! - [`cancel`]: what `spool cancel` does to a file;
 //! - [`state`]: the records that outlive a restart (kept files, cancellations of calls in progress).
 //!
 //! (These links name the engine's private files: the docs are built with `--document-private-items`,
@@ -353,10 +365,12 @@ impl<H: Host> Scheduler<H> {
         stop
     }
 
+    /// Where `name` lives: in outgoing/.
     fn path_of(&self, name: &OsStr) -> PathBuf {
         self.paths.outgoing.join(name)
     }
 
+    /// Stop following `name` (gone, or no longer ours): out of the wheel, the held queue and its campaign.
     fn forget(&mut self, name: &Arc<OsStr>) {
         self.book.forget(name);
         self.wheel.cancel(name);

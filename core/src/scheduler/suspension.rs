@@ -10,7 +10,7 @@ use crate::host::{Host, Level};
 use crate::host_log;
 
 /// While dispatch is suspended, how often to look whether the stock pbx_spool is still loaded.
-pub(super) const STOCK_SPOOLER_POLL_MS: Millis = 1000;
+const STOCK_SPOOLER_POLL_MS: Millis = 1000;
 
 /// Why dispatch is suspended when the stock pbx_spool is loaded, as the status and the AMI event say it.
 pub(super) const STOCK_SPOOLER_REASON: &str = "pbx_spool.so is loaded too: two spoolers would dial call files twice";
@@ -41,7 +41,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     /// Stop dispatching: one ERROR line with the fix, one `SpoolSuspended` event.
-    pub(super) fn suspend(&mut self) {
+    fn suspend(&mut self) {
         if self.suspension.is_some() {
             return;
         }
