@@ -1,0 +1,114 @@
+//! `spool show ...`: the scheduler's state as an admin sees it ([`Snapshot`]), taken on the scheduler
+//! thread when a CLI or AMI request asks: counts per state and per campaign, the next files by due time,
+//! the paused ones, and the sentence describing one file's state. Only reads the scheduler's state: it
+//! changes nothing and touches no file. The tables around these figures are `report.rs`'s.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+
+use super::files::FileState;
+use super::suspension::STOCK_SPOOLER_REASON;
+use super::{wall_time, Scheduler, Snapshot, SnapshotQuery};
+use crate::host::Host;
+
+impl<H: Host> Scheduler<H> {
+    /// The figures `spool show` prints, and the queried file's state.
+    pub(super) fn snapshot(&self, query: &SnapshotQuery) -> Snapshot {
+        let mut snapshot = Snapshot {
+            workers: self.pool.len(),
+            last_scan: self.scan.last(),
+            campaigns: self.book.figures(),
+            all_paused: self.book.all_paused(),
+            suspended: self.suspension.map(|_| STOCK_SPOOLER_REASON.to_string()),
+            ..Snapshot::default()
+        };
+        for (name, state) in &self.files {
+            if let Some(figures) = self.book.index_of(name).and_then(|i| snapshot.campaigns.get_mut(i)) {
+                match state {
+                    FileState::Queued | FileState::Retrying => figures.queued += 1,
+                    FileState::Waiting { paused: true, .. } => figures.waiting_paused += 1,
+                    FileState::Waiting { paused: false, .. } => figures.waiting_window += 1,
+                    FileState::Held => figures.held += 1,
+                    _ => {}
+                }
+            }
+            match state {
+                FileState::Waiting { paused: true, .. } => snapshot.waiting_paused += 1,
+                FileState::Waiting { paused: false, .. } => snapshot.waiting_window += 1,
+                FileState::Queued => snapshot.queued += 1,
+                FileState::Retrying => snapshot.waiting_retry += 1,
+                FileState::Held if self.suspension.is_some() => snapshot.due_suspended += 1,
+                FileState::Held => snapshot.held += 1,
+                FileState::Running { .. } => snapshot.in_progress += 1,
+                FileState::Writing => snapshot.being_written += 1,
+                FileState::Parked { .. } => snapshot.parked += 1,
+                FileState::Kept(_) => snapshot.kept += 1,
+            }
+        }
+        // Running files keep a DelayedRetry timer in the wheel; the queue lists files waiting to be dialled.
+        let waiting = |name: &Arc<OsStr>| {
+            matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }))
+        };
+        let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
+        snapshot.next = listed
+            .into_iter()
+            .filter(|(name, _)| waiting(name))
+            .take(query.limit)
+            .map(|(name, due)| (name.to_string_lossy().into_owned(), wall_time(due)))
+            .collect();
+        for (name, _) in &snapshot.next {
+            if let Some(FileState::Waiting { paused: false, .. }) = self.files.get(OsStr::new(name.as_str())) {
+                let campaign = self.book.campaign_of(OsStr::new(name.as_str())).map_or("?", |c| c.name.as_str());
+                snapshot.notes.push((name.clone(), format!("window of {campaign}")));
+            }
+        }
+        snapshot.paused_files = self
+            .files
+            .iter()
+            .filter(|(_, state)| matches!(state, FileState::Waiting { paused: true, .. }))
+            .take(query.limit)
+            .map(|(name, _)| {
+                let campaign = self.book.campaign_of(name).map_or("all", |c| c.name.as_str()).to_string();
+                (name.to_string_lossy().into_owned(), campaign)
+            })
+            .collect();
+        snapshot.paused_files.sort();
+        snapshot.file_state = query.file.as_deref().and_then(|file| self.describe_file(file));
+        snapshot
+    }
+
+    /// The sentence `spool show file` prints for a known file: its state, and its due time if it has one.
+    fn describe_file(&self, file: &str) -> Option<String> {
+        let mut described = self.files.get(OsStr::new(file)).map(|state| match state {
+            FileState::Queued => "queued".to_string(),
+            FileState::Retrying => "waiting for its next attempt".to_string(),
+            FileState::Held if self.suspension.is_some() => {
+                "due, not dispatched while pbx_spool.so is loaded".to_string()
+            }
+            FileState::Held => "due, held back by maxcalls/maxrate".to_string(),
+            FileState::Waiting { paused: true, .. } => {
+                let campaign = self.book.campaign_of(OsStr::new(file)).map_or("all", |c| c.name.as_str());
+                format!("due, waiting: campaign {campaign} is paused (spool resume {campaign})")
+            }
+            FileState::Waiting { paused: false, .. } => {
+                let campaign = self.book.campaign_of(OsStr::new(file));
+                let hours = campaign.map(|c| c.describe()).unwrap_or_default();
+                format!("due, waiting for its campaign's calling window to open ({hours})")
+            }
+            FileState::Running { .. } => "attempt in progress".to_string(),
+            FileState::Writing => {
+                "being written (waiting for its writer to close it, or for 2 s without a change)".to_string()
+            }
+            FileState::Parked { .. } => "left for the admin (see the log)".to_string(),
+            FileState::Kept(state) => format!(
+                "finished ({}), kept by AlwaysDelete: no until its date; removed then unless it changes",
+                state.kept.status.as_str()
+            ),
+        });
+        if let (Some(state), Some(due)) = (described.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file)))) {
+            let due = i64::try_from(due).unwrap_or(i64::MAX);
+            state.push_str(&format!(", due at {}", crate::text::utc_time(due)));
+        }
+        described
+    }
+}
