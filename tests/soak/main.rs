@@ -1246,7 +1246,7 @@ mod tests {
     fn finish_lines_name_the_file_not_the_instance() {
         let dir = "/tmp/prs-tests/soak-4242-0/spool/outgoing";
         assert_eq!(
-            finish_line("NOTICE[1] src/attempt.rs: Call completed to Local/100007@soak-answer"),
+            finish_line("NOTICE[1] src/attempt/phases.rs: Call completed to Local/100007@soak-answer"),
             Some((100_007, "Completed"))
         );
         assert_eq!(

@@ -30,7 +30,7 @@ fn show(title: &str, body: &str) {
 fn module_lines(ast: &Asterisk, since: usize) -> String {
     ast.log_since(since)
         .lines()
-        .filter(|l| l.contains("src/attempt.rs") || l.contains("Attempting call") || l.contains("UserEvent"))
+        .filter(|l| l.contains("src/attempt/") || l.contains("Attempting call") || l.contains("UserEvent"))
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")

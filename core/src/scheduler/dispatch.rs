@@ -3,7 +3,7 @@
 //! window), then `maxcalls`/`maxrate` and the campaign's own limits (held in due order), the hand-off to
 //! the worker pool, and the workers' reports: the attempt started, and its outcome (forgotten, queued
 //! for its retry, kept, parked). It never waits on a worker and reads no call file's contents: visiting
-//! a file is the workers' job (`pool.rs`, `attempt.rs`).
+//! a file is the workers' job (`pool.rs`, `attempt/`).
 
 use std::ffi::OsStr;
 use std::fs;
