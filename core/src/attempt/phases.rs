@@ -97,7 +97,7 @@ fn leave_if_advanced_elsewhere<H: Host>(
     Ok(())
 }
 
-/// The [`preflight`] checks; a refused file is logged and finished with its refusal.
+/// The [`preflight()`] checks; a refused file is logged and finished with its refusal.
 fn check<H: Host>(
     visit: &Visit<'_, H>,
     rules: &VisitRules,

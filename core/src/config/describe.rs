@@ -1,7 +1,7 @@
 //! The settings in force as (key, value) lines for the admin's `spool show status`, with the keys
 //! pbx_spool_rs.conf uses.
 //!
-//! Reads a [`SpoolConfig`](super::SpoolConfig) and never changes it.
+//! Reads a [`SpoolConfig`] and never changes it.
 
 use super::keys::NO_APPLICATIONS;
 use super::settings::{SpoolConfig, WatchMode};
