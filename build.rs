@@ -65,7 +65,8 @@ const CONSTANTS: &[&str] = &[
     "RESULT_SHOWUSAGE",
     "RESULT_FAILURE",
 ];
-const ENUMS: &[&str] = &["ast_module_load_result", "ast_cli_command", "prs_config_status", "prs_endpoint"];
+const ENUMS: &[&str] =
+    &["ast_module_load_result", "ast_cli_command", "ast_pbx_outgoing_sync", "prs_config_status", "prs_endpoint"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -35,13 +35,13 @@ struct ast_format_cap *prs_format_cap_new_slin(void);
 void prs_format_cap_release(struct ast_format_cap *cap);
 struct ast_variable *prs_variable_new(const char *name, const char *value, const char *file);
 /* ast_config_load2 with CONFIG_STATUS_* (pointer sentinels) turned into a status code. */
-struct ast_config *prs_config_load(const char *filename, int *status);
+struct ast_config *prs_config_load(const char *filename, enum prs_config_status *status);
 /* 1: the dialplan function is registered as dangerous to write (escalating), 0: not, -1: no such function. */
 int prs_function_write_escalates(const char *name);
 /* Whether the channel driver of `tech` knows `dest` as an endpoint: asks the driver's own device state
  * callback, which answers AST_DEVICE_INVALID for a name it has no endpoint or peer for. A driver without
- * that callback cannot say, and the answer is PRS_ENDPOINT_UNKNOWN. Returns an enum prs_endpoint. */
-int prs_endpoint(const char *tech, const char *dest);
+ * that callback cannot say, and the answer is PRS_ENDPOINT_UNKNOWN. */
+enum prs_endpoint prs_endpoint(const char *tech, const char *dest);
 /* Hang up the channel whose uniqueid is `uniqueid` (spool cancel ... hangup): 0 done, -1 no such channel. */
 int prs_hangup_uniqueid(const char *uniqueid);
 /* asterisk.conf [options] live_dangerously, read from the file Asterisk was started with. */

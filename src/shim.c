@@ -68,7 +68,7 @@ struct ast_variable *prs_variable_new(const char *name, const char *value, const
 	return ast_variable_new(name, value, file);
 }
 
-struct ast_config *prs_config_load(const char *filename, int *status)
+struct ast_config *prs_config_load(const char *filename, enum prs_config_status *status)
 {
 	struct ast_flags flags = { 0 };
 	struct ast_config *cfg = ast_config_load2(filename, "pbx_spool_rs", flags);
@@ -95,7 +95,7 @@ int prs_function_write_escalates(const char *name)
 	return function->write_escalates ? 1 : 0;
 }
 
-int prs_endpoint(const char *tech, const char *dest)
+enum prs_endpoint prs_endpoint(const char *tech, const char *dest)
 {
 	const struct ast_channel_tech *driver = ast_get_channel_tech(tech);
 
