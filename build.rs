@@ -30,16 +30,21 @@ const FUNCTIONS: &[&str] = &[
     "prs_endpoint",
     "pbx_builtin_getvar_helper",
     "prs_hangup_uniqueid",
-    "prs_ami_ack",
-    "prs_ami_error",
-    "prs_ami_list_start",
-    "prs_ami_list_item",
-    "prs_ami_list_complete",
     "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
-    "prs_cli_write",
-    "prs_cli_register",
-    "prs_cli_unregister",
+    "__internal_pbx_spool_rs_self",
+    "__ast_cli_register",
+    "ast_cli_unregister",
+    "ast_cli",
+    "__ast_strdup",
+    "ast_manager_register2",
+    "ast_manager_unregister",
+    "astman_get_header",
+    "astman_append",
+    "astman_send_error",
+    "astman_send_listack",
+    "astman_send_list_complete_start",
+    "astman_send_list_complete_end",
     "ast_category_browse",
     "ast_variable_browse",
     "ast_config_destroy",
@@ -55,9 +60,13 @@ const CONSTANTS: &[&str] = &[
     "__LOG_VERBOSE",
     "EVENT_FLAG_SYSTEM",
     "EVENT_FLAG_CALL",
+    "EVENT_FLAG_ORIGINATE",
+    "RESULT_SUCCESS",
+    "RESULT_SHOWUSAGE",
+    "RESULT_FAILURE",
 ];
 const ENUMS: &[&str] =
-    &["ast_module_load_result", "prs_config_status", "prs_cli_command", "prs_endpoint", "prs_ami_action"];
+    &["ast_module_load_result", "ast_cli_command", "ast_pbx_outgoing_sync", "prs_config_status", "prs_endpoint"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -200,13 +209,18 @@ fn generate_bindings(
         "ast_flags",
         "ast_comment",
         "ast_config",
-        "prs_ami_reply",
+        "ast_cli_entry",
+        "ast_cli_entry__bindgen_ty_1",
+        "ast_cli_args",
+        "ast_module",
+        "mansession",
+        "message",
         "pid_t",
         "__pid_t",
     ] {
         builder = builder.allowlist_type(item);
     }
-    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "prs_ami_reply"] {
+    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "ast_module", "mansession", "message"] {
         builder = builder.opaque_type(item);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {

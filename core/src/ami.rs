@@ -9,7 +9,7 @@ use crate::report::Totals;
 use crate::scheduler::SnapshotQuery;
 use crate::text::yes_no;
 
-/// The actions, as the shim numbers them.
+/// Which AMI action was invoked: one per entry of [`crate::commands::AMI_ACTIONS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmiAction {
     Show,

@@ -1,12 +1,12 @@
 //! The words of a `spool ...` CLI command turned into what to do, with every word looked up by checked
-//! access: the C side's argument counts are not relied on, and a missing or extra word is a usage error,
-//! never a panic. Pure: words in, a [`Command`] or [`ShowUsage`] out.
+//! access: the word counts are the command's entry in [`crate::commands::CLI_COMMANDS`], and a missing or
+//! extra word is a usage error, never a panic. Pure: words in, a [`Command`] or [`ShowUsage`] out.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-/// Which CLI entry was invoked (the shim registers one per command).
+/// Which CLI command was invoked: one per entry of [`crate::commands::CLI_COMMANDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandId {
     ShowStatus,
@@ -31,11 +31,8 @@ pub enum Completion {
 
 /// What to offer for the word at `position` (0-based, `spool` is 0) of command `id`, if anything.
 pub fn completion(id: CommandId, position: usize) -> Option<Completion> {
-    match (id, position) {
-        (CommandId::ShowFile, 3) | (CommandId::Cancel, 2) => Some(Completion::QueuedFile),
-        (CommandId::Pause | CommandId::Resume, 2) => Some(Completion::Campaign),
-        _ => None,
-    }
+    let completes = id.spec()?.completes;
+    completes.iter().find(|(at, _)| *at == position).map(|(_, completion)| *completion)
 }
 
 /// `spool show queue` without a limit lists this many files.
@@ -68,18 +65,9 @@ pub struct ShowUsage;
 
 /// `words` are the whole command line as Asterisk split it (`spool`, `show`, `file`, `<name>`).
 pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
-    // How many words each command has, the fixed ones included.
-    let (min, max) = match id {
-        CommandId::ShowStatus => (3, 3),
-        CommandId::ShowQueue => (3, 4),
-        CommandId::ShowFile => (4, 4),
-        CommandId::Check => (3, 3),
-        CommandId::Rescan => (2, 2),
-        CommandId::Pause | CommandId::Resume => (3, 3),
-        CommandId::Cancel => (3, 4),
-        CommandId::CheckArgs => (4, 4),
-    };
-    if words.len() < min || words.len() > max {
+    // How many words the command has, the fixed ones included.
+    let spec = id.spec().ok_or(ShowUsage)?;
+    if words.len() < spec.min_words || words.len() > spec.max_words {
         return Err(ShowUsage);
     }
     let word = |i: usize| words.get(i).copied().ok_or(ShowUsage);

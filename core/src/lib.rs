@@ -14,7 +14,8 @@
 //!   [`claim`] (the lock that makes a visit exclusive on a shared spool);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
-//! - what admins read: [`report`], the words of their commands: [`cli_args`] (bounds-checked), and what
+//! - what admins read: [`report`], every CLI command and AMI action declared once: [`commands`], the
+//!   words of their commands: [`cli_args`] (bounds-checked), and what
 //!   each command does and answers: [`cli`] (generic over the host and the running spooler), and the
 //!   AMI actions' answers: [`ami`];
 //! - small helpers both sides use: [`os`] (user lookup, paths from C strings), [`access`] (what Asterisk's
@@ -35,6 +36,7 @@ pub mod channel;
 pub mod claim;
 pub mod cli;
 pub mod cli_args;
+pub mod commands;
 pub mod config;
 pub mod contexts;
 pub mod functions;

@@ -1,93 +1,172 @@
-//! The AMI actions' FFI side: headers from C strings, and an [`AmiAnswer`] sent through the shim's
-//! `prs_ami_*` wrappers (astman_*). What each action answers is `pbx_spool_core::ami`. Runs on
+//! The AMI actions' FFI side: one action registered per entry of `pbx_spool_core::commands::AMI_ACTIONS`
+//! for as long as a [`Registration`] lives, the request's headers read as text, and an [`AmiAnswer`]
+//! sent with Asterisk's `astman_*` functions. What each action answers is `pbx_spool_core::ami`. Runs on
 //! Asterisk's manager threads: no jiff, nothing that registers thread-local destructors.
 
 use std::ffi::{CStr, CString};
 
-use pbx_spool_core::ami::{self, AmiAction, AmiAnswer};
-use pbx_spool_core::scheduler::Control;
+use pbx_spool_core::ami::AmiAnswer;
+use pbx_spool_core::commands::{AmiPermission, AMI_ACTIONS};
 
-use super::sys;
+use super::{sys, Asterisk};
+use pbx_spool_core::host::{Host, Level};
+use pbx_spool_core::host_log;
 
-pub(crate) type RawReply = sys::prs_ami_reply;
+pub(crate) type RawSession = sys::mansession;
+pub(crate) type RawMessage = sys::message;
+/// An action's handler as `ast_manager_register2` takes it.
+pub(crate) type Handler = unsafe extern "C" fn(*mut RawSession, *const RawMessage) -> libc::c_int;
 
-/// The shim's handle on the request being answered.
-pub(crate) struct Reply(*mut RawReply);
+/// The table's actions, registered on creation and unregistered on drop. Asterisk's manager hands a
+/// handler no data of its own, so `handlers[i]` serves `AMI_ACTIONS[i]` and knows it by its index.
+pub(crate) struct Registration(());
 
-impl Reply {
-    /// # Safety
-    ///
-    /// `raw` is the shim's reply handle, valid for as long as the returned value is used (the handler).
-    pub(crate) unsafe fn new(raw: *mut RawReply) -> Self {
-        Reply(raw)
+impl Registration {
+    pub(crate) fn new(handlers: &[Handler]) -> Self {
+        // SAFETY: AST_MODULE_INFO in the shim defines this function; it returns this module's handle.
+        let module = unsafe { sys::__internal_pbx_spool_rs_self() };
+        for (i, spec) in AMI_ACTIONS.iter().enumerate() {
+            let Some(&handler) = handlers.get(i) else {
+                host_log!(Asterisk, Level::Error, "pbx_spool_rs: AMI action {:?} has no handler", spec.name);
+                continue;
+            };
+            let authority = spec.permissions.iter().fold(0, |flags, permission| {
+                flags
+                    | match permission {
+                        AmiPermission::System => sys::EVENT_FLAG_SYSTEM,
+                        AmiPermission::Originate => sys::EVENT_FLAG_ORIGINATE,
+                    }
+            });
+            let (synopsis, description) = (c_text(spec.synopsis), c_multiline(spec.description));
+            // SAFETY: the name is a static C string (Asterisk keeps the pointer), synopsis and description valid for the call (Asterisk copies them), the handler a function of this module, which holds a reference on it while it runs.
+            unsafe {
+                sys::ast_manager_register2(
+                    spec.name.as_ptr(),
+                    authority as libc::c_int,
+                    Some(handler),
+                    module,
+                    synopsis.as_ptr(),
+                    description.as_ptr(),
+                )
+            };
+        }
+        Registration(())
     }
 }
 
-/// A header's value ("" for NULL or absent).
-///
-/// # Safety
-///
-/// `value` is NULL or a NUL-terminated string valid for the call.
-pub(crate) unsafe fn header(value: *const libc::c_char) -> String {
-    if value.is_null() {
-        return String::new();
+impl Drop for Registration {
+    fn drop(&mut self) {
+        for spec in AMI_ACTIONS {
+            // SAFETY: a static C string; unregistering an action that is not registered only fails.
+            unsafe { sys::ast_manager_unregister(spec.name.as_ptr()) };
+        }
     }
-    // SAFETY: non-NULL and NUL-terminated (the caller's contract).
-    unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned()
+}
+
+/// The request being answered: the session and message Asterisk handed the handler.
+pub(crate) struct Request {
+    session: *mut RawSession,
+    message: *const RawMessage,
+}
+
+impl Request {
+    /// # Safety
+    ///
+    /// `session` and `message` are the handler's arguments, valid for as long as the returned value is
+    /// used (the handler).
+    pub(crate) unsafe fn new(session: *mut RawSession, message: *const RawMessage) -> Self {
+        Request { session, message }
+    }
+
+    /// A header's value as given (empty when absent).
+    fn header_bytes(&self, name: &CStr) -> Vec<u8> {
+        // SAFETY: the message is valid during the handler (Request::new's contract); Asterisk only reads the name, and returns "" or a string inside the message.
+        let value = unsafe { sys::astman_get_header(self.message, name.as_ptr().cast_mut()) };
+        if value.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: non-NULL, NUL-terminated and valid during the handler.
+        unsafe { CStr::from_ptr(value) }.to_bytes().to_vec()
+    }
+
+    /// A header's value as text ("" when absent).
+    pub(crate) fn header(&self, name: &CStr) -> String {
+        String::from_utf8_lossy(&self.header_bytes(name)).into_owned()
+    }
+
+    /// `ActionID: <id>\r\n` when the request has one, as Asterisk's own replies echo it.
+    fn action_id_line(&self) -> Vec<u8> {
+        let id = self.header_bytes(c"ActionID");
+        if id.is_empty() {
+            return Vec::new();
+        }
+        [b"ActionID: ".as_slice(), &id, b"\r\n"].concat()
+    }
+
+    /// Send `text` as it is.
+    fn append(&self, text: Vec<u8>) {
+        let text = CString::new(text).unwrap_or_default();
+        // SAFETY: the session is valid during the handler; `text` is passed to a "%s" format, never as the format.
+        unsafe { sys::astman_append(self.session, c"%s".as_ptr(), text.as_ptr()) };
+    }
+
+    /// Send `answer`.
+    pub(crate) fn send(&self, answer: AmiAnswer) {
+        match answer {
+            AmiAnswer::Ack { message, fields } => {
+                let mut text = b"Response: Success\r\n".to_vec();
+                text.extend(self.action_id_line());
+                text.extend(format!("Message: {}\r\n{}\r\n", one_line(&message), fields_text(&fields)).into_bytes());
+                self.append(text);
+            }
+            AmiAnswer::Error(message) => {
+                let message = c_text(&message);
+                // SAFETY: session and message valid during the handler; Asterisk only reads the text.
+                unsafe { sys::astman_send_error(self.session, self.message, message.as_ptr().cast_mut()) };
+            }
+            AmiAnswer::List { message, event, items, complete_event } => {
+                let message = c_text(&message);
+                // SAFETY: as above; Asterisk only reads both texts.
+                unsafe {
+                    sys::astman_send_listack(
+                        self.session,
+                        self.message,
+                        message.as_ptr().cast_mut(),
+                        c"start".as_ptr().cast_mut(),
+                    )
+                };
+                for item in &items {
+                    let mut text = format!("Event: {}\r\n", one_line(&event)).into_bytes();
+                    text.extend(self.action_id_line());
+                    text.extend(format!("{}\r\n", fields_text(item)).into_bytes());
+                    self.append(text);
+                }
+                let complete_event = c_text(&complete_event);
+                let count = libc::c_int::try_from(items.len()).unwrap_or(libc::c_int::MAX);
+                // SAFETY: as above.
+                unsafe {
+                    sys::astman_send_list_complete_start(self.session, self.message, complete_event.as_ptr(), count);
+                    sys::astman_send_list_complete_end(self.session);
+                }
+            }
+        }
+    }
 }
 
 /// No NUL may cut a value short, and no line break may start a header of its own.
+fn one_line(text: &str) -> String {
+    text.replace(['\0', '\r', '\n'], " ")
+}
+
 fn c_text(text: &str) -> CString {
-    CString::new(text.replace(['\0', '\r', '\n'], " ")).unwrap_or_default()
+    CString::new(one_line(text)).unwrap_or_default()
 }
 
-fn fields_text(fields: &[(String, String)]) -> CString {
-    let text: String =
-        fields.iter().map(|(key, value)| format!("{key}: {}\r\n", value.replace(['\0', '\r', '\n'], " "))).collect();
-    CString::new(text).unwrap_or_default()
+/// A registered description keeps its line breaks (no NUL can be in the table's texts).
+fn c_multiline(text: &str) -> CString {
+    CString::new(text.replace('\0', " ")).unwrap_or_default()
 }
 
-fn action_of(action: i32) -> Option<AmiAction> {
-    use sys::prs_ami_action as id;
-    Some(match u32::try_from(action).ok()? {
-        id::PRS_AMI_SHOW => AmiAction::Show,
-        id::PRS_AMI_STATUS => AmiAction::Status,
-        id::PRS_AMI_PAUSE => AmiAction::Pause,
-        id::PRS_AMI_RESUME => AmiAction::Resume,
-        id::PRS_AMI_CANCEL => AmiAction::Cancel,
-        _ => return None,
-    })
-}
-
-/// Answer action number `action` for the running spooler (`None`: not running).
-pub(crate) fn answer(action: i32, campaign: &str, file: &str, hangup: &str, control: Option<&Control>, reply: &Reply) {
-    let answer = match action_of(action) {
-        Some(action) => ami::answer(action, campaign, file, hangup, control),
-        None => AmiAnswer::Error("unknown action".into()),
-    };
-    match answer {
-        AmiAnswer::Ack { message, fields } => {
-            let (message, fields) = (c_text(&message), fields_text(&fields));
-            // SAFETY: the reply handle is valid during the handler (Reply::new's contract); the strings live across the call and the shim prints them with "%s".
-            unsafe { sys::prs_ami_ack(reply.0, message.as_ptr(), fields.as_ptr()) };
-        }
-        AmiAnswer::Error(message) => {
-            let message = c_text(&message);
-            // SAFETY: as above.
-            unsafe { sys::prs_ami_error(reply.0, message.as_ptr()) };
-        }
-        AmiAnswer::List { message, event, items, complete_event } => {
-            let (message, event, complete_event) = (c_text(&message), c_text(&event), c_text(&complete_event));
-            // SAFETY: as above.
-            unsafe { sys::prs_ami_list_start(reply.0, message.as_ptr()) };
-            for item in &items {
-                let fields = fields_text(item);
-                // SAFETY: as above.
-                unsafe { sys::prs_ami_list_item(reply.0, event.as_ptr(), fields.as_ptr()) };
-            }
-            let count = i32::try_from(items.len()).unwrap_or(i32::MAX);
-            // SAFETY: as above.
-            unsafe { sys::prs_ami_list_complete(reply.0, complete_event.as_ptr(), count) };
-        }
-    }
+fn fields_text(fields: &[(String, String)]) -> String {
+    fields.iter().map(|(key, value)| format!("{key}: {}\r\n", one_line(value))).collect()
 }

@@ -25,15 +25,11 @@ fn text(ptr: *const libc::c_char) -> String {
 /// and line, in file order.
 pub(crate) fn load(filename: &str) -> Loaded {
     let name = c_string(filename);
-    let mut status: libc::c_int = 0;
+    let mut status = sys::prs_config_status::PRS_CONFIG_LOADED;
     // SAFETY: valid C string and a live status out-parameter; the returned config is destroyed below.
     let cfg = unsafe { sys::prs_config_load(name.as_ptr(), &mut status) };
     if cfg.is_null() {
-        return if status as u32 == sys::prs_config_status::PRS_CONFIG_MISSING {
-            Loaded::Missing
-        } else {
-            Loaded::Invalid
-        };
+        return if status == sys::prs_config_status::PRS_CONFIG_MISSING { Loaded::Missing } else { Loaded::Invalid };
     }
     let mut entries = Vec::new();
     let mut category: *mut libc::c_char = std::ptr::null_mut();

@@ -9,8 +9,8 @@ use super::{c_string, sys};
 use pbx_spool_core::callfile::CallFile;
 use pbx_spool_core::host::{CallResult, Level, Origin};
 
-/// `AST_OUTGOING_WAIT_COMPLETE`: wait until the call has finished (pbx_spool's "2 /* wait to finish */").
-const WAIT_COMPLETE: i32 = 2;
+/// Wait until the call has finished, as pbx_spool does ("2 /* wait to finish */").
+const WAIT_COMPLETE: libc::c_int = sys::ast_pbx_outgoing_sync::AST_OUTGOING_WAIT_COMPLETE as libc::c_int;
 
 /// The slin capabilities plus the file's `Codecs:` lines; released on drop.
 struct FormatCaps(*mut sys::ast_format_cap);

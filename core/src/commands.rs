@@ -1,0 +1,299 @@
+//! Every `spool ...` CLI command and every AMI action, declared once: the module registers, documents
+//! and unregisters them from these two tables, and the core checks a command's word count and offers
+//! its completions from them. Adding a command is one [`CliCommand`] entry (with its [`CommandId`]),
+//! then its logic: its words in `cli_args::parse` and what it does in `cli::run`; adding an action is
+//! one [`AmiCommand`] entry (with its [`AmiAction`]) and its answer in `ami::answer`.
+//!
+//! Only data here: no FFI, no Asterisk types. The texts are what Asterisk shows (`core show help`,
+//! `help spool ...`, `manager show command`), byte for byte.
+
+use std::ffi::CStr;
+
+use crate::ami::AmiAction;
+use crate::cli_args::{CommandId, Completion};
+
+/// One `spool ...` CLI command as Asterisk registers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CliCommand {
+    pub id: CommandId,
+    /// Its fixed words, as Asterisk matches them ("spool show file").
+    pub command: &'static str,
+    /// One line for `core show help` (under 60 characters).
+    pub summary: &'static str,
+    /// `help <command>`, and what Asterisk prints when the words do not fit.
+    pub usage: &'static str,
+    /// How many words the whole line may have, the fixed ones included.
+    pub min_words: usize,
+    pub max_words: usize,
+    /// What the word at a position (0-based, `spool` is 0) completes to.
+    pub completes: &'static [(usize, Completion)],
+}
+
+/// The CLI commands, in the order they are registered.
+pub const CLI_COMMANDS: &[CliCommand] = &[
+    CliCommand {
+        id: CommandId::ShowStatus,
+        command: "spool show status",
+        summary: "Show the outgoing spool's state",
+        usage: concat!(
+            "Usage: spool show status\n",
+            "       Shows the outgoing spool: files queued, due, in progress, waiting for a retry or held\n",
+            "       back by maxcalls/maxrate, totals since load, and the effective configuration.\n",
+        ),
+        min_words: 3,
+        max_words: 3,
+        completes: &[],
+    },
+    CliCommand {
+        id: CommandId::ShowQueue,
+        command: "spool show queue",
+        summary: "List the next call files by due time",
+        usage: concat!(
+            "Usage: spool show queue [limit]\n",
+            "       Lists the next call files by due time (default 20): name, channel, destination,\n",
+            "       attempt and when it is due.\n",
+        ),
+        min_words: 3,
+        max_words: 4,
+        completes: &[],
+    },
+    CliCommand {
+        id: CommandId::ShowFile,
+        command: "spool show file",
+        summary: "Show one call file as the spooler sees it",
+        usage: concat!(
+            "Usage: spool show file <name>\n",
+            "       Shows a call file in the outgoing spool as pbx_spool_rs sees it: parsed fields,\n",
+            "       its state and the security policy's verdict.\n",
+        ),
+        min_words: 4,
+        max_words: 4,
+        completes: &[(3, Completion::QueuedFile)],
+    },
+    CliCommand {
+        id: CommandId::Check,
+        command: "spool check",
+        summary: "Validate a call file without queueing it",
+        usage: concat!(
+            "Usage: spool check <path>\n",
+            "       Validates a call file anywhere on disk with the same parser and policy as the spool,\n",
+            "       printing every problem with its line number. Nothing is queued.\n",
+        ),
+        min_words: 3,
+        max_words: 3,
+        completes: &[],
+    },
+    CliCommand {
+        id: CommandId::CheckArgs,
+        command: "spool check args",
+        summary: "Compare the policy's argument parsing with Asterisk's",
+        usage: concat!(
+            "Usage: spool check args <file>\n",
+            "       Reads lines '<Application><TAB><data>' and splits each data as the security policy\n",
+            "       splits it and as Asterisk's own parser does (arguments as AST_STANDARD_APP_ARGS,\n",
+            "       options as ast_app_parse_options), printing every difference and a summary.\n",
+        ),
+        min_words: 4,
+        max_words: 4,
+        completes: &[],
+    },
+    CliCommand {
+        id: CommandId::Rescan,
+        command: "spool rescan",
+        summary: "Rescan the outgoing spool directory",
+        usage: concat!(
+            "Usage: spool rescan\n",
+            "       Reads the whole outgoing directory again and queues every call file not yet known.\n",
+        ),
+        min_words: 2,
+        max_words: 2,
+        completes: &[],
+    },
+    CliCommand {
+        id: CommandId::Pause,
+        command: "spool pause",
+        summary: "Pause a campaign of the outgoing spool",
+        usage: concat!(
+            "Usage: spool pause <campaign|all>\n",
+            "       Files of the campaign (all: every call file) that fall due wait instead of being dialled;\n",
+            "       calls in progress finish. Kept across module reload and Asterisk restarts\n",
+            "       (<astspooldir>/pbx_spool_rs.paused) until spool resume.\n",
+        ),
+        min_words: 3,
+        max_words: 3,
+        completes: &[(2, Completion::Campaign)],
+    },
+    CliCommand {
+        id: CommandId::Resume,
+        command: "spool resume",
+        summary: "Resume a paused campaign",
+        usage: concat!(
+            "Usage: spool resume <campaign|all>\n",
+            "       Lets a paused campaign's files be dialled again, in due order (resume all lifts\n",
+            "       every pause).\n",
+        ),
+        min_words: 3,
+        max_words: 3,
+        completes: &[(2, Completion::Campaign)],
+    },
+    CliCommand {
+        id: CommandId::Cancel,
+        command: "spool cancel",
+        summary: "Cancel a call file in the outgoing spool",
+        usage: concat!(
+            "Usage: spool cancel <file> [hangup]\n",
+            "       Removes a call file from the outgoing spool: deleted, or moved to outgoing_done/ with\n",
+            "       'Status: Cancelled' when it says 'Archive: yes'. A file whose call is in progress is\n",
+            "       removed when the call ends, without a retry; 'hangup' ends that call now.\n",
+        ),
+        min_words: 3,
+        max_words: 4,
+        completes: &[(2, Completion::QueuedFile)],
+    },
+];
+
+impl CommandId {
+    /// This command's entry in [`CLI_COMMANDS`] (every id has one; a unit test holds the table to it).
+    pub fn spec(self) -> Option<&'static CliCommand> {
+        CLI_COMMANDS.iter().find(|command| command.id == self)
+    }
+}
+
+/// A class of AMI permission (Asterisk's `EVENT_FLAG_*`) an action accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmiPermission {
+    /// `system`
+    System,
+    /// `originate`
+    Originate,
+}
+
+/// Like Asterisk's own Originate: the originate (or system) write permission.
+const ORIGINATE_OR_SYSTEM: &[AmiPermission] = &[AmiPermission::Originate, AmiPermission::System];
+
+/// One AMI action as Asterisk registers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmiCommand {
+    pub action: AmiAction,
+    /// Its name. A C string: Asterisk keeps the pointer, not a copy, until the module is unmapped.
+    pub name: &'static CStr,
+    /// The write permissions that may run it (any one of them).
+    pub permissions: &'static [AmiPermission],
+    /// `manager show commands`, `manager show command <name>`.
+    pub synopsis: &'static str,
+    /// `manager show command <name>`: its headers and what it answers.
+    pub description: &'static str,
+}
+
+/// The AMI actions, in the order they are registered. Their help is registered with them: Asterisk builds
+/// XML documentation from its own source tree only, so a module built outside it documents itself here.
+pub const AMI_ACTIONS: &[AmiCommand] = &[
+    AmiCommand {
+        action: AmiAction::Show,
+        name: c"SpoolShow",
+        permissions: ORIGINATE_OR_SYSTEM,
+        synopsis: "List the call files queued in the outgoing spool (pbx_spool_rs).",
+        description: concat!(
+            "Campaign: <name> (optional) lists only that campaign's files.\n",
+            "One SpoolQueueEntry event per file waiting to be dialled (File, Campaign, Due in seconds since\n",
+            "the epoch), soonest first, then SpoolShowComplete with ListItems.",
+        ),
+    },
+    AmiCommand {
+        action: AmiAction::Status,
+        name: c"SpoolStatus",
+        permissions: ORIGINATE_OR_SYSTEM,
+        synopsis: "The outgoing spool's figures, as 'spool show status' gives them.",
+        description: concat!(
+            "Queued, WaitingRetry, Held, WaitingWindow, WaitingPaused, InProgress, ..., the totals since\n",
+            "load, and one CampaignN line per campaign.",
+        ),
+    },
+    AmiCommand {
+        action: AmiAction::Pause,
+        name: c"SpoolPause",
+        permissions: ORIGINATE_OR_SYSTEM,
+        synopsis: "Pause a campaign of the outgoing spool (or all).",
+        description: concat!(
+            "Campaign: <name>|all (required). Its files that fall due wait; calls in progress finish.\n",
+            "Kept across module reload and restarts until SpoolResume.",
+        ),
+    },
+    AmiCommand {
+        action: AmiAction::Resume,
+        name: c"SpoolResume",
+        permissions: ORIGINATE_OR_SYSTEM,
+        synopsis: "Resume a paused campaign (or all).",
+        description: "Campaign: <name>|all (required).",
+    },
+    AmiCommand {
+        action: AmiAction::Cancel,
+        name: c"SpoolCancel",
+        permissions: ORIGINATE_OR_SYSTEM,
+        synopsis: "Cancel a call file in the outgoing spool.",
+        description: concat!(
+            "File: <name> (required), the file's name in the outgoing directory. Hangup: yes ends its call\n",
+            "in progress now; without it such a file is removed when the call ends, without a retry. A queued\n",
+            "file is deleted, or moved to outgoing_done/ with Status: Cancelled under Archive: yes.",
+        ),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every id, listed where the compiler checks the list: a new variant fails to build here until it
+    /// is added, and then this module's tests until it has its table entry.
+    fn every_command_id() -> Vec<CommandId> {
+        use CommandId::*;
+        let all = vec![ShowStatus, ShowQueue, ShowFile, Check, Rescan, Pause, Resume, Cancel, CheckArgs];
+        for id in &all {
+            match id {
+                ShowStatus | ShowQueue | ShowFile | Check | Rescan | Pause | Resume | Cancel | CheckArgs => {}
+            }
+        }
+        all
+    }
+
+    fn every_ami_action() -> Vec<AmiAction> {
+        use AmiAction::*;
+        let all = vec![Show, Status, Pause, Resume, Cancel];
+        for action in &all {
+            match action {
+                Show | Status | Pause | Resume | Cancel => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_command_has_one_entry_with_sound_texts_and_bounds() {
+        let ids = every_command_id();
+        assert_eq!(CLI_COMMANDS.len(), ids.len());
+        for id in ids {
+            assert_eq!(CLI_COMMANDS.iter().filter(|c| c.id == id).count(), 1, "{id:?}");
+            let spec = id.spec().expect("in the table");
+            let fixed = spec.command.split(' ').count();
+            assert!(spec.command.starts_with("spool "), "{id:?}");
+            assert!(fixed <= spec.min_words && spec.min_words <= spec.max_words, "{id:?}");
+            assert!(spec.usage.starts_with(&format!("Usage: {}", spec.command)), "{id:?}");
+            assert!(spec.usage.ends_with('\n') && spec.summary.len() < 60, "{id:?}");
+            for (position, _) in spec.completes {
+                assert!(*position >= fixed && *position < spec.max_words, "{id:?} completes word {position}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_action_has_one_entry_and_a_permission() {
+        let actions = every_ami_action();
+        assert_eq!(AMI_ACTIONS.len(), actions.len());
+        for action in actions {
+            let entries: Vec<_> = AMI_ACTIONS.iter().filter(|a| a.action == action).collect();
+            assert_eq!(entries.len(), 1, "{action:?}");
+            assert!(entries[0].name.to_bytes().starts_with(b"Spool"), "{action:?}");
+            assert!(!entries[0].permissions.is_empty() && !entries[0].synopsis.is_empty(), "{action:?}");
+        }
+    }
+}
