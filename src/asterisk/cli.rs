@@ -102,7 +102,7 @@ impl Drop for Registration {
 
 /// One call of the handler for entry `e`: `CLI_INIT` gives Asterisk the command's words and usage,
 /// `CLI_GENERATE` offers `complete`'s candidate, and anything else runs the command through `run` (which
-/// writes its output with [`write`]). Returns what the handler returns to Asterisk.
+/// writes its output with [`write()`]). Returns what the handler returns to Asterisk.
 ///
 /// # Safety
 ///
