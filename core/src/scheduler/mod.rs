@@ -44,7 +44,7 @@ mod state;
 mod suspension;
 
 pub use campaigns::CampaignFigures;
-pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
+pub use control::{Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
 pub use scan::ScanReport;
 
 use std::collections::{HashMap, VecDeque};

@@ -482,7 +482,7 @@ fn far_future_files_keep_exact_due_times_and_do_not_block_nearer_ones() {
         std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
     }
     host.wait_for("the near call", WAIT, |r| r.calls.len() == 1);
-    let queued = spool.snapshot().next;
+    let queued: Vec<(String, Millis)> = spool.snapshot().next.into_iter().map(|f| (f.name, f.due)).collect();
     assert_eq!(queued, [("far.call".to_string(), forty_days), ("y2040.call".to_string(), year_2040)]);
 }
 
