@@ -3,9 +3,10 @@
 //! so calls already due are not held back), and what a name not known before becomes: queued at its
 //! mtime, or waiting for its writer (the creation grace) before it is queued. Also queueing a known file
 //! again at its current mtime. A file is queued with its campaign known: where a `channel =` campaign
-//! could take it, its `Channel:` line is read right then (about 9 µs a file from the page cache, so a
-//! rescan's batch of 512 such files costs some 5 ms; after a reload, the queued files are read again in
-//! batches of the same size). Decides no call: a queued file meets its campaign and the limits in
+//! could take it, its `Channel:` line is read right then: about 9 µs a file from the page cache (a file
+//! just written is there), about 60 µs from the disk (a spool found at start), so a rescan's batch of 512
+//! such files costs 5 to 30 ms, which is how long a call already due can wait behind it; after a reload
+//! the queued files are read again in batches of the same size. Decides no call: a queued file meets its campaign and the limits in
 //! `dispatch.rs`; records from the state file are weighed in `kept.rs`.
 
 use std::collections::VecDeque;
