@@ -3,10 +3,9 @@
 //! Asterisk. The module only reads the headers and sends the [`AmiAnswer`]. No FFI, no locks, and no
 //! time-zone arithmetic here: this runs on Asterisk's manager threads.
 
-use crate::campaign;
 use crate::cli::Spooler;
 use crate::report::Totals;
-use crate::scheduler::SnapshotQuery;
+use crate::scheduler::{QueuedFile, SnapshotQuery};
 use crate::text::yes_no;
 
 /// Which AMI action was invoked: one per entry of [`crate::commands::AMI_ACTIONS`].
@@ -129,14 +128,14 @@ pub fn answer<S: Spooler + ?Sized>(
             let items = snapshot
                 .next
                 .into_iter()
-                .filter_map(|(name, due)| {
-                    let joined = campaign::find(&campaigns, name.as_bytes()).map(|i| campaigns[i].name.clone());
+                .filter_map(|QueuedFile { name, due, campaign }| {
+                    // The scheduler's answer: by `match`, or by `match` and the file's `Channel:` line.
                     let wanted = campaign_header.is_empty()
-                        || joined.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(campaign_header));
+                        || campaign.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(campaign_header));
                     wanted.then(|| {
                         vec![
                             ("File".to_string(), name),
-                            ("Campaign".to_string(), joined.unwrap_or_default()),
+                            ("Campaign".to_string(), campaign.unwrap_or_default()),
                             ("Due".to_string(), format!("{}.{:03}", due.div_euclid(1000), due.rem_euclid(1000))),
                         ]
                     })
@@ -194,10 +193,23 @@ mod tests {
     fn fake() -> Fake {
         let mut sales = Campaign::new("sales");
         sales.matches.push("sales-*".into());
-        let settings = SpoolSettings { campaigns: Arc::new(vec![sales]), ..SpoolSettings::default() };
+        let mut busy_line = Campaign::new("busyline");
+        busy_line.matches.push("*.call".into());
+        busy_line.channels.push("Local/*@busy".into());
+        let settings = SpoolSettings { campaigns: Arc::new(vec![sales, busy_line]), ..SpoolSettings::default() };
+        let queued = |name: &str, due, campaign: Option<&str>| QueuedFile {
+            name: name.into(),
+            due,
+            campaign: campaign.map(str::to_owned),
+        };
+        // The scheduler names each file's campaign: `b.call` joined `busyline` by its Channel: line.
         let snapshot = Snapshot {
-            queued: 2,
-            next: vec![("sales-1.call".into(), 1_000_500), ("other.call".into(), 2_000_000)],
+            queued: 3,
+            next: vec![
+                queued("sales-1.call", 1_000_500, Some("sales")),
+                queued("other.call", 2_000_000, None),
+                queued("b.call", 3_000_000, Some("busyline")),
+            ],
             ..Snapshot::default()
         };
         Fake { settings, snapshot, ..Fake::default() }
@@ -210,13 +222,26 @@ mod tests {
             panic!("not a list")
         };
         assert_eq!(complete_event, "SpoolShowComplete");
-        assert_eq!(items.len(), 2);
+        assert_eq!(items.len(), 3);
         assert_eq!(items[0][1], ("Campaign".to_string(), "sales".to_string()));
         assert_eq!(items[0][2], ("Due".to_string(), "1000.500".to_string()));
+        assert_eq!(items[1][1], ("Campaign".to_string(), String::new()));
+        assert_eq!(items[2][1], ("Campaign".to_string(), "busyline".to_string()));
         let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "SALES", "", "", Some(&spooler)) else {
             panic!("not a list")
         };
         assert_eq!(items.len(), 1);
+        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "busyline", "", "", Some(&spooler)) else {
+            panic!("not a list")
+        };
+        assert_eq!(
+            items,
+            [vec![
+                ("File".to_string(), "b.call".to_string()),
+                ("Campaign".to_string(), "busyline".to_string()),
+                ("Due".to_string(), "3000.000".to_string()),
+            ]]
+        );
         assert!(matches!(answer(AmiAction::Show, "nosuch", "", "", Some(&spooler)), AmiAnswer::Error(_)));
     }
 

@@ -18,7 +18,7 @@ use crate::config::ConfigRead;
 use crate::host::Host;
 use crate::os::Identity;
 use crate::report::{self, Totals, Verdict};
-use crate::scheduler::{Control, Snapshot, SnapshotQuery, SpoolSettings};
+use crate::scheduler::{Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings};
 use crate::text::printable;
 
 /// How a command ended, as Asterisk's CLI understands it (`CLI_SUCCESS`, `CLI_SHOWUSAGE`, `CLI_FAILURE`).
@@ -182,27 +182,30 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
             let Some(snapshot) = spooler.snapshot(SnapshotQuery { limit, file: None }) else {
                 return Answer::failure(NO_ANSWER);
             };
-            let max = spooler.settings().rules.max_file_size;
+            let settings = spooler.settings();
+            let max = settings.rules.max_file_size;
             let notes = snapshot.notes;
             let paused = snapshot.paused_files.into_iter().map(|(name, campaign)| {
                 // Listed after the dated ones: they wait for `spool resume`, not for a time.
-                (name, bookkeeping::Millis::MAX, Some(format!("paused ({campaign})")))
+                let note = Some(format!("paused ({campaign})"));
+                let campaign = (campaign != crate::campaign::ALL).then_some(campaign);
+                (name, bookkeeping::Millis::MAX, note, campaign)
             });
-            let dated = snapshot.next.into_iter().map(|(name, due)| {
+            let dated = snapshot.next.into_iter().map(|QueuedFile { name, due, campaign }| {
                 let note = notes.iter().find(|(noted, _)| *noted == name).map(|(_, note)| note.clone());
-                (name, due, note)
+                (name, due, note, campaign)
             });
             let rows: Vec<report::QueueRow> = dated
                 .chain(paused)
                 .take(limit)
-                .map(|(name, due, note)| {
+                .map(|(name, due, note, campaign)| {
                     let call = bookkeeping::read_call_file(&outgoing.join(&name), max)
                         .ok()
                         .map(|(bytes, _)| callfile::parse(&bytes).call);
-                    report::QueueRow { name, due, call, note }
+                    report::QueueRow { name, due, call, note, campaign }
                 })
                 .collect();
-            Answer::success(report::queue(&rows, bookkeeping::now_ms()))
+            Answer::success(report::queue(&rows, bookkeeping::now_ms(), !settings.campaigns.is_empty()))
         }
         Command::ShowFile { name } => {
             if name.contains('/') {
@@ -223,7 +226,7 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
 /// The `n`-th queued file name starting with `word`, for `spool show file <Tab>`.
 pub fn complete_file<S: Spooler + ?Sized>(word: &str, n: usize, spooler: Option<&S>) -> Option<String> {
     let snapshot = spooler?.snapshot(SnapshotQuery { limit: COMPLETION_LIMIT, file: None })?;
-    snapshot.next.into_iter().map(|(name, _)| name).filter(|name| name.starts_with(word)).nth(n)
+    snapshot.next.into_iter().map(|listed| listed.name).filter(|name| name.starts_with(word)).nth(n)
 }
 
 /// The `n`-th campaign name (or `all`) starting with `word`, as configured in the settings in force.
@@ -339,7 +342,7 @@ mod tests {
         fn snapshot(&self, query: SnapshotQuery) -> Option<Snapshot> {
             let mut snapshot = self.snapshot.clone()?;
             if let Some(file) = &query.file {
-                snapshot.file_state = snapshot.next.iter().any(|(name, _)| name == file).then(|| "queued".into());
+                snapshot.file_state = snapshot.next.iter().any(|listed| listed.name == *file).then(|| "queued".into());
             }
             snapshot.next.truncate(query.limit);
             self.queries.borrow_mut().push(query);
@@ -363,7 +366,10 @@ mod tests {
         Snapshot {
             queued: next.len(),
             workers: 1,
-            next: next.iter().map(|(name, due)| (name.to_string(), *due)).collect(),
+            next: next
+                .iter()
+                .map(|(name, due)| QueuedFile { name: name.to_string(), due: *due, campaign: None })
+                .collect(),
             ..Snapshot::default()
         }
     }

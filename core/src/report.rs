@@ -121,6 +121,8 @@ pub struct QueueRow {
     pub call: Option<CallFile>,
     /// Why it waits, when not for its own time (a campaign's window or pause).
     pub note: Option<String>,
+    /// The campaign it is in, if any.
+    pub campaign: Option<String>,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -151,9 +153,10 @@ pub fn due_in(due: Millis, now: Millis) -> String {
 }
 
 /// `spool show queue`: one row per file, each column as wide as its widest cell, so long file names or
-/// channels never push the columns out of line.
-pub fn queue(rows: &[QueueRow], now: Millis) -> String {
-    let cells: Vec<[String; 5]> = rows
+/// channels never push the columns out of line. With `campaigns` (any configured), a Campaign column
+/// after the file's name says which campaign each file is in (`-`: none).
+pub fn queue(rows: &[QueueRow], now: Millis, campaigns: bool) -> String {
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
             let (channel, destination, attempt) = match &row.call {
@@ -169,11 +172,16 @@ pub fn queue(rows: &[QueueRow], now: Millis) -> String {
                 Some(note) => format!("{} ({note})", due_in(row.due, now)),
                 None => due_in(row.due, now),
             };
-            [row.name.clone(), channel, destination, attempt, due]
+            let campaign = campaigns.then(|| row.campaign.clone().unwrap_or_else(|| "-".into()));
+            std::iter::once(row.name.clone()).chain(campaign).chain([channel, destination, attempt, due]).collect()
         })
         .collect();
-    let header = ["File", "Channel", "Destination", "Attempt", "Due"].map(str::to_owned);
-    let mut widths = header.each_ref().map(|cell| cell.chars().count());
+    let header: Vec<String> = std::iter::once("File")
+        .chain(campaigns.then_some("Campaign"))
+        .chain(["Channel", "Destination", "Attempt", "Due"])
+        .map(str::to_owned)
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|cell| cell.chars().count()).collect();
     for row in &cells {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -181,7 +189,7 @@ pub fn queue(rows: &[QueueRow], now: Millis) -> String {
     }
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&cells) {
-        let line: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, &width)| format!("{cell:<width$}")).collect();
         let _ = writeln!(out, "{}", line.join(" ").trim_end());
     }
     let _ = writeln!(out, "{} file(s) listed", rows.len());
@@ -274,8 +282,8 @@ mod tests {
             b"Channel: Local/1@c\nContext: x\nExtension: s\nMaxRetries: 2\n\nEndRetry: 1 1 (5)\n",
         )
         .call;
-        let rows = [QueueRow { name: "a.call".into(), due: 10_000, call: Some(call), note: None }];
-        let text = queue(&rows, 0);
+        let rows = [QueueRow { name: "a.call".into(), due: 10_000, call: Some(call), note: None, campaign: None }];
+        let text = queue(&rows, 0, false);
         assert!(text.contains("a.call"), "{text}");
         assert!(text.contains("Local/1@c"), "{text}");
         assert!(text.contains("s@x:1"), "{text}");
@@ -291,17 +299,31 @@ mod tests {
         };
         let long = "reminder-2026-12-03-customer-0049301234567-attempt.call";
         let rows = [
-            QueueRow { name: "a.call".into(), due: 10_000, call: Some(call("Local/1@c")), note: None },
-            QueueRow { name: long.into(), due: 20_000, call: Some(call("Local/0049301234567@outbound")), note: None },
+            QueueRow { name: "a.call".into(), due: 10_000, call: Some(call("Local/1@c")), note: None, campaign: None },
+            QueueRow {
+                name: long.into(),
+                due: 20_000,
+                call: Some(call("Local/0049301234567@outbound")),
+                note: None,
+                campaign: Some("reminders".into()),
+            },
         ];
-        let text = queue(&rows, 0);
-        let lines: Vec<&str> = text.lines().collect();
-        // Every column starts at the same place in the header and in both rows.
-        let column = |line: &str, cell: &str| line.find(cell).unwrap_or_else(|| panic!("{cell} not in {line}"));
-        assert_eq!(column(lines[0], "Channel"), column(lines[1], "Local/1@c"), "{text}");
-        assert_eq!(column(lines[0], "Channel"), column(lines[2], "Local/0049301234567@outbound"), "{text}");
-        assert_eq!(column(lines[0], "Due"), column(lines[1], "in 10s"), "{text}");
-        assert_eq!(column(lines[0], "Due"), column(lines[2], "in 20s"), "{text}");
+        for campaigns in [false, true] {
+            let text = queue(&rows, 0, campaigns);
+            let lines: Vec<&str> = text.lines().collect();
+            // Every column starts at the same place in the header and in both rows.
+            let column = |line: &str, cell: &str| line.find(cell).unwrap_or_else(|| panic!("{cell} not in {line}"));
+            assert_eq!(column(lines[0], "Channel"), column(lines[1], "Local/1@c"), "{text}");
+            assert_eq!(column(lines[0], "Channel"), column(lines[2], "Local/0049301234567@outbound"), "{text}");
+            assert_eq!(column(lines[0], "Due"), column(lines[1], "in 10s"), "{text}");
+            assert_eq!(column(lines[0], "Due"), column(lines[2], "in 20s"), "{text}");
+            if campaigns {
+                assert_eq!(column(lines[0], "Campaign"), column(lines[2], "reminders"), "{text}");
+                assert_eq!(lines[1].split_whitespace().nth(1), Some("-"), "{text}");
+            } else {
+                assert!(!text.contains("Campaign") && !text.contains("reminders"), "{text}");
+            }
+        }
     }
 
     #[test]

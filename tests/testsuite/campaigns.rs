@@ -436,3 +436,89 @@ fn the_cli_completes_campaign_names_and_queued_files() {
     ast.expect_until("sales-later.call queued", SOON, || ast.cli("spool show queue").contains("sales-later.call"));
     assert!(matches("spool show file sales-", "sales-").contains(&"sales-later.call".to_owned()));
 }
+
+/// A `channel =` campaign knows its files from their arrival, as a `match` campaign does: with its window
+/// closed and its files not yet due, `spool show status` counts them queued, SpoolShow with its name lists
+/// each with `Campaign:`, and `spool show queue` names it; a file rewritten to dial another channel
+/// leaves it. Once due they wait for the window, and opening it dials them, each attempt in the campaign.
+#[test]
+fn a_campaign_by_channel_counts_and_lists_its_files_before_they_are_due() {
+    const MEMBERS: usize = 10;
+    let by_channel = |hours: &str| format!("[general]\n\n[sales]\nmatch = *.call\nchannel = Local/*@answer\n{hours}");
+    let ast = Asterisk::builder(Spooler::Rust)
+        .extensions(DIALPLAN)
+        .file("pbx_spool_rs.conf", &by_channel(&closed_window()))
+        .start();
+    let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+    let ringing = "Channel: Local/s@ring\nContext: report\nExtension: s\nSet: TAG=other\n";
+    let mut members: Vec<std::path::PathBuf> = (0..MEMBERS)
+        .map(|i| crate::parity::drop_dated(&ast, &format!("lead-{i}.call"), &call(&format!("lead{i}")), later))
+        .collect();
+    crate::parity::drop_dated(&ast, "other.call", ringing, later);
+    let campaign_row = |status: &str| -> String {
+        status.lines().find(|line| line.trim_start().starts_with("sales ")).unwrap_or_default().to_string()
+    };
+    let mut status = String::new();
+    ast.expect_until("the campaign to count its queued files", SOON, || {
+        status = ast.cli("spool show status");
+        campaign_row(&status).contains(&format!("queued {MEMBERS}, outside window 0"))
+    });
+
+    let ami = ast.ami();
+    let reply = ami.action("SpoolShow", &[("Campaign", "sales")], SOON);
+    assert!(reply.has("Response", "Success"), "{reply}");
+    let complete = ami.wait_for_event(SOON, |e| e.is_event("SpoolShowComplete")).expect("SpoolShowComplete");
+    assert!(complete.has("ListItems", &MEMBERS.to_string()), "{complete}");
+    let entries: Vec<(String, String)> = ami
+        .events()
+        .iter()
+        .filter(|e| e.is_event("SpoolQueueEntry"))
+        .map(|e| (e.get("File").unwrap_or("").to_string(), e.get("Campaign").unwrap_or("").to_string()))
+        .collect();
+    let mut listed: Vec<&str> = entries.iter().map(|(file, _)| file.as_str()).collect();
+    listed.sort_unstable();
+    let mut expected: Vec<String> = (0..MEMBERS).map(|i| format!("lead-{i}.call")).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "SpoolShow Campaign: sales");
+    assert!(entries.iter().all(|(_, campaign)| campaign == "sales"), "{entries:?}");
+
+    let queue = ast.cli("spool show queue");
+    let campaign_of = |name: &str| {
+        let row = queue.lines().find(|line| line.split_whitespace().next() == Some(name));
+        row.and_then(|row| row.split_whitespace().nth(1)).map(str::to_owned)
+    };
+    assert!(queue.lines().next().is_some_and(|header| header.starts_with("File") && header.contains("Campaign")));
+    for name in &expected {
+        assert_eq!(campaign_of(name).as_deref(), Some("sales"), "{name} in:\n{queue}");
+    }
+    assert_eq!(campaign_of("other.call").as_deref(), Some("-"), "{queue}");
+
+    // Rewritten to dial another channel: it leaves the campaign.
+    crate::parity::drop_dated(&ast, "lead-0.call", &ringing.replace("TAG=other", "TAG=lead0"), later);
+    ast.expect_until("the rewritten file to leave the campaign", SOON, || {
+        campaign_row(&ast.cli("spool show status")).contains(&format!("queued {}, ", MEMBERS - 1))
+    });
+    members.remove(0);
+
+    // Due now: they wait for the window.
+    for path in &members {
+        ast.set_mtime(path, SystemTime::now());
+    }
+    ast.expect_until("the due files to wait for the window", SOON, || {
+        campaign_row(&ast.cli("spool show status")).contains(&format!("queued 0, outside window {}", members.len()))
+    });
+    std::thread::sleep(ABSENCE);
+    assert!(members.iter().all(|path| !fs::read_to_string(path).unwrap().contains("StartRetry")));
+
+    // The window opened by the admin: each is dialled, in the campaign.
+    ast.write_etc("pbx_spool_rs.conf", &by_channel("hours = 00:00-24:00\ntimezone = Asia/Tokyo\n"));
+    ast.cli("module reload pbx_spool_rs.so");
+    let done = ast.ami().wait_for_count(members.len(), SOON * 3, |e| e.is_event("SpoolFinished"));
+    assert_eq!(done, members.len(), "not every member finished\n{}", ast.diagnostics());
+    for i in 1..MEMBERS {
+        ast.expect_event(&format!("lead{i}'s call"), SOON, placed(&format!("lead{i}")));
+        let attempt =
+            ast.expect_event("its attempt", SOON, spool_event(&ast, "SpoolAttempt", &format!("lead-{i}.call")));
+        assert!(attempt.has("Campaign", "sales"), "{attempt}");
+    }
+}

@@ -3,8 +3,14 @@
 //! persisted in `<astspooldir>/pbx_spool_rs.paused` (one campaign name a line, `all` for everything) so
 //! a pause survives `module reload` and an Asterisk restart.
 //!
+//! Membership: a file joins by its name (`match`), and where a `channel =` campaign's `match` fits its
+//! name, by its `Channel:` line too. That line is read (the whole file, parsed as the visit parses it,
+//! within the size cap) when the file is queued, so the campaign counts it from its arrival, and again
+//! when it falls due, so the campaign that gates and limits it is the one its visit names.
+//!
 //! Lives on the scheduler thread only: it resolves time zones and does window arithmetic with jiff,
-//! which must never run on Asterisk's own threads. It touches no call file.
+//! which must never run on Asterisk's own threads. The only call file contents it reads are those
+//! `Channel:` lines; it writes no call file.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
@@ -47,8 +53,9 @@ pub(super) struct CampaignBook {
     live: HashMap<String, Live>,
     /// The campaign each running file was started under, so the right count goes down when it ends.
     running_in: HashMap<Arc<OsStr>, String>,
-    /// The campaign each file was found to join when it fell due, where a `channel` pattern needed
-    /// its `Channel:` line (read once); files without such a campaign are judged by name alone.
+    /// The campaign each file joins where a `channel` pattern needed its `Channel:` line (read when it
+    /// was queued, and again when it fell due); files without such a campaign are judged by name alone.
+    /// Cleared by a reload (the indexes change), until the scheduler has read them again.
     assigned: HashMap<Arc<OsStr>, Option<usize>>,
     /// Lower-case campaign names, or `all`.
     paused: BTreeSet<String>,
@@ -129,10 +136,23 @@ impl CampaignBook {
         }
     }
 
-    /// When a campaign with `channel` patterns could take `name`: read its `Channel:` (once per fall
-    /// due) and remember which campaign it joins. `path` is the file, `max_size` the read limit.
+    /// Whether the campaign `name` joins depends on its `Channel:` line: a campaign with `channel`
+    /// patterns has a `match` glob that fits the name.
+    pub(super) fn needs_channel(&self, name: &OsStr) -> bool {
+        campaign::needs_channel(&self.campaigns, name.as_bytes())
+    }
+
+    /// Whether the campaign of `name` was read from its `Channel:` line since the last reload.
+    pub(super) fn is_assigned(&self, name: &OsStr) -> bool {
+        self.assigned.contains_key(name)
+    }
+
+    /// When a campaign with `channel` patterns could take `name`: read its `Channel:` (when the file is
+    /// queued, and again when it falls due: a rewritten file follows its new line) and remember which
+    /// campaign it joins, decided as the visit decides it ([`campaign::find_with_channel`] over the
+    /// file as [`crate::callfile::parse`] reads it). `path` is the file, `max_size` the read limit.
     pub(super) fn assign(&mut self, name: &Arc<OsStr>, path: &std::path::Path, max_size: u64) {
-        if !campaign::needs_channel(&self.campaigns, name.as_bytes()) {
+        if !self.needs_channel(name) {
             self.assigned.remove(name);
             return;
         }
@@ -215,7 +235,7 @@ impl CampaignBook {
     }
 
     pub(super) fn finished(&mut self, name: &OsStr) {
-        // Assigned again when it next falls due (it may have been rewritten meanwhile).
+        // Assigned again if it is queued for a retry (the attempt wrote to it; the dialplan may have too).
         self.assigned.remove(name);
         if let Some(key) = self.running_in.remove(name) {
             if let Some(live) = self.live.get_mut(&key) {

@@ -84,6 +84,16 @@ pub struct SnapshotQuery {
     pub file: Option<String>,
 }
 
+/// A file waiting to be dialled, as `spool show queue` and SpoolShow list it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueuedFile {
+    pub name: String,
+    /// When it is due (ms on the wall clock): its own time, or its campaign's window opening.
+    pub due: Millis,
+    /// The campaign it is in (by `match`, or by `match` and `channel`), if any.
+    pub campaign: Option<String>,
+}
+
 /// The scheduler's state as an admin sees it (`spool show ...`).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -120,8 +130,8 @@ pub struct Snapshot {
     pub paused_files: Vec<(String, String)>,
     /// Threads in the worker pool.
     pub workers: usize,
-    /// The next files by due time (name, due time in ms), up to the query's limit.
-    pub next: Vec<(String, Millis)>,
+    /// The next files by due time, up to the query's limit.
+    pub next: Vec<QueuedFile>,
     /// The queried file's state, if it is known.
     pub file_state: Option<String>,
     /// The last periodic scan (`watch = scan | both`).

@@ -2,8 +2,9 @@
 //! running at its retry time gets a `DelayedRetry`), the file meeting its campaign (paused, outside its
 //! window), then `maxcalls`/`maxrate` and the campaign's own limits (held in due order), the hand-off to
 //! the worker pool, and the workers' reports: the attempt started, and its outcome (forgotten, queued
-//! for its retry, kept, parked). It never waits on a worker and reads no call file's contents: visiting
-//! a file is the workers' job (`pool.rs`, `attempt/`).
+//! for its retry, kept, parked). It never waits on a worker and reads no call file's contents but the
+//! `Channel:` line a `channel =` campaign needs (`campaigns.rs`): visiting a file is the workers' job
+//! (`pool.rs`, `attempt/`).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -75,7 +76,8 @@ impl<H: Host> Scheduler<H> {
     /// A due file meets its campaign: paused or outside its window, it waits (its place in due order is
     /// its mtime, unchanged: nothing is written to it); otherwise on to the limits.
     fn admit(&mut self, name: Arc<OsStr>, now: Millis) {
-        self.book.assign(&name, &self.path_of(&name), self.settings.rules.max_file_size);
+        // Read again now, so the campaign that gates and limits it is the one its visit will name.
+        self.join_campaign(&name);
         let retrying =
             matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
         match self.book.gate(&name, now) {
@@ -264,12 +266,14 @@ impl<H: Host> Scheduler<H> {
                     // the file) wins; an earlier one never brings a retry forward past `due`.
                     match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                         Some(mtime) => {
+                            self.join_campaign(&name);
                             self.files.insert(name.clone(), FileState::Retrying);
                             self.wheel.schedule(name, wheel_time(mtime.max(due)));
                         }
                         None => self.forget(&name),
                     }
                 } else {
+                    self.join_campaign(&name);
                     self.files.insert(name.clone(), FileState::Retrying);
                     self.wheel.schedule(name, wheel_time(due));
                 }

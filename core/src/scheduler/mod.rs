@@ -44,7 +44,7 @@ mod state;
 mod suspension;
 
 pub use campaigns::CampaignFigures;
-pub use control::{Control, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
+pub use control::{Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
 pub use scan::ScanReport;
 
 use std::collections::{HashMap, VecDeque};
@@ -99,6 +99,9 @@ struct Scheduler<H: Host> {
     pacer: Pacer,
     rate_wakeup: Option<Millis>,
     rescan: Option<fs::ReadDir>,
+    /// After a reload: queued files whose `channel =` campaign is to be read again (see
+    /// [`Scheduler::rejoin_campaigns`]).
+    rejoining: VecDeque<Arc<OsStr>>,
     /// `watch = scan | both`: the periodic scan's state.
     scan: scan::PeriodicScan,
     running: usize,
@@ -235,6 +238,7 @@ impl<H: Host> Scheduler<H> {
             pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
+            rejoining: VecDeque::new(),
             scan: scan::PeriodicScan::default(),
             running: 0,
             grow_check_at: None,
@@ -260,6 +264,7 @@ impl<H: Host> Scheduler<H> {
                     host_log!(self.host, Level::Error, "{problem}");
                 }
                 // Files may have changed campaign, or their campaign its windows or pause.
+                self.rejoin_campaigns();
                 self.recheck_waiting();
                 self.dispatch_held();
             }
@@ -273,6 +278,7 @@ impl<H: Host> Scheduler<H> {
                 self.handle_event(event);
             }
             self.continue_rescan();
+            self.continue_rejoining();
             if self.rescan.is_none() && self.scan.due(self.settings.watch.scans(), bookkeeping::now_ms()) {
                 self.start_rescan(PERIODIC_SCAN);
             }
@@ -288,8 +294,8 @@ impl<H: Host> Scheduler<H> {
             self.dispatch_held();
             self.grow_check_at = self.pool.grow(bookkeeping::now_ms());
             self.save_state_if_dirty();
-            if self.rescan.is_some() {
-                continue; // more of the directory to read: do not sleep
+            if self.rescan.is_some() || !self.rejoining.is_empty() {
+                continue; // more of the directory, or more Channel: lines, to read: do not sleep
             }
             let scan_at = self.scan.wakeup(self.settings.watch.scans());
             let suspension_check = self.suspension.map(|s| s.next_check);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::files::FileState;
 use super::suspension::STOCK_SPOOLER_REASON;
-use super::{wall_time, Scheduler, Snapshot, SnapshotQuery};
+use super::{wall_time, QueuedFile, Scheduler, Snapshot, SnapshotQuery};
 use crate::host::Host;
 
 impl<H: Host> Scheduler<H> {
@@ -54,12 +54,16 @@ impl<H: Host> Scheduler<H> {
             .into_iter()
             .filter(|(name, _)| waiting(name))
             .take(query.limit)
-            .map(|(name, due)| (name.to_string_lossy().into_owned(), wall_time(due)))
+            .map(|(name, due)| QueuedFile {
+                name: name.to_string_lossy().into_owned(),
+                due: wall_time(due),
+                campaign: self.book.campaign_of(&name).map(|c| c.name.clone()),
+            })
             .collect();
-        for (name, _) in &snapshot.next {
-            if let Some(FileState::Waiting { paused: false, .. }) = self.files.get(OsStr::new(name.as_str())) {
-                let campaign = self.book.campaign_of(OsStr::new(name.as_str())).map_or("?", |c| c.name.as_str());
-                snapshot.notes.push((name.clone(), format!("window of {campaign}")));
+        for listed in &snapshot.next {
+            if let Some(FileState::Waiting { paused: false, .. }) = self.files.get(OsStr::new(listed.name.as_str())) {
+                let campaign = listed.campaign.as_deref().unwrap_or("?");
+                snapshot.notes.push((listed.name.clone(), format!("window of {campaign}")));
             }
         }
         snapshot.paused_files = self

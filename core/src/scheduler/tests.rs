@@ -482,7 +482,7 @@ fn far_future_files_keep_exact_due_times_and_do_not_block_nearer_ones() {
         std::fs::rename(&staged, spool.paths.outgoing.join(name)).unwrap();
     }
     host.wait_for("the near call", WAIT, |r| r.calls.len() == 1);
-    let queued = spool.snapshot().next;
+    let queued: Vec<(String, Millis)> = spool.snapshot().next.into_iter().map(|f| (f.name, f.due)).collect();
     assert_eq!(queued, [("far.call".to_string(), forty_days), ("y2040.call".to_string(), year_2040)]);
 }
 
@@ -782,6 +782,100 @@ fn a_campaign_with_a_channel_pattern_takes_only_files_dialling_it() {
             .collect()
     });
     assert_eq!(campaign_of_events, [None, Some("trunk1".to_string())]);
+}
+
+/// Settings with one campaign `trunk1` for the files (`*.call`) dialling `Local/*@trunk1`, named in the
+/// workers' events as the module builds them.
+fn trunk1() -> SpoolSettings {
+    let mut trunk = crate::campaign::Campaign::new("trunk1");
+    crate::campaign::apply(&mut trunk, "match", "*.call").unwrap();
+    crate::campaign::apply(&mut trunk, "channel", "Local/*@trunk1").unwrap();
+    let campaigns = Arc::new(vec![trunk]);
+    let rules = Arc::new(crate::attempt::VisitRules { campaigns: campaigns.clone(), ..Default::default() });
+    SpoolSettings { campaigns, rules, ..SpoolSettings::default() }
+}
+
+/// Each listed file's campaign, by name, soonest first.
+fn listed_campaigns(snapshot: &Snapshot) -> Vec<(String, Option<String>)> {
+    snapshot.next.iter().map(|f| (f.name.clone(), f.campaign.clone())).collect()
+}
+
+#[test]
+fn a_channel_campaign_counts_its_files_from_their_arrival_and_follows_a_rewrite() {
+    let host = FakeHost::new(|_, _| answered());
+    let spool = Running::start(host.clone(), "sched-channel-arrival", trunk1());
+    let later = bookkeeping::now_ms() + 3_600_000;
+    let on_trunk = CALL.replace("s@ctx", "s@trunk1");
+    stage(&spool, "a.call", &on_trunk, later);
+    stage(&spool, "b.call", CALL, later + 1000);
+    // Long before either falls due, the campaign counts the file dialling its channel.
+    let snapshot = wait_snapshot(&spool, "both queued", |s| s.queued == 2);
+    assert_eq!(snapshot.campaigns[0].queued, 1, "{snapshot:?}");
+    let a_in_trunk = ("a.call".to_string(), Some("trunk1".to_string()));
+    assert_eq!(listed_campaigns(&snapshot), [a_in_trunk, ("b.call".to_string(), None)]);
+
+    // Rewritten (replaced by a rename): each follows its new Channel: line.
+    stage(&spool, "a.call", CALL, later);
+    stage(&spool, "b.call", &on_trunk, later + 1000);
+    let snapshot = wait_snapshot(&spool, "the rewrites followed", |s| {
+        listed_campaigns(s) == [("a.call".to_string(), None), ("b.call".to_string(), Some("trunk1".to_string()))]
+    });
+    assert_eq!(snapshot.campaigns[0].queued, 1, "{snapshot:?}");
+    // Rewritten in place (no rename), its date set again before the writer closes it: it is never due.
+    let path = spool.paths.outgoing.join("b.call");
+    let mut writer = std::fs::OpenOptions::new().write(true).truncate(true).open(&path).unwrap();
+    writer.write_all(CALL.as_bytes()).unwrap();
+    bookkeeping::set_times(&path, later + 1000, later + 1000).unwrap();
+    drop(writer);
+    let snapshot = wait_snapshot(&spool, "the in-place rewrite followed", |s| s.campaigns[0].queued == 0);
+    assert_eq!(listed_campaigns(&snapshot), [("a.call".to_string(), None), ("b.call".to_string(), None)]);
+    assert_eq!(calls(&host), 0, "a file due in an hour was dialled");
+}
+
+/// The campaign counted at arrival is the one that gates the file and the one its visit names; a file
+/// waiting for its retry stays counted.
+#[test]
+fn a_channel_campaign_file_is_counted_as_its_visit_names_it_and_while_it_waits_for_a_retry() {
+    let host = FakeHost::new(|_, _| busy());
+    let spool = Running::start(host.clone(), "sched-channel-retry", trunk1());
+    assert!(spool.control.set_paused("trunk1", true).unwrap().is_ok());
+    let on_trunk = CALL.replace("s@ctx", "s@trunk1");
+    spool.drop_in("a.call", &format!("{on_trunk}MaxRetries: 1\nRetryTime: 3600\n"));
+    let snapshot = wait_snapshot(&spool, "a.call paused", |s| s.waiting_paused == 1);
+    assert_eq!(snapshot.campaigns[0].waiting_paused, 1, "{snapshot:?}");
+    assert!(spool.control.set_paused("trunk1", false).unwrap().is_ok());
+    host.wait_for("the attempt", WAIT, |r| r.calls.len() == 1);
+    let snapshot = wait_snapshot(&spool, "a.call waiting for its retry", |s| s.waiting_retry == 1);
+    assert_eq!(snapshot.campaigns[0].queued, 1, "{snapshot:?}");
+    assert_eq!(listed_campaigns(&snapshot), [("a.call".to_string(), Some("trunk1".to_string()))]);
+    let named = host.with(|r| {
+        r.events
+            .iter()
+            .filter(|(event, _)| event == "SpoolAttempt")
+            .all(|(_, fields)| fields.iter().any(|(key, value)| key == "Campaign" && value == "trunk1"))
+    });
+    assert!(named, "the visit named another campaign");
+}
+
+/// A reload that adds a `channel =` campaign places the files already queued in it (read in batches
+/// after the reload), not only those that arrive later.
+#[test]
+fn a_reload_places_queued_files_in_a_new_channel_campaign() {
+    let host = FakeHost::new(|_, _| answered());
+    let spool = Running::start(host.clone(), "sched-channel-reload", SpoolSettings::default());
+    let later = bookkeeping::now_ms() + 3_600_000;
+    for i in 0..3 {
+        stage(&spool, &format!("t{i}.call"), &CALL.replace("s@ctx", "s@trunk1"), later + i);
+    }
+    stage(&spool, "other.call", CALL, later + 10);
+    wait_snapshot(&spool, "all queued", |s| s.queued == 4);
+    spool.control.update_settings(trunk1());
+    let snapshot = wait_snapshot(&spool, "the campaign counting its files", |s| {
+        s.campaigns.first().is_some_and(|c| c.queued == 3)
+    });
+    let members: Vec<_> = listed_campaigns(&snapshot).into_iter().filter(|(_, c)| c.is_some()).collect();
+    assert_eq!(members.len(), 3, "{snapshot:?}");
+    assert_eq!(calls(&host), 0);
 }
 
 #[test]
