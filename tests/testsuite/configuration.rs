@@ -105,13 +105,7 @@ fn a_reload_that_cannot_use_the_configuration_fails_and_keeps_the_rules_in_force
     let answer = reload(&ast);
     assert!(answer.contains(&failure), "module reload said: {answer:?}\n{}", ast.diagnostics());
     let needle = unreadable_error(&ast).replace("mode 0640", "mode 0600");
-    assert!(
-        ast.log_since(mark)
-            .lines()
-            .any(|l| l.contains("ERROR[") && l.contains(&format!("{needle}; the previous settings stay in force"))),
-        "{}",
-        ast.log_since(mark)
-    );
+    ast.expect_log_since(mark, &["ERROR[", &format!("{needle}; the previous settings stay in force")]);
     let status = ast.cli("spool show status");
     assert_eq!(status_row(&status, "Last read"), Some(format!("FAILED: {needle}")), "{status}");
     assert!(status_row(&status, "When").is_some_and(|when| when.ends_with(" UTC (reload)")), "{status}");
@@ -125,11 +119,7 @@ fn a_reload_that_cannot_use_the_configuration_fails_and_keeps_the_rules_in_force
     let answer = reload(&ast);
     assert!(answer.contains(&failure), "module reload said: {answer:?}\n{}", ast.diagnostics());
     let parse_error = format!("{} could not be parsed", config_path(&ast));
-    assert!(
-        ast.log_since(mark).lines().any(|l| l.contains("ERROR[") && l.contains(&parse_error)),
-        "{}",
-        ast.log_since(mark)
-    );
+    ast.expect_log_since(mark, &["ERROR[", &parse_error]);
     drop_owned(&ast, "denied2.call", &report_call("Local/s@answer", "denied2", ""));
     expect_rejected(&ast, "denied2.call", "(rule channel_rule, value 'Local/s@answer')");
 

@@ -41,7 +41,7 @@ fn boots_the_asterisk_under_test_with_only_the_stock_spooler() {
     assert!(threads > 1, "Asterisk runs many threads; counted {threads}");
     let stable = ast.stable_thread_count(Duration::from_millis(500), Duration::from_secs(20));
     assert!(stable > 1, "stable thread count {stable}");
-    assert!(ast.log_text().contains("Asterisk Ready."), "{}", ast.diagnostics());
+    ast.expect_log_lines(&["Asterisk Ready."], 1);
 }
 
 #[test]

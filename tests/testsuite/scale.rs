@@ -126,7 +126,7 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
         ast.diagnostics()
     );
     // The log says the same, independently of the AMI.
-    let attempted = ast.log_lines_with(&["Attempting call on Local/s@fail"]).len();
+    let attempted = ast.expect_log_lines(&["Attempting call on Local/s@fail"], files).len();
     assert_eq!(attempted, files, "`Attempting call` log lines\n{}", ast.diagnostics());
     assert_eq!(count_entries(&ast.outgoing_done_dir()), 0, "Archive: no must archive nothing");
     let overflows = ast.log_lines_with(&["inotify queue overflowed"]).len();

@@ -99,14 +99,6 @@ pub(crate) fn expect_finished(ast: &Asterisk, name: &str) -> Message {
     ast.expect_event(&format!("SpoolFinished for {name}"), SOON, spool_event(ast, "SpoolFinished", name))
 }
 
-/// Waits until the log holds at least `count` lines containing all of `needles`, then returns them.
-pub(crate) fn expect_log_lines(ast: &Asterisk, needles: &[&str], count: usize) -> Vec<String> {
-    ast.expect_until(&format!("{count} log line(s) with {needles:?}"), SOON, || {
-        ast.log_lines_with(needles).len() >= count
-    });
-    ast.log_lines_with(needles)
-}
-
 /// `outgoing/<name>` was refused by the policy: its `SpoolFinished` says Rejected after 0 attempts,
 /// and exactly one WARNING line says `Rejected <file>: ...` with `rule_text` (e.g.
 /// `(rule first_leg, value 'PJSIP/1@t')`). Returns that line.
@@ -115,7 +107,7 @@ pub(crate) fn expect_rejected(ast: &Asterisk, name: &str, rule_text: &str) -> St
     assert_eq!(event.get("Status"), Some("Rejected"), "{name}: {event}\n{}", ast.diagnostics());
     assert_eq!(event.get("Attempts"), Some("0"), "{name}: {event}");
     let prefix = format!("Rejected {}: ", shown(ast, name));
-    let lines = expect_log_lines(ast, &["WARNING[", &prefix, rule_text], 1);
+    let lines = ast.expect_log_lines(&["WARNING[", &prefix, rule_text], 1);
     assert_eq!(lines.len(), 1, "exactly one rejection line for {name}:\n{}", lines.join("\n"));
     let all = ast.log_lines_with(&[&prefix]);
     assert_eq!(all.len(), 1, "{name} is rejected once, for one reason:\n{}", all.join("\n"));
@@ -280,10 +272,10 @@ both_spoolers! {
         ast.expect_event("a UnicastRTP channel", SOON, |e| {
             e.is_event("Newchannel") && e.get("Channel").is_some_and(|c| c.starts_with("UnicastRTP/127.0.0.1:9-"))
         });
-        expect_log_lines(ast, &["Attempting call on PJSIP/123@trunk for s@report:1 (Retry 1)"], 1);
-        expect_log_lines(ast, &["Attempting call on UnicastRTP/127.0.0.1:9 for s@report:1 (Retry 1)"], 1);
-        expect_log_lines(ast, &["No channel type registered for 'PJSIP'"], 1);
-        expect_log_lines(ast, &["Call completed to UnicastRTP/127.0.0.1:9"], 1);
+        ast.expect_log_lines(&["Attempting call on PJSIP/123@trunk for s@report:1 (Retry 1)"], 1);
+        ast.expect_log_lines(&["Attempting call on UnicastRTP/127.0.0.1:9 for s@report:1 (Retry 1)"], 1);
+        ast.expect_log_lines(&["No channel type registered for 'PJSIP'"], 1);
+        ast.expect_log_lines(&["Call completed to UnicastRTP/127.0.0.1:9"], 1);
         for path in [&pj, &rtp] {
             ast.expect_until(&format!("{} to leave outgoing/", path.display()), SOON, || !path.exists());
         }
@@ -326,7 +318,7 @@ fn first_leg_strict_allows_only_bare_endpoints() {
 
     let attempt = ast.expect_event("SpoolAttempt for bare.call", SOON, spool_event(&ast, "SpoolAttempt", "bare.call"));
     assert_eq!(attempt.get("Channel"), Some("IAX2/office"), "{attempt}");
-    expect_log_lines(&ast, &["Attempting call on IAX2/office for s@report:1 (Retry 1)"], 1);
+    ast.expect_log_lines(&["Attempting call on IAX2/office for s@report:1 (Retry 1)"], 1);
     assert_eq!(expect_finished(&ast, "bare.call").get("Status"), Some("Expired"));
     for name in ["local.call", "trunk.call", "hostport.call", "notloaded.call"] {
         assert_never_attempted(&ast, name);
@@ -485,7 +477,7 @@ both_spoolers! {
         assert_eq!(e.get("Db"), Some("db-value"), "{e}");
         assert_eq!(e.get("Shell"), Some("shell-ok"), "{e}");
         assert_eq!(fs::read_to_string(&out).ok().as_deref(), Some("written-by-dialplan"));
-        expect_log_lines(ast, &["Call completed to Local/s@answer"], 1);
+        ast.expect_log_lines(&["Call completed to Local/s@answer"], 1);
         assert!(ast.log_lines_with(&["Rejected "]).is_empty(), "{}", ast.diagnostics());
     }
 }
@@ -560,12 +552,12 @@ fn hostile_files_get_a_verdict_and_do_not_disturb_the_spool() {
     let e = ast.expect_event("the call with invalid UTF-8 in a value", SOON, placed("badutf8"));
     assert_eq!(e.get("Bad"), Some("//7DKA=="), "the dialplan sees the bytes ff fe c3 28\n{e}");
     ast.expect_event("the call with a skipped 60 kB line", SOON, placed("longline"));
-    expect_log_lines(&ast, &["Skipping extremely long line at line 5 of", &shown(&ast, "longline.call")], 1);
+    ast.expect_log_lines(&["Skipping extremely long line at line 5 of", &shown(&ast, "longline.call")], 1);
 
     let fifo_shown = shown(&ast, "fifo.call");
-    expect_log_lines(&ast, &["WARNING[", &format!("Ignoring {fifo_shown}: not a regular file")], 1);
+    ast.expect_log_lines(&["WARNING[", &format!("Ignoring {fifo_shown}: not a regular file")], 1);
     let link_shown = shown(&ast, "passwd.call");
-    expect_log_lines(&ast, &["WARNING[", &format!("Ignoring {link_shown}: not a regular file")], 1);
+    ast.expect_log_lines(&["WARNING[", &format!("Ignoring {link_shown}: not a regular file")], 1);
     expect_rejected(&ast, "big.call", "over the 65536-byte limit (rule max_file_size)");
     let owned = expect_rejected(&ast, "owned.call", "(rule owner, value 'uid 65534')");
     // The owner by name, and the line that would allow that owner.
@@ -582,11 +574,11 @@ fn hostile_files_get_a_verdict_and_do_not_disturb_the_spool() {
     assert!(line.len() < 600, "the logged value is shortened: {} bytes", line.len());
     let g = expect_finished(&ast, "garbage.call");
     assert!(matches!(g.get("Status"), Some("Rejected" | "Failed")), "{g}");
-    assert!(!ast.log_lines_with(&["WARNING[", &shown(&ast, "garbage.call")]).is_empty());
+    ast.expect_log_lines(&["WARNING[", &shown(&ast, "garbage.call")], 1);
     let b = expect_finished(&ast, "bom.call");
     assert_eq!(b.get("Status"), Some("Failed"), "{b}");
-    expect_log_lines(&ast, &["Unknown keyword '\u{feff}Channel' at line 1 of", &shown(&ast, "bom.call")], 1);
-    expect_log_lines(&ast, &[&format!("Invalid file contents in {}, deleting", shown(&ast, "bom.call"))], 1);
+    ast.expect_log_lines(&["Unknown keyword '\u{feff}Channel' at line 1 of", &shown(&ast, "bom.call")], 1);
+    ast.expect_log_lines(&[&format!("Invalid file contents in {}, deleting", shown(&ast, "bom.call"))], 1);
 
     for name in ["big.call", "owned.call", "garbage.call", "nul.call", "bom.call", "setlines.call", "bigvalue.call"] {
         assert_never_attempted(&ast, name);

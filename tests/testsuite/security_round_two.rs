@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::{wait_until, Asterisk, Builder, Message, Spooler, RUST_SO};
 use crate::security::{
-    assert_never_attempted, conf, expect_finished, expect_log_lines, expect_rejected, placed, report_call, setup,
-    with_rtp, ABSENCE, SOON,
+    assert_never_attempted, conf, expect_finished, expect_rejected, placed, report_call, setup, with_rtp, ABSENCE, SOON,
 };
 
 /// The contexts these tests need besides the shared `answer`/`report`: a dialplan that itself uses
@@ -156,7 +155,7 @@ fn escalations_are_inhibited_while_a_call_file_application_runs() {
     );
     let done = expect_finished(&ast, "exec.call");
     assert_eq!(done.get("Status"), Some("Completed"), "the Exec call was placed and ran\n{done}");
-    expect_log_lines(&ast, &["ERROR[", "Dangerous function SHELL read blocked"], 1);
+    ast.expect_log_lines(&["ERROR[", "Dangerous function SHELL read blocked"], 1);
     assert_no_markers(&ast, &[&shell_marker]);
 
     let (m1, m1_inside) = marker(&ast, "m-dialplan-system");
@@ -173,7 +172,8 @@ fn escalations_are_inhibited_while_a_call_file_application_runs() {
     ast.expect_until("System() and SHELL() in the dialplan to create their markers", SOON, || {
         m1.exists() && m2.exists()
     });
-    assert_eq!(ast.log_lines_with(&["Dangerous function SHELL read blocked"]).len(), 1, "{}", ast.diagnostics());
+    let blocked = ast.expect_log_lines(&["Dangerous function SHELL read blocked"], 1);
+    assert_eq!(blocked.len(), 1, "{}", ast.diagnostics());
     ast.assert_alive();
 }
 

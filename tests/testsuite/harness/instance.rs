@@ -29,6 +29,9 @@ const PORT_ATTEMPTS: usize = 5;
 const CLI_TIMEOUT: Duration = Duration::from_secs(10);
 /// Log lines and stderr lines shown in a failure message.
 const TAIL_LINES: usize = 40;
+/// How long a line Asterisk has logged may take to reach the log file (its logger thread is one of many on
+/// a loaded machine).
+const LOG_TIMEOUT: Duration = Duration::from_secs(15);
 
 static INSTANCE_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -459,6 +462,24 @@ impl Asterisk {
     /// Log lines containing all of `needles`.
     pub fn log_lines_with(&self, needles: &[&str]) -> Vec<String> {
         self.log_text().lines().filter(|line| needles.iter().all(|n| line.contains(n))).map(str::to_owned).collect()
+    }
+
+    /// Waits until the log holds at least `count` lines containing all of `needles`, then returns them
+    /// all. Asterisk's logger writes on its own thread, so a line logged before an AMI event or a CLI
+    /// answer can reach the file after it: a test that expects a line waits for it, never reads once.
+    pub fn expect_log_lines(&self, needles: &[&str], count: usize) -> Vec<String> {
+        self.expect_until(&format!("{count} log line(s) with {needles:?}"), LOG_TIMEOUT, || {
+            self.log_lines_with(needles).len() >= count
+        });
+        self.log_lines_with(needles)
+    }
+
+    /// Waits until the log written after `mark` has a line containing all of `needles`, and returns
+    /// that part of the log (see [`Asterisk::expect_log_lines`] for why it waits).
+    pub fn expect_log_since(&self, mark: usize, needles: &[&str]) -> String {
+        let has = |text: &str| text.lines().any(|line| needles.iter().all(|n| line.contains(n)));
+        self.expect_until(&format!("a log line with {needles:?}"), LOG_TIMEOUT, || has(&self.log_since(mark)));
+        self.log_since(mark)
     }
 
     // ----- waiting --------------------------------------------------------------------------------
