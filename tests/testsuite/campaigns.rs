@@ -35,6 +35,15 @@ exten => s,1,UserEvent(Ringing,Tag: ${TAG})
  same => n,Ringing()
  same => n,Wait(3)
  same => n,Busy()
+
+; Rings until the test sets the global RELEASE to yes (`dialplan set global RELEASE yes`), then busy.
+[ringheld]
+exten => s,1,UserEvent(Ringing,Tag: ${TAG})
+ same => n,Ringing()
+ same => n(held),GotoIf($["${RELEASE}" = "yes"]?released)
+ same => n,Wait(0.2)
+ same => n,Goto(held)
+ same => n(released),Busy()
 "#;
 
 fn call(tag: &str) -> String {
@@ -228,9 +237,9 @@ fn cancel_with_hangup_ends_the_call_now() {
     assert!(!path.exists());
 }
 
-/// `[sales]` with `maxcalls = 2` (calls that ring 3 s) beside `[rem]` with `maxrate = 2`: never more
-/// than two sales calls at once, reminders started at most two a second, and the reminders all done
-/// while the sales campaign still waits for its first calls to end.
+/// `[sales]` with `maxcalls = 2` (calls that ring until the test releases them) beside `[rem]` with
+/// `maxrate = 2`: never more than two sales calls at once, reminders started at most two a second, and
+/// the reminders all done while the sales campaign still waits for its first two calls to end.
 #[test]
 fn campaign_limits_apply_to_their_own_files_only() {
     let conf = "[general]\n\n[sales]\nmatch = sales-*\nmaxcalls = 2\n\n[rem]\nmatch = rem-*\nmaxrate = 2\n";
@@ -240,7 +249,7 @@ fn campaign_limits_apply_to_their_own_files_only() {
     for i in 0..5 {
         paths.push(ast.drop_call_file(
             &format!("sales-{i}.call"),
-            &format!("Channel: Local/s@ringbusy\nContext: report\nExtension: s\nSet: TAG=s{i}\n"),
+            &format!("Channel: Local/s@ringheld\nContext: report\nExtension: s\nSet: TAG=s{i}\n"),
         ));
         paths.push(ast.drop_call_file(
             &format!("rem-{i}.call"),
@@ -251,6 +260,17 @@ fn campaign_limits_apply_to_their_own_files_only() {
     for path in &paths {
         ast.set_mtime(path, due);
     }
+    let reminder_done =
+        |e: &crate::harness::Message| e.is_event("SpoolFinished") && e.get("File").is_some_and(|f| f.contains("/rem-"));
+    let reminders = ast.ami().wait_for_count(5, SOON * 3, reminder_done);
+    assert_eq!(reminders, 5, "the reminders did not all finish while two sales calls rang\n{}", ast.diagnostics());
+    let sales_attempt = |e: &crate::harness::Message| {
+        e.is_event("SpoolAttempt") && e.get("File").is_some_and(|f| f.contains("/sales-"))
+    };
+    // Both started at the due time, and they ring until released: a third cannot have started.
+    assert_eq!(ast.ami().wait_for_count(2, SOON, sales_attempt), 2, "{}", ast.diagnostics());
+    assert_eq!(ast.ami().count_events(sales_attempt), 2, "sales calls started while the first two rang");
+    ast.cli("dialplan set global RELEASE yes");
     let finished = |e: &crate::harness::Message| e.is_event("SpoolFinished");
     let done = ast.ami().wait_for_count(10, SOON * 3, finished);
     assert_eq!(done, 10, "not every file finished\n{}", ast.diagnostics());
