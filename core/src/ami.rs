@@ -5,6 +5,7 @@
 
 use crate::campaign;
 use crate::cli::Spooler;
+use crate::events;
 use crate::report::Totals;
 use crate::scheduler::SnapshotQuery;
 use crate::text::yes_no;
@@ -144,9 +145,9 @@ pub fn answer<S: Spooler + ?Sized>(
                 .collect();
             AmiAnswer::List {
                 message: "Queued call files will follow".into(),
-                event: "SpoolQueueEntry".into(),
+                event: events::QUEUE_ENTRY.into(),
                 items,
-                complete_event: "SpoolShowComplete".into(),
+                complete_event: events::SHOW_COMPLETE.into(),
             }
         }
     }
@@ -211,6 +212,10 @@ mod tests {
         };
         assert_eq!(complete_event, "SpoolShowComplete");
         assert_eq!(items.len(), 2);
+        for item in &items {
+            let names: Vec<&str> = item.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(events::check_declared(events::QUEUE_ENTRY, &names), Ok(()));
+        }
         assert_eq!(items[0][1], ("Campaign".to_string(), "sales".to_string()));
         assert_eq!(items[0][2], ("Due".to_string(), "1000.500".to_string()));
         let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "SALES", "", "", Some(&spooler)) else {
