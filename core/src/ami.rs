@@ -226,6 +226,26 @@ mod tests {
     }
 
     #[test]
+    fn status_answers_only_declared_fields() {
+        let mut spooler = fake();
+        spooler.snapshot.suspended = Some("pbx_spool.so is loaded".into());
+        spooler.snapshot.campaigns =
+            vec![crate::scheduler::CampaignFigures { name: "sales".into(), ..Default::default() }];
+        let AmiAnswer::Ack { fields, .. } = answer(AmiAction::Status, "", "", "", Some(&spooler)) else {
+            panic!("not an ack")
+        };
+        let spec = crate::commands::AMI_ACTIONS.iter().find(|a| a.action == AmiAction::Status).unwrap();
+        for (name, _) in &fields {
+            let numbered = name.trim_end_matches(|c: char| c.is_ascii_digit());
+            let declared = if numbered.len() < name.len() { format!("{numbered}N") } else { name.clone() };
+            assert!(spec.answer_fields.iter().any(|f| f.name == declared), "{name} is not in answer_fields");
+        }
+        assert!(
+            fields.iter().any(|(name, _)| name == "Campaign0") && fields.iter().any(|(n, _)| n == "SuspendedReason")
+        );
+    }
+
+    #[test]
     fn pause_and_cancel_check_their_headers_and_pass_the_answer_on() {
         let spooler = fake();
         assert!(matches!(answer(AmiAction::Pause, "", "", "", Some(&spooler)), AmiAnswer::Error(_)));

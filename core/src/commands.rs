@@ -11,6 +11,7 @@ use std::ffi::CStr;
 
 use crate::ami::AmiAction;
 use crate::cli_args::{CommandId, Completion};
+use crate::events::EventField;
 
 /// One `spool ...` CLI command as Asterisk registers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +199,8 @@ pub struct AmiCommand {
     /// An action that answers with a list: the name of each item's event and of the closing event
     /// (both declared in [`crate::events::AMI_EVENTS`]).
     pub list: Option<(&'static str, &'static str)>,
+    /// The fields of its `Response: Success` beyond Message (`N` in a name stands for 0, 1, ...).
+    pub answer_fields: &'static [EventField],
 }
 
 const CAMPAIGN_OR_ALL: AmiHeader = AmiHeader {
@@ -205,6 +208,40 @@ const CAMPAIGN_OR_ALL: AmiHeader = AmiHeader {
     required: true,
     text: "A campaign's name (a section of pbx_spool_rs.conf), or all for every call file.",
 };
+
+const fn field(name: &'static str, text: &'static str) -> EventField {
+    EventField { name, text }
+}
+
+/// SpoolStatus's answer, as `spool show status` counts.
+const STATUS_FIELDS: &[EventField] = &[
+    field("Queued", "Files waiting for their due time (first attempt)."),
+    field("WaitingRetry", "Files waiting for their next attempt after a failed one."),
+    field("Held", "Files due but held back by maxcalls or maxrate."),
+    field("WaitingWindow", "Files due but waiting for their campaign's calling window (hours) to open."),
+    field("WaitingPaused", "Files due but waiting for their campaign (or all) to be resumed."),
+    field("DueSuspended", "Files due but not dispatched while pbx_spool.so is loaded too."),
+    field("InProgress", "Calls in progress."),
+    field("BeingWritten", "Files created in place and still being written."),
+    field("LeftForAdmin", "Files left for the admin: unreadable, not writable or not a regular file."),
+    field("Kept", "Finished files kept in outgoing by AlwaysDelete: no until their date."),
+    field("Workers", "Threads in the worker pool."),
+    field("Attempts", "Attempts since the module was loaded."),
+    field("Completed", "Files completed (answered) since load."),
+    field("Expired", "Files expired (no answer on the last attempt) since load."),
+    field("Failed", "Files failed since load."),
+    field("Rejected", "Files refused by the security policy or the owner check since load."),
+    field("ClaimsLost", "Due files another server claimed first (shared = yes) since load."),
+    field("AllPaused", "yes while spool pause all is in force."),
+    field("DispatchSuspended", "yes while nothing is dispatched because pbx_spool.so is loaded."),
+    field("SuspendedReason", "Why, while DispatchSuspended is yes."),
+    field("Campaigns", "How many campaigns pbx_spool_rs.conf defines."),
+    field(
+        "CampaignN",
+        "One per campaign (N from 0): its name, active or paused, and queued=, window=, paused=, held=, \
+         inprogress= counts.",
+    ),
+];
 
 /// The AMI actions, in the order they are registered. Asterisk shows their help from the installed XML
 /// documentation (`crate::xmldoc` renders it from this table); without it, from the plain texts here.
@@ -225,6 +262,7 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
             text: "List only this campaign's files (a section of pbx_spool_rs.conf); an unknown name is an error.",
         }],
         list: Some((crate::events::QUEUE_ENTRY, crate::events::SHOW_COMPLETE)),
+        answer_fields: &[],
     },
     AmiCommand {
         action: AmiAction::Status,
@@ -237,6 +275,7 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         ),
         headers: &[],
         list: None,
+        answer_fields: STATUS_FIELDS,
     },
     AmiCommand {
         action: AmiAction::Pause,
@@ -249,6 +288,7 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         ),
         headers: &[CAMPAIGN_OR_ALL],
         list: None,
+        answer_fields: &[],
     },
     AmiCommand {
         action: AmiAction::Resume,
@@ -258,6 +298,7 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         description: "Campaign: <name>|all (required).",
         headers: &[CAMPAIGN_OR_ALL],
         list: None,
+        answer_fields: &[],
     },
     AmiCommand {
         action: AmiAction::Cancel,
@@ -283,6 +324,7 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
             },
         ],
         list: None,
+        answer_fields: &[],
     },
 ];
 

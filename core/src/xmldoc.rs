@@ -78,6 +78,12 @@ fn render_action(out: &mut String, action: &AmiCommand) {
     out.push_str("\t\t</syntax>\n");
     out.push_str("\t\t<description>\n");
     paragraphs(out, 3, &[&joined(action.description)]);
+    if !action.answer_fields.is_empty() {
+        paragraphs(out, 3, &["Its answer (Response: Success) has these fields:"]);
+        for field in action.answer_fields {
+            paragraphs(out, 3, &[&format!("{}: {}", field.name, field.text)]);
+        }
+    }
     out.push_str("\t\t</description>\n");
     out.push_str("\t\t<see-also>\n");
     for other in AMI_ACTIONS.iter().filter(|other| other.name != action.name) {
@@ -102,7 +108,7 @@ fn render_action(out: &mut String, action: &AmiCommand) {
 fn render_event(out: &mut String, event: &AmiEvent, depth: usize) {
     let (at, inner) = (indent(depth), indent(depth + 1));
     let _ = writeln!(out, "{at}<managerEvent name=\"{}\" language=\"{LANGUAGE}\" module=\"{MODULE}\">", event.name);
-    let _ = writeln!(out, "{inner}<managerEventInstance class=\"{}\">", event.class);
+    let _ = writeln!(out, "{inner}<managerEventInstance class=\"{}\" module=\"{MODULE}\">", event.class);
     let _ = writeln!(out, "{inner}\t<synopsis>{}</synopsis>", escape(event.synopsis));
     let _ = writeln!(out, "{inner}\t<syntax>");
     for field in event.fields {
@@ -140,7 +146,9 @@ fn render_config(out: &mut String) {
     render_object(
         out,
         GENERAL_CATEGORY,
-        "The spooler's settings: where calls may go, what a call file may run, limits and pacing.",
+        "The spooler's settings (the [general] section)",
+        &["Where calls may go, what a call file may run and write, file limits and ownership, pacing, and a \
+           shared spool."],
         true,
         &general_key_docs(),
     );
@@ -158,8 +166,10 @@ fn render_config(out: &mut String) {
     render_object(
         out,
         CAMPAIGN_TYPE,
-        "A campaign: any section other than [general], named as you like (all is reserved). Its files can be \
-         paused and resumed together (spool pause, SpoolPause), have their own limits and calling windows.",
+        "A campaign: any section other than [general]",
+        &["Named as you like (all is reserved). A call file joins the first campaign, in the order written, whose \
+             match glob (and channel pattern, if any) fits it. A campaign's files can be paused and resumed \
+             together (spool pause, SpoolPause) and have their own limits and calling windows."],
         false,
         &campaign_keys,
     );
@@ -167,9 +177,19 @@ fn render_config(out: &mut String) {
     out.push_str("\t</configInfo>\n");
 }
 
-fn render_object(out: &mut String, name: &str, synopsis: &str, is_general: bool, keys: &[KeyDoc]) {
+fn render_object(
+    out: &mut String,
+    name: &str,
+    synopsis: &str,
+    description: &[&str],
+    is_general: bool,
+    keys: &[KeyDoc],
+) {
     let _ = writeln!(out, "\t\t\t<configObject name=\"{name}\">");
     let _ = writeln!(out, "\t\t\t\t<synopsis>{}</synopsis>", escape(synopsis));
+    out.push_str("\t\t\t\t<description>\n");
+    paragraphs(out, 5, description);
+    out.push_str("\t\t\t\t</description>\n");
     out.push_str("\t\t\t\t<syntax>\n\t\t\t\t\t<matchInfo>\n");
     let _ = writeln!(
         out,
