@@ -254,7 +254,7 @@ impl Key {
     }
 }
 
-/// The documentation of every `[general]` key, in the order of [`KEYS`].
+/// The documentation of every `[general]` key, in the order `[general]` keys are declared.
 pub fn general_key_docs() -> Vec<KeyDoc> {
     KEYS.iter().map(|&(name, key)| key.doc(name)).collect()
 }
