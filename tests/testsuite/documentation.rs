@@ -3,7 +3,7 @@
 //! show command Spool...` and `manager show event Spool...` answer from it like Asterisk's own modules;
 //! without it, the AMI actions keep their plain-text help.
 
-use crate::harness::{Asterisk, Spooler};
+use crate::harness::{Asterisk, Spooler, RUST_SO};
 
 /// The committed file, as `make install` installs it.
 const XML: &str = include_str!("../../documentation/pbx_spool_rs-en_US.xml");
@@ -75,6 +75,16 @@ fn the_installed_xml_answers_manager_show_command_and_event() {
         "manager show event SpoolFinished",
         &["ReasonText", "Linkedid", "Rejected", "Raised when pbx_spool_rs is done with a call file"],
     );
+
+    // Registered again after an unload, the actions find the documentation again.
+    let out = ast.cli(&format!("module unload {RUST_SO}"));
+    assert!(!ast.module_loaded(RUST_SO), "still loaded: {out}\n{}", ast.diagnostics());
+    let gone = ast.cli("manager show command SpoolStatus");
+    assert!(!gone.contains("Info about Manager Command 'SpoolStatus'"), "still registered:\n{gone}");
+    ast.cli(&format!("module load {RUST_SO}"));
+    assert!(ast.module_running(RUST_SO), "{}", ast.diagnostics());
+    cli_has(&ast, "manager show command SpoolStatus", &["Info about Manager Command 'SpoolStatus'", "[Syntax]"]);
+    ast.assert_alive();
 }
 
 #[test]
