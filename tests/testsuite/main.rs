@@ -10,6 +10,7 @@ mod harness;
 mod campaigns;
 mod configuration;
 mod demo;
+mod documentation;
 mod faults;
 mod harness_selftest;
 mod lifecycle;
