@@ -122,6 +122,10 @@ struct Scheduler<H: Host> {
     state_write_failed: bool,
     /// Set while the stock pbx_spool is loaded beside us: nothing is dispatched (see [`Suspension`]).
     suspension: Option<Suspension>,
+    /// When a change in outgoing/ may next make us look whether the stock pbx_spool was loaded.
+    next_stock_look: Millis,
+    /// A change came before `next_stock_look`: look then.
+    stock_look_owed: bool,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -243,6 +247,8 @@ impl<H: Host> Scheduler<H> {
             running: 0,
             grow_check_at: None,
             suspension: None,
+            next_stock_look: 0,
+            stock_look_owed: false,
         })
     }
 
@@ -274,17 +280,24 @@ impl<H: Host> Scheduler<H> {
             if let Err(err) = self.inotify.read_events(&mut events) {
                 host_log!(self.host, Level::Error, "Unable to read inotify events: {err}");
             }
+            if !events.is_empty() {
+                self.notice_stock_spooler(bookkeeping::now_ms());
+            }
             for event in events.drain(..) {
                 self.handle_event(event);
             }
             self.continue_rescan();
             self.continue_rejoining();
             if self.rescan.is_none() && self.scan.due(self.settings.watch.scans(), bookkeeping::now_ms()) {
+                self.notice_stock_spooler(bookkeeping::now_ms());
                 self.start_rescan(PERIODIC_SCAN);
             }
 
             let now = bookkeeping::now_ms();
             self.check_suspension(now);
+            if self.stock_look_due().is_some_and(|at| at <= now) {
+                self.notice_stock_spooler(now);
+            }
             expired.clear();
             self.wheel.expire(wheel_time(now), &mut expired);
             for (name, _) in expired.drain(..) {
@@ -298,7 +311,7 @@ impl<H: Host> Scheduler<H> {
                 continue; // more of the directory, or more Channel: lines, to read: do not sleep
             }
             let scan_at = self.scan.wakeup(self.settings.watch.scans());
-            let suspension_check = self.suspension.map(|s| s.next_check);
+            let suspension_check = self.suspension.map(|s| s.next_check).or(self.stock_look_due());
             let next =
                 [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at, suspension_check]
                     .into_iter()
@@ -329,6 +342,7 @@ impl<H: Host> Scheduler<H> {
                 Request::Rescan => self.start_rescan("requested"),
                 Request::Snapshot(query, reply) => {
                     self.drain_reports();
+                    self.notice_stock_spooler(bookkeeping::now_ms());
                     reply.answer(self.snapshot(&query));
                 }
                 Request::Pause(campaign, pause, reply) => {

@@ -9,7 +9,9 @@ use crate::bookkeeping::{self, Millis};
 use crate::host::{Host, Level};
 use crate::host_log;
 
-/// While dispatch is suspended, how often to look whether the stock pbx_spool is still loaded.
+/// While dispatch is suspended, how often to look whether the stock pbx_spool is still loaded; outside a
+/// suspension, how often at most a change in outgoing/ or a status request makes us look whether it was
+/// loaded (each look walks the process's loaded objects: cheap, but not for every event of a flood).
 const STOCK_SPOOLER_POLL_MS: Millis = 1000;
 
 /// Why dispatch is suspended when the stock pbx_spool is loaded, as the status and the AMI event say it.
@@ -38,6 +40,32 @@ impl<H: Host> Scheduler<H> {
         }
         self.suspend();
         true
+    }
+
+    /// Whether pbx_spool was loaded since we last looked, asked when something happens in outgoing/ (a
+    /// pbx_spool loaded at run time reads, dials and removes files there at once) or an admin asks for
+    /// the status, at most every [`STOCK_SPOOLER_POLL_MS`]: the ERROR and `SpoolSuspended` come when
+    /// pbx_spool appears, even if it takes every file before our next dispatch would have noticed it.
+    /// A look refused by that limit is owed, and taken when the limit allows ([`Scheduler::stock_look_due`]).
+    pub(super) fn notice_stock_spooler(&mut self, now: Millis) {
+        if self.suspension.is_some() {
+            self.stock_look_owed = false;
+            return;
+        }
+        if now < self.next_stock_look {
+            self.stock_look_owed = true;
+            return;
+        }
+        self.stock_look_owed = false;
+        self.next_stock_look = now + STOCK_SPOOLER_POLL_MS;
+        if self.host.stock_spooler_loaded() {
+            self.suspend();
+        }
+    }
+
+    /// When an owed look at the stock pbx_spool is due, for the scheduler's timer.
+    pub(super) fn stock_look_due(&self) -> Option<Millis> {
+        self.stock_look_owed.then_some(self.next_stock_look)
     }
 
     /// Stop dispatching: one ERROR line with the fix, one `SpoolSuspended` event.

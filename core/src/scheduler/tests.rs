@@ -970,6 +970,25 @@ fn the_stock_spooler_loaded_at_run_time_suspends_dispatch_until_it_is_gone() {
 }
 
 #[test]
+fn the_stock_spooler_loaded_while_nothing_is_due_is_reported_when_outgoing_changes() {
+    // pbx_spool loaded at run time takes every file there at once; our next dispatch may never come, but
+    // the change in outgoing/ (here: a file dated an hour ahead) makes us look, and say so.
+    let host = FakeHost::new(|_, _| answered());
+    let spool = Running::start(host.clone(), "sched-stock-idle", SpoolSettings::default());
+    wait_snapshot(&spool, "the scheduler running", |_| true);
+    host.set_stock_spooler_loaded(true);
+    let later = bookkeeping::now_ms() + 3_600_000;
+    let staged = spool.paths.outgoing.parent().unwrap().join("later.call.tmp");
+    std::fs::write(&staged, CALL).unwrap();
+    bookkeeping::set_times(&staged, later, later).unwrap();
+    std::fs::rename(&staged, spool.paths.outgoing.join("later.call")).unwrap();
+    host.wait_for("the suspension", WAIT, |r| r.events.iter().any(|(e, _)| e == "SpoolSuspended"));
+    assert_eq!(errors_logged(&host, "noload => pbx_spool.so"), 1);
+    assert_eq!(calls(&host), 0);
+    assert!(spool.snapshot().suspended.is_some());
+}
+
+#[test]
 fn the_stock_spooler_loaded_before_the_scheduler_starts_suspends_it_from_the_start() {
     let host = FakeHost::new(|_, _| answered());
     host.set_stock_spooler_loaded(true);
