@@ -18,10 +18,6 @@
 //! under pbx_spool; the account shows them (`shut`) and the exact per-file attempt counts exempt them.
 //! Run it on a quiet machine: tests that fill the host's pid space make thread creation fail.
 
-// The integration suite's harness, shared by path: real Asterisk instances in the chroot.
-#[path = "../testsuite/harness/mod.rs"]
-mod harness;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -31,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{wait_stable, wait_until, Asterisk, Message, Spooler, RUST_SO};
+use harness::{wait_stable, wait_until, Asterisk, Message, Spooler, RUST_SO};
 
 /// Where the far ends report (`${SOAKN}` is the file's number, set by the call file).
 const DIALPLAN: &str = r#"

@@ -10,8 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::harness::{Asterisk, Builder, Spooler, RUST_SO};
 use crate::security::{conf, expect_rejected, placed, report_call, setup, shown, SOON};
+use harness::{Asterisk, Builder, Spooler, RUST_SO};
 
 /// The user of the chroot a packaged Asterisk runs as (from the Debian package).
 const RUN_USER: &str = "asterisk";

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{set_mtime, wait_until, Asterisk, Message, Spooler, RUST_SO};
 use crate::parity::{assert_no_more, drop_dated, normalise, outgoing_names, ue};
+use harness::{set_mtime, wait_until, Asterisk, Message, Spooler, RUST_SO};
 
 /// Generous deadline for something that should happen within a second or two on a loaded machine.
 const SOON: Duration = Duration::from_secs(15);
@@ -80,7 +80,7 @@ fn extensions_conf(slow: u32) -> String {
     format!("[general]\nstatic = yes\nwriteprotect = yes\n\n{}\n", dialplan(slow))
 }
 
-fn start(builder: crate::harness::Builder) -> Asterisk {
+fn start(builder: harness::Builder) -> Asterisk {
     builder.extensions(&dialplan(30)).module("func_env.so").start()
 }
 
@@ -506,7 +506,7 @@ fn crash_and_restart(spooler: Spooler) {
     );
 }
 
-crate::harness::both_spoolers! {
+harness::both_spoolers! {
     /// See [`crash_and_restart`].
     fn crash_and_restart_loses_nothing(spooler: Spooler) {
         crash_and_restart(spooler)
@@ -726,7 +726,7 @@ fn reload_during_a_burst_loses_nothing() {
 // 3. File-system faults.
 // ------------------------------------------------------------------------------------------------
 
-crate::harness::both_spoolers! {
+harness::both_spoolers! {
     /// (a) `outgoing_done` cannot be created (a regular file has its name) and the call files say
     /// `Archive: yes`: both spoolers delete each file, as pbx_spool's remove_from_queue does.
     /// pbx_spool_rs logs a WARNING that archiving is disabled for each; pbx_spool logs nothing (its
@@ -1053,7 +1053,7 @@ fn redated_files_follow_their_new_dates() {
 // 5. Resource exhaustion.
 // ------------------------------------------------------------------------------------------------
 
-crate::harness::both_spoolers! {
+harness::both_spoolers! {
     /// asterisk.conf `maxcalls = 2` and 10 call files due at once whose calls last 2 s (MaxRetries 3,
     /// RetryTime 1). Asterisk refuses to start a PBX beyond the limit ("Maximum call limit of 2 calls
     /// exceeded"): refused on the far end, the attempt fails (reason 0) and is retried like any failed

@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::harness::{both_spoolers, set_mtime, Asterisk, Builder, Message};
+use harness::{both_spoolers, set_mtime, Asterisk, Builder, Message};
 
 /// The dialplan every parity scenario loads.
 ///

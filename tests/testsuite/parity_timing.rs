@@ -6,11 +6,11 @@ use std::fs;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::{both_spoolers, set_mtime, Spooler};
 use crate::parity::{
     assert_no_more, drop_dated, events, expect_gone, expect_log_count, outgoing_names, setup, spooler_caught_up,
     spooler_ready, ue, SOON,
 };
+use harness::{both_spoolers, set_mtime, Spooler};
 
 fn call(file: &str) -> String {
     format!("Channel: Local/s@answer\nContext: report\nExtension: s\nSet: FILE={file}\n")

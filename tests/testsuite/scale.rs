@@ -10,11 +10,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::harness::bulk::{
+use harness::bulk::{
     ami_only, count_entries, expect_spool_watch, file_number, max_queued_events, rss_bytes, stage, thread_names,
     threads, Stopped,
 };
-use crate::harness::{Asterisk, Message, Spooler};
+use harness::{Asterisk, Message, Spooler};
 
 /// At least this many files; more when the kernel's inotify queue is larger, so the renames always
 /// overflow it.
@@ -98,7 +98,7 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
     };
     let outgoing = ast.outgoing_dir();
     let mut peak_threads = 0;
-    let all_done = crate::harness::wait_until(FINISH_TIMEOUT, || {
+    let all_done = harness::wait_until(FINISH_TIMEOUT, || {
         peak_threads = peak_threads.max(threads(ast.pid()));
         // The cheap check first: listing 20,000 entries every 20 ms would compete with Asterisk.
         ast.ami().count_events(is_finished) > files && count_entries(&outgoing) == 0
@@ -139,7 +139,7 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
 
     // Everything the burst started winds down: a pool may keep idle workers for a while, not for ever.
     let rss_after = rss_bytes(ast.pid());
-    let returned = crate::harness::wait_until(THREADS_RETURN, || ast.thread_count() == baseline);
+    let returned = harness::wait_until(THREADS_RETURN, || ast.thread_count() == baseline);
     let after = ast.thread_count();
     eprintln!(
         "scale: {files} files renamed in {renaming:.2?}, all finished {finished_in:.2?} after the first rename \

@@ -13,8 +13,8 @@ use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::{both_spoolers, Asterisk, Builder, Message, Spooler, RUST_SO};
 use crate::parity::outgoing_names;
+use harness::{both_spoolers, Asterisk, Builder, Message, Spooler, RUST_SO};
 
 /// Deadline for something that should happen within a second or two.
 pub(crate) const SOON: Duration = Duration::from_secs(10);
@@ -59,7 +59,7 @@ pub(crate) fn setup(builder: Builder) -> Builder {
 /// and 23) has a res_rtp_asterisk that does not, and no res_pjproject.
 pub(crate) fn with_rtp(builder: Builder) -> Builder {
     let builder = builder.module("res_sorcery_config.so");
-    let builder = if crate::harness::env::has_stock_module("res_pjproject.so") {
+    let builder = if harness::env::has_stock_module("res_pjproject.so") {
         builder.module("res_pjproject.so").file("pjproject.conf", "")
     } else {
         builder
@@ -124,7 +124,7 @@ pub(crate) fn attack_builder(dialplan: &str, modules: &[&str]) -> Builder {
     let builder = setup(Asterisk::builder(Spooler::Rust)).extensions(&format!("{DIALPLAN}{dialplan}")).verbose(3);
     modules
         .iter()
-        .filter(|module| !URL_FETCHERS.contains(module) || crate::harness::env::has_stock_module(module))
+        .filter(|module| !URL_FETCHERS.contains(module) || harness::env::has_stock_module(module))
         .fold(builder, |builder, module| builder.module(module))
 }
 
@@ -300,7 +300,7 @@ fn first_leg_strict_allows_only_bare_endpoints() {
     let ast = start_rust(|b| {
         b.file("pbx_spool_rs.conf", &conf("first_leg = strict\n"))
             .module("chan_iax2.so")
-            .file("iax.conf", &crate::security_round_two::iax_conf())
+            .file("iax.conf", &crate::security_escalations::iax_conf())
     });
     ast.drop_call_file("local.call", &report_call("Local/s@answer", "local", ""));
     ast.drop_call_file("trunk.call", &report_call("PJSIP/100@trunk", "trunk", ""));
@@ -370,7 +370,7 @@ fn system_application_is_refused_by_default() {
     expect_rejected(&ast, "system.call", "(rule application, value 'System')");
     expect_rejected(&ast, "trysystem.call", "(rule application, value 'trysystem')");
     // Bounded absence window: the command would have run within it.
-    let ran = crate::harness::wait_until(ABSENCE, || marker1.exists() || marker2.exists());
+    let ran = harness::wait_until(ABSENCE, || marker1.exists() || marker2.exists());
     assert!(!ran, "a refused System command ran\n{}", ast.diagnostics());
     assert_never_attempted(&ast, "system.call");
     assert_never_attempted(&ast, "trysystem.call");
@@ -508,7 +508,7 @@ fn hostile_files_get_a_verdict_and_do_not_disturb_the_spool() {
     let ast = start_rust(|b| b.file("pbx_spool_rs.conf", &conf("max_value_len = 512\n")));
     only_text_safe_events(&ast);
     let out = ast.outgoing_dir();
-    let passwd = crate::harness::env::host_path("/etc/passwd");
+    let passwd = harness::env::host_path("/etc/passwd");
     let passwd_before = (fs::read(&passwd).expect("chroot /etc/passwd"), fs::metadata(&passwd).unwrap().mtime());
 
     // FIFO, created in place (as mkfifo does).

@@ -9,10 +9,10 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::time::Instant;
 
-use crate::harness::{wait_until, Asterisk, Builder};
 use crate::security::{
     assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, spool_event, ABSENCE, SOON,
 };
+use harness::{wait_until, Asterisk, Builder};
 
 /// A call centre's dialplan: an outbound context whose first priority is its guard, a context a deny
 /// rule protects, and one that reports the PBX-wide global a trunk route would read.
@@ -66,7 +66,7 @@ fn assert_spool_still_works(ast: &Asterisk, tag: &str) {
 /// that plays a sound file: no connection reaches a listener on the host the file names.
 #[test]
 fn sound_arguments_that_are_urls_reach_no_host() {
-    if crate::harness::env::not_applicable_without(
+    if harness::env::not_applicable_without(
         &crate::security::URL_FETCHERS,
         "the media cache fetches the URLs refused here",
     ) {

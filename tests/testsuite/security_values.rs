@@ -9,8 +9,8 @@ use std::fs;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::harness::{wait_until, Asterisk, Builder, Message, Spooler};
 use crate::security::{assert_never_attempted, expect_rejected, placed, report_call, setup, with_rtp, ABSENCE, SOON};
+use harness::{wait_until, Asterisk, Builder, Message, Spooler};
 
 /// The contexts these tests use besides the shared `answer`/`report`: a call that reports, after a
 /// while, what was set on it; playback in the call's language; a call centre with a recorded queue
@@ -150,7 +150,7 @@ fn invites_received(phone: &UdpSocket, window: Duration) -> Vec<String> {
 /// INVITE with either header. A good file to the same endpoint still rings it, without the header.
 #[test]
 fn signalling_headers_that_answer_a_phone_are_refused() {
-    if crate::harness::env::not_applicable_without(&["res_pjsip.so"], "PJSIP_HEADER is a PJSIP function") {
+    if harness::env::not_applicable_without(&["res_pjsip.so"], "PJSIP_HEADER is a PJSIP function") {
         return;
     }
     let phone = UdpSocket::bind("127.0.0.1:0").expect("the phone's socket");
@@ -299,7 +299,7 @@ fn variables_that_shadow_a_dialplan_global_are_refused() {
     assert_eq!(route.get("Dial"), Some("PJSIP/0123@office-trunk"), "{route}");
 
     ast.write_etc("pbx_spool_rs.conf", &crate::security::conf("allow_variable = TRUNKVAR\n"));
-    ast.cli(&format!("module reload {}", crate::harness::RUST_SO));
+    ast.cli(&format!("module reload {}", harness::RUST_SO));
     ast.expect_until("allow_variable in force", SOON, || {
         ast.cli("spool show status").lines().any(|l| l.contains("allow_variable") && l.trim_end().ends_with("TRUNKVAR"))
     });

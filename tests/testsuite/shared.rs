@@ -1,4 +1,4 @@
-//! Several Asterisk servers on one shared spool (issue 14): three instances, each with its own
+//! Several Asterisk servers on one shared spool: three instances, each with its own
 //! configuration, run directory and AMI port, all with `shared = yes` on one spool directory. Every file
 //! must be dialled exactly once across the three, with inotify and with scans only, through a kill -9
 //! (the dead server's attempts aborted and finished by the others), an unload/reload and a late start.
@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::bulk::{ami_only, count_entries, expect_spool_watch, file_number, stage};
-use crate::harness::{wait_until, Asterisk, Message, SharedSpool, Spooler, RUST_SO};
+use harness::bulk::{ami_only, count_entries, expect_spool_watch, file_number, stage};
+use harness::{wait_until, Asterisk, Message, SharedSpool, Spooler, RUST_SO};
 
 const DIALPLAN: &str = "\
 [fail]

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::harness::bulk::{file_name, file_number, stage};
-use crate::harness::{Asterisk, Message, Spooler, RUST_SO, STOCK_SO};
+use harness::bulk::{file_name, file_number, stage};
+use harness::{Asterisk, Message, Spooler, RUST_SO, STOCK_SO};
 
 /// Call files per scenario.
 const FILES: usize = 100;

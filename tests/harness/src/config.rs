@@ -59,7 +59,7 @@ impl Spooler {
     }
 }
 
-/// Settings for one instance; build with [`crate::harness::Asterisk::builder`], then `.start()`.
+/// Settings for one instance; build with [`crate::Asterisk::builder`], then `.start()`.
 #[derive(Clone, Debug)]
 pub struct Builder {
     pub(super) name: Option<String>,

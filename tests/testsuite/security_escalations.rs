@@ -1,4 +1,4 @@
-//! Security, round two (issue 11), against the real Asterisk with the modules that provide each vector
+//! Security against escalations, with the real Asterisk and the modules that provide each vector
 //! loaded: whatever application or function a call file names, it gets no shell, no trunk, no
 //! PBX-wide change and no crash under the default policy, and the legitimate uses keep working. Every
 //! refused vector would leave a marker (a file a shell creates, a global, a channel to a "trunk") and
@@ -9,10 +9,10 @@ use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{wait_until, Asterisk, Builder, Message, Spooler, RUST_SO};
 use crate::security::{
     assert_never_attempted, conf, expect_finished, expect_rejected, placed, report_call, setup, with_rtp, ABSENCE, SOON,
 };
+use harness::{wait_until, Asterisk, Builder, Message, Spooler, RUST_SO};
 
 /// The contexts these tests need besides the shared `answer`/`report`: a dialplan that itself uses
 /// System and SHELL (the admin's, reached through Context/Extension), one a second leg reaches, and
@@ -88,10 +88,10 @@ fn assert_spool_still_works(ast: &Asterisk, tag: &str) {
 
 // ----- 1. no shell, whatever application names it ------------------------------------------------------
 
-/// Under the default policy every way to a shell that the first round missed is refused before a call
-/// is placed: ExecIf/ExecIfTime wrapping System, AGI with an absolute program or an agi:// server,
-/// Exec expanding SHELL, ExternalIVR, MixMonitor's post-recording command, Originate running System,
-/// and the self-expanding Exec that would overflow Asterisk's stack. No marker appears, Asterisk stays
+/// Under the default policy every way to a shell besides the System application itself (`security.rs`)
+/// is refused before a call is placed: ExecIf/ExecIfTime wrapping System, AGI with an absolute program
+/// or an agi:// server, Exec expanding SHELL, ExternalIVR, MixMonitor's post-recording command,
+/// Originate running System, and the self-expanding Exec that would overflow Asterisk's stack. No marker appears, Asterisk stays
 /// up, and the next good file is placed.
 #[test]
 fn shell_vectors_are_refused_by_default() {

@@ -1,7 +1,7 @@
-//! One spool directory shared by several instances (issue 14): created under the tests directory, named
+//! One spool directory shared by several instances: created under the tests directory, named
 //! `<name>-<pid>-<counter>` like an instance directory so a later run's sweep removes it if left behind,
 //! and removed on drop unless the test failed or `PBX_SPOOL_RS_KEEP=1`. Point instances at it with
-//! [`crate::harness::Builder::shared_spool`].
+//! [`crate::Builder::shared_spool`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
