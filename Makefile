@@ -1,7 +1,9 @@
 # pbx_spool_rs: build, install, and the project's test bed.
 #
 #   make                      build pbx_spool_rs.so (release) into target/release/
-#   make install              install it into ASTMODDIR, and the sample config into ASTETCDIR
+#   make install              install it into ASTMODDIR, its XML documentation into
+#                             ASTDATADIR/documentation/thirdparty, and the sample config into ASTETCDIR
+#   make docs-xml             write documentation/pbx_spool_rs-en_US.xml again from the core's declarations
 #   make samples              install only the commented sample pbx_spool_rs.conf, readable by Asterisk's
 #                             user (never overwrites)
 #   make check                the fast first step of CI: rustfmt, clippy and rustdoc with warnings as errors,
@@ -21,11 +23,12 @@
 CARGO ?= cargo
 ASTMODDIR ?= /usr/lib/x86_64-linux-gnu/asterisk/modules
 ASTETCDIR ?= /etc/asterisk
+ASTDATADIR ?= /usr/share/asterisk
 BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
-.PHONY: all module install samples check test upstream-test demo env host-deps fuzz bench soak clean \
+.PHONY: all module install docs-xml samples check test upstream-test demo env host-deps fuzz bench soak clean \
 	asterisk-src test-matrix
 
 all: module
@@ -39,6 +42,15 @@ install: module samples
 	install -m 0755 $(MODULE) $(DESTDIR)$(ASTMODDIR)/pbx_spool_rs.so
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 target/release/callfile $(DESTDIR)$(BINDIR)/callfile
+	install -d $(DESTDIR)$(ASTDATADIR)/documentation/thirdparty
+	install -m 0644 documentation/pbx_spool_rs-en_US.xml $(DESTDIR)$(ASTDATADIR)/documentation/thirdparty/
+	@echo "Asterisk reads documentation/thirdparty at startup: restart it for 'config show help pbx_spool_rs',"
+	@echo "'manager show command SpoolStatus' and 'manager show event SpoolFinished'."
+
+# The XML documentation is rendered from the core's declarations (commands, events, config keys); a unit
+# test fails while the committed file differs.
+docs-xml:
+	PBX_SPOOL_RS_BLESS_DOCS=1 $(CARGO) test --release -p pbx_spool_core xmldoc::tests::the_committed_file_is_the_rendered_one
 
 # The commented sample configuration, owned by the user Asterisk runs as (asterisk.conf's runuser/rungroup,
 # else the owner of ASTETCDIR), mode 0640; an existing pbx_spool_rs.conf is never overwritten.

@@ -32,6 +32,7 @@ const FUNCTIONS: &[&str] = &[
     "prs_hangup_uniqueid",
     "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
+    "prs_xmldoc_has",
     "__internal_pbx_spool_rs_self",
     "__ast_cli_register",
     "ast_cli_unregister",

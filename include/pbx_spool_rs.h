@@ -48,5 +48,8 @@ int prs_hangup_uniqueid(const char *uniqueid);
 int prs_live_dangerously(void);
 /* manager_event(category, event, "%s", body); body is "Key: value\r\n" lines. */
 void prs_manager_event(int category, const char *event, const char *body);
+/* 1: Asterisk's loaded XML documentation has an element <type name="name"> (manager, managerEvent, ...);
+ * 0: it has not, or Asterisk was built without XML documentation. */
+int prs_xmldoc_has(const char *type, const char *name);
 
 #endif

@@ -22,6 +22,8 @@
 #include "asterisk/paths.h"
 #include "asterisk/pbx.h"
 #include "asterisk/utils.h"
+#include "asterisk/xml.h"
+#include "asterisk/xmldoc.h"
 
 #include "pbx_spool_rs.h"
 
@@ -141,6 +143,20 @@ int prs_live_dangerously(void)
 void prs_manager_event(int category, const char *event, const char *body)
 {
 	manager_event(category, event, "%s", body);
+}
+
+/* ast_xmldoc_query exists only in an Asterisk built with XML documentation (AST_XML_DOCS). */
+int prs_xmldoc_has(const char *type, const char *name)
+{
+#ifdef AST_XML_DOCS
+	struct ast_xml_xpath_results *results = ast_xmldoc_query("/docs/%s[@name='%s']", type, name);
+	int found = results != NULL;
+
+	ast_xml_xpath_results_free(results);
+	return found;
+#else
+	return 0;
+#endif
 }
 
 AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER, "Outgoing Spool Support (Rust)",

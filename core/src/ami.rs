@@ -4,6 +4,7 @@
 //! time-zone arithmetic here: this runs on Asterisk's manager threads.
 
 use crate::cli::Spooler;
+use crate::events;
 use crate::report::Totals;
 use crate::scheduler::{QueuedFile, SnapshotQuery};
 use crate::text::yes_no;
@@ -143,9 +144,9 @@ pub fn answer<S: Spooler + ?Sized>(
                 .collect();
             AmiAnswer::List {
                 message: "Queued call files will follow".into(),
-                event: "SpoolQueueEntry".into(),
+                event: events::QUEUE_ENTRY.into(),
                 items,
-                complete_event: "SpoolShowComplete".into(),
+                complete_event: events::SHOW_COMPLETE.into(),
             }
         }
     }
@@ -223,6 +224,10 @@ mod tests {
         };
         assert_eq!(complete_event, "SpoolShowComplete");
         assert_eq!(items.len(), 3);
+        for item in &items {
+            let names: Vec<&str> = item.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(events::check_declared(events::QUEUE_ENTRY, &names), Ok(()));
+        }
         assert_eq!(items[0][1], ("Campaign".to_string(), "sales".to_string()));
         assert_eq!(items[0][2], ("Due".to_string(), "1000.500".to_string()));
         assert_eq!(items[1][1], ("Campaign".to_string(), String::new()));
@@ -243,6 +248,26 @@ mod tests {
             ]]
         );
         assert!(matches!(answer(AmiAction::Show, "nosuch", "", "", Some(&spooler)), AmiAnswer::Error(_)));
+    }
+
+    #[test]
+    fn status_answers_only_declared_fields() {
+        let mut spooler = fake();
+        spooler.snapshot.suspended = Some("pbx_spool.so is loaded".into());
+        spooler.snapshot.campaigns =
+            vec![crate::scheduler::CampaignFigures { name: "sales".into(), ..Default::default() }];
+        let AmiAnswer::Ack { fields, .. } = answer(AmiAction::Status, "", "", "", Some(&spooler)) else {
+            panic!("not an ack")
+        };
+        let spec = crate::commands::AMI_ACTIONS.iter().find(|a| a.action == AmiAction::Status).unwrap();
+        for (name, _) in &fields {
+            let numbered = name.trim_end_matches(|c: char| c.is_ascii_digit());
+            let declared = if numbered.len() < name.len() { format!("{numbered}N") } else { name.clone() };
+            assert!(spec.answer_fields.iter().any(|f| f.name == declared), "{name} is not in answer_fields");
+        }
+        assert!(
+            fields.iter().any(|(name, _)| name == "Campaign0") && fields.iter().any(|(n, _)| n == "SuspendedReason")
+        );
     }
 
     #[test]

@@ -99,6 +99,82 @@ pub fn find_with_channel(campaigns: &[Campaign], file_name: &[u8], tech: &[u8], 
     campaigns.iter().position(|campaign| campaign.matches(file_name) && campaign.matches_channel(tech, dest))
 }
 
+/// The keys a campaign's section accepts, with what each is for and an example value; [`apply`] reads
+/// only these, so the documentation rendered from this table lists every one.
+pub const CAMPAIGN_KEYS: &[CampaignKey] = &[
+    CampaignKey {
+        name: "match",
+        synopsis: "A glob (* and ?) on the call file's name; a file joins the first campaign whose glob fits.",
+        description: &["Repeatable. Call files stay unchanged: membership is by name (and channel, below)."],
+        repeatable: true,
+        example: "sales-*",
+    },
+    CampaignKey {
+        name: "channel",
+        synopsis: "A pattern on the file's Channel (Tech/Dest, as allow/deny match it) the file must also fit.",
+        description: &["Repeatable. With channel lines a file must fit a match glob AND a channel pattern."],
+        repeatable: true,
+        example: "Local/*@sales",
+    },
+    CampaignKey {
+        name: "maxcalls",
+        synopsis: "This campaign's calls in progress at once, on top of [general]'s (0 = only the global limit).",
+        description: &["A campaign at its limit does not hold back other campaigns' files."],
+        repeatable: false,
+        example: "10",
+    },
+    CampaignKey {
+        name: "maxrate",
+        synopsis: "This campaign's calls started per second, on top of [general]'s (0 = only the global limit).",
+        description: &["Fractions allowed; at most 100000."],
+        repeatable: false,
+        example: "2",
+    },
+    CampaignKey {
+        name: "hours",
+        synopsis: "Calling windows: [days] HH:MM-HH:MM, comma separated (mon-fri 09:00-20:00, sat 10:00-14:00).",
+        description: &[
+            "Days mon..sun, ranges (mon-fri, fri-mon) and lists (mon,wed); no days = every day; 24:00 ends a day; \
+             an end before the start runs past midnight. Several hours lines add up. A file due outside every \
+             window waits until one opens; nothing is written into it.",
+        ],
+        repeatable: true,
+        example: "mon-fri 09:00-20:00",
+    },
+    CampaignKey {
+        name: "timezone",
+        synopsis: "The IANA time zone the hours are in (Europe/Moscow), from the system's tz database.",
+        description: &["Daylight-saving changes are followed."],
+        repeatable: false,
+        example: "UTC",
+    },
+];
+
+/// One key of a campaign's section, documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignKey {
+    pub name: &'static str,
+    pub synopsis: &'static str,
+    pub description: &'static [&'static str],
+    pub repeatable: bool,
+    /// A valid value (the unit tests apply it).
+    pub example: &'static str,
+}
+
+impl CampaignKey {
+    /// The value in force when the key is not written, read from [`Campaign::new`].
+    pub fn default_value(&self) -> String {
+        let fresh = Campaign::new("default");
+        match self.name {
+            "maxcalls" => fresh.max_calls.unwrap_or(0).to_string(),
+            "maxrate" => fresh.max_rate.unwrap_or(0.0).to_string(),
+            "hours" if fresh.hours.is_none() => "at any time".to_string(),
+            "timezone" => fresh.timezone.unwrap_or_else(|| "the system's zone".to_string()),
+            _ => "none".to_string(),
+        }
+    }
+}
+
 /// Reads one `key = value` of a campaign's section into `campaign`. `Ok(false)`: not a campaign key.
 ///
 /// # Errors
@@ -106,6 +182,9 @@ pub fn find_with_channel(campaigns: &[Campaign], file_name: &[u8], tech: &[u8], 
 /// A sentence for the admin when the value is invalid.
 pub fn apply(campaign: &mut Campaign, key: &str, value: &str) -> Result<bool, String> {
     let key = key.to_ascii_lowercase();
+    if !CAMPAIGN_KEYS.iter().any(|known| known.name == key) {
+        return Ok(false);
+    }
     match key.as_str() {
         "match" => {
             if value.is_empty() || value.contains('/') || value.chars().any(char::is_control) {
@@ -209,5 +288,15 @@ mod tests {
             campaign.describe(),
             "match ; maxcalls 10; maxrate 2.5 calls/s; hours mon,tue,wed,thu,fri 09:00-18:00, sat 10:00-12:00 (Europe/Moscow)"
         );
+    }
+
+    #[test]
+    fn every_documented_key_is_read_and_no_other() {
+        for key in CAMPAIGN_KEYS {
+            let mut campaign = Campaign::new("docs");
+            assert_eq!(apply(&mut campaign, key.name, key.example), Ok(true), "{}", key.name);
+            assert_ne!(campaign, Campaign::new("docs"), "{} = {} changed nothing", key.name, key.example);
+        }
+        assert_eq!(apply(&mut Campaign::new("docs"), "colour", "red"), Ok(false));
     }
 }

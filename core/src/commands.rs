@@ -11,6 +11,7 @@ use std::ffi::CStr;
 
 use crate::ami::AmiAction;
 use crate::cli_args::{CommandId, Completion};
+use crate::events::EventField;
 
 /// One `spool ...` CLI command as Asterisk registers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +172,15 @@ pub enum AmiPermission {
 /// Like Asterisk's own Originate: the originate (or system) write permission.
 const ORIGINATE_OR_SYSTEM: &[AmiPermission] = &[AmiPermission::Originate, AmiPermission::System];
 
+/// One header an AMI action reads (besides ActionID, which every action echoes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmiHeader {
+    pub name: &'static str,
+    pub required: bool,
+    /// What it means, for `manager show command <name>`.
+    pub text: &'static str,
+}
+
 /// One AMI action as Asterisk registers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AmiCommand {
@@ -181,12 +191,60 @@ pub struct AmiCommand {
     pub permissions: &'static [AmiPermission],
     /// `manager show commands`, `manager show command <name>`.
     pub synopsis: &'static str,
-    /// `manager show command <name>`: its headers and what it answers.
+    /// `manager show command <name>`: its headers and what it answers (the text Asterisk shows when the
+    /// XML documentation is not installed).
     pub description: &'static str,
+    /// The headers it reads, for the XML documentation's syntax.
+    pub headers: &'static [AmiHeader],
+    /// An action that answers with a list: the name of each item's event and of the closing event
+    /// (both declared in [`crate::events::AMI_EVENTS`]).
+    pub list: Option<(&'static str, &'static str)>,
+    /// The fields of its `Response: Success` beyond Message (`N` in a name stands for 0, 1, ...).
+    pub answer_fields: &'static [EventField],
 }
 
-/// The AMI actions, in the order they are registered. Their help is registered with them: Asterisk builds
-/// XML documentation from its own source tree only, so a module built outside it documents itself here.
+const CAMPAIGN_OR_ALL: AmiHeader = AmiHeader {
+    name: "Campaign",
+    required: true,
+    text: "A campaign's name (a section of pbx_spool_rs.conf), or all for every call file.",
+};
+
+const fn field(name: &'static str, text: &'static str) -> EventField {
+    EventField { name, text }
+}
+
+/// SpoolStatus's answer, as `spool show status` counts.
+const STATUS_FIELDS: &[EventField] = &[
+    field("Queued", "Files waiting for their due time (first attempt)."),
+    field("WaitingRetry", "Files waiting for their next attempt after a failed one."),
+    field("Held", "Files due but held back by maxcalls or maxrate."),
+    field("WaitingWindow", "Files due but waiting for their campaign's calling window (hours) to open."),
+    field("WaitingPaused", "Files due but waiting for their campaign (or all) to be resumed."),
+    field("DueSuspended", "Files due but not dispatched while pbx_spool.so is loaded too."),
+    field("InProgress", "Calls in progress."),
+    field("BeingWritten", "Files created in place and still being written."),
+    field("LeftForAdmin", "Files left for the admin: unreadable, not writable or not a regular file."),
+    field("Kept", "Finished files kept in outgoing by AlwaysDelete: no until their date."),
+    field("Workers", "Threads in the worker pool."),
+    field("Attempts", "Attempts since the module was loaded."),
+    field("Completed", "Files completed (answered) since load."),
+    field("Expired", "Files expired (no answer on the last attempt) since load."),
+    field("Failed", "Files failed since load."),
+    field("Rejected", "Files refused by the security policy or the owner check since load."),
+    field("ClaimsLost", "Due files another server claimed first (shared = yes) since load."),
+    field("AllPaused", "yes while spool pause all is in force."),
+    field("DispatchSuspended", "yes while nothing is dispatched because pbx_spool.so is loaded."),
+    field("SuspendedReason", "Why, while DispatchSuspended is yes."),
+    field("Campaigns", "How many campaigns pbx_spool_rs.conf defines."),
+    field(
+        "CampaignN",
+        "One per campaign (N from 0): its name, active or paused, and queued=, window=, paused=, held=, \
+         inprogress= counts.",
+    ),
+];
+
+/// The AMI actions, in the order they are registered. Asterisk shows their help from the installed XML
+/// documentation (`crate::xmldoc` renders it from this table); without it, from the plain texts here.
 pub const AMI_ACTIONS: &[AmiCommand] = &[
     AmiCommand {
         action: AmiAction::Show,
@@ -198,6 +256,13 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
             "One SpoolQueueEntry event per file waiting to be dialled (File, Campaign, Due in seconds since\n",
             "the epoch), soonest first, then SpoolShowComplete with ListItems.",
         ),
+        headers: &[AmiHeader {
+            name: "Campaign",
+            required: false,
+            text: "List only this campaign's files (a section of pbx_spool_rs.conf); an unknown name is an error.",
+        }],
+        list: Some((crate::events::QUEUE_ENTRY, crate::events::SHOW_COMPLETE)),
+        answer_fields: &[],
     },
     AmiCommand {
         action: AmiAction::Status,
@@ -208,6 +273,9 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
             "Queued, WaitingRetry, Held, WaitingWindow, WaitingPaused, InProgress, ..., the totals since\n",
             "load, and one CampaignN line per campaign.",
         ),
+        headers: &[],
+        list: None,
+        answer_fields: STATUS_FIELDS,
     },
     AmiCommand {
         action: AmiAction::Pause,
@@ -218,6 +286,9 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
             "Campaign: <name>|all (required). Its files that fall due wait; calls in progress finish.\n",
             "Kept across module reload and restarts until SpoolResume.",
         ),
+        headers: &[CAMPAIGN_OR_ALL],
+        list: None,
+        answer_fields: &[],
     },
     AmiCommand {
         action: AmiAction::Resume,
@@ -225,6 +296,9 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         permissions: ORIGINATE_OR_SYSTEM,
         synopsis: "Resume a paused campaign (or all).",
         description: "Campaign: <name>|all (required).",
+        headers: &[CAMPAIGN_OR_ALL],
+        list: None,
+        answer_fields: &[],
     },
     AmiCommand {
         action: AmiAction::Cancel,
@@ -236,6 +310,21 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
             "in progress now; without it such a file is removed when the call ends, without a retry. A queued\n",
             "file is deleted, or moved to outgoing_done/ with Status: Cancelled under Archive: yes.",
         ),
+        headers: &[
+            AmiHeader {
+                name: "File",
+                required: true,
+                text: "The call file's name in the outgoing spool directory (no path).",
+            },
+            AmiHeader {
+                name: "Hangup",
+                required: false,
+                text: "yes: hang up the file's call in progress now. Without it, such a file is removed when its \
+                       call ends, without a retry.",
+            },
+        ],
+        list: None,
+        answer_fields: &[],
     },
 ];
 
@@ -294,6 +383,12 @@ mod tests {
             assert_eq!(entries.len(), 1, "{action:?}");
             assert!(entries[0].name.to_bytes().starts_with(b"Spool"), "{action:?}");
             assert!(!entries[0].permissions.is_empty() && !entries[0].synopsis.is_empty(), "{action:?}");
+            for header in entries[0].headers {
+                assert!(!header.text.is_empty() && header.name != "ActionID", "{action:?}: {}", header.name);
+            }
+            if let Some((item, complete)) = entries[0].list {
+                assert!(crate::events::find(item).is_some() && crate::events::find(complete).is_some(), "{action:?}");
+            }
         }
     }
 }

@@ -39,6 +39,7 @@ pub mod cli_args;
 pub mod commands;
 pub mod config;
 pub mod contexts;
+pub mod events;
 pub mod functions;
 pub mod host;
 pub mod hours;
@@ -53,6 +54,7 @@ pub mod text;
 pub mod variables;
 pub mod watcher;
 pub mod wheel;
+pub mod xmldoc;
 
 #[cfg(test)]
 mod testing;

@@ -125,6 +125,10 @@ impl Host for FakeHost {
     }
 
     fn manager_event(&self, event: &str, fields: &[(&str, String)]) {
+        let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+        if let Err(undeclared) = crate::events::check_declared(event, &names) {
+            panic!("{undeclared}");
+        }
         let fields = fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         self.record(|r| r.events.push((event.to_string(), fields)));
     }

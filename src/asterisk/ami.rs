@@ -1,6 +1,8 @@
 //! The AMI actions' FFI side: one action registered per entry of `pbx_spool_core::commands::AMI_ACTIONS`
 //! for as long as a [`Registration`] lives, the request's headers read as text, and an [`AmiAnswer`]
-//! sent with Asterisk's `astman_*` functions. What each action answers is `pbx_spool_core::ami`. Runs on
+//! sent with Asterisk's `astman_*` functions. An action in Asterisk's loaded XML documentation is registered
+//! without texts, so the manager shows its structured help; otherwise the table's plain texts are its help.
+//! What each action answers is `pbx_spool_core::ami`. Runs on
 //! Asterisk's manager threads: no jiff, nothing that registers thread-local destructors.
 
 use std::ffi::{CStr, CString};
@@ -37,7 +39,16 @@ impl Registration {
                         AmiPermission::Originate => sys::EVENT_FLAG_ORIGINATE,
                     }
             });
-            let (synopsis, description) = (c_text(spec.synopsis), c_multiline(spec.description));
+            // With the action in Asterisk's XML documentation (documentation/thirdparty/pbx_spool_rs-en_US.xml,
+            // read at startup), an empty synopsis and description make the manager build its structured help
+            // from it; without, the plain texts are its help.
+            // SAFETY: two NUL-terminated strings, only read during the call.
+            let documented = unsafe { sys::prs_xmldoc_has(c"manager".as_ptr(), spec.name.as_ptr()) } == 1;
+            let (synopsis, description) = if documented {
+                (CString::default(), CString::default())
+            } else {
+                (c_text(spec.synopsis), c_multiline(spec.description))
+            };
             // SAFETY: the name is a static C string (Asterisk keeps the pointer), synopsis and description valid for the call (Asterisk copies them), the handler a function of this module, which holds a reference on it while it runs.
             unsafe {
                 sys::ast_manager_register2(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build host's packages pbx_spool_rs needs when they are missing: libclang (bindgen),
-# a C compiler (the shim), debootstrap and util-linux (the Asterisk chroot and its mount namespace), and
-# gdb (a failed test's post-mortem: the backtrace of a crashed Asterisk's core, or of a hung one).
+# a C compiler (the shim), debootstrap and util-linux (the Asterisk chroot and its mount namespace),
+# gdb (a failed test's post-mortem: the backtrace of a crashed Asterisk's core, or of a hung one), and
+# xmllint (the XML documentation checked against Asterisk's appdocsxml.dtd).
 set -euo pipefail
 missing=()
 ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' || missing+=(libclang-dev)
@@ -11,6 +12,7 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
 command -v gdb >/dev/null || missing+=(gdb)
+command -v xmllint >/dev/null || missing+=(libxml2-utils)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "host-deps: missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})." >&2

@@ -83,6 +83,8 @@ pub struct Builder {
     /// `[options] runuser`/`rungroup`: a user of the chroot Asterisk switches to after start (it starts as
     /// root); `None`: Asterisk runs as root.
     pub(super) run_as: Option<String>,
+    /// Files of astdatadir's `documentation/thirdparty/` (name, contents), as `make install` puts them there.
+    pub(super) third_party_docs: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -102,6 +104,7 @@ impl Builder {
             shared_spool: None,
             boot_timeout: Duration::from_secs(30),
             run_as: None,
+            third_party_docs: Vec::new(),
         }
     }
 
@@ -194,6 +197,14 @@ impl Builder {
     /// (run/, log/, lib/, the spool) given to that user. The harness itself stays root.
     pub fn run_as(mut self, user: &str) -> Self {
         self.run_as = Some(user.to_owned());
+        self
+    }
+
+    /// One more file in astdatadir's `documentation/thirdparty/` (the package's own documentation stays
+    /// beside it), read by Asterisk at startup.
+    pub fn third_party_doc(mut self, name: &str, contents: &str) -> Self {
+        self.third_party_docs.retain(|(n, _)| n != name);
+        self.third_party_docs.push((name.to_owned(), contents.to_owned()));
         self
     }
 

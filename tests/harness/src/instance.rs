@@ -153,6 +153,10 @@ impl Asterisk {
         let data = env::host_path(&install.data_dir);
         for entry in fs::read_dir(&data).unwrap_or_else(|e| panic!("cannot list {}: {e}", data.display())) {
             let entry_name = entry.expect("readdir").file_name();
+            if entry_name == "documentation" && !builder.third_party_docs.is_empty() {
+                self.lay_out_documentation(builder, &install.data_dir);
+                continue;
+            }
             let target = Path::new(&install.data_dir).join(&entry_name);
             let link = self.host_dir.join("data").join(&entry_name);
             symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
@@ -190,6 +194,29 @@ impl Asterisk {
                 let target = env::stock_module(&file);
                 symlink(&target, &link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
             }
+        }
+    }
+
+    /// data/documentation as a directory of its own: links to the package's documentation (the core XML
+    /// and its DTD), and a `thirdparty/` holding the builder's files instead of the package's.
+    fn lay_out_documentation(&self, builder: &Builder, data_dir: &str) {
+        let inside = format!("{data_dir}/documentation");
+        let package = env::host_path(&inside);
+        let own = self.host_dir.join("data/documentation");
+        let third_party = own.join("thirdparty");
+        fs::create_dir_all(&third_party).unwrap_or_else(|e| panic!("cannot create {}: {e}", third_party.display()));
+        for entry in fs::read_dir(&package).unwrap_or_else(|e| panic!("cannot list {}: {e}", package.display())) {
+            let entry_name = entry.expect("readdir").file_name();
+            if entry_name == "thirdparty" {
+                continue;
+            }
+            let link = own.join(&entry_name);
+            symlink(Path::new(&inside).join(&entry_name), &link)
+                .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
+        }
+        for (name, contents) in &builder.third_party_docs {
+            let path = third_party.join(name);
+            fs::write(&path, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         }
     }
 
