@@ -7,8 +7,8 @@
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::security::{placed, spool_event, ABSENCE, SOON};
-use harness::{Asterisk, Spooler};
+use harness::events::{placed, spool_event};
+use harness::{Asterisk, Spooler, ABSENCE, SOON};
 
 const DIALPLAN: &str = r#"
 [answer]
@@ -451,7 +451,7 @@ fn the_cli_completes_campaign_names_and_queued_files() {
     assert!(matches("spool resume a", "a").contains(&"all".to_owned()));
     assert!(!matches("spool resume x", "x").iter().any(|m| m == "sales" || m == "support"));
     let later = SystemTime::now() + std::time::Duration::from_secs(3600);
-    crate::parity::drop_dated(&ast, "sales-later.call", &call("later"), later);
+    harness::files::drop_dated(&ast, "sales-later.call", &call("later"), later);
     ast.expect_until("sales-later.call queued", SOON, || ast.cli("spool show queue").contains("sales-later.call"));
     assert!(matches("spool show file sales-", "sales-").contains(&"sales-later.call".to_owned()));
 }
@@ -471,9 +471,9 @@ fn a_campaign_by_channel_counts_and_lists_its_files_before_they_are_due() {
     let later = SystemTime::now() + std::time::Duration::from_secs(3600);
     let ringing = "Channel: Local/s@ring\nContext: report\nExtension: s\nSet: TAG=other\n";
     let mut members: Vec<std::path::PathBuf> = (0..MEMBERS)
-        .map(|i| crate::parity::drop_dated(&ast, &format!("lead-{i}.call"), &call(&format!("lead{i}")), later))
+        .map(|i| harness::files::drop_dated(&ast, &format!("lead-{i}.call"), &call(&format!("lead{i}")), later))
         .collect();
-    crate::parity::drop_dated(&ast, "other.call", ringing, later);
+    harness::files::drop_dated(&ast, "other.call", ringing, later);
     let campaign_row = |status: &str| -> String {
         status.lines().find(|line| line.trim_start().starts_with("sales ")).unwrap_or_default().to_string()
     };
@@ -513,7 +513,7 @@ fn a_campaign_by_channel_counts_and_lists_its_files_before_they_are_due() {
     assert_eq!(campaign_of("other.call").as_deref(), Some("-"), "{queue}");
 
     // Rewritten to dial another channel: it leaves the campaign.
-    crate::parity::drop_dated(&ast, "lead-0.call", &ringing.replace("TAG=other", "TAG=lead0"), later);
+    harness::files::drop_dated(&ast, "lead-0.call", &ringing.replace("TAG=other", "TAG=lead0"), later);
     ast.expect_until("the rewritten file to leave the campaign", SOON, || {
         campaign_row(&ast.cli("spool show status")).contains(&format!("queued {}, ", MEMBERS - 1))
     });

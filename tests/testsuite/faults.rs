@@ -17,11 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::parity::{assert_no_more, drop_dated, normalise, outgoing_names, ue};
-use harness::{set_mtime, wait_until, Asterisk, Message, Spooler, RUST_SO};
-
-/// Generous deadline for something that should happen within a second or two on a loaded machine.
-const SOON: Duration = Duration::from_secs(15);
+use harness::events::{assert_no_more, ue};
+use harness::files::{drop_dated, normalise, outgoing_names};
+use harness::{set_mtime, wait_until, Asterisk, Message, Spooler, RUST_SO, SOON};
 
 /// The dialplan of every test here. `SLOW` (a global) is how long the `slow` far end rings before it
 /// answers; the crash test lowers it for the second run.
@@ -613,7 +611,7 @@ fn attempt_uniqueid_is_not_a_prefix_of_a_live_channel() {
         assert!(reply.has("Response", "Success"), "Originate {id}:\n{reply}");
     }
     ast.expect_until("the 4 holder calls ringing", SOON, || {
-        (now..now + 4).all(|s| !crate::parity::events(&ast, ue("Begin", &format!("holder-{s}"))).is_empty())
+        (now..now + 4).all(|s| !harness::events::events(&ast, ue("Begin", &format!("holder-{s}"))).is_empty())
     });
     let file = ast.drop_call_file("prefix.call", &call("answer", "prefix", "MaxRetries: 0\n"));
     ast.expect_until("the file to leave outgoing/", SOON, || !file.exists());
@@ -646,7 +644,7 @@ fn unload_is_refused_during_calls_and_nothing_is_lost() {
         ast.drop_call_file(&format!("{n}.call"), &call("answer", n, "").replace("Context: done", "Context: talk"));
     }
     ast.expect_until("3 calls up", SOON, || {
-        long.iter().all(|n| !crate::parity::events(&ast, ue("Done", n)).is_empty())
+        long.iter().all(|n| !harness::events::events(&ast, ue("Done", n)).is_empty())
     });
 
     let mark = ast.log_mark();
@@ -1087,7 +1085,7 @@ harness::both_spoolers! {
             let starts = count_tag(&m, "StartRetry");
             let ends = count_tag(&m, "EndRetry");
             attempts_total += starts;
-            if !crate::parity::events(&ast, ue("Done", n)).is_empty() {
+            if !harness::events::events(&ast, ue("Done", n)).is_empty() {
                 context_ran += 1;
             }
             match status_of(text).unwrap_or("") {

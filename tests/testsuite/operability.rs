@@ -6,9 +6,9 @@
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::parity::outgoing_names;
-use crate::security::{expect_finished, placed, shown, spool_event, ABSENCE, SOON};
-use harness::{set_mtime, Asterisk, Message, Spooler, RUST_SO};
+use harness::events::{expect_finished, placed, spool_event};
+use harness::files::{outgoing_names, shown};
+use harness::{set_mtime, Asterisk, Message, Spooler, ABSENCE, RUST_SO, SOON};
 
 /// - `answer`: the far end of `Local/s@answer`: answers, stays up.
 /// - `slow`: rings for 6 s, then answers: an attempt that stays in progress long enough to look at.

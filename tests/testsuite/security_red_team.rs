@@ -9,10 +9,9 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use crate::security::{
-    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, spool_event, ABSENCE, SOON,
-};
-use harness::{wait_until, Asterisk, Builder};
+use harness::events::{assert_never_attempted, placed, spool_event};
+use harness::fixtures::security::{conf, expect_all_rejected, expect_rejected, report_call};
+use harness::{wait_until, Asterisk, Builder, ABSENCE, SOON};
 
 /// `brief`: answers and hangs up after two seconds, so an application run on the call file's side ends
 /// (and ConfBridge's recording with it) within the test. `boardroom`: the admin's own dialplan putting
@@ -42,7 +41,7 @@ fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
         "bridge_simple.so",
         "res_timing_timerfd.so",
     ];
-    let builder = crate::security::attack_builder(DIALPLAN, &modules)
+    let builder = harness::fixtures::security::attack_builder(DIALPLAN, &modules)
         .file("confbridge.conf", "[general]\n[default_bridge]\ntype=bridge\n[default_user]\ntype=user\n");
     configure(builder).start()
 }
@@ -113,7 +112,10 @@ fn quoted_sound_names_read_no_file_outside_the_sounds_directory() {
 /// file. Refused; no connection reaches the listener; a beep by name is still accepted.
 #[test]
 fn voicemail_beep_is_a_sound_name() {
-    if harness::env::not_applicable_without(&crate::security::URL_FETCHERS, "the URL form is what this test refuses") {
+    if harness::env::not_applicable_without(
+        &harness::fixtures::security::URL_FETCHERS,
+        "the URL form is what this test refuses",
+    ) {
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");

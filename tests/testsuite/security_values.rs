@@ -9,8 +9,9 @@ use std::fs;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::security::{assert_never_attempted, expect_rejected, placed, report_call, setup, with_rtp, ABSENCE, SOON};
-use harness::{wait_until, Asterisk, Builder, Message, Spooler};
+use harness::events::{assert_never_attempted, placed};
+use harness::fixtures::security::{expect_rejected, report_call, setup, with_rtp};
+use harness::{wait_until, Asterisk, Builder, Message, Spooler, ABSENCE, SOON};
 
 /// The contexts these tests use besides the shared `answer`/`report`: a call that reports, after a
 /// while, what was set on it; playback in the call's language; a call centre with a recorded queue
@@ -53,8 +54,8 @@ exten => _X.,1,UserEvent(Route,Tag: ${TAG},Dial: PJSIP/${EXTEN}@${TRUNKVAR})
 "#;
 
 fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
-    let builder =
-        setup(Asterisk::builder(Spooler::Rust)).extensions(&format!("{}{VALUES_DIALPLAN}", crate::security::DIALPLAN));
+    let builder = setup(Asterisk::builder(Spooler::Rust))
+        .extensions(&format!("{}{VALUES_DIALPLAN}", harness::fixtures::security::DIALPLAN));
     configure(builder).start()
 }
 
@@ -298,7 +299,7 @@ fn variables_that_shadow_a_dialplan_global_are_refused() {
         ast.expect_event("the good route", SOON, |e: &Message| e.is_user_event("Route") && e.has("Tag", "good"));
     assert_eq!(route.get("Dial"), Some("PJSIP/0123@office-trunk"), "{route}");
 
-    ast.write_etc("pbx_spool_rs.conf", &crate::security::conf("allow_variable = TRUNKVAR\n"));
+    ast.write_etc("pbx_spool_rs.conf", &harness::fixtures::security::conf("allow_variable = TRUNKVAR\n"));
     ast.cli(&format!("module reload {}", harness::RUST_SO));
     ast.expect_until("allow_variable in force", SOON, || {
         ast.cli("spool show status").lines().any(|l| l.contains("allow_variable") && l.trim_end().ends_with("TRUNKVAR"))

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::parity::{setup, spooler_ready, ue, DIALPLAN, SOON};
-use harness::{Asterisk, Spooler};
+use harness::events::ue;
+use harness::fixtures::parity::{setup, spooler_ready, DIALPLAN};
+use harness::{Asterisk, Spooler, SOON};
 
 /// The `callfile` binary built beside this test binary (the tool is its own package in the workspace, so
 /// Cargo does not hand its path to this package's tests): `<target>/<profile>/callfile`.

@@ -14,12 +14,10 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use harness::bulk::{file_name, file_number, stage};
-use harness::{Asterisk, Message, Spooler, RUST_SO, STOCK_SO};
+use harness::{Asterisk, Message, Spooler, RUST_SO, SOON, STOCK_SO};
 
 /// Call files per scenario.
 const FILES: usize = 100;
-/// Generous deadline for a step that takes a second or two.
-const SOON: Duration = Duration::from_secs(15);
 /// Deadline for every file to be dialled and archived.
 const ALL_DONE: Duration = Duration::from_secs(90);
 

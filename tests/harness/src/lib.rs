@@ -7,7 +7,9 @@
 //! - [`instance`]: a running [`Asterisk`]: start, CLI, call files, log, threads, teardown;
 //! - [`ami`]: the Manager Interface client that records every event;
 //! - [`bulk`]: many call files at once (staging, forced inotify overflow, /proc readings);
-//! - [`process`] and [`wait`]: child processes and deadline-bound waiting;
+//! - [`process`] and [`wait`]: child processes and deadline-bound waiting ([`SOON`], [`ABSENCE`]);
+//! - [`events`] and [`files`]: the events and log lines tests await, call files in and out;
+//! - [`fixtures`]: what a family of test files shares (the parity and the security scenarios);
 //! - [`scenario`]: `both_spoolers!`, one scenario run against pbx_spool and pbx_spool_rs;
 //! - [`shared`]: one spool directory for several instances (a shared spool).
 //!
@@ -19,6 +21,9 @@ pub mod ami;
 pub mod bulk;
 pub mod config;
 pub mod env;
+pub mod events;
+pub mod files;
+pub mod fixtures;
 pub mod instance;
 pub mod process;
 pub mod scenario;
@@ -31,4 +36,4 @@ pub use config::{Builder, Spooler, BASE_MODULES, RUST_SO, STOCK_SO};
 pub use instance::{set_mtime, Asterisk};
 pub use scenario::configure;
 pub use shared::SharedSpool;
-pub use wait::{wait_for, wait_stable, wait_until};
+pub use wait::{wait_for, wait_stable, wait_until, ABSENCE, SOON};
