@@ -7,14 +7,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::{thousands, DIALPLAN, FAIL_CALL, LOGGER};
 use harness::bulk::{ami_only, count_entries, cpu_seconds, expect_spool_watch, file_number, stage};
-use harness::{wait_until, Asterisk, SharedSpool, Spooler};
+use harness::{wait_until, Asterisk, SharedSpool};
 
 fn server(spool: &SharedSpool, node: &str, extra: &str) -> Asterisk {
-    Asterisk::builder(Spooler::Rust)
-        .shared_spool(spool)
+    spool
+        .server(node, extra)
         .extensions(DIALPLAN)
         .file("logger.conf", LOGGER)
-        .file("pbx_spool_rs.conf", &format!("[general]\nshared = yes\nnode = {node}\n{extra}"))
         .verbose(0)
         .boot_timeout(Duration::from_secs(60))
         .start()

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harness::events::{assert_no_more, ue};
-use harness::files::{drop_dated, normalise, outgoing_names};
+use harness::files::{drop_dated, marks, normalise, outgoing_names, Mark};
 use harness::{set_mtime, wait_until, Asterisk, Message, Spooler, RUST_SO, SOON};
 
 /// The dialplan of every test here. `SLOW` (a global) is how long the `slow` far end rings before it
@@ -161,31 +161,6 @@ fn overlapping_attempts(seqs: &BTreeMap<String, Vec<bool>>, may_end_open: impl F
         }
     }
     bad
-}
-
-/// One bookkeeping line of a call file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Mark {
-    tag: String,
-    pid: i64,
-    attempt: i32,
-    stamp: i64,
-}
-
-fn marks(text: &str) -> Vec<Mark> {
-    text.lines()
-        .filter_map(|line| {
-            let (tag, rest) = line.split_once(": ")?;
-            if !["StartRetry", "EndRetry", "AbortRetry", "DelayedRetry"].contains(&tag) {
-                return None;
-            }
-            let mut parts = rest.split(' ');
-            let pid = parts.next()?.parse().ok()?;
-            let attempt = parts.next()?.parse().ok()?;
-            let stamp = parts.next()?.trim_matches(['(', ')']).parse().ok()?;
-            Some(Mark { tag: tag.to_owned(), pid, attempt, stamp })
-        })
-        .collect()
 }
 
 fn count_tag(marks: &[Mark], tag: &str) -> usize {
@@ -343,7 +318,7 @@ fn crash_and_restart(spooler: Spooler) {
             ast.diagnostics()
         );
     }
-    let old_pid = i64::from(ast.pid());
+    let old_pid = ast.pid();
     ast.crash();
     assert!(wait_until(SOON, || ast.ami().closed().is_some()), "AMI still open after the crash");
     // Counted at the far end (log/far.log): AMI events still queued inside Asterisk die with it.
@@ -396,7 +371,7 @@ fn crash_and_restart(spooler: Spooler) {
     ast.write_etc("extensions.conf", &extensions_conf(0));
     let restarted_at = SystemTime::now();
     ast.restart();
-    let new_pid = i64::from(ast.pid());
+    let new_pid = ast.pid();
     ast.expect_until("every file to leave outgoing/ and be archived", Duration::from_secs(60), || {
         outgoing_names(&ast).is_empty() && archived(&ast).len() == 300
     });

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use harness::bulk::{
-    ami_only, count_entries, expect_spool_watch, file_number, max_queued_events, rss_bytes, stage, thread_names,
-    threads, Stopped,
+    ami_only, count_entries, expect_spool_watch, file_number, max_queued_events, not_exactly_once, rss_bytes, stage,
+    thread_names, threads, Stopped,
 };
 use harness::{Asterisk, Message, Spooler};
 
@@ -61,14 +61,6 @@ fn per_file(events: &[Message], predicate: impl Fn(&Message) -> bool) -> HashMap
         *counts.entry(number).or_insert(0) += 1;
     }
     counts
-}
-
-/// Files (by number, of `files`) not seen exactly once, with how often they were seen; at most a few listed.
-fn not_exactly_once(counts: &HashMap<usize, usize>, files: usize) -> Vec<(usize, usize)> {
-    let mut odd: Vec<(usize, usize)> =
-        (0..files).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
-    odd.truncate(10);
-    odd
 }
 
 #[test]

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
-use harness::bulk::{ami_only, count_entries, expect_spool_watch, file_number, stage};
-use harness::{wait_until, Asterisk, Message, SharedSpool, Spooler, RUST_SO};
+use harness::bulk::{ami_only, count_entries, expect_spool_watch, file_number, not_exactly_once, stage};
+use harness::{wait_until, Asterisk, Message, SharedSpool, RUST_SO};
 
 const DIALPLAN: &str = "\
 [fail]
@@ -36,12 +36,7 @@ fn quick_file(_: usize) -> String {
 const NODES: [&str; 3] = ["ast1", "ast2", "ast3"];
 
 fn server(spool: &SharedSpool, node: &str, extra: &str) -> Asterisk {
-    Asterisk::builder(Spooler::Rust)
-        .name(&format!("shared-{node}"))
-        .shared_spool(spool)
-        .extensions(DIALPLAN)
-        .file("pbx_spool_rs.conf", &format!("[general]\nshared = yes\nnode = {node}\n{extra}"))
-        .start()
+    spool.server(node, extra).name(&format!("shared-{node}")).extensions(DIALPLAN).start()
 }
 
 fn only_spool_events(ast: &Asterisk) {
@@ -67,14 +62,6 @@ fn count(ast: &Asterisk, event: &str) -> usize {
 
 fn total(servers: &[&Asterisk], event: &str) -> usize {
     servers.iter().map(|ast| count(ast, event)).sum()
-}
-
-/// Files (by number, of `files`) not seen exactly once, with how often; at most ten listed.
-fn not_exactly_once(counts: &HashMap<usize, usize>, files: usize) -> Vec<(usize, usize)> {
-    let mut odd: Vec<(usize, usize)> =
-        (0..files).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
-    odd.truncate(10);
-    odd
 }
 
 fn diagnostics(servers: &[&Asterisk]) -> String {

@@ -197,3 +197,12 @@ pub fn queued_count(ast: &Asterisk) -> Option<usize> {
     let status = ast.try_cli("spool show status", Duration::from_secs(10))?;
     status.lines().find_map(|l| l.trim_start().strip_prefix("Queued")?.split_whitespace().last()?.parse().ok())
 }
+
+/// Files (by number, of `files`) not seen exactly once in `counts` (times seen per file number), with how
+/// often they were seen; at most ten listed.
+pub fn not_exactly_once(counts: &HashMap<usize, usize>, files: usize) -> Vec<(usize, usize)> {
+    let mut odd: Vec<(usize, usize)> =
+        (0..files).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
+    odd.truncate(10);
+    odd
+}

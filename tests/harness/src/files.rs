@@ -68,3 +68,30 @@ fn normalise_line(line: &str) -> String {
     }
     line.to_owned()
 }
+
+/// One bookkeeping line of a call file: `StartRetry`, `EndRetry`, `AbortRetry` or `DelayedRetry`, each
+/// `<tag>: <pid> <attempt> (<seconds>)` as pbx_spool writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub tag: String,
+    pub pid: u32,
+    pub attempt: i32,
+    pub stamp: i64,
+}
+
+/// The bookkeeping lines of a call file's text, in order.
+pub fn marks(text: &str) -> Vec<Mark> {
+    text.lines()
+        .filter_map(|line| {
+            let (tag, rest) = line.split_once(": ")?;
+            if !["StartRetry", "EndRetry", "AbortRetry", "DelayedRetry"].contains(&tag) {
+                return None;
+            }
+            let mut parts = rest.split(' ');
+            let pid = parts.next()?.parse().ok()?;
+            let attempt = parts.next()?.parse().ok()?;
+            let stamp = parts.next()?.trim_matches(['(', ')']).parse().ok()?;
+            Some(Mark { tag: tag.to_owned(), pid, attempt, stamp })
+        })
+        .collect()
+}

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::env;
+use crate::{env, Asterisk, Builder, Spooler};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -47,6 +47,14 @@ impl SharedSpool {
 
     pub fn done(&self) -> PathBuf {
         self.host.join("outgoing_done")
+    }
+
+    /// A pbx_spool_rs server on this spool: `shared = yes`, `node = <node>` and the `extra` lines in its
+    /// pbx_spool_rs.conf's `[general]`. The caller adds the dialplan and the rest, then starts it.
+    pub fn server(&self, node: &str, extra: &str) -> Builder {
+        Asterisk::builder(Spooler::Rust)
+            .shared_spool(self)
+            .file("pbx_spool_rs.conf", &format!("[general]\nshared = yes\nnode = {node}\n{extra}"))
     }
 }
 
