@@ -52,11 +52,6 @@ impl Spooler {
             other => panic!("Spooler::{other:?} is not a single module"),
         }
     }
-
-    /// Whether our module must be installed.
-    pub fn needs_ours(self) -> bool {
-        matches!(self, Spooler::Rust | Spooler::Both)
-    }
 }
 
 /// Settings for one instance; build with [`crate::Asterisk::builder`], then `.start()`.

@@ -430,13 +430,6 @@ impl Asterisk {
         target
     }
 
-    /// Writes a call file directly in outgoing/ (create, write, close), as careless tools do.
-    pub fn write_in_place(&self, name: &str, contents: &str) -> PathBuf {
-        let target = self.outgoing_dir().join(name);
-        fs::write(&target, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
-        target
-    }
-
     /// Sets a file's modification (and access) time: pbx_spool reads a call file's mtime as the time
     /// it is due.
     pub fn set_mtime(&self, path: &Path, time: SystemTime) {
