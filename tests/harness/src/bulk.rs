@@ -45,14 +45,14 @@ impl Drop for Stopped {
     }
 }
 
-/// The state letter of /proc/<pid>/stat (`R`, `S`, `T` for stopped, ...).
+/// The state letter of `/proc/<pid>/stat` (`R`, `S`, `T` for stopped, ...).
 fn process_state(pid: u32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// Whether process `pid` holds an inotify instance watching the directory `dir` (its
-/// /proc/<pid>/fdinfo lists `inotify wd:.. ino:<inode, hex>`). Both spoolers add their watch right
+/// `/proc/<pid>/fdinfo` lists `inotify wd:.. ino:<inode, hex>`). Both spoolers add their watch right
 /// after creating the instance, once Asterisk is fully booted, so this says "the spooler is live".
 pub fn watches_dir(pid: u32, dir: &Path) -> bool {
     let Ok(meta) = fs::metadata(dir) else {
@@ -149,7 +149,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(14) + ticks(15)) as f64 / hz
 }
 
-/// Resident set size in bytes (/proc/<pid>/status VmRSS).
+/// Resident set size in bytes (`/proc/<pid>/status` VmRSS).
 pub fn rss_bytes(pid: u32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -164,7 +164,7 @@ pub fn threads(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
 }
 
-/// Threads of process `pid` by name (/proc/<pid>/task/*/comm), most numerous first.
+/// Threads of process `pid` by name (`/proc/<pid>/task/*/comm`), most numerous first.
 pub fn thread_names(pid: u32) -> Vec<(String, usize)> {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {

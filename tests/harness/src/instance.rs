@@ -592,7 +592,7 @@ impl Asterisk {
         assert!(answers, "Asterisk (pid {}) is not alive and answering\n{}", self.pid, self.diagnostics());
     }
 
-    /// Threads of the Asterisk process right now (/proc/<pid>/task).
+    /// Threads of the Asterisk process right now (`/proc/<pid>/task`).
     pub fn thread_count(&self) -> usize {
         fs::read_dir(format!("/proc/{}/task", self.pid))
             .unwrap_or_else(|e| panic!("cannot list threads of pid {}: {e}\n{}", self.pid, self.diagnostics()))

@@ -2,7 +2,7 @@
 //! isolated (own directory, own AMI port), loading exactly the spooler the test asks for. The Asterisk is
 //! the chroot's packaged 22, or a source build named by `PBX_SPOOL_RS_ASTERISK` (the version matrix).
 //!
-//! - [`env`]: where the chroot, the Asterisk under test, its stock modules and our built module are;
+//! - [`env`](mod@env): where the chroot, the Asterisk under test, its stock modules and our built module are;
 //! - [`config`]: what an instance looks like ([`Builder`], [`Spooler`]) and its config files' text;
 //! - [`instance`]: a running [`Asterisk`]: start, CLI, call files, log, threads, teardown;
 //! - [`ami`]: the Manager Interface client that records every event;
