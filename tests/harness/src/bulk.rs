@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::Asterisk;
+use crate::{Asterisk, Message};
 
 const MAX_QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
 
@@ -196,6 +196,21 @@ pub fn ami_only(ast: &Asterisk, filters: &[&str]) {
 pub fn queued_count(ast: &Asterisk) -> Option<usize> {
     let status = ast.try_cli("spool show status", Duration::from_secs(10))?;
     status.lines().find_map(|l| l.trim_start().strip_prefix("Queued")?.split_whitespace().last()?.parse().ok())
+}
+
+/// How many of `events` match `predicate`, per file number (their `File:`, named by [`file_name`]); an
+/// event about any other file panics with it.
+pub fn per_file<'a>(
+    events: impl IntoIterator<Item = &'a Message>,
+    predicate: impl Fn(&Message) -> bool,
+) -> HashMap<usize, usize> {
+    let mut counts = HashMap::new();
+    for event in events.into_iter().filter(|e| predicate(e)) {
+        let file = event.get("File").unwrap_or_default();
+        let number = file_number(file).unwrap_or_else(|| panic!("unexpected File {file:?} in\n{event}"));
+        *counts.entry(number).or_insert(0) += 1;
+    }
+    counts
 }
 
 /// Files (by number, of `files`) not seen exactly once in `counts` (times seen per file number), with how
