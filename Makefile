@@ -7,7 +7,7 @@
 #   make samples              install only the commented sample pbx_spool_rs.conf, readable by Asterisk's
 #                             user (never overwrites)
 #   make check                the fast first step of CI: rustfmt, clippy and rustdoc with warnings as errors,
-#                             the core's and the callfile tool's unit tests (no Asterisk needed)
+#                             the unit tests of the core, the callfile tool and the test harness (no Asterisk needed)
 #   make test                 everything a fresh Debian 12 machine needs, then every test (the unit tests,
 #                             the integration suite, then the Asterisk testsuite's call-file tests)
 #   make upstream-test        only the Asterisk testsuite's seven call-file tests (SPOOLER=stock: against
@@ -64,13 +64,13 @@ check: env
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --workspace --document-private-items
-	$(CARGO) test --release -p pbx_spool_core -p callfile
+	$(CARGO) test --release -p pbx_spool_core -p callfile -p pbx_spool_rs_harness
 
 host-deps:
-	bash tests/testsuite/host-deps.sh
+	bash tests/scripts/host-deps.sh
 
 env: host-deps
-	bash tests/testsuite/env.sh
+	bash tests/scripts/env.sh
 
 # The upstream tests run after the integration suite, never beside it: the Asterisk testsuite kills
 # every Asterisk it can see (tests/upstream/run.sh confines it to a PID namespace as well).
@@ -87,13 +87,13 @@ upstream-test: env
 # Source-built Asterisks for the version matrix, each cached in the chroot under /opt/asterisk-<version>.
 ASTERISK_SRC_VERSIONS ?= 20.20.1 23.4.1
 asterisk-src: env
-	for v in $(ASTERISK_SRC_VERSIONS); do bash tests/testsuite/asterisk-src.sh $$v || exit 1; done
+	for v in $(ASTERISK_SRC_VERSIONS); do bash tests/scripts/asterisk-src.sh $$v || exit 1; done
 
 # pbx_spool_rs built against each version's own headers (target/asterisk-<version>/), the integration
 # suite run against that Asterisk, one table at the end. "22" is the chroot's packaged Asterisk.
 MATRIX_VERSIONS ?= 20.20.1 22 23.4.1
 test-matrix: env
-	bash tests/testsuite/matrix.sh $(MATRIX_VERSIONS)
+	bash tests/scripts/matrix.sh $(MATRIX_VERSIONS)
 
 demo: env
 	$(CARGO) build --release --workspace

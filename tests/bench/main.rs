@@ -18,9 +18,6 @@
 //! benchmark measures spooling, not Asterisk's logger. AMI events are off or filtered for the same
 //! reason.
 
-// The integration suite's harness, shared by path: real Asterisk instances in the chroot.
-#[path = "../testsuite/harness/mod.rs"]
-mod harness;
 mod shared;
 
 use std::collections::{HashSet, VecDeque};
@@ -31,11 +28,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pbx_spool_core::watcher::{Inotify, RawEvent};
 
-use crate::harness::bulk::{
+use harness::bulk::{
     ami_only, count_entries, cpu_seconds, expect_spool_watch, file_name, file_number, queued_count, rss_bytes, stage,
     threads,
 };
-use crate::harness::{Asterisk, Message, Spooler};
+use harness::{Asterisk, Message, Spooler};
 
 const DIALPLAN: &str = r#"
 [fail]
@@ -240,7 +237,7 @@ fn wait_quiet(pid: u32, deadline: Instant) -> Option<(Instant, f64)> {
     let mut window: VecDeque<(Instant, f64)> = VecDeque::new();
     loop {
         let now = Instant::now();
-        if !crate::harness::process::is_alive(pid) {
+        if !harness::process::is_alive(pid) {
             return None;
         }
         let cpu = cpu_seconds(pid);
@@ -656,7 +653,7 @@ fn latency(spooler: Spooler) -> Latency {
             None => missing += 1,
         }
         // An idle spool for the next sample.
-        crate::harness::wait_until(Duration::from_secs(10), || !to.exists());
+        harness::wait_until(Duration::from_secs(10), || !to.exists());
     }
     samples.sort_by(f64::total_cmp);
     Latency { samples, missing }
@@ -746,7 +743,7 @@ fn run_limited(ast: &Asterisk, files: usize, context: &str, done_event: &str) ->
     });
     staged.rename_all();
     let outgoing = ast.outgoing_dir();
-    crate::harness::wait_until(LIMITS_TIMEOUT, || {
+    harness::wait_until(LIMITS_TIMEOUT, || {
         ast.ami().count_events(|e| e.is_user_event(done_event)) >= files && count_entries(&outgoing) == 0
     });
     let times = |name: &str| -> Vec<f64> {

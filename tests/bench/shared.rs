@@ -1,20 +1,19 @@
-//! (e) A shared spool (issue 14): one server against three on the same spool directory, all with
+//! (e) A shared spool: one server against three on the same spool directory, all with
 //! `shared = yes`, on N files due at once (files/s, duplicates, claims lost, CPU per file), and the cost of
 //! the periodic scan (`watch = scan`) over 10,000 and 100,000 queued files. pbx_spool_rs only: stock
 //! pbx_spool has no shared mode (two of them dial every file twice).
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::bulk::{ami_only, count_entries, cpu_seconds, expect_spool_watch, file_number, stage};
-use crate::harness::{wait_until, Asterisk, SharedSpool, Spooler};
 use crate::{thousands, DIALPLAN, FAIL_CALL, LOGGER};
+use harness::bulk::{ami_only, count_entries, cpu_seconds, expect_spool_watch, file_number, stage};
+use harness::{wait_until, Asterisk, SharedSpool};
 
 fn server(spool: &SharedSpool, node: &str, extra: &str) -> Asterisk {
-    Asterisk::builder(Spooler::Rust)
-        .shared_spool(spool)
+    spool
+        .server(node, extra)
         .extensions(DIALPLAN)
         .file("logger.conf", LOGGER)
-        .file("pbx_spool_rs.conf", &format!("[general]\nshared = yes\nnode = {node}\n{extra}"))
         .verbose(0)
         .boot_timeout(Duration::from_secs(60))
         .start()

@@ -18,10 +18,6 @@
 //! under pbx_spool; the account shows them (`shut`) and the exact per-file attempt counts exempt them.
 //! Run it on a quiet machine: tests that fill the host's pid space make thread creation fail.
 
-// The integration suite's harness, shared by path: real Asterisk instances in the chroot.
-#[path = "../testsuite/harness/mod.rs"]
-mod harness;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -31,7 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{wait_stable, wait_until, Asterisk, Message, Spooler, RUST_SO};
+use harness::files::marks;
+use harness::{wait_stable, wait_until, Asterisk, Message, Spooler, RUST_SO};
 
 /// Where the far ends report (`${SOAKN}` is the file's number, set by the call file).
 const DIALPLAN: &str = r#"
@@ -578,25 +575,6 @@ fn log_time_ms(line: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms)
-}
-
-/// One bookkeeping line of a call file.
-#[derive(Debug, Clone)]
-struct Mark {
-    tag: String,
-    pid: u32,
-}
-
-fn marks(text: &str) -> Vec<Mark> {
-    text.lines()
-        .filter_map(|line| {
-            let (tag, rest) = line.split_once(": ")?;
-            if !["StartRetry", "EndRetry", "AbortRetry", "DelayedRetry"].contains(&tag) {
-                return None;
-            }
-            Some(Mark { tag: tag.to_owned(), pid: rest.split(' ').next()?.parse().ok()? })
-        })
-        .collect()
 }
 
 /// Seconds in the first `StartRetry` line's stamp (`StartRetry: <pid> <attempt> (<secs>)`).

@@ -1,4 +1,4 @@
-//! Campaigns (issue 13) against the real Asterisk: a file outside its campaign's calling window (in a
+//! Campaigns against the real Asterisk: a file outside its campaign's calling window (in a
 //! zone other than the system's) waits untouched and is dialled once the window admits it; a paused
 //! campaign dials nothing across `module reload` and a restart, and is dialled on `spool resume`; `spool cancel`
 //! removes queued files (deleted or archived) and calls in progress (with or without `hangup`). pbx_spool has no
@@ -7,8 +7,8 @@
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::harness::{Asterisk, Spooler};
-use crate::security::{placed, spool_event, ABSENCE, SOON};
+use harness::events::{placed, spool_event};
+use harness::{Asterisk, Spooler, ABSENCE, SOON};
 
 const DIALPLAN: &str = r#"
 [answer]
@@ -261,17 +261,16 @@ fn campaign_limits_apply_to_their_own_files_only() {
         ast.set_mtime(path, due);
     }
     let reminder_done =
-        |e: &crate::harness::Message| e.is_event("SpoolFinished") && e.get("File").is_some_and(|f| f.contains("/rem-"));
+        |e: &harness::Message| e.is_event("SpoolFinished") && e.get("File").is_some_and(|f| f.contains("/rem-"));
     let reminders = ast.ami().wait_for_count(5, SOON * 3, reminder_done);
     assert_eq!(reminders, 5, "the reminders did not all finish while two sales calls rang\n{}", ast.diagnostics());
-    let sales_attempt = |e: &crate::harness::Message| {
-        e.is_event("SpoolAttempt") && e.get("File").is_some_and(|f| f.contains("/sales-"))
-    };
+    let sales_attempt =
+        |e: &harness::Message| e.is_event("SpoolAttempt") && e.get("File").is_some_and(|f| f.contains("/sales-"));
     // Both started at the due time, and they ring until released: a third cannot have started.
     assert_eq!(ast.ami().wait_for_count(2, SOON, sales_attempt), 2, "{}", ast.diagnostics());
     assert_eq!(ast.ami().count_events(sales_attempt), 2, "sales calls started while the first two rang");
     ast.cli("dialplan set global RELEASE yes");
-    let finished = |e: &crate::harness::Message| e.is_event("SpoolFinished");
+    let finished = |e: &harness::Message| e.is_event("SpoolFinished");
     let done = ast.ami().wait_for_count(10, SOON * 3, finished);
     assert_eq!(done, 10, "not every file finished\n{}", ast.diagnostics());
 
@@ -319,7 +318,7 @@ fn campaign_limits_apply_to_their_own_files_only() {
 /// permission refused.
 #[test]
 fn ami_actions_show_pause_resume_cancel_and_need_the_permission() {
-    use crate::harness::Ami;
+    use harness::Ami;
     let conf = "[general]\n\n[sales]\nmatch = sales-*\n\n[rem]\nmatch = rem-*\n";
     let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", conf).start();
     let later = SystemTime::now() + std::time::Duration::from_secs(3600);
@@ -390,7 +389,7 @@ fn ami_actions_show_pause_resume_cancel_and_need_the_permission() {
 /// Asterisk thread would keep the old mapping, and the next load would not register).
 #[test]
 fn campaign_commands_and_actions_leave_unload_load_cycles_clean() {
-    use crate::harness::RUST_SO;
+    use harness::RUST_SO;
     let window = tokyo_window(3600, 7200);
     let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", &conf(&window)).start();
     let settle = (std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
@@ -452,7 +451,7 @@ fn the_cli_completes_campaign_names_and_queued_files() {
     assert!(matches("spool resume a", "a").contains(&"all".to_owned()));
     assert!(!matches("spool resume x", "x").iter().any(|m| m == "sales" || m == "support"));
     let later = SystemTime::now() + std::time::Duration::from_secs(3600);
-    crate::parity::drop_dated(&ast, "sales-later.call", &call("later"), later);
+    harness::files::drop_dated(&ast, "sales-later.call", &call("later"), later);
     ast.expect_until("sales-later.call queued", SOON, || ast.cli("spool show queue").contains("sales-later.call"));
     assert!(matches("spool show file sales-", "sales-").contains(&"sales-later.call".to_owned()));
 }
@@ -472,9 +471,9 @@ fn a_campaign_by_channel_counts_and_lists_its_files_before_they_are_due() {
     let later = SystemTime::now() + std::time::Duration::from_secs(3600);
     let ringing = "Channel: Local/s@ring\nContext: report\nExtension: s\nSet: TAG=other\n";
     let mut members: Vec<std::path::PathBuf> = (0..MEMBERS)
-        .map(|i| crate::parity::drop_dated(&ast, &format!("lead-{i}.call"), &call(&format!("lead{i}")), later))
+        .map(|i| harness::files::drop_dated(&ast, &format!("lead-{i}.call"), &call(&format!("lead{i}")), later))
         .collect();
-    crate::parity::drop_dated(&ast, "other.call", ringing, later);
+    harness::files::drop_dated(&ast, "other.call", ringing, later);
     let campaign_row = |status: &str| -> String {
         status.lines().find(|line| line.trim_start().starts_with("sales ")).unwrap_or_default().to_string()
     };
@@ -514,7 +513,7 @@ fn a_campaign_by_channel_counts_and_lists_its_files_before_they_are_due() {
     assert_eq!(campaign_of("other.call").as_deref(), Some("-"), "{queue}");
 
     // Rewritten to dial another channel: it leaves the campaign.
-    crate::parity::drop_dated(&ast, "lead-0.call", &ringing.replace("TAG=other", "TAG=lead0"), later);
+    harness::files::drop_dated(&ast, "lead-0.call", &ringing.replace("TAG=other", "TAG=lead0"), later);
     ast.expect_until("the rewritten file to leave the campaign", SOON, || {
         campaign_row(&ast.cli("spool show status")).contains(&format!("queued {}, ", MEMBERS - 1))
     });

@@ -10,8 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::harness::{Asterisk, Builder, Spooler, RUST_SO};
-use crate::security::{conf, expect_rejected, placed, report_call, setup, shown, SOON};
+use harness::events::placed;
+use harness::files::shown;
+use harness::fixtures::security::{conf, expect_rejected, report_call, setup};
+use harness::{Asterisk, Builder, Spooler, RUST_SO, SOON};
 
 /// The user of the chroot a packaged Asterisk runs as (from the Debian package).
 const RUN_USER: &str = "asterisk";

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{Asterisk, Spooler};
+use harness::{Asterisk, Spooler};
 
 const DIALPLAN: &str = "\
 [customers]

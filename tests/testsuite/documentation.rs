@@ -3,7 +3,7 @@
 //! show command Spool...` and `manager show event Spool...` answer from it like Asterisk's own modules;
 //! without it, the AMI actions keep their plain-text help.
 
-use crate::harness::{Asterisk, Spooler, RUST_SO};
+use harness::{Asterisk, Spooler, RUST_SO};
 
 /// The committed file, as `make install` installs it.
 const XML: &str = include_str!("../../documentation/pbx_spool_rs-en_US.xml");

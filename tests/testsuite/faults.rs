@@ -17,11 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{set_mtime, wait_until, Asterisk, Message, Spooler, RUST_SO};
-use crate::parity::{assert_no_more, drop_dated, normalise, outgoing_names, ue};
-
-/// Generous deadline for something that should happen within a second or two on a loaded machine.
-const SOON: Duration = Duration::from_secs(15);
+use harness::events::{assert_no_more, ue};
+use harness::files::{drop_dated, marks, normalise, outgoing_names, Mark};
+use harness::{set_mtime, wait_until, Asterisk, Message, Spooler, RUST_SO, SOON};
 
 /// The dialplan of every test here. `SLOW` (a global) is how long the `slow` far end rings before it
 /// answers; the crash test lowers it for the second run.
@@ -80,7 +78,7 @@ fn extensions_conf(slow: u32) -> String {
     format!("[general]\nstatic = yes\nwriteprotect = yes\n\n{}\n", dialplan(slow))
 }
 
-fn start(builder: crate::harness::Builder) -> Asterisk {
+fn start(builder: harness::Builder) -> Asterisk {
     builder.extensions(&dialplan(30)).module("func_env.so").start()
 }
 
@@ -163,31 +161,6 @@ fn overlapping_attempts(seqs: &BTreeMap<String, Vec<bool>>, may_end_open: impl F
         }
     }
     bad
-}
-
-/// One bookkeeping line of a call file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Mark {
-    tag: String,
-    pid: i64,
-    attempt: i32,
-    stamp: i64,
-}
-
-fn marks(text: &str) -> Vec<Mark> {
-    text.lines()
-        .filter_map(|line| {
-            let (tag, rest) = line.split_once(": ")?;
-            if !["StartRetry", "EndRetry", "AbortRetry", "DelayedRetry"].contains(&tag) {
-                return None;
-            }
-            let mut parts = rest.split(' ');
-            let pid = parts.next()?.parse().ok()?;
-            let attempt = parts.next()?.parse().ok()?;
-            let stamp = parts.next()?.trim_matches(['(', ')']).parse().ok()?;
-            Some(Mark { tag: tag.to_owned(), pid, attempt, stamp })
-        })
-        .collect()
 }
 
 fn count_tag(marks: &[Mark], tag: &str) -> usize {
@@ -345,7 +318,7 @@ fn crash_and_restart(spooler: Spooler) {
             ast.diagnostics()
         );
     }
-    let old_pid = i64::from(ast.pid());
+    let old_pid = ast.pid();
     ast.crash();
     assert!(wait_until(SOON, || ast.ami().closed().is_some()), "AMI still open after the crash");
     // Counted at the far end (log/far.log): AMI events still queued inside Asterisk die with it.
@@ -398,7 +371,7 @@ fn crash_and_restart(spooler: Spooler) {
     ast.write_etc("extensions.conf", &extensions_conf(0));
     let restarted_at = SystemTime::now();
     ast.restart();
-    let new_pid = i64::from(ast.pid());
+    let new_pid = ast.pid();
     ast.expect_until("every file to leave outgoing/ and be archived", Duration::from_secs(60), || {
         outgoing_names(&ast).is_empty() && archived(&ast).len() == 300
     });
@@ -506,7 +479,7 @@ fn crash_and_restart(spooler: Spooler) {
     );
 }
 
-crate::harness::both_spoolers! {
+harness::both_spoolers! {
     /// See [`crash_and_restart`].
     fn crash_and_restart_loses_nothing(spooler: Spooler) {
         crash_and_restart(spooler)
@@ -613,7 +586,7 @@ fn attempt_uniqueid_is_not_a_prefix_of_a_live_channel() {
         assert!(reply.has("Response", "Success"), "Originate {id}:\n{reply}");
     }
     ast.expect_until("the 4 holder calls ringing", SOON, || {
-        (now..now + 4).all(|s| !crate::parity::events(&ast, ue("Begin", &format!("holder-{s}"))).is_empty())
+        (now..now + 4).all(|s| !harness::events::events(&ast, ue("Begin", &format!("holder-{s}"))).is_empty())
     });
     let file = ast.drop_call_file("prefix.call", &call("answer", "prefix", "MaxRetries: 0\n"));
     ast.expect_until("the file to leave outgoing/", SOON, || !file.exists());
@@ -646,7 +619,7 @@ fn unload_is_refused_during_calls_and_nothing_is_lost() {
         ast.drop_call_file(&format!("{n}.call"), &call("answer", n, "").replace("Context: done", "Context: talk"));
     }
     ast.expect_until("3 calls up", SOON, || {
-        long.iter().all(|n| !crate::parity::events(&ast, ue("Done", n)).is_empty())
+        long.iter().all(|n| !harness::events::events(&ast, ue("Done", n)).is_empty())
     });
 
     let mark = ast.log_mark();
@@ -726,7 +699,7 @@ fn reload_during_a_burst_loses_nothing() {
 // 3. File-system faults.
 // ------------------------------------------------------------------------------------------------
 
-crate::harness::both_spoolers! {
+harness::both_spoolers! {
     /// (a) `outgoing_done` cannot be created (a regular file has its name) and the call files say
     /// `Archive: yes`: both spoolers delete each file, as pbx_spool's remove_from_queue does.
     /// pbx_spool_rs logs a WARNING that archiving is disabled for each; pbx_spool logs nothing (its
@@ -1053,7 +1026,7 @@ fn redated_files_follow_their_new_dates() {
 // 5. Resource exhaustion.
 // ------------------------------------------------------------------------------------------------
 
-crate::harness::both_spoolers! {
+harness::both_spoolers! {
     /// asterisk.conf `maxcalls = 2` and 10 call files due at once whose calls last 2 s (MaxRetries 3,
     /// RetryTime 1). Asterisk refuses to start a PBX beyond the limit ("Maximum call limit of 2 calls
     /// exceeded"): refused on the far end, the attempt fails (reason 0) and is retried like any failed
@@ -1087,7 +1060,7 @@ crate::harness::both_spoolers! {
             let starts = count_tag(&m, "StartRetry");
             let ends = count_tag(&m, "EndRetry");
             attempts_total += starts;
-            if !crate::parity::events(&ast, ue("Done", n)).is_empty() {
+            if !harness::events::events(&ast, ue("Done", n)).is_empty() {
                 context_ran += 1;
             }
             match status_of(text).unwrap_or("") {

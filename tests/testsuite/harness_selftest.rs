@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{wait_until, Asterisk, Spooler, RUST_SO, STOCK_SO};
+use harness::{wait_until, Asterisk, Spooler, RUST_SO, STOCK_SO};
 
 /// `Local/s@ctx` answers in `ctx`; once answered, the spool's side runs `ctx2`, which reports through
 /// the AMI and hangs up.
@@ -26,7 +26,7 @@ fn boots_the_asterisk_under_test_with_only_the_stock_spooler() {
     let ast = Asterisk::start(Spooler::Stock);
     eprintln!("boot took {:?}", ast.boot_time());
 
-    let install = crate::harness::env::Install::get();
+    let install = harness::env::Install::get();
     let version = ast.cli("core show version");
     let expected = format!("Asterisk {}", install.expected_version());
     assert!(version.contains(&expected), "unexpected version: {version} (expected {expected}, {install:?})");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{both_spoolers, Asterisk, Spooler, RUST_SO, STOCK_SO};
+use harness::{both_spoolers, Asterisk, Spooler, RUST_SO, STOCK_SO};
 
 const CYCLES: usize = 10;
 /// A thread count is "settled" once unchanged for this long.
@@ -61,7 +61,7 @@ fn built_for_the_build_options_of_the_asterisk_under_test() {
         running,
         built_for,
         "Asterisk {} runs with build options {running:?}, the module was built against {} with {built_for:?}",
-        crate::harness::env::Install::get().label(),
+        harness::env::Install::get().label(),
         include.display()
     );
     assert_eq!(ast.module_status(RUST_SO).as_deref(), Some("Running"), "{}", ast.diagnostics());
@@ -120,7 +120,7 @@ fn refuses_to_run_beside_stock_pbx_spool() {
     assert!(ast.module_running(STOCK_SO), "the stock spooler must keep working\n{}", ast.diagnostics());
 
     let file = ast.drop_call_file("once.call", "Channel: Local/s@ctx\nContext: ctx2\nExtension: s\n");
-    let placed = |e: &crate::harness::Message| e.is_user_event("Placed");
+    let placed = |e: &harness::Message| e.is_user_event("Placed");
     ast.expect_event("the call to be placed", Duration::from_secs(10), placed);
     ast.expect_until("the call file to leave outgoing/", Duration::from_secs(10), || !file.exists());
     // A second spooler racing for the file would place it within moments of the first; give it a
@@ -134,7 +134,7 @@ both_spoolers! {
     /// placed once and removed.
     fn places_a_dropped_call_file(ast: &Asterisk, spooler: Spooler) configure(|b| b.extensions(DIALPLAN)) {
         let file = ast.drop_call_file("baseline.call", "Channel: Local/s@ctx\nContext: ctx2\nExtension: s\n");
-        let placed = |e: &crate::harness::Message| e.is_user_event("Placed");
+        let placed = |e: &harness::Message| e.is_user_event("Placed");
         ast.expect_event(&format!("{spooler:?} to place the call"), Duration::from_secs(10), placed);
         ast.expect_until("the call file to leave outgoing/", Duration::from_secs(10), || !file.exists());
         assert_eq!(ast.ami().count_events(placed), 1, "{}", ast.diagnostics());
@@ -149,7 +149,7 @@ both_spoolers! {
     {
         assert!(ast.outgoing_dir().to_str().is_none(), "the spool directory's name should not be UTF-8");
         let file = ast.drop_call_file("latin1.call", "Channel: Local/s@ctx\nContext: ctx2\nExtension: s\n");
-        let placed = |e: &crate::harness::Message| e.is_user_event("Placed");
+        let placed = |e: &harness::Message| e.is_user_event("Placed");
         ast.expect_event(&format!("{spooler:?} to place the call"), Duration::from_secs(10), placed);
         ast.expect_until("the call file to leave outgoing/", Duration::from_secs(10), || !file.exists());
         let fallback = ast.log_lines_with(&["/var/spool/asterisk"]);

@@ -1,11 +1,9 @@
 //! Integration tests of pbx_spool_rs inside a real Asterisk (the Debian sid chroot made by
-//! `tests/testsuite/env.sh`; its packaged Asterisk 22 by default). Run as root. Every test starts its own
-//! isolated instance; see [`harness`]. Env: PBX_SPOOL_RS_ENV (chroot), PBX_SPOOL_RS_SO (module to test),
+//! `tests/scripts/env.sh`; its packaged Asterisk 22 by default). Run as root. Every test starts its own
+//! isolated instance; see the `harness` crate (tests/harness/). Env: PBX_SPOOL_RS_ENV (chroot), PBX_SPOOL_RS_SO (module to test),
 //! PBX_SPOOL_RS_ASTERISK (a source-built Asterisk's prefix inside the chroot, e.g. /opt/asterisk-20.20.1,
-//! made by `tests/testsuite/asterisk-src.sh`), PBX_SPOOL_RS_KEEP=1 (keep instance directories),
+//! made by `tests/scripts/asterisk-src.sh`), PBX_SPOOL_RS_KEEP=1 (keep instance directories),
 //! PBX_SPOOL_RS_REQUIRE_ENV=1 (never skip: `make test`, `make test-matrix`).
-
-mod harness;
 
 mod campaigns;
 mod configuration;
@@ -21,8 +19,8 @@ mod parity_timing;
 mod scale;
 mod security;
 mod security_arguments;
+mod security_escalations;
 mod security_red_team;
-mod security_round_two;
 mod security_values;
 mod shared;
 mod survives_restart;

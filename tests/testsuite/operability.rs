@@ -6,9 +6,9 @@
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::harness::{set_mtime, Asterisk, Message, Spooler, RUST_SO};
-use crate::parity::outgoing_names;
-use crate::security::{expect_finished, placed, shown, spool_event, ABSENCE, SOON};
+use harness::events::{expect_finished, placed, spool_event};
+use harness::files::{outgoing_names, shown};
+use harness::{set_mtime, Asterisk, Message, Spooler, ABSENCE, RUST_SO, SOON};
 
 /// - `answer`: the far end of `Local/s@answer`: answers, stays up.
 /// - `slow`: rings for 6 s, then answers: an attempt that stays in progress long enough to look at.
@@ -57,7 +57,7 @@ fn status_value(status: &str, label: &str) -> Option<String> {
 /// Waits until `spool show status` says `value` for `label`; returns the whole output.
 fn expect_status(ast: &Asterisk, label: &str, value: &str) -> String {
     let mut last = String::new();
-    let ok = crate::harness::wait_until(SOON, || {
+    let ok = harness::wait_until(SOON, || {
         last = ast.cli("spool show status");
         status_value(&last, label).as_deref() == Some(value)
     });

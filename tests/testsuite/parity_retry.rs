@@ -5,11 +5,10 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::harness::{both_spoolers, Asterisk, Spooler};
-use crate::parity::{
-    arrival_times, assert_no_more, events, expect_archived, expect_gone, expect_log_count, log_count, normalise,
-    outgoing_names, setup, ue, SOON,
-};
+use harness::events::{arrival_times, assert_no_more, events, expect_log_count, log_count, ue};
+use harness::files::{expect_gone, normalise, outgoing_names};
+use harness::fixtures::parity::{expect_archived, setup};
+use harness::{both_spoolers, Asterisk, Spooler, SOON};
 
 /// pbx_spool's "expired" notice counts one attempt too few (it prints `retries - 1`, where `retries`
 /// already is the number of attempts made); pbx_spool_rs prints the number of attempts made. This is

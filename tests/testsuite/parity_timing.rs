@@ -6,11 +6,10 @@ use std::fs;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::{both_spoolers, set_mtime, Spooler};
-use crate::parity::{
-    assert_no_more, drop_dated, events, expect_gone, expect_log_count, outgoing_names, setup, spooler_caught_up,
-    spooler_ready, ue, SOON,
-};
+use harness::events::{assert_no_more, events, expect_log_count, ue};
+use harness::files::{drop_dated, expect_gone, outgoing_names};
+use harness::fixtures::parity::{setup, spooler_caught_up, spooler_ready};
+use harness::{both_spoolers, set_mtime, Spooler, SOON};
 
 fn call(file: &str) -> String {
     format!("Channel: Local/s@answer\nContext: report\nExtension: s\nSet: FILE={file}\n")
@@ -55,7 +54,7 @@ both_spoolers! {
         assert_eq!(e.get("A"), Some("second-half"), "{e}");
         expect_gone(ast, &path, SOON);
         assert_no_more(ast, 1, Duration::from_secs(3), "placements", ue("Dialed", "slow"));
-        assert_eq!(crate::parity::log_count(ast, &["Invalid file contents"]), 0, "{}", ast.diagnostics());
+        assert_eq!(harness::events::log_count(ast, &["Invalid file contents"]), 0, "{}", ast.diagnostics());
     }
 }
 
@@ -205,6 +204,6 @@ both_spoolers! {
         let expected: BTreeMap<String, usize> = (0..BURST).map(|n| (n.to_string(), 1)).collect();
         assert_eq!(per_file, expected);
         assert_eq!(events(ast, ue("Dialed", "bulk")).len(), BURST);
-        assert_eq!(crate::parity::log_count(ast, &["Call completed to"]), BURST + 1);
+        assert_eq!(harness::events::log_count(ast, &["Call completed to"]), BURST + 1);
     }
 }

@@ -7,14 +7,13 @@
 //! while running), so every file whose event the kernel dropped stays in outgoing/ until the next
 //! restart. The benchmark (`tests/bench/`) measures that.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::harness::bulk::{
-    ami_only, count_entries, expect_spool_watch, file_number, max_queued_events, rss_bytes, stage, thread_names,
-    threads, Stopped,
+use harness::bulk::{
+    ami_only, count_entries, expect_spool_watch, max_queued_events, not_exactly_once, per_file, rss_bytes, stage,
+    thread_names, threads, Stopped,
 };
-use crate::harness::{Asterisk, Message, Spooler};
+use harness::{Asterisk, Message, Spooler};
 
 /// At least this many files; more when the kernel's inotify queue is larger, so the renames always
 /// overflow it.
@@ -49,26 +48,9 @@ fn is_finished(e: &Message) -> bool {
     e.is_event("SpoolFinished")
 }
 
-/// How many times each file number appears in events matching `predicate`.
-fn per_file(events: &[Message], predicate: impl Fn(&Message) -> bool) -> HashMap<usize, usize> {
-    let mut counts = HashMap::new();
-    for event in events.iter().filter(|e| predicate(e)) {
-        let file = event.get("File").unwrap_or_default();
-        if file.ends_with("warm-up.call") {
-            continue;
-        }
-        let number = file_number(file).unwrap_or_else(|| panic!("unexpected File {file:?} in\n{event}"));
-        *counts.entry(number).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// Files (by number, of `files`) not seen exactly once, with how often they were seen; at most a few listed.
-fn not_exactly_once(counts: &HashMap<usize, usize>, files: usize) -> Vec<(usize, usize)> {
-    let mut odd: Vec<(usize, usize)> =
-        (0..files).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
-    odd.truncate(10);
-    odd
+/// An event about one of the test's numbered files (not the warm-up file).
+fn numbered(e: &Message) -> bool {
+    !e.get("File").unwrap_or_default().ends_with("warm-up.call")
 }
 
 #[test]
@@ -98,7 +80,7 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
     };
     let outgoing = ast.outgoing_dir();
     let mut peak_threads = 0;
-    let all_done = crate::harness::wait_until(FINISH_TIMEOUT, || {
+    let all_done = harness::wait_until(FINISH_TIMEOUT, || {
         peak_threads = peak_threads.max(threads(ast.pid()));
         // The cheap check first: listing 20,000 entries every 20 ms would compete with Asterisk.
         ast.ami().count_events(is_finished) > files && count_entries(&outgoing) == 0
@@ -114,8 +96,8 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
 
     // Exactly once: no file attempted twice (a rescan racing the events) or finished twice.
     let events = ast.ami().events();
-    let attempts = per_file(&events, is_attempt);
-    let finishes = per_file(&events, is_finished);
+    let attempts = per_file(&events, |e| is_attempt(e) && numbered(e));
+    let finishes = per_file(&events, |e| is_finished(e) && numbered(e));
     assert_eq!(not_exactly_once(&attempts, files), vec![], "files attempted other than once (file, attempts)");
     assert_eq!(not_exactly_once(&finishes, files), vec![], "files finished other than once (file, finishes)");
     let expired = events.iter().filter(|e| is_finished(e) && e.has("Status", "Expired")).count();
@@ -139,7 +121,7 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
 
     // Everything the burst started winds down: a pool may keep idle workers for a while, not for ever.
     let rss_after = rss_bytes(ast.pid());
-    let returned = crate::harness::wait_until(THREADS_RETURN, || ast.thread_count() == baseline);
+    let returned = harness::wait_until(THREADS_RETURN, || ast.thread_count() == baseline);
     let after = ast.thread_count();
     eprintln!(
         "scale: {files} files renamed in {renaming:.2?}, all finished {finished_in:.2?} after the first rename \

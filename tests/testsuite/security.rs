@@ -3,152 +3,18 @@
 //! function writes, size limits, file owner), how hostile files in outgoing/ are handled, and that a
 //! broken configuration at reload keeps the previous one. Mostly against pbx_spool_rs alone; where
 //! pbx_spool's behaviour is the reference (`first_leg = any`, the admin's own dialplan, file names),
-//! `both_spoolers!` checks both.
-//!
-//! The helpers at the top are shared with `operability`.
+//! `both_spoolers!` checks both. The dialplan, setup and checks the security files share are in
+//! `harness::fixtures::security`.
 
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use crate::harness::{both_spoolers, Asterisk, Builder, Message, Spooler, RUST_SO};
-use crate::parity::outgoing_names;
-
-/// Deadline for something that should happen within a second or two.
-pub(crate) const SOON: Duration = Duration::from_secs(10);
-/// Bounded window used only to assert that something does NOT happen.
-pub(crate) const ABSENCE: Duration = Duration::from_secs(1);
-
-/// - `answer`: the far end of `Local/s@answer` (and `Local/s@campaign`): answers, stays up.
-/// - `report`: where the spool's (answered) side goes; reports the tag, its uniqueid, its channel and
-///   the `BAD` variable base64-encoded (so raw bytes never reach the AMI text stream).
-/// - `dangerous`: the admin's own dialplan writing and reading FILE(), DB() and SHELL().
-pub(crate) const DIALPLAN: &str = r#"
-[answer]
-exten => s,1,Answer()
- same => n,Wait(20)
-
-[campaign]
-exten => s,1,Answer()
- same => n,Wait(20)
-
-[report]
-exten => s,1,GotoIf($[${LEN(${BAD})}=0]?report)
- same => n,Set(B64=${BASE64_ENCODE(${BAD})})
- same => n(report),UserEvent(Placed,Tag: ${TAG},Uid: ${UNIQUEID},Chan: ${CHANNEL(name)},Bad: ${B64})
- same => n,Hangup()
-
-[dangerous]
-exten => s,1,Set(FILE(${OUT})=written-by-dialplan)
- same => n,Set(DB(prs/key)=db-value)
- same => n,UserEvent(Dangerous,Tag: ${TAG},FileRead: ${FILE(${OUT})},Db: ${DB(prs/key)},Shell: ${FILTER(a-z-,${SHELL(echo shell-ok)})})
- same => n,Hangup()
-"#;
-
-/// Every security instance: the dialplan and func_base64 (for `report`).
-pub(crate) fn setup(builder: Builder) -> Builder {
-    builder.extensions(DIALPLAN).module("func_base64.so")
-}
-
-/// chan_rtp and what it needs: `UnicastRTP/<host>:<port>` is a real channel driver that dials any
-/// host:port without configuration and answers at once, so it shows whether a first leg reached a
-/// driver (Newchannel, dialplan run) rather than being refused. Debian's res_rtp_asterisk is built with
-/// pjproject (ICE) and needs res_pjproject; a source build without pjproject (the version matrix's 20
-/// and 23) has a res_rtp_asterisk that does not, and no res_pjproject.
-pub(crate) fn with_rtp(builder: Builder) -> Builder {
-    let builder = builder.module("res_sorcery_config.so");
-    let builder = if crate::harness::env::has_stock_module("res_pjproject.so") {
-        builder.module("res_pjproject.so").file("pjproject.conf", "")
-    } else {
-        builder
-    };
-    builder.module("res_rtp_asterisk.so").module("res_rtp_multicast.so").module("chan_rtp.so")
-}
-
-/// pbx_spool_rs.conf with `lines` in its `[general]` section.
-pub(crate) fn conf(lines: &str) -> String {
-    format!("[general]\n{lines}")
-}
-
-/// A call file that, once answered, runs `report` with `TAG` set to `tag`; `extra` is appended.
-pub(crate) fn report_call(channel: &str, tag: &str, extra: &str) -> String {
-    format!("Channel: {channel}\nContext: report\nExtension: s\nSet: TAG={tag}\n{extra}")
-}
-
-/// How both spoolers name `outgoing/<name>` (log lines, AMI `File:`).
-pub(crate) fn shown(ast: &Asterisk, name: &str) -> String {
-    ast.inside_path(&ast.outgoing_dir().join(name))
-}
-
-/// The `Placed` UserEvent of the call tagged `tag`.
-pub(crate) fn placed(tag: &str) -> impl Fn(&Message) -> bool + Clone {
-    let tag = tag.to_owned();
-    move |e: &Message| e.is_user_event("Placed") && e.has("Tag", &tag)
-}
-
-/// A `<event>` manager event (SpoolAttempt, SpoolFinished) about `outgoing/<name>`.
-pub(crate) fn spool_event(ast: &Asterisk, event: &str, name: &str) -> impl Fn(&Message) -> bool + Clone {
-    let (event, file) = (event.to_owned(), shown(ast, name));
-    move |e: &Message| e.is_event(&event) && e.has("File", &file)
-}
-
-/// Waits for the `SpoolFinished` event of `outgoing/<name>`.
-pub(crate) fn expect_finished(ast: &Asterisk, name: &str) -> Message {
-    ast.expect_event(&format!("SpoolFinished for {name}"), SOON, spool_event(ast, "SpoolFinished", name))
-}
-
-/// `outgoing/<name>` was refused by the policy: its `SpoolFinished` says Rejected after 0 attempts,
-/// and exactly one WARNING line says `Rejected <file>: ...` with `rule_text` (e.g.
-/// `(rule first_leg, value 'PJSIP/1@t')`). Returns that line.
-pub(crate) fn expect_rejected(ast: &Asterisk, name: &str, rule_text: &str) -> String {
-    let event = expect_finished(ast, name);
-    assert_eq!(event.get("Status"), Some("Rejected"), "{name}: {event}\n{}", ast.diagnostics());
-    assert_eq!(event.get("Attempts"), Some("0"), "{name}: {event}");
-    let prefix = format!("Rejected {}: ", shown(ast, name));
-    let lines = ast.expect_log_lines(&["WARNING[", &prefix, rule_text], 1);
-    assert_eq!(lines.len(), 1, "exactly one rejection line for {name}:\n{}", lines.join("\n"));
-    let all = ast.log_lines_with(&[&prefix]);
-    assert_eq!(all.len(), 1, "{name} is rejected once, for one reason:\n{}", all.join("\n"));
-    lines.into_iter().next().expect("one line")
-}
-
-/// The modules that make Asterisk fetch a sound file from a URL. They exist only where Asterisk was built
-/// with libcurl (not the matrix's source builds): the tests that need them say so (`not_applicable_without`).
-pub(crate) const URL_FETCHERS: [&str; 2] = ["res_curl.so", "res_http_media_cache.so"];
-
-/// A pbx_spool_rs instance for an attack: [`setup`], the security dialplan followed by `dialplan`, verbose 3,
-/// and `modules` (the [`URL_FETCHERS`] among them only where this Asterisk has them).
-pub(crate) fn attack_builder(dialplan: &str, modules: &[&str]) -> Builder {
-    let builder = setup(Asterisk::builder(Spooler::Rust)).extensions(&format!("{DIALPLAN}{dialplan}")).verbose(3);
-    modules
-        .iter()
-        .filter(|module| !URL_FETCHERS.contains(module) || crate::harness::env::has_stock_module(module))
-        .fold(builder, |builder, module| builder.module(module))
-}
-
-/// Drops every `(name, contents)` call file, then expects each to be rejected once with `rule_text` in its
-/// log line and never attempted; returns the log lines, in the files' order.
-pub(crate) fn expect_all_rejected<S: AsRef<str>>(ast: &Asterisk, files: &[(&str, S)], rule_text: &str) -> Vec<String> {
-    for (name, contents) in files {
-        ast.drop_call_file(name, contents.as_ref());
-    }
-    files
-        .iter()
-        .map(|(name, _)| {
-            let line = expect_rejected(ast, name, rule_text);
-            assert_never_attempted(ast, name);
-            line
-        })
-        .collect()
-}
-
-/// Asserts that no attempt was made for `outgoing/<name>` (no SpoolAttempt event).
-pub(crate) fn assert_never_attempted(ast: &Asterisk, name: &str) {
-    let attempts = ast.ami().count_events(spool_event(ast, "SpoolAttempt", name));
-    assert_eq!(attempts, 0, "{name} must never be attempted\n{}", ast.diagnostics());
-}
+use harness::events::{assert_never_attempted, expect_finished, placed, spool_event};
+use harness::files::{drop_bytes, outgoing_names, shown};
+use harness::fixtures::security::{conf, expect_rejected, report_call, setup, with_rtp};
+use harness::{both_spoolers, Asterisk, Builder, Message, Spooler, ABSENCE, RUST_SO, SOON};
 
 /// Waits for `outgoing_done/<name>` with its final `Status:` line; returns its text.
 pub(crate) fn expect_archived(ast: &Asterisk, name: &str) -> String {
@@ -157,15 +23,6 @@ pub(crate) fn expect_archived(ast: &Asterisk, name: &str) -> String {
         fs::read_to_string(&path).is_ok_and(|t| t.contains("Status: ") && t.ends_with('\n'))
     });
     fs::read_to_string(&path).expect("archived file")
-}
-
-/// Hands over a call file given as raw bytes (written under spool/, renamed into outgoing/).
-pub(crate) fn drop_bytes(ast: &Asterisk, name: &str, bytes: &[u8]) -> PathBuf {
-    let tmp = ast.spool_dir().join(format!("bytes-{name}"));
-    fs::write(&tmp, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.display()));
-    let target = ast.outgoing_dir().join(name);
-    fs::rename(&tmp, &target).unwrap_or_else(|e| panic!("cannot rename into outgoing/: {e}"));
-    target
 }
 
 /// Lets only `call`, `user` and `system` events through to the test's AMI connection. `dialplan`
@@ -300,7 +157,7 @@ fn first_leg_strict_allows_only_bare_endpoints() {
     let ast = start_rust(|b| {
         b.file("pbx_spool_rs.conf", &conf("first_leg = strict\n"))
             .module("chan_iax2.so")
-            .file("iax.conf", &crate::security_round_two::iax_conf())
+            .file("iax.conf", &harness::fixtures::security::iax_conf())
     });
     ast.drop_call_file("local.call", &report_call("Local/s@answer", "local", ""));
     ast.drop_call_file("trunk.call", &report_call("PJSIP/100@trunk", "trunk", ""));
@@ -370,7 +227,7 @@ fn system_application_is_refused_by_default() {
     expect_rejected(&ast, "system.call", "(rule application, value 'System')");
     expect_rejected(&ast, "trysystem.call", "(rule application, value 'trysystem')");
     // Bounded absence window: the command would have run within it.
-    let ran = crate::harness::wait_until(ABSENCE, || marker1.exists() || marker2.exists());
+    let ran = harness::wait_until(ABSENCE, || marker1.exists() || marker2.exists());
     assert!(!ran, "a refused System command ran\n{}", ast.diagnostics());
     assert_never_attempted(&ast, "system.call");
     assert_never_attempted(&ast, "trysystem.call");
@@ -508,7 +365,7 @@ fn hostile_files_get_a_verdict_and_do_not_disturb_the_spool() {
     let ast = start_rust(|b| b.file("pbx_spool_rs.conf", &conf("max_value_len = 512\n")));
     only_text_safe_events(&ast);
     let out = ast.outgoing_dir();
-    let passwd = crate::harness::env::host_path("/etc/passwd");
+    let passwd = harness::env::host_path("/etc/passwd");
     let passwd_before = (fs::read(&passwd).expect("chroot /etc/passwd"), fs::metadata(&passwd).unwrap().mtime());
 
     // FIFO, created in place (as mkfifo does).

@@ -9,10 +9,9 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::time::Instant;
 
-use crate::harness::{wait_until, Asterisk, Builder};
-use crate::security::{
-    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, spool_event, ABSENCE, SOON,
-};
+use harness::events::{assert_never_attempted, placed, spool_event};
+use harness::fixtures::security::{conf, expect_all_rejected, expect_rejected, report_call};
+use harness::{wait_until, Asterisk, Builder, ABSENCE, SOON};
 
 /// A call centre's dialplan: an outbound context whose first priority is its guard, a context a deny
 /// rule protects, and one that reports the PBX-wide global a trunk route would read.
@@ -51,7 +50,7 @@ fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
         "bridge_softmix.so",
         "bridge_simple.so",
     ];
-    let builder = crate::security::attack_builder(CALL_CENTRE, &modules);
+    let builder = harness::fixtures::security::attack_builder(CALL_CENTRE, &modules);
     configure(builder).start()
 }
 
@@ -66,8 +65,8 @@ fn assert_spool_still_works(ast: &Asterisk, tag: &str) {
 /// that plays a sound file: no connection reaches a listener on the host the file names.
 #[test]
 fn sound_arguments_that_are_urls_reach_no_host() {
-    if crate::harness::env::not_applicable_without(
-        &crate::security::URL_FETCHERS,
+    if harness::env::not_applicable_without(
+        &harness::fixtures::security::URL_FETCHERS,
         "the media cache fetches the URLs refused here",
     ) {
         return;
@@ -235,7 +234,7 @@ fn parser_differentials_hide_nothing() {
         ),
     ];
     for (name, contents, _) in &files {
-        crate::security::drop_bytes(&ast, name, contents);
+        harness::files::drop_bytes(&ast, name, contents);
     }
     for (name, _, rule_text) in &files {
         expect_rejected(&ast, name, rule_text);

@@ -9,10 +9,9 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use crate::harness::{wait_until, Asterisk, Builder};
-use crate::security::{
-    assert_never_attempted, conf, expect_all_rejected, expect_rejected, placed, report_call, spool_event, ABSENCE, SOON,
-};
+use harness::events::{assert_never_attempted, placed, spool_event};
+use harness::fixtures::security::{conf, expect_all_rejected, expect_rejected, report_call};
+use harness::{wait_until, Asterisk, Builder, ABSENCE, SOON};
 
 /// `brief`: answers and hangs up after two seconds, so an application run on the call file's side ends
 /// (and ConfBridge's recording with it) within the test. `boardroom`: the admin's own dialplan putting
@@ -42,7 +41,7 @@ fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
         "bridge_simple.so",
         "res_timing_timerfd.so",
     ];
-    let builder = crate::security::attack_builder(DIALPLAN, &modules)
+    let builder = harness::fixtures::security::attack_builder(DIALPLAN, &modules)
         .file("confbridge.conf", "[general]\n[default_bridge]\ntype=bridge\n[default_user]\ntype=user\n");
     configure(builder).start()
 }
@@ -113,8 +112,8 @@ fn quoted_sound_names_read_no_file_outside_the_sounds_directory() {
 /// file. Refused; no connection reaches the listener; a beep by name is still accepted.
 #[test]
 fn voicemail_beep_is_a_sound_name() {
-    if crate::harness::env::not_applicable_without(
-        &crate::security::URL_FETCHERS,
+    if harness::env::not_applicable_without(
+        &harness::fixtures::security::URL_FETCHERS,
         "the URL form is what this test refuses",
     ) {
         return;
@@ -174,7 +173,7 @@ fn conference_names_are_no_mixmonitor_arguments() {
     expect_rejected(&ast, "conference-command.call", "(rule argument, value '");
     assert_never_attempted(&ast, "conference-command.call");
     ast.drop_call_file("plain-conference.call", "Channel: Local/s@brief\nApplication: ConfBridge\nData: campaign-7\n");
-    ast.expect_event("the plain conference is joined", SOON, |e: &crate::harness::Message| {
+    ast.expect_event("the plain conference is joined", SOON, |e: &harness::Message| {
         e.is_event("ConfbridgeJoin") && e.has("Conference", "campaign-7")
     });
     let ran = wait_until(ABSENCE * 5, || marker.exists());
@@ -190,7 +189,7 @@ fn conference_names_are_no_mixmonitor_arguments() {
 fn conference_rules_ignore_letter_case_as_confbridge_does() {
     let ast = start(|b| b.file("pbx_spool_rs.conf", &conf("deny_conference = board\n")));
     ast.drop_call_file("board-member.call", "Channel: Local/s@answer\nContext: boardroom\nExtension: s\n");
-    let board_join = |e: &crate::harness::Message| e.is_event("ConfbridgeJoin") && e.has("Conference", "board");
+    let board_join = |e: &harness::Message| e.is_event("ConfbridgeJoin") && e.has("Conference", "board");
     ast.expect_event("the admin's own call joins board", SOON, board_join);
     let files = [
         ("board-upper.call", "Channel: Local/s@answer\nApplication: ConfBridge\nData: BOARD\n"),

@@ -9,8 +9,9 @@ use std::fs;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::harness::{wait_until, Asterisk, Builder, Message, Spooler};
-use crate::security::{assert_never_attempted, expect_rejected, placed, report_call, setup, with_rtp, ABSENCE, SOON};
+use harness::events::{assert_never_attempted, placed};
+use harness::fixtures::security::{expect_rejected, report_call, setup, with_rtp};
+use harness::{wait_until, Asterisk, Builder, Message, Spooler, ABSENCE, SOON};
 
 /// The contexts these tests use besides the shared `answer`/`report`: a call that reports, after a
 /// while, what was set on it; playback in the call's language; a call centre with a recorded queue
@@ -53,8 +54,8 @@ exten => _X.,1,UserEvent(Route,Tag: ${TAG},Dial: PJSIP/${EXTEN}@${TRUNKVAR})
 "#;
 
 fn start(configure: impl FnOnce(Builder) -> Builder) -> Asterisk {
-    let builder =
-        setup(Asterisk::builder(Spooler::Rust)).extensions(&format!("{}{VALUES_DIALPLAN}", crate::security::DIALPLAN));
+    let builder = setup(Asterisk::builder(Spooler::Rust))
+        .extensions(&format!("{}{VALUES_DIALPLAN}", harness::fixtures::security::DIALPLAN));
     configure(builder).start()
 }
 
@@ -150,7 +151,7 @@ fn invites_received(phone: &UdpSocket, window: Duration) -> Vec<String> {
 /// INVITE with either header. A good file to the same endpoint still rings it, without the header.
 #[test]
 fn signalling_headers_that_answer_a_phone_are_refused() {
-    if crate::harness::env::not_applicable_without(&["res_pjsip.so"], "PJSIP_HEADER is a PJSIP function") {
+    if harness::env::not_applicable_without(&["res_pjsip.so"], "PJSIP_HEADER is a PJSIP function") {
         return;
     }
     let phone = UdpSocket::bind("127.0.0.1:0").expect("the phone's socket");
@@ -298,8 +299,8 @@ fn variables_that_shadow_a_dialplan_global_are_refused() {
         ast.expect_event("the good route", SOON, |e: &Message| e.is_user_event("Route") && e.has("Tag", "good"));
     assert_eq!(route.get("Dial"), Some("PJSIP/0123@office-trunk"), "{route}");
 
-    ast.write_etc("pbx_spool_rs.conf", &crate::security::conf("allow_variable = TRUNKVAR\n"));
-    ast.cli(&format!("module reload {}", crate::harness::RUST_SO));
+    ast.write_etc("pbx_spool_rs.conf", &harness::fixtures::security::conf("allow_variable = TRUNKVAR\n"));
+    ast.cli(&format!("module reload {}", harness::RUST_SO));
     ast.expect_until("allow_variable in force", SOON, || {
         ast.cli("spool show status").lines().any(|l| l.contains("allow_variable") && l.trim_end().ends_with("TRUNKVAR"))
     });

@@ -1,4 +1,4 @@
-//! Several Asterisk servers on one shared spool (issue 14): three instances, each with its own
+//! Several Asterisk servers on one shared spool: three instances, each with its own
 //! configuration, run directory and AMI port, all with `shared = yes` on one spool directory. Every file
 //! must be dialled exactly once across the three, with inotify and with scans only, through a kill -9
 //! (the dead server's attempts aborted and finished by the others), an unload/reload and a late start.
@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::bulk::{ami_only, count_entries, expect_spool_watch, file_number, stage};
-use crate::harness::{wait_until, Asterisk, Message, SharedSpool, Spooler, RUST_SO};
+use harness::bulk::{ami_only, count_entries, expect_spool_watch, file_number, not_exactly_once, per_file, stage};
+use harness::{wait_until, Asterisk, Message, SharedSpool, RUST_SO};
 
 const DIALPLAN: &str = "\
 [fail]
@@ -36,12 +36,7 @@ fn quick_file(_: usize) -> String {
 const NODES: [&str; 3] = ["ast1", "ast2", "ast3"];
 
 fn server(spool: &SharedSpool, node: &str, extra: &str) -> Asterisk {
-    Asterisk::builder(Spooler::Rust)
-        .name(&format!("shared-{node}"))
-        .shared_spool(spool)
-        .extensions(DIALPLAN)
-        .file("pbx_spool_rs.conf", &format!("[general]\nshared = yes\nnode = {node}\n{extra}"))
-        .start()
+    spool.server(node, extra).name(&format!("shared-{node}")).extensions(DIALPLAN).start()
 }
 
 fn only_spool_events(ast: &Asterisk) {
@@ -49,16 +44,9 @@ fn only_spool_events(ast: &Asterisk) {
 }
 
 /// How many times each file number appears in the events named `event` of every server.
-fn per_file(servers: &[&Asterisk], event: &str) -> HashMap<usize, usize> {
-    let mut counts = HashMap::new();
-    for ast in servers {
-        for e in ast.ami().events().iter().filter(|e| e.is_event(event)) {
-            let file = e.get("File").unwrap_or_default();
-            let number = file_number(file).unwrap_or_else(|| panic!("unexpected File {file:?} in\n{e}"));
-            *counts.entry(number).or_insert(0) += 1;
-        }
-    }
-    counts
+fn per_file_across(servers: &[&Asterisk], event: &str) -> HashMap<usize, usize> {
+    let events: Vec<Message> = servers.iter().flat_map(|ast| ast.ami().events()).collect();
+    per_file(&events, |e| e.is_event(event))
 }
 
 fn count(ast: &Asterisk, event: &str) -> usize {
@@ -67,14 +55,6 @@ fn count(ast: &Asterisk, event: &str) -> usize {
 
 fn total(servers: &[&Asterisk], event: &str) -> usize {
     servers.iter().map(|ast| count(ast, event)).sum()
-}
-
-/// Files (by number, of `files`) not seen exactly once, with how often; at most ten listed.
-fn not_exactly_once(counts: &HashMap<usize, usize>, files: usize) -> Vec<(usize, usize)> {
-    let mut odd: Vec<(usize, usize)> =
-        (0..files).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
-    odd.truncate(10);
-    odd
 }
 
 fn diagnostics(servers: &[&Asterisk]) -> String {
@@ -93,8 +73,8 @@ fn expect_exactly_once(spool: &SharedSpool, servers: &[&Asterisk], files: usize,
         total(servers, "SpoolFinished"),
         diagnostics(servers)
     );
-    assert_eq!(not_exactly_once(&per_file(servers, "SpoolAttempt"), files), vec![], "attempted other than once");
-    assert_eq!(not_exactly_once(&per_file(servers, "SpoolFinished"), files), vec![], "finished other than once");
+    assert_eq!(not_exactly_once(&per_file_across(servers, "SpoolAttempt"), files), vec![], "attempted other than once");
+    assert_eq!(not_exactly_once(&per_file_across(servers, "SpoolFinished"), files), vec![], "finished other than once");
     for ast in servers {
         let node = ast.name().trim_start_matches("shared_").to_string();
         let events = ast.ami().events();
@@ -223,14 +203,14 @@ fn a_killed_servers_attempts_are_aborted_and_finished_by_the_others() {
         }
     }
     // Finished exactly once, by the survivors for whatever ast1 did not finish.
-    let mut finishes = per_file(&survivors, "SpoolFinished");
+    let mut finishes = per_file_across(&survivors, "SpoolFinished");
     for e in victim_events.iter().filter(|e| e.is_event("SpoolFinished")) {
         *finishes.entry(file_number(e.get("File").unwrap_or_default()).unwrap()).or_insert(0) += 1;
     }
     assert_eq!(not_exactly_once(&finishes, FILES), vec![], "finished other than once");
     for name in in_progress.keys() {
         let number = file_number(name).unwrap();
-        let taken_over = per_file(&survivors, "SpoolAttempt").get(&number).copied().unwrap_or(0);
+        let taken_over = per_file_across(&survivors, "SpoolAttempt").get(&number).copied().unwrap_or(0);
         assert!(taken_over > 0, "{name}, ringing at ast1 when it died, was dialled again by a survivor");
     }
     let status = survivors[0].cli("spool show status");

@@ -7,8 +7,8 @@
 
 use std::fs;
 
-use crate::harness::{Asterisk, Spooler};
-use crate::security::{placed, spool_event, SOON};
+use harness::events::{placed, spool_event};
+use harness::{Asterisk, Spooler, SOON};
 
 const DIALPLAN: &str = r#"
 [answer]

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{Asterisk, Spooler};
-use crate::parity::{setup, spooler_ready, ue, DIALPLAN, SOON};
+use harness::events::ue;
+use harness::fixtures::parity::{setup, spooler_ready, DIALPLAN};
+use harness::{Asterisk, Spooler, SOON};
 
 /// The `callfile` binary built beside this test binary (the tool is its own package in the workspace, so
 /// Cargo does not hand its path to this package's tests): `<target>/<profile>/callfile`.
@@ -141,7 +142,7 @@ fn bulk_of_1000_numbers_makes_exactly_1000_calls() {
         template.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
-    let is_bulk = |m: &crate::harness::Message| m.is_user_event("Bulk");
+    let is_bulk = |m: &harness::Message| m.is_user_event("Bulk");
     let count = ast.ami().wait_for_count(1000, Duration::from_secs(120), is_bulk);
     assert_eq!(count, 1000, "{}", ast.diagnostics());
     let distinct: BTreeSet<String> =
@@ -236,7 +237,7 @@ fn bulk_without_config_follows_the_installed_calling_window() {
     assert_eq!(rows.len(), 4, "{manifest}");
     assert!(rows.iter().all(|row| row.contains("+09:00,") && row.contains(",window-")), "{manifest}");
 
-    let stamped = |m: &crate::harness::Message| m.is_user_event("Stamped");
+    let stamped = |m: &harness::Message| m.is_user_event("Stamped");
     let deadline = Duration::from_millis(open_ms + 4500 - now_ms().min(open_ms)) + SOON;
     let count = ast.ami().wait_for_count(4, deadline, stamped);
     assert_eq!(count, 4, "{}", ast.diagnostics());

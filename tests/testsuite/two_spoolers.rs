@@ -13,13 +13,11 @@ use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::harness::bulk::{file_name, file_number, stage};
-use crate::harness::{Asterisk, Message, Spooler, RUST_SO, STOCK_SO};
+use harness::bulk::{file_name, file_number, stage};
+use harness::{Asterisk, Message, Spooler, RUST_SO, SOON, STOCK_SO};
 
 /// Call files per scenario.
 const FILES: usize = 100;
-/// Generous deadline for a step that takes a second or two.
-const SOON: Duration = Duration::from_secs(15);
 /// Deadline for every file to be dialled and archived.
 const ALL_DONE: Duration = Duration::from_secs(90);
 
@@ -77,15 +75,17 @@ fn load_pbx_spool(ast: &Asterisk) {
 
 /// `Dialed` user events per file number (the probe excluded).
 fn dials(ast: &Asterisk) -> HashMap<usize, usize> {
-    per_file(ast, |e| e.is_user_event("Dialed"))
+    per_scenario_file(ast, |e| e.is_user_event("Dialed"))
 }
 
 /// pbx_spool_rs's own attempts per file number (stock pbx_spool raises no such event).
 fn our_attempts(ast: &Asterisk) -> HashMap<usize, usize> {
-    per_file(ast, |e| e.is_event("SpoolAttempt"))
+    per_scenario_file(ast, |e| e.is_event("SpoolAttempt"))
 }
 
-fn per_file(ast: &Asterisk, predicate: impl Fn(&Message) -> bool) -> HashMap<usize, usize> {
+/// How many of `ast`'s events matching `predicate` are about each of the scenario's [`FILES`] files (events
+/// about any other file are not counted).
+fn per_scenario_file(ast: &Asterisk, predicate: impl Fn(&Message) -> bool) -> HashMap<usize, usize> {
     let mut counts = HashMap::new();
     for event in ast.ami().events().iter().filter(|e| predicate(e)) {
         if let Some(number) = event.get("File").and_then(file_number).filter(|n| *n < FILES) {
@@ -234,7 +234,7 @@ fn stock_loaded_with_calls_in_progress_and_files_queued_loses_and_doubles_nothin
     let expected: HashMap<usize, usize> = (0..IN_FLIGHT).map(|i| (i, 1)).collect();
     assert_eq!(ours, expected, "pbx_spool_rs should have dialled the files in progress, and only them");
     // The calls in progress were finished by pbx_spool_rs: announced as completed.
-    let finished = per_file(&ast, |e| e.is_event("SpoolFinished") && e.has("Status", "Completed"));
+    let finished = per_scenario_file(&ast, |e| e.is_event("SpoolFinished") && e.has("Status", "Completed"));
     assert_eq!(finished, expected, "{}", ast.diagnostics());
     assert_one_suspension(&ast);
     unload_is_refused(&ast);

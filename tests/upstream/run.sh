@@ -7,9 +7,9 @@
 #   UPSTREAM_TESTS     space-separated test names (default: all seven), e.g. "tests/pbx/call-files"
 #   UPSTREAM_DIR       where the snapshot's tarballs are (default: ../shared/upstream-testsuite)
 #   PBX_SPOOL_RS_SO    the module to test (default: target/release/libpbx_spool_rs.so)
-#   PBX_SPOOL_RS_ENV   the chroot (default /var/cache/pbx_spool_rs/sid, made by tests/testsuite/env.sh)
+#   PBX_SPOOL_RS_ENV   the chroot (default /var/cache/pbx_spool_rs/sid, made by tests/scripts/env.sh)
 #   PBX_SPOOL_RS_ASTERISK  a source-built Asterisk inside the chroot (e.g. /opt/asterisk-20.20.1, made by
-#                      tests/testsuite/asterisk-src.sh); unset: the chroot's packaged Asterisk 22
+#                      tests/scripts/asterisk-src.sh); unset: the chroot's packaged Asterisk 22
 #
 # The testsuite kills every `asterisk` process it can see before each test (`killall -9 asterisk`). It
 # runs here in its own PID namespace, so the only Asterisk processes it can see are its own: nothing

@@ -107,7 +107,7 @@ fn the_file_is_valid_against_asterisks_dtd() {
     let Some(dtd) = asterisk_dtd().filter(|_| xmllint) else {
         assert!(
             !required,
-            "xmllint (libxml2-utils) or Asterisk's appdocsxml.dtd is missing (tests/testsuite/host-deps.sh)"
+            "xmllint (libxml2-utils) or Asterisk's appdocsxml.dtd is missing (tests/scripts/host-deps.sh)"
         );
         eprintln!("skipped: xmllint or appdocsxml.dtd not found");
         return;

@@ -52,14 +52,9 @@ impl Spooler {
             other => panic!("Spooler::{other:?} is not a single module"),
         }
     }
-
-    /// Whether our module must be installed.
-    pub fn needs_ours(self) -> bool {
-        matches!(self, Spooler::Rust | Spooler::Both)
-    }
 }
 
-/// Settings for one instance; build with [`crate::harness::Asterisk::builder`], then `.start()`.
+/// Settings for one instance; build with [`crate::Asterisk::builder`], then `.start()`.
 #[derive(Clone, Debug)]
 pub struct Builder {
     pub(super) name: Option<String>,

@@ -4,7 +4,7 @@
 # Asterisk, one version after the other, then prints one table and a closing "N passed, N failed" line.
 # Exits non-zero if anything failed.
 #
-#   tests/testsuite/matrix.sh [VERSION...]    default: 20.20.1 22 23.4.1
+#   tests/scripts/matrix.sh [VERSION...]    default: 20.20.1 22 23.4.1
 #
 # "22" is the chroot's packaged Asterisk 22 (Debian's asterisk/asterisk-dev); any other VERSION is built
 # from source once by asterisk-src.sh into /opt/asterisk-VERSION inside the chroot. Each version gets its

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::{Asterisk, CLI_TIMEOUT};
-use crate::harness::{env, process};
+use crate::{env, process};
 
 /// How long gdb may take to read a core file or a live process (no debug symbols: seconds, usually).
 const GDB_TIMEOUT: Duration = Duration::from_secs(120);
@@ -101,7 +101,7 @@ fn gdb(chroot: &Path) -> Command {
 
 fn run_gdb(command: &mut Command) -> String {
     if Command::new("gdb").arg("--version").output().is_err() {
-        return "(gdb is not installed: `apt-get install gdb`, which tests/testsuite/host-deps.sh does)".to_owned();
+        return "(gdb is not installed: `apt-get install gdb`, which tests/scripts/host-deps.sh does)".to_owned();
     }
     let output = process::run_with_timeout(command, GDB_TIMEOUT);
     // One "[New LWP n]" line per thread and per-thread register notes only crowd the stacks.

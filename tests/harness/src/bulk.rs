@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::Asterisk;
+use crate::{Asterisk, Message};
 
 const MAX_QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
 
@@ -45,14 +45,14 @@ impl Drop for Stopped {
     }
 }
 
-/// The state letter of /proc/<pid>/stat (`R`, `S`, `T` for stopped, ...).
+/// The state letter of `/proc/<pid>/stat` (`R`, `S`, `T` for stopped, ...).
 fn process_state(pid: u32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// Whether process `pid` holds an inotify instance watching the directory `dir` (its
-/// /proc/<pid>/fdinfo lists `inotify wd:.. ino:<inode, hex>`). Both spoolers add their watch right
+/// `/proc/<pid>/fdinfo` lists `inotify wd:.. ino:<inode, hex>`). Both spoolers add their watch right
 /// after creating the instance, once Asterisk is fully booted, so this says "the spooler is live".
 pub fn watches_dir(pid: u32, dir: &Path) -> bool {
     let Ok(meta) = fs::metadata(dir) else {
@@ -149,7 +149,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(14) + ticks(15)) as f64 / hz
 }
 
-/// Resident set size in bytes (/proc/<pid>/status VmRSS).
+/// Resident set size in bytes (`/proc/<pid>/status` VmRSS).
 pub fn rss_bytes(pid: u32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -164,7 +164,7 @@ pub fn threads(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
 }
 
-/// Threads of process `pid` by name (/proc/<pid>/task/*/comm), most numerous first.
+/// Threads of process `pid` by name (`/proc/<pid>/task/*/comm`), most numerous first.
 pub fn thread_names(pid: u32) -> Vec<(String, usize)> {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
@@ -196,4 +196,28 @@ pub fn ami_only(ast: &Asterisk, filters: &[&str]) {
 pub fn queued_count(ast: &Asterisk) -> Option<usize> {
     let status = ast.try_cli("spool show status", Duration::from_secs(10))?;
     status.lines().find_map(|l| l.trim_start().strip_prefix("Queued")?.split_whitespace().last()?.parse().ok())
+}
+
+/// How many of `events` match `predicate`, per file number (their `File:`, named by [`file_name`]); an
+/// event about any other file panics with it.
+pub fn per_file<'a>(
+    events: impl IntoIterator<Item = &'a Message>,
+    predicate: impl Fn(&Message) -> bool,
+) -> HashMap<usize, usize> {
+    let mut counts = HashMap::new();
+    for event in events.into_iter().filter(|e| predicate(e)) {
+        let file = event.get("File").unwrap_or_default();
+        let number = file_number(file).unwrap_or_else(|| panic!("unexpected File {file:?} in\n{event}"));
+        *counts.entry(number).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Files (by number, of `files`) not seen exactly once in `counts` (times seen per file number), with how
+/// often they were seen; at most ten listed.
+pub fn not_exactly_once(counts: &HashMap<usize, usize>, files: usize) -> Vec<(usize, usize)> {
+    let mut odd: Vec<(usize, usize)> =
+        (0..files).map(|i| (i, counts.get(&i).copied().unwrap_or(0))).filter(|&(_, n)| n != 1).collect();
+    odd.truncate(10);
+    odd
 }

@@ -3,7 +3,7 @@
 # installed under /opt/asterisk-VERSION (as seen from inside the chroot), beside the packaged Asterisk 22,
 # which is never touched. Used by the version matrix (`make test-matrix`, `make asterisk-src`).
 #
-#   tests/testsuite/asterisk-src.sh VERSION      e.g. 20.20.1 or 23.4.1
+#   tests/scripts/asterisk-src.sh VERSION      e.g. 20.20.1 or 23.4.1
 #
 # Idempotent and safe to run twice at once (flock per version): the build happens in a temporary
 # directory and the finished install is renamed into place with its completion marker already inside,

@@ -1,13 +1,13 @@
-//! One spool directory shared by several instances (issue 14): created under the tests directory, named
+//! One spool directory shared by several instances: created under the tests directory, named
 //! `<name>-<pid>-<counter>` like an instance directory so a later run's sweep removes it if left behind,
 //! and removed on drop unless the test failed or `PBX_SPOOL_RS_KEEP=1`. Point instances at it with
-//! [`crate::harness::Builder::shared_spool`].
+//! [`crate::Builder::shared_spool`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::env;
+use crate::{env, Asterisk, Builder, Spooler};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -47,6 +47,14 @@ impl SharedSpool {
 
     pub fn done(&self) -> PathBuf {
         self.host.join("outgoing_done")
+    }
+
+    /// A pbx_spool_rs server on this spool: `shared = yes`, `node = <node>` and the `extra` lines in its
+    /// pbx_spool_rs.conf's `[general]`. The caller adds the dialplan and the rest, then starts it.
+    pub fn server(&self, node: &str, extra: &str) -> Builder {
+        Asterisk::builder(Spooler::Rust)
+            .shared_spool(self)
+            .file("pbx_spool_rs.conf", &format!("[general]\nshared = yes\nnode = {node}\n{extra}"))
     }
 }
 

@@ -3,6 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+/// Generous deadline for something that should happen within a second or two, on a loaded machine too:
+/// the one deadline the suite's tests give a step that is not slow by nature.
+pub const SOON: Duration = Duration::from_secs(15);
+/// Bounded window used only to assert that something does NOT happen.
+pub const ABSENCE: Duration = Duration::from_secs(1);
+
 /// How often conditions that cannot be awaited (files, /proc) are re-checked.
 pub const POLL: Duration = Duration::from_millis(20);
 

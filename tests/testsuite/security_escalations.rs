@@ -1,18 +1,16 @@
-//! Security, round two (issue 11), against the real Asterisk with the modules that provide each vector
+//! Security against escalations, with the real Asterisk and the modules that provide each vector
 //! loaded: whatever application or function a call file names, it gets no shell, no trunk, no
 //! PBX-wide change and no crash under the default policy, and the legitimate uses keep working. Every
 //! refused vector would leave a marker (a file a shell creates, a global, a channel to a "trunk") and
 //! each test proves it did not, that Asterisk is alive and that the next good file is still placed.
 
 use std::fs;
-use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{wait_until, Asterisk, Builder, Message, Spooler, RUST_SO};
-use crate::security::{
-    assert_never_attempted, conf, expect_finished, expect_rejected, placed, report_call, setup, with_rtp, ABSENCE, SOON,
-};
+use harness::events::{assert_never_attempted, expect_finished, placed};
+use harness::fixtures::security::{conf, expect_rejected, iax_conf, report_call, setup, with_rtp};
+use harness::{wait_until, Asterisk, Builder, Message, Spooler, ABSENCE, RUST_SO, SOON};
 
 /// The contexts these tests need besides the shared `answer`/`report`: a dialplan that itself uses
 /// System and SHELL (the admin's, reached through Context/Extension), one a second leg reaches, and
@@ -41,7 +39,7 @@ exten => s,1,UserEvent(State,Tag: ${TAG},Global: ${GLOBAL(PRS_TRUNK)},Env: ${ENV
 
 /// Every module that provides one of the vectors, plus what the tests' dialplans use.
 fn vectors(builder: Builder) -> Builder {
-    let builder = setup(builder).extensions(&format!("{}{MORE_DIALPLAN}", crate::security::DIALPLAN));
+    let builder = setup(builder).extensions(&format!("{}{MORE_DIALPLAN}", harness::fixtures::security::DIALPLAN));
     [
         "res_speech.so",
         "res_agi.so",
@@ -88,10 +86,10 @@ fn assert_spool_still_works(ast: &Asterisk, tag: &str) {
 
 // ----- 1. no shell, whatever application names it ------------------------------------------------------
 
-/// Under the default policy every way to a shell that the first round missed is refused before a call
-/// is placed: ExecIf/ExecIfTime wrapping System, AGI with an absolute program or an agi:// server,
-/// Exec expanding SHELL, ExternalIVR, MixMonitor's post-recording command, Originate running System,
-/// and the self-expanding Exec that would overflow Asterisk's stack. No marker appears, Asterisk stays
+/// Under the default policy every way to a shell besides the System application itself (`security.rs`)
+/// is refused before a call is placed: ExecIf/ExecIfTime wrapping System, AGI with an absolute program
+/// or an agi:// server, Exec expanding SHELL, ExternalIVR, MixMonitor's post-recording command,
+/// Originate running System, and the self-expanding Exec that would overflow Asterisk's stack. No marker appears, Asterisk stays
 /// up, and the next good file is placed.
 #[test]
 fn shell_vectors_are_refused_by_default() {
@@ -225,15 +223,6 @@ fn second_legs_to_a_trunk_are_refused() {
 
 // ----- 3. "Local" means local ---------------------------------------------------------------------------
 
-/// iax.conf with one peer, `office`, bound to a free loopback port (instances run side by side).
-pub(crate) fn iax_conf() -> String {
-    let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free UDP port");
-    format!(
-        "[general]\nbindaddr = 127.0.0.1\nbindport = {port}\nautokill = yes\n\n\
-         [office]\ntype = friend\nhost = dynamic\nsecret = not-used\ncontext = answer\n"
-    )
-}
-
 /// Under `first_leg = local` a bare name must be an endpoint its driver knows, asked of the driver:
 /// `IAX2/office` (a configured peer) is attempted, while a host name and an IP address that no peer
 /// has (chan_iax2 would resolve them and call that host), a DAHDI group and a technology that is not
@@ -260,7 +249,7 @@ fn bare_names_must_be_endpoints_this_pbx_knows() {
     let attempt = ast.expect_event(
         "the known peer to be attempted",
         SOON,
-        crate::security::spool_event(&ast, "SpoolAttempt", "peer.call"),
+        harness::events::spool_event(&ast, "SpoolAttempt", "peer.call"),
     );
     assert_eq!(attempt.get("Channel"), Some("IAX2/office"), "{attempt}");
     expect_finished(&ast, "peer.call");

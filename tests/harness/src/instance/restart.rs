@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{free_port, Asterisk, BootFailure, PORT_ATTEMPTS};
-use crate::harness::config::{self, Builder};
-use crate::harness::{process, wait};
+use crate::config::{self, Builder};
+use crate::{process, wait};
 
 /// How long a killed Asterisk may take to disappear.
 const DEATH_TIMEOUT: Duration = Duration::from_secs(10);

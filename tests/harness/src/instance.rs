@@ -430,13 +430,6 @@ impl Asterisk {
         target
     }
 
-    /// Writes a call file directly in outgoing/ (create, write, close), as careless tools do.
-    pub fn write_in_place(&self, name: &str, contents: &str) -> PathBuf {
-        let target = self.outgoing_dir().join(name);
-        fs::write(&target, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
-        target
-    }
-
     /// Sets a file's modification (and access) time: pbx_spool reads a call file's mtime as the time
     /// it is due.
     pub fn set_mtime(&self, path: &Path, time: SystemTime) {
@@ -599,7 +592,7 @@ impl Asterisk {
         assert!(answers, "Asterisk (pid {}) is not alive and answering\n{}", self.pid, self.diagnostics());
     }
 
-    /// Threads of the Asterisk process right now (/proc/<pid>/task).
+    /// Threads of the Asterisk process right now (`/proc/<pid>/task`).
     pub fn thread_count(&self) -> usize {
         fs::read_dir(format!("/proc/{}/task", self.pid))
             .unwrap_or_else(|e| panic!("cannot list threads of pid {}: {e}\n{}", self.pid, self.diagnostics()))

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Once, OnceLock};
 
-/// Default location of the chroot made by `tests/testsuite/env.sh`.
+/// Default location of the chroot made by `tests/scripts/env.sh`.
 pub const DEFAULT_CHROOT: &str = "/var/cache/pbx_spool_rs/sid";
 /// Parent of all instance directories, as seen from inside the chroot.
 pub const INSIDE_TESTS_DIR: &str = "/tmp/prs-tests";
@@ -40,7 +40,7 @@ pub struct Install {
 
 impl Install {
     /// The one this process tests: `PBX_SPOOL_RS_ASTERISK` (a source build's prefix inside the chroot, as
-    /// made by `tests/testsuite/asterisk-src.sh`), else the chroot's packaged Asterisk 22. Panics with the
+    /// made by `tests/scripts/asterisk-src.sh`), else the chroot's packaged Asterisk 22. Panics with the
     /// fix when it is not there, since no test can run without it.
     pub fn get() -> &'static Install {
         static INSTALL: OnceLock<Install> = OnceLock::new();
@@ -69,7 +69,7 @@ impl Install {
                 assert!(
                     marker.is_file(),
                     "PBX_SPOOL_RS_ASTERISK={prefix}: no complete source-built Asterisk there ({} missing); \
-                     build it with `sudo tests/testsuite/asterisk-src.sh <version>` (prefix /opt/asterisk-<version>)",
+                     build it with `sudo tests/scripts/asterisk-src.sh <version>` (prefix /opt/asterisk-<version>)",
                     marker.display()
                 );
                 Install {
@@ -191,7 +191,7 @@ pub fn chroot() -> PathBuf {
     let asterisk = root.join("usr/sbin/asterisk");
     assert!(
         asterisk.is_file(),
-        "no Asterisk chroot at {} ({} missing): run `sudo tests/testsuite/env.sh` first \
+        "no Asterisk chroot at {} ({} missing): run `sudo tests/scripts/env.sh` first \
          (or point PBX_SPOOL_RS_ENV at an existing one)",
         root.display(),
         asterisk.display()
@@ -230,14 +230,15 @@ pub fn our_module() -> PathBuf {
         assert!(path.is_file(), "PBX_SPOOL_RS_SO={} does not exist", path.display());
         return path;
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // This crate is tests/harness/ in the workspace; the module is built under the workspace's target/.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     // The test binary is <target dir>/<profile>/deps/testsuite-<hash>.
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.join("libpbx_spool_rs.so")))
         .into_iter();
     let candidates: Vec<PathBuf> = beside
-        .chain([manifest.join("target/release/libpbx_spool_rs.so"), manifest.join("target/debug/libpbx_spool_rs.so")])
+        .chain([workspace.join("target/release/libpbx_spool_rs.so"), workspace.join("target/debug/libpbx_spool_rs.so")])
         .collect();
     for candidate in &candidates {
         if candidate.is_file() {

@@ -23,6 +23,7 @@
 /// ```
 /// Each expands to `mod <name> { #[test] fn stock() ..; #[test] fn rust() .. }`, so the tests are
 /// `<file>::<name>::stock` and `<file>::<name>::rust`.
+#[macro_export]
 macro_rules! both_spoolers {
     (
         $(#[$meta:meta])*
@@ -36,24 +37,24 @@ macro_rules! both_spoolers {
             use super::*;
 
             #[allow(unused_variables)]
-            fn scenario($ast: &$crate::harness::Asterisk, $spooler: $crate::harness::Spooler) $body
+            fn scenario($ast: &$crate::Asterisk, $spooler: $crate::Spooler) $body
 
-            fn run(spooler: $crate::harness::Spooler) {
+            fn run(spooler: $crate::Spooler) {
                 #[allow(unused_mut)]
-                let mut builder = $crate::harness::Asterisk::builder(spooler);
-                $( builder = $crate::harness::configure(builder, $configure); )?
+                let mut builder = $crate::Asterisk::builder(spooler);
+                $( builder = $crate::configure(builder, $configure); )?
                 let ast = builder.start();
                 scenario(&ast, spooler);
             }
 
             #[test]
             fn stock() {
-                run($crate::harness::Spooler::Stock)
+                run($crate::Spooler::Stock)
             }
 
             #[test]
             fn rust() {
-                run($crate::harness::Spooler::Rust)
+                run($crate::Spooler::Rust)
             }
         }
     };
@@ -67,22 +68,20 @@ macro_rules! both_spoolers {
             #[allow(unused_imports)]
             use super::*;
 
-            fn scenario($spooler: $crate::harness::Spooler) $body
+            fn scenario($spooler: $crate::Spooler) $body
 
             #[test]
             fn stock() {
-                scenario($crate::harness::Spooler::Stock)
+                scenario($crate::Spooler::Stock)
             }
 
             #[test]
             fn rust() {
-                scenario($crate::harness::Spooler::Rust)
+                scenario($crate::Spooler::Rust)
             }
         }
     };
 }
-pub(crate) use both_spoolers;
-
 /// Applies a scenario's `configure(...)` closure; a function so the closure's argument type is known.
 pub fn configure(builder: super::Builder, f: impl FnOnce(super::Builder) -> super::Builder) -> super::Builder {
     f(builder)
