@@ -591,6 +591,8 @@ fn attempt_uniqueid_is_not_a_prefix_of_a_live_channel() {
     let file = ast.drop_call_file("prefix.call", &call("answer", "prefix", "MaxRetries: 0\n"));
     ast.expect_until("the file to leave outgoing/", SOON, || !file.exists());
     let done = expect_all_archived(&ast, &["prefix".to_owned()], SOON);
+    // Archived is the file system's word; the far end's Begin event may still be on its way through the AMI.
+    wait_until(SOON, || begins_of(&ast.ami().events(), "prefix") >= 1);
     let refused = ast.log_lines_with(&["already in use by channel"]);
     assert!(
         begins_of(&ast.ami().events(), "prefix") == 1,
@@ -998,6 +1000,9 @@ fn redated_files_follow_their_new_dates() {
     let mut all = ladder.clone();
     all.extend(["back".to_owned(), "sooner".to_owned()]);
     expect_all_archived(&ast, &all, SOON);
+    // Archived is the file system's word; the far ends' Begin events travel through the AMI and may
+    // still be on their way.
+    ast.expect_until("every far end's Begin event", SOON, || all.iter().all(|n| far_time_ms(&ast, n).is_some()));
     let mut late = Vec::new();
     for (i, n) in ladder.iter().enumerate() {
         let due = epoch_ms(at(2 + i as u64));
