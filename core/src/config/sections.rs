@@ -47,36 +47,31 @@ impl Reader {
     /// A section named like `[general]` but misspelt (see [`looks_like_general`]): one WARNING, and none
     /// of its lines is read, neither as general settings nor as a campaign.
     pub(super) fn report_misspelt_general(&mut self, category: &str, line: u32) {
-        let folded = category.to_ascii_lowercase();
-        if self.unknown_categories.contains(&folded) {
-            return;
-        }
-        self.unknown_categories.push(folded);
-        self.warnings.push(ConfigProblem {
-            line,
-            key: format!("[{category}]"),
-            message: format!(
-                "[{category}] looks like a misspelt [{GENERAL_CATEGORY}]: it is not read as a campaign, and none of \
-                 its settings is in force; write [{GENERAL_CATEGORY}] (a campaign needs a name further from \
-                 '{GENERAL_CATEGORY}')"
-            ),
-        });
+        let message = format!(
+            "[{category}] looks like a misspelt [{GENERAL_CATEGORY}]: it is not read as a campaign, and none of \
+             its settings is in force; write [{GENERAL_CATEGORY}] (a campaign needs a name further from \
+             '{GENERAL_CATEGORY}')"
+        );
+        self.warn_once_per_category(category, line, message);
     }
 
     pub(super) fn report_unknown_category(&mut self, category: &str, line: u32) {
+        let message = format!(
+            "[{category}] cannot be a campaign ('{}' means every campaign); its settings are ignored",
+            campaign::ALL
+        );
+        self.warn_once_per_category(category, line, message);
+    }
+
+    /// One WARNING per section name that cannot be read (compared without case): each of a section's lines
+    /// comes with its name, and the admin needs to hear of it once.
+    fn warn_once_per_category(&mut self, category: &str, line: u32, message: String) {
         let folded = category.to_ascii_lowercase();
         if self.unknown_categories.contains(&folded) {
             return;
         }
         self.unknown_categories.push(folded);
-        self.warnings.push(ConfigProblem {
-            line,
-            key: format!("[{category}]"),
-            message: format!(
-                "[{category}] cannot be a campaign ('{}' means every campaign); its settings are ignored",
-                campaign::ALL
-            ),
-        });
+        self.warnings.push(ConfigProblem { line, key: format!("[{category}]"), message });
     }
 }
 
