@@ -89,8 +89,9 @@ pub fn status(
         let last_scan = snapshot.last_scan.map_or_else(
             || "none yet".to_string(),
             |scan| {
+                let unchanged = if scan.unchanged { ", directory unchanged: not read" } else { "" };
                 format!(
-                    "{:.1} ms, {} names ({} new, {} gone)",
+                    "{:.1} ms, {} names ({} new, {} gone){unchanged}",
                     scan.duration.as_secs_f64() * 1000.0,
                     scan.names,
                     scan.new,

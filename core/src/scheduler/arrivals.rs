@@ -15,8 +15,10 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::files::{file_name_key, fingerprint, FileState};
+use super::scan::DirStamp;
 use super::{wheel_time, Scheduler};
 use crate::bookkeeping::{self, Millis};
 use crate::host::{Host, Level};
@@ -43,7 +45,40 @@ pub(super) fn still_being_written(mtime: Millis, now: Millis) -> bool {
 }
 
 impl<H: Host> Scheduler<H> {
+    /// A periodic scan's time has come: read the directory, unless its stamp says nothing in it changed
+    /// since a confirmed read (see `scan.rs`). Parked files are looked at either way, since fixing one
+    /// (chmod, chattr) changes the file and not the directory.
+    pub(super) fn periodic_scan(&mut self) {
+        let stat_started = Instant::now();
+        let stamp = fs::metadata(&self.paths.outgoing).ok().map(|meta| DirStamp::of(&meta));
+        if !self.scan.unchanged_since_read(stamp) {
+            self.start_rescan_under(PERIODIC_SCAN, stamp);
+            return;
+        }
+        let parked: Vec<Arc<OsStr>> = self
+            .files
+            .iter()
+            .filter(|(_, state)| matches!(state, FileState::Parked { .. }))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in parked {
+            self.unpark_if_changed(name);
+        }
+        self.scan.skip(stat_started.elapsed(), bookkeeping::now_ms(), self.settings.scan_interval_ms);
+    }
+
     pub(super) fn start_rescan(&mut self, why: &str) {
+        // Stat'ed before it is opened: a change while it is read must make the stamp differ from this one.
+        let stamp = self
+            .settings
+            .watch
+            .scans()
+            .then(|| fs::metadata(&self.paths.outgoing).ok().map(|meta| DirStamp::of(&meta)))
+            .flatten();
+        self.start_rescan_under(why, stamp);
+    }
+
+    fn start_rescan_under(&mut self, why: &str, stamp: Option<DirStamp>) {
         match fs::read_dir(&self.paths.outgoing) {
             Ok(dir) => {
                 // Periodic scans are routine: logged one level deeper than the rescans an admin asks for.
@@ -51,7 +86,7 @@ impl<H: Host> Scheduler<H> {
                 host_log!(self.host, level, "Scanning {} ({why})", self.paths.outgoing.display());
                 self.rescan = Some(dir);
                 if self.settings.watch.scans() {
-                    self.scan.begin();
+                    self.scan.begin(stamp);
                 }
             }
             Err(err) => {

@@ -62,7 +62,6 @@ use crate::host_log;
 use crate::text::printable;
 use crate::watcher::{self, Inotify, WallTimer};
 use crate::wheel::TimerWheel;
-use arrivals::PERIODIC_SCAN;
 use campaigns::CampaignBook;
 use control::Request;
 use files::FileState;
@@ -290,7 +289,7 @@ impl<H: Host> Scheduler<H> {
             self.continue_rejoining();
             if self.rescan.is_none() && self.scan.due(self.settings.watch.scans(), bookkeeping::now_ms()) {
                 self.notice_stock_spooler(bookkeeping::now_ms());
-                self.start_rescan(PERIODIC_SCAN);
+                self.periodic_scan();
             }
 
             let now = bookkeeping::now_ms();

@@ -1048,3 +1048,38 @@ fn files_the_stock_spooler_retried_meanwhile_are_met_at_their_new_date_on_resume
     assert!(bookkeeping::now_ms() >= retry_at, "dialled before the date pbx_spool gave it");
     assert_eq!(host.with(|r| r.calls[0].1), 2, "the attempt pbx_spool made counts");
 }
+
+#[test]
+fn an_idle_scanned_spool_is_not_read_until_its_directory_changes() {
+    use crate::config::WatchMode;
+    let host = FakeHost::new(|_, _| answered());
+    let settings = SpoolSettings { watch: WatchMode::Scan, scan_interval_ms: 100, ..SpoolSettings::default() };
+    let spool = Running::start(host.clone(), "sched-idle-scan", settings);
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    spool.drop_in("later.call", CALL);
+    std::fs::File::options()
+        .write(true)
+        .open(spool.paths.outgoing.join("later.call"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let last_scan = || spool.snapshot().last_scan;
+    // Read, read again under the same directory stamp after CONFIRM_AFTER, then skipped.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !last_scan().is_some_and(|scan| scan.unchanged) {
+        assert!(std::time::Instant::now() < deadline, "an idle directory is still read: {:?}", last_scan());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(last_scan().map(|scan| scan.names), Some(1));
+    assert_eq!(spool.snapshot().queued, 1);
+    // A new name changes the directory: read at the next interval, and the due file is placed.
+    spool.drop_in("now.call", CALL);
+    host.wait_for("the new file's call", WAIT, |r| r.calls.len() == 1);
+    // A name removed by someone else is forgotten too.
+    std::fs::remove_file(spool.paths.outgoing.join("later.call")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while spool.snapshot().queued != 0 {
+        assert!(std::time::Instant::now() < deadline, "a removed name is still queued");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -86,11 +86,22 @@ pub struct Staged {
 /// Writes `count` call files `f000000.call`... into the staging directory, `contents(i)` each, dated
 /// `mtime` when given (the date survives the rename).
 pub fn stage(ast: &Asterisk, count: usize, mtime: Option<SystemTime>, contents: impl Fn(usize) -> String) -> Staged {
+    stage_range(ast, 0..count, mtime, contents)
+}
+
+/// As [`stage`], for the file numbers in `numbers` only.
+pub fn stage_range(
+    ast: &Asterisk,
+    numbers: std::ops::Range<usize>,
+    mtime: Option<SystemTime>,
+    contents: impl Fn(usize) -> String,
+) -> Staged {
+    let count = numbers.len();
     let staging = ast.staging_dir();
     fs::create_dir_all(&staging).unwrap_or_else(|e| panic!("cannot create {}: {e}", staging.display()));
     let outgoing = ast.outgoing_dir();
     let mut moves = Vec::with_capacity(count);
-    for i in 0..count {
+    for i in numbers {
         let name = file_name(i);
         let from = staging.join(&name);
         let mut file = fs::File::create(&from).unwrap_or_else(|e| panic!("cannot create {}: {e}", from.display()));
@@ -109,6 +120,13 @@ impl Staged {
     pub fn date_all(&self, time: SystemTime) {
         for (from, _) in &self.moves {
             super::set_mtime(from, time);
+        }
+    }
+
+    /// Renames the `index`th staged file into outgoing/ (none when there are fewer).
+    pub fn rename_one(&self, index: usize) {
+        if let Some((from, to)) = self.moves.get(index) {
+            fs::rename(from, to).unwrap_or_else(|e| panic!("cannot rename {} into outgoing/: {e}", from.display()));
         }
     }
 
