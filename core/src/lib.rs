@@ -51,6 +51,7 @@ pub mod runtime_slot;
 pub mod scheduler;
 pub mod settings;
 pub mod spool_writer;
+pub mod submit;
 pub mod text;
 pub mod variables;
 pub mod watcher;
