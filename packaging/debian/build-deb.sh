@@ -14,7 +14,8 @@
 #     --no-build       package what is built (the test suite does: cargo already built it) instead of
 #                      running cargo build --release --workspace first
 #   DEB_OUT_DIR        where the .deb goes (default target/debian)
-#   PBX_SPOOL_RS_SO    the module to package (default target/release/libpbx_spool_rs.so)
+#   PBX_SPOOL_RS_SO    the module to package (default <CARGO_TARGET_DIR or target>/release/libpbx_spool_rs.so)
+#   ASTERISK_INCLUDE_DIR  as for build.rs, but only a packaged Asterisk's <root>/usr/include
 #   SOURCE_DATE_EPOCH  the changelog's date and the files' newest mtime (default: the last commit's date)
 set -euo pipefail
 
@@ -40,9 +41,14 @@ for tool in dpkg-deb dpkg-gencontrol dpkg-shlibdeps dpkg-architecture strip gzip
 done
 
 # --- the Asterisk the package is for -------------------------------------------------------------------
-[ -z "${ASTERISK_INCLUDE_DIR:-}" ] \
-    || die "ASTERISK_INCLUDE_DIR is set: a package is built against a packaged Asterisk's headers (/usr/include or the chroot's), whose dpkg status names its ABI; unset it"
-if [ -f /usr/include/asterisk.h ]; then
+if [ -n "${ASTERISK_INCLUDE_DIR:-}" ]; then
+    # Only a packaged Asterisk's headers, <root>/usr/include, whose <root> has the dpkg status to check.
+    asterisk_root=${ASTERISK_INCLUDE_DIR%/}
+    asterisk_root=${asterisk_root%/usr/include}
+    [ -f "${asterisk_root:-/}/var/lib/dpkg/status" ] && [ "$asterisk_root" != "${ASTERISK_INCLUDE_DIR%/}" ] \
+        || die "ASTERISK_INCLUDE_DIR=$ASTERISK_INCLUDE_DIR is not a packaged Asterisk's <root>/usr/include: a package is built against the headers of an installed asterisk-dev, whose dpkg status names the ABI"
+    asterisk_root=${asterisk_root:-/}
+elif [ -f /usr/include/asterisk.h ]; then
     asterisk_root=/
 else
     asterisk_root=${PBX_SPOOL_RS_ENV:-/var/cache/pbx_spool_rs/sid}
@@ -73,8 +79,8 @@ if [ "$build" = yes ]; then
     say "cargo build --release --workspace"
     "${CARGO:-cargo}" build --release --workspace >&2
 fi
-module=${PBX_SPOOL_RS_SO:-$ROOT/target/release/libpbx_spool_rs.so}
-callfile=$ROOT/target/release/callfile
+module=${PBX_SPOOL_RS_SO:-${CARGO_TARGET_DIR:-$ROOT/target}/release/libpbx_spool_rs.so}
+callfile=${CARGO_TARGET_DIR:-$ROOT/target}/release/callfile
 for built in "$module" "$callfile"; do
     [ -f "$built" ] || die "$built is not built: run cargo build --release --workspace (or make deb)"
 done
