@@ -115,6 +115,8 @@ chmod 0644 "$stage"/usr/share/man/man1/*
 
 install -m 0644 "$PACKAGING/README.Debian" "$PACKAGING/copyright" "$doc/"
 gzip -9n < CHANGELOG.md > "$doc/changelog.gz"
+# Built from this tree, not uploaded to Debian: no bug to close.
+install -D -m 0644 "$PACKAGING/lintian-overrides" "$stage/usr/share/lintian/overrides/$PACKAGE"
 
 # debian/changelog: one entry for this upstream version, dated by SOURCE_DATE_EPOCH.
 maintainer=$(sed -n 's/^Maintainer:[[:space:]]*//p' "$PACKAGING/control")
@@ -122,8 +124,9 @@ mkdir -p "$work/source/debian"
 cat > "$work/source/debian/changelog" <<EOF
 $PACKAGE ($deb_version) unstable; urgency=medium
 
-  * pbx_spool_rs $version (CHANGELOG.md in /usr/share/doc/$PACKAGE/changelog.gz),
-    built for asterisk $asterisk_version (asterisk-abi-$abi).
+  * pbx_spool_rs $version: see /usr/share/doc/$PACKAGE/changelog.gz.
+  * Built for asterisk $asterisk_version
+    (asterisk-abi-$abi).
 
  -- $maintainer  $(date -u -R -d "@$SOURCE_DATE_EPOCH")
 EOF
