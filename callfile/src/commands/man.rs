@@ -12,7 +12,7 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 use crate::error::{Error, Exit};
 
-/// Writes callfile.1 and callfile-<command>.1 for each visible command into `dir`, and names each page
+/// Writes `callfile.1` and `callfile-<command>.1` for each visible command into `dir`, and names each page
 /// written on `out`.
 pub fn write_man_pages(dir: &Path, out: &mut dyn Write) -> Result<Exit, Error> {
     clap_mangen::generate_to(Cli::command(), dir)
