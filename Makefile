@@ -50,8 +50,9 @@ install: module samples
 	@echo "'manager show command SpoolStatus' and 'manager show event SpoolFinished'."
 
 # dpkg-shlibdeps, dpkg-gencontrol and dpkg-deb over the release build; depends on the ABI of the Asterisk
-# built against (packaging/debian/build-deb.sh says how). Prints the .deb's path.
-deb: env
+# built against (packaging/debian/build-deb.sh says how). Prints the .deb's path. Like `module`, it needs no
+# chroot and no root where asterisk-dev is installed; elsewhere it builds for the chroot's (make env).
+deb:
 	bash packaging/debian/build-deb.sh
 
 # The XML documentation is rendered from the core's declarations (commands, events, config keys); a unit
