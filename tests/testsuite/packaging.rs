@@ -115,6 +115,8 @@ fn the_package_installs_and_places_a_call_as_debian_runs_asterisk() {
         .unwrap_or_else(|e| panic!("cannot add the test's context to {}: {e}", extensions.display()));
 
     let asterisk = DebianAsterisk::start(&root);
+    let asterisk_uid = root.run_ok(&["id", "-u", "asterisk"]);
+    assert_eq!(asterisk.uid(), asterisk_uid.trim(), "Asterisk does not run as the user asterisk");
     let loaded = asterisk.cli("module show like pbx_spool");
     let status = |module: &str| loaded.lines().find(|l| l.split_whitespace().next() == Some(module));
     assert!(
@@ -317,6 +319,16 @@ impl<'a> DebianAsterisk<'a> {
 
     fn cli(&self, cmd: &str) -> String {
         self.try_cli(cmd).unwrap_or_else(|| panic!("asterisk -rx {cmd:?} failed\n{}", self.diagnostics()))
+    }
+
+    /// The real uid of the running Asterisk: its pid file is in Debian's astrundir, read inside the copy
+    /// (/var/run is a link to /run there); the pid namespace is the host's.
+    fn uid(&self) -> String {
+        let pid = self.root.run_ok(&["cat", "/var/run/asterisk/asterisk.pid"]);
+        let status = fs::read_to_string(format!("/proc/{}/status", pid.trim()))
+            .unwrap_or_else(|e| panic!("no process {} (asterisk.pid): {e}\n{}", pid.trim(), self.diagnostics()));
+        let uids = status.lines().find_map(|l| l.strip_prefix("Uid:")).expect("a Uid: line in /proc/<pid>/status");
+        uids.split_whitespace().next().expect("the real uid").to_owned()
     }
 
     /// Debian's logger.conf writes notices, warnings and errors to /var/log/asterisk/messages.log.
