@@ -4,6 +4,8 @@
 #   make install              install it into ASTMODDIR, its XML documentation into
 #                             ASTDATADIR/documentation/thirdparty, and the sample config into ASTETCDIR
 #   make docs-xml             write documentation/pbx_spool_rs-en_US.xml again from the core's declarations
+#   make deb                  the Debian package asterisk-pbx-spool-rs (target/debian/*.deb) for the packaged
+#                             Asterisk whose headers the build uses (the chroot's, or /usr/include's)
 #   make samples              install only the commented sample pbx_spool_rs.conf, readable by Asterisk's
 #                             user (never overwrites)
 #   make check                the fast first step of CI: rustfmt, clippy and rustdoc with warnings as errors,
@@ -28,7 +30,7 @@ BINDIR ?= /usr/local/bin
 export PBX_SPOOL_RS_ENV ?= /var/cache/pbx_spool_rs/sid
 MODULE := target/release/pbx_spool_rs.so
 
-.PHONY: all module install docs-xml samples check test upstream-test demo env host-deps fuzz bench soak clean \
+.PHONY: all module install deb docs-xml samples check test upstream-test demo env host-deps fuzz bench soak clean \
 	asterisk-src test-matrix
 
 all: module
@@ -46,6 +48,12 @@ install: module samples
 	install -m 0644 documentation/pbx_spool_rs-en_US.xml $(DESTDIR)$(ASTDATADIR)/documentation/thirdparty/
 	@echo "Asterisk reads documentation/thirdparty at startup: restart it for 'config show help pbx_spool_rs',"
 	@echo "'manager show command SpoolStatus' and 'manager show event SpoolFinished'."
+
+# dpkg-shlibdeps, dpkg-gencontrol and dpkg-deb over the release build; depends on the ABI of the Asterisk
+# built against (packaging/debian/build-deb.sh says how). Prints the .deb's path. Like `module`, it needs no
+# chroot and no root where asterisk-dev is installed; elsewhere it builds for the chroot's (make env).
+deb:
+	bash packaging/debian/build-deb.sh
 
 # The XML documentation is rendered from the core's declarations (commands, events, config keys); a unit
 # test fails while the committed file differs.
@@ -74,9 +82,12 @@ env: host-deps
 
 # The upstream tests run after the integration suite, never beside it: the Asterisk testsuite kills
 # every Asterisk it can see (tests/upstream/run.sh confines it to a PID namespace as well).
+# The packaging test installs the package `make deb` builds (PBX_SPOOL_RS_DEB) into a copy of the chroot.
 test: env
 	$(CARGO) build --release --workspace
-	PBX_SPOOL_RS_REQUIRE_ENV=1 PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so $(CARGO) test --release --workspace
+	deb=$$(bash packaging/debian/build-deb.sh --no-build) && \
+	PBX_SPOOL_RS_DEB=$$deb PBX_SPOOL_RS_REQUIRE_ENV=1 PBX_SPOOL_RS_SO=$(CURDIR)/target/release/libpbx_spool_rs.so \
+		$(CARGO) test --release --workspace
 	$(MAKE) --no-print-directory upstream-test
 
 SPOOLER ?= rust

@@ -138,6 +138,13 @@ pub enum Command {
         #[arg(value_name = "NUMBERS.txt")]
         numbers: PathBuf,
     },
+    /// Writes the manual pages (callfile.1 and one per command) into DIR: run by `make deb` when it
+    /// builds the package, not by admins, so it is hidden from --help and from the pages themselves.
+    #[command(name = "generate-man", hide = true)]
+    GenerateMan {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +295,7 @@ pub enum Request {
     Check { settings: Settings, files: Vec<PathBuf> },
     Submit { settings: Settings, request: SubmitRequest },
     Bulk { settings: Settings, request: BulkRequest },
+    GenerateMan { dir: PathBuf },
 }
 
 impl SpoolArgs {
@@ -415,6 +423,7 @@ impl Cli {
                     },
                 }
             }
+            Command::GenerateMan { dir } => Request::GenerateMan { dir },
         })
     }
 }

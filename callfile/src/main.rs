@@ -9,7 +9,7 @@
 //! - [`render`]: call files from flags and from templates;
 //! - [`examine`]: the spool's verdict on a file, offline; [`owner`]: `owner_check` offline;
 //! - [`spool`]: placing a file into `outgoing/` atomically (the only writer);
-//! - [`commands`]: `check`, `submit`, `bulk`; [`error`]: exit statuses.
+//! - [`commands`]: `check`, `submit`, `bulk` (and the hidden `generate-man` for packaging); [`error`]: exit statuses.
 
 use std::io::{self, IsTerminal, Write};
 
@@ -45,6 +45,7 @@ fn run(request: Request) -> Result<Exit, Error> {
                 if io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
             commands::bulk::bulk_command(&settings, &request, &mut stdout, &mut stderr, progress)
         }
+        Request::GenerateMan { dir } => commands::man::write_man_pages(&dir, &mut stdout),
     }
 }
 

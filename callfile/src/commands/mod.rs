@@ -1,4 +1,5 @@
-//! The tool's three commands, one file each: [`check`], [`submit`] and [`bulk`]. Each takes its request
+//! The tool's three commands, one file each: [`check`], [`submit`] and [`bulk`], and [`man`], the
+//! hidden `generate-man` that writes the manual pages when the Debian package is built. Each takes its request
 //! and the streams to write to, and returns the exit status; argument parsing is `cli`'s job.
 //!
 //! What they share: the checks `submit` and `bulk` make before reading any call file ([`Start`]), and
@@ -18,6 +19,7 @@ use crate::time::When;
 
 pub mod bulk;
 pub mod check;
+pub mod man;
 pub mod submit;
 
 /// The spool `settings` name, with a note on `err` when owner_check will probably refuse its files.

@@ -160,6 +160,18 @@ pub fn not_applicable_without(modules: &[&str], why: &str) -> bool {
     true
 }
 
+/// For a scenario about the chroot's packaged Asterisk itself (the Debian package, built for its ABI): true,
+/// reported like [`not_applicable_before`], when the Asterisk under test is a source build; false for the
+/// packaged Asterisk of `make test`.
+pub fn not_applicable_unless_packaged(why: &str) -> bool {
+    let install = Install::get();
+    if install.prefix.is_none() {
+        return false;
+    }
+    report_not_applicable(&format!("needs the chroot's packaged Asterisk, this is {}: {why}", install.label()));
+    true
+}
+
 /// Says on stderr and in the version matrix's report that the running test is not applicable, and why.
 fn report_not_applicable(reason: &str) {
     let test = std::thread::current().name().unwrap_or("test").to_owned();
