@@ -221,7 +221,9 @@ fn generate_bindings(
     ] {
         builder = builder.allowlist_type(item);
     }
-    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "ast_module", "mansession", "message"] {
+    // `message` stays transparent: SpoolSubmit reads every header of a request (hdrcount, headers[]), a
+    // layout that is the same in every supported Asterisk.
+    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "ast_module", "mansession"] {
         builder = builder.opaque_type(item);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use crate::asterisk::wall::{self, entry_points, Entry};
 use crate::asterisk::{self, Asterisk};
 use crate::process::{self, JoinableThread};
-use pbx_spool_core::ami;
 use pbx_spool_core::attempt::SpoolPaths;
 use pbx_spool_core::cli::Status;
 use pbx_spool_core::commands::AMI_ACTIONS;
@@ -26,6 +25,7 @@ use pbx_spool_core::host_log;
 use pbx_spool_core::runtime_slot::RuntimeSlot;
 use pbx_spool_core::scheduler::{self, Control, SpoolSettings, StopAnswer};
 use pbx_spool_core::settings::{spool_settings, HostFacts};
+use pbx_spool_core::{ami, ami_submit, bookkeeping};
 
 /// What `load_module` answers: `enum ast_module_load_result`.
 type LoadResult = asterisk::sys::ast_module_load_result::Type;
@@ -97,6 +97,13 @@ entry_points! {
         // SAFETY: the C caller's contract above is `Request::new`'s.
         let request = unsafe { asterisk::ami::Request::new(session, message) };
         let answer = match AMI_ACTIONS.get(ACTION) {
+            Some(spec) if spec.action == ami::AmiAction::Submit => {
+                let running = RUNTIME.handle(|r| (r.control.settings(), r.outgoing.clone()));
+                let (settings, outgoing) = running.unzip();
+                let outgoing = outgoing.unwrap_or_default();
+                let headers = request.headers();
+                ami_submit::answer(&Asterisk, &headers, settings.as_ref(), &outgoing, bookkeeping::now_ms())
+            }
             Some(spec) => {
                 let (campaign, file, hangup) =
                     (request.header(c"Campaign"), request.header(c"File"), request.header(c"Hangup"));

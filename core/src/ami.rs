@@ -17,6 +17,8 @@ pub enum AmiAction {
     Pause,
     Resume,
     Cancel,
+    /// `SpoolSubmit`, answered by [`crate::ami_submit::answer`] (it reads every header of the request).
+    Submit,
 }
 
 /// Most files SpoolShow lists in one answer.
@@ -118,6 +120,7 @@ pub fn answer<S: Spooler + ?Sized>(
             }
             AmiAnswer::Ack { message: "Spool status follows".into(), fields }
         }
+        AmiAction::Submit => AmiAnswer::Error("SpoolSubmit needs every header of the request".into()),
         AmiAction::Show => {
             let Some(snapshot) = spooler.snapshot(SnapshotQuery { limit: SHOW_LIMIT, file: None }) else {
                 return AmiAnswer::Error(NO_ANSWER.into());

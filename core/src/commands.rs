@@ -326,6 +326,45 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         list: None,
         answer_fields: &[],
     },
+    AmiCommand {
+        action: AmiAction::Submit,
+        name: c"SpoolSubmit",
+        permissions: &[AmiPermission::Originate],
+        synopsis: "Place a call through the outgoing spool: durable, paced, windowed and retried.",
+        description: concat!(
+            "The headers are a call file's keys: Channel, and Context/Extension/Priority or Application/Data,\n",
+            "with CallerID, WaitTime, MaxRetries, RetryTime, Account, Codecs, EarlyMedia, Archive, AlwaysDelete\n",
+            "and Set (or Variable, repeatable). Tag: the dialer's tag (Set: SPOOL_TAG). Due: Unix seconds or\n",
+            "YYYY-MM-DDTHH:MM[:SS] with Z or an offset. SubmitID: the client's own ID, which names the file\n",
+            "(submit-<ID>.call): the same ID again is answered with that file (Duplicate: yes), not a second call.\n",
+            "The request is checked against the same rules as a call file, then written into outgoing/ atomically.\n",
+            "Accepted: Response Success with File, Due and Duplicate. Refused: Response Error with the rule and\n",
+            "its fix. Applications that Asterisk's Originate runs only with the system permission are refused.",
+        ),
+        headers: &[
+            AmiHeader { name: "Channel", required: true, text: "The channel to call, as in a call file." },
+            AmiHeader { name: "Context", required: false, text: "Where the answered call goes (with Extension, Priority)." },
+            AmiHeader { name: "Extension", required: false, text: "The extension in Context." },
+            AmiHeader { name: "Priority", required: false, text: "The priority in Context (default 1)." },
+            AmiHeader { name: "Application", required: false, text: "Instead of Context: the application to run." },
+            AmiHeader { name: "Data", required: false, text: "The application's arguments." },
+            AmiHeader { name: "CallerID", required: false, text: "As in a call file." },
+            AmiHeader { name: "WaitTime", required: false, text: "Seconds to wait for an answer." },
+            AmiHeader { name: "MaxRetries", required: false, text: "Retries after the first attempt." },
+            AmiHeader { name: "RetryTime", required: false, text: "Seconds between attempts." },
+            AmiHeader { name: "Account", required: false, text: "The channel's account code." },
+            AmiHeader { name: "Codecs", required: false, text: "As in a call file." },
+            AmiHeader { name: "EarlyMedia", required: false, text: "As in a call file." },
+            AmiHeader { name: "Archive", required: false, text: "yes: keep the finished file in outgoing_done/." },
+            AmiHeader { name: "AlwaysDelete", required: false, text: "As in a call file." },
+            AmiHeader { name: "Set", required: false, text: "name=value, a channel variable (repeatable; also Variable)." },
+            AmiHeader { name: "Tag", required: false, text: "The dialer's own ID for this call, carried as SPOOL_TAG." },
+            AmiHeader { name: "Due", required: false, text: "When the first attempt is due: Unix seconds, or RFC 3339 with Z or an offset. Default: now." },
+            AmiHeader { name: "SubmitID", required: false, text: "The client's ID (letters, digits, _ . -): names the file and makes a repeated submission answer with it." },
+        ],
+        list: None,
+        answer_fields: &[],
+    },
 ];
 
 #[cfg(test)]
@@ -347,10 +386,10 @@ mod tests {
 
     fn every_ami_action() -> Vec<AmiAction> {
         use AmiAction::*;
-        let all = vec![Show, Status, Pause, Resume, Cancel];
+        let all = vec![Show, Status, Pause, Resume, Cancel, Submit];
         for action in &all {
             match action {
-                Show | Status | Pause | Resume | Cancel => {}
+                Show | Status | Pause | Resume | Cancel | Submit => {}
             }
         }
         all

@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod ami;
+pub mod ami_submit;
 pub mod app_data;
 pub mod applications;
 pub mod arguments;

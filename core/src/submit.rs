@@ -106,7 +106,7 @@ pub fn build(headers: &[(String, String)], now: Millis) -> Result<Submission, St
         }
     }
     let get = |key: &str| CALL_FILE_KEYS.iter().position(|k| *k == key).and_then(|i| values[i]);
-    if get("Channel").is_none_or(str::is_empty) {
+    if get("Channel").map_or(true, str::is_empty) {
         return Err("Channel: is required".into());
     }
     match (get("Application"), get("Context").or(get("Extension"))) {

@@ -100,6 +100,24 @@ impl Request {
         unsafe { CStr::from_ptr(value) }.to_bytes().to_vec()
     }
 
+    /// Every header of the request, in order, as (name, value) text.
+    pub(crate) fn headers(&self) -> Vec<(String, String)> {
+        // SAFETY: the message is valid during the handler (Request::new's contract).
+        let message = unsafe { &*self.message };
+        let count = (message.hdrcount as usize).min(message.headers.len());
+        message.headers[..count]
+            .iter()
+            .filter(|header| !header.is_null())
+            .filter_map(|&header| {
+                // SAFETY: Asterisk's parser fills the first `hdrcount` slots with NUL-terminated lines that
+                // live as long as the message.
+                let line = unsafe { CStr::from_ptr(header) }.to_string_lossy().into_owned();
+                let (name, value) = line.split_once(':')?;
+                Some((name.trim().to_string(), value.trim_start().to_string()))
+            })
+            .collect()
+    }
+
     /// A header's value as text ("" when absent).
     pub(crate) fn header(&self, name: &CStr) -> String {
         String::from_utf8_lossy(&self.header_bytes(name)).into_owned()

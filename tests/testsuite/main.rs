@@ -5,6 +5,7 @@
 //! made by `tests/scripts/asterisk-src.sh`), PBX_SPOOL_RS_KEEP=1 (keep instance directories),
 //! PBX_SPOOL_RS_REQUIRE_ENV=1 (never skip: `make test`, `make test-matrix`).
 
+mod ami_submit;
 mod campaigns;
 mod configuration;
 mod demo;

@@ -1,0 +1,168 @@
+//! The answer to `SpoolSubmit`: the request built into a call file ([`crate::submit`]), checked with the
+//! rules in force exactly as a file in `outgoing/` is checked before it is dialled
+//! ([`crate::attempt::preflight`]), and on acceptance written into `outgoing/` with
+//! [`crate::spool_writer`], so it is durable, paced, windowed, retried and cancellable like any call file.
+//! A request with a `SubmitID` names its file after it: while that file is in `outgoing/` or
+//! `outgoing_done/`, the same ID is answered with it instead of a second call.
+//!
+//! Runs on Asterisk's manager threads: the policy and file I/O only (no jiff, no threads, nothing that
+//! leaves thread-local destructors behind).
+
+use std::path::Path;
+
+use crate::ami::AmiAnswer;
+use crate::attempt::preflight;
+use crate::bookkeeping::Millis;
+use crate::callfile;
+use crate::host::{Host, Level};
+use crate::host_log;
+use crate::scheduler::SpoolSettings;
+use crate::spool_writer::{NewName, PlaceError, SpoolWriter};
+use crate::submit::{self, NAME_PREFIX};
+use crate::text::utc_time;
+
+/// The answer to a `SpoolSubmit` with `headers` (every header of the request, in order), for the spool
+/// whose `outgoing/` is `outgoing`, under `settings` (`None`: the spooler is not running).
+pub fn answer<H: Host>(
+    host: &H,
+    headers: &[(String, String)],
+    settings: Option<&SpoolSettings>,
+    outgoing: &Path,
+    now: Millis,
+) -> AmiAnswer {
+    let Some(settings) = settings else { return AmiAnswer::Error("pbx_spool_rs is not running".into()) };
+    let refused = |why: String| {
+        host_log!(host, Level::Notice, "SpoolSubmit refused: {why}");
+        AmiAnswer::Error(format!("Refused: {why}"))
+    };
+    let submission = match submit::build(headers, now) {
+        Ok(submission) => submission,
+        Err(why) => return refused(why),
+    };
+    let spool = outgoing.parent().unwrap_or(outgoing);
+    let writer = match SpoolWriter::open(spool) {
+        Ok(writer) => writer,
+        Err(err) => return refused(err.to_string()),
+    };
+    if let Some(name) = &submission.name {
+        if let Some(answer) = already_submitted(spool, name) {
+            return answer;
+        }
+    }
+    let parsed = callfile::parse(submission.text.as_bytes());
+    let shown = submission.name.as_deref().unwrap_or("SpoolSubmit");
+    if let Err(refusal) =
+        preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, writer.file_owner(), shown)
+    {
+        return refused(refusal.lines.join("; "));
+    }
+    let name = match &submission.name {
+        Some(name) => NewName::Exact(name),
+        None => NewName::Unique { prefix: NAME_PREFIX },
+    };
+    match writer.place(submission.text.as_bytes(), submission.due, name) {
+        Ok(path) => {
+            let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            host_log!(host, Level::Notice, "SpoolSubmit: accepted as {file}, due {}", utc_time(submission.due));
+            accepted("Accepted", &file, submission.due, false)
+        }
+        // Another submission with the same ID got there first.
+        Err(PlaceError::Exists(_)) => {
+            already_submitted(spool, shown).unwrap_or_else(|| refused(format!("{shown} appeared and vanished")))
+        }
+        Err(err) => {
+            host_log!(host, Level::Error, "SpoolSubmit: cannot write the call file: {err}");
+            AmiAnswer::Error(format!("Cannot write the call file: {err}"))
+        }
+    }
+}
+
+/// The answer for a submission whose file `name` exists already: in `outgoing/` (queued or in progress)
+/// or archived in `outgoing_done/`.
+fn already_submitted(spool: &Path, name: &str) -> Option<AmiAnswer> {
+    let due_of = |path: &Path| std::fs::symlink_metadata(path).ok().map(|meta| crate::bookkeeping::mtime_ms(&meta));
+    if let Some(due) = due_of(&spool.join("outgoing").join(name)) {
+        return Some(accepted("Already submitted: the file is in the spool", name, due, true));
+    }
+    due_of(&spool.join("outgoing_done").join(name))
+        .map(|_| accepted("Already submitted: the file has finished (see outgoing_done/)", name, 0, true))
+}
+
+fn accepted(message: &str, file: &str, due: Millis, duplicate: bool) -> AmiAnswer {
+    let mut fields = vec![("File".to_string(), file.to_string())];
+    if due > 0 {
+        fields.push(("Due".to_string(), utc_time(due)));
+    }
+    fields.push(("Duplicate".to_string(), crate::text::yes_no(duplicate).to_string()));
+    AmiAnswer::Ack { message: message.to_string(), fields }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{answered, temp_spool, FakeHost};
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn field<'a>(answer: &'a AmiAnswer, name: &str) -> Option<&'a str> {
+        match answer {
+            AmiAnswer::Ack { fields, .. } => fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_accepted_submission_is_a_call_file_due_at_its_time_and_an_id_is_placed_once() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("submit-accept");
+        let settings = SpoolSettings::default();
+        let due = crate::bookkeeping::now_ms() / 1000 * 1000 + 3_600_000;
+        let request = headers(&[
+            ("Channel", "Local/100@dialer"),
+            ("Context", "reminders"),
+            ("Extension", "s"),
+            ("Priority", "1"),
+            ("Due", &(due / 1000).to_string()),
+            ("SubmitID", "order-17"),
+        ]);
+        let first = answer(&*host, &request, Some(&settings), &paths.outgoing, 0);
+        assert_eq!(field(&first, "File"), Some("submit-order-17.call"), "{first:?}");
+        assert_eq!(field(&first, "Duplicate"), Some("no"));
+        let path = paths.outgoing.join("submit-order-17.call");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("Channel: Local/100@dialer\n") && text.contains("Context: reminders\n"), "{text}");
+        assert_eq!(crate::bookkeeping::mtime_ms(&std::fs::metadata(&path).unwrap()), due);
+        let again = answer(&*host, &request, Some(&settings), &paths.outgoing, 0);
+        assert_eq!(field(&again, "Duplicate"), Some("yes"), "{again:?}");
+        assert_eq!(std::fs::read_dir(&paths.outgoing).unwrap().count(), 1, "no second file");
+        // Finished and archived: still the same submission.
+        std::fs::create_dir_all(&paths.done).unwrap();
+        std::fs::rename(&path, paths.done.join("submit-order-17.call")).unwrap();
+        let finished = answer(&*host, &request, Some(&settings), &paths.outgoing, 0);
+        assert_eq!(field(&finished, "Duplicate"), Some("yes"), "{finished:?}");
+        assert_eq!(std::fs::read_dir(&paths.outgoing).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_refused_submission_writes_nothing_and_says_why() {
+        let host = FakeHost::new(|_, _| answered());
+        let paths = temp_spool("submit-refuse");
+        let settings = SpoolSettings::default();
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("Channel", "Local/1@x")], "is required"),
+            // Refused by the policy in force, as a call file with this line would be.
+            (&[("Channel", "Local/1@x"), ("Context", "x"), ("Extension", "s"), ("Set", "SHELL(id)=1")], "SHELL"),
+        ];
+        for (pairs, expected) in cases {
+            match answer(&*host, &headers(pairs), Some(&settings), &paths.outgoing, 0) {
+                AmiAnswer::Error(text) => assert!(text.starts_with("Refused: ") && text.contains(expected), "{text}"),
+                other => panic!("{pairs:?}: expected a refusal, got {other:?}"),
+            }
+        }
+        assert_eq!(std::fs::read_dir(&paths.outgoing).unwrap().count(), 0);
+        assert!(host.with(|r| r.logs.iter().any(|(_, line)| line.contains("SpoolSubmit refused"))));
+        assert!(matches!(answer(&*host, &headers(cases[0].0), None, &paths.outgoing, 0), AmiAnswer::Error(_)));
+    }
+}
