@@ -62,6 +62,18 @@ pub fn normalise(text: &[u8]) -> Result<Vec<u8>, NotANumber> {
     Ok(digits)
 }
 
+/// A `dnc = <path>` line's value: an absolute path (Asterisk's working directory is no place to guess).
+///
+/// # Errors
+///
+/// A sentence for the admin when the value is not one.
+pub fn parse_path(value: &str) -> Result<String, String> {
+    if !value.starts_with('/') || value.ends_with('/') || value.chars().any(char::is_control) {
+        return Err("expected the absolute path of a do-not-call list, such as /etc/asterisk/dnc.txt".to_string());
+    }
+    Ok(value.to_string())
+}
+
 /// Up to 18 digits as one `u64`: a leading `1` then the digits, so `0301` and `301` differ.
 fn short_key(digits: &[u8]) -> Option<u64> {
     if digits.len() > SHORT_DIGITS {
