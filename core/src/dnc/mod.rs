@@ -49,6 +49,13 @@ impl std::fmt::Display for NotANumber {
 /// Any other byte, or no digit at all.
 pub fn normalise(text: &[u8]) -> Result<Vec<u8>, NotANumber> {
     let mut digits = Vec::with_capacity(text.len());
+    normalise_into(text, &mut digits)?;
+    Ok(digits)
+}
+
+/// [`normalise`] into `digits` (cleared first), so a list of a million lines needs one buffer.
+fn normalise_into(text: &[u8], digits: &mut Vec<u8>) -> Result<(), NotANumber> {
+    digits.clear();
     for &byte in text {
         match byte {
             b'0'..=b'9' => digits.push(byte),
@@ -59,7 +66,7 @@ pub fn normalise(text: &[u8]) -> Result<Vec<u8>, NotANumber> {
     if digits.is_empty() {
         return Err(NotANumber::NoDigits);
     }
-    Ok(digits)
+    Ok(())
 }
 
 /// A `dnc = <path>` line's value: an absolute path (Asterisk's working directory is no place to guess).
@@ -95,21 +102,11 @@ pub struct NumberSet {
 impl NumberSet {
     /// A set of `(digits, line)` entries; a number written twice keeps its first line.
     pub fn from_entries(entries: Vec<(Vec<u8>, u32)>) -> NumberSet {
-        let mut short = Vec::with_capacity(entries.len());
-        let mut long = Vec::new();
+        let mut builder = Builder::default();
         for (digits, line) in entries {
-            match short_key(&digits) {
-                Some(key) => short.push((key, line)),
-                None => long.push((digits.into_boxed_slice(), line)),
-            }
+            builder.add(&digits, line);
         }
-        // Stable by key, then the first line of each key is kept.
-        short.sort_unstable();
-        short.dedup_by_key(|(key, _)| *key);
-        long.sort_unstable();
-        long.dedup_by(|later, earlier| later.0 == earlier.0);
-        let (keys, key_lines) = short.into_iter().unzip();
-        NumberSet { keys, key_lines, long }
+        builder.finish()
     }
 
     /// The line `digits` (already [`normalise`]d) is written on, if it is in the set.
@@ -140,6 +137,32 @@ impl NumberSet {
     }
 }
 
+/// Numbers gathered one by one (16 bytes each while a list is read), then sorted into a [`NumberSet`].
+#[derive(Default)]
+struct Builder {
+    short: Vec<(u64, u32)>,
+    long: Vec<(Box<[u8]>, u32)>,
+}
+
+impl Builder {
+    fn add(&mut self, digits: &[u8], line: u32) {
+        match short_key(digits) {
+            Some(key) => self.short.push((key, line)),
+            None => self.long.push((digits.into(), line)),
+        }
+    }
+
+    fn finish(mut self) -> NumberSet {
+        // Sorted by key then line, so the first line of a number written twice is the one kept.
+        self.short.sort_unstable();
+        self.short.dedup_by_key(|(key, _)| *key);
+        self.long.sort_unstable();
+        self.long.dedup_by(|later, earlier| later.0 == earlier.0);
+        let (keys, key_lines) = self.short.into_iter().unzip();
+        NumberSet { keys, key_lines, long: self.long }
+    }
+}
+
 /// A list file read: its numbers, and the lines skipped as not numbers.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ParsedList {
@@ -155,8 +178,9 @@ pub const SKIPPED_SHOWN: usize = 10;
 
 /// Read a list's text: one number per line, `;` and `#` comments, blank lines skipped.
 pub fn parse_list(text: &[u8]) -> ParsedList {
-    let mut entries = Vec::with_capacity(text.len() / 10);
+    let mut builder = Builder { short: Vec::with_capacity(text.len() / 12), long: Vec::new() };
     let mut parsed = ParsedList::default();
+    let mut digits = Vec::new();
     for (index, raw) in text.split(|&byte| byte == b'\n').enumerate() {
         let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let content = match raw.iter().position(|&byte| byte == b';' || byte == b'#') {
@@ -167,8 +191,8 @@ pub fn parse_list(text: &[u8]) -> ParsedList {
         if content.is_empty() {
             continue;
         }
-        match normalise(content) {
-            Ok(digits) => entries.push((digits, line)),
+        match normalise_into(content, &mut digits) {
+            Ok(()) => builder.add(&digits, line),
             Err(why) => {
                 parsed.skipped += 1;
                 if parsed.skipped_shown.len() < SKIPPED_SHOWN {
@@ -178,7 +202,7 @@ pub fn parse_list(text: &[u8]) -> ParsedList {
             }
         }
     }
-    parsed.numbers = NumberSet::from_entries(entries);
+    parsed.numbers = builder.finish();
     parsed
 }
 
