@@ -31,6 +31,8 @@ pub struct Campaign {
     pub hours: Option<Hours>,
     /// IANA name of the zone `hours` are in; `None` = the system's zone.
     pub timezone: Option<String>,
+    /// Its own do-not-call lists, besides `[general]`'s (see [`crate::dnc`]).
+    pub dnc: Vec<String>,
 }
 
 impl Campaign {
@@ -43,6 +45,7 @@ impl Campaign {
             max_rate: None,
             hours: None,
             timezone: None,
+            dnc: Vec::new(),
         }
     }
 
@@ -77,6 +80,9 @@ impl Campaign {
         if let Some(hours) = &self.hours {
             let zone = self.timezone.as_deref().unwrap_or("system zone");
             parts.push(format!("hours {hours} ({zone})"));
+        }
+        if !self.dnc.is_empty() {
+            parts.push(format!("dnc {}", self.dnc.join(" ")));
         }
         parts.join("; ")
     }
@@ -148,6 +154,13 @@ pub const CAMPAIGN_KEYS: &[CampaignKey] = &[
         repeatable: false,
         example: "UTC",
     },
+    CampaignKey {
+        name: "dnc",
+        synopsis: "A do-not-call list (absolute path) for this campaign's files, besides [general]'s dnc lists.",
+        description: crate::config::DNC_DESCRIPTION,
+        repeatable: true,
+        example: "/etc/asterisk/dnc-sales.txt",
+    },
 ];
 
 /// One key of a campaign's section, documented.
@@ -216,6 +229,12 @@ pub fn apply(campaign: &mut Campaign, key: &str, value: &str) -> Result<bool, St
                 return Err("expected a channel pattern Tech/Dest, such as PJSIP/*@trunk1".to_string());
             }
             campaign.channels.push(value.to_string());
+        }
+        "dnc" => {
+            let path = crate::dnc::parse_path(value)?;
+            if !campaign.dnc.contains(&path) {
+                campaign.dnc.push(path);
+            }
         }
         "timezone" => {
             check_zone_name(value)?;

@@ -270,6 +270,7 @@ fn describe(settings: &SpoolSettings) -> Vec<(String, String)> {
         "live_dangerously (asterisk.conf)".into(),
         if settings.rules.live_dangerously { "yes" } else { "no" }.into(),
     ));
+    rows.extend(settings.rules.dnc.describe());
     rows
 }
 

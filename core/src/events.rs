@@ -84,8 +84,8 @@ pub const AMI_EVENTS: &[AmiEvent] = &[
             EventField {
                 name: "Status",
                 text: "Completed (answered), Expired (no answer on the last attempt), Failed (could not be placed \
-                       or not readable as a call file), or Rejected (refused by the security policy or the owner \
-                       check; archived as Status: Failed, as pbx_spool writes it).",
+                       or not readable as a call file), or Rejected (refused by the security policy, the owner \
+                       check or a do-not-call list; archived as Status: Failed, as pbx_spool writes it).",
             },
             EventField { name: "Attempts", text: "How many attempts were made." },
             MAX_RETRIES,

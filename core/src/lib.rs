@@ -40,6 +40,7 @@ pub mod cli_args;
 pub mod commands;
 pub mod config;
 pub mod contexts;
+pub mod dnc;
 pub mod events;
 pub mod functions;
 pub mod host;

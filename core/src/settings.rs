@@ -40,6 +40,8 @@ pub fn spool_settings(config: &SpoolConfig, host: &HostFacts) -> (SpoolSettings,
         }
     });
     let campaigns = Arc::new(config.campaigns.clone());
+    let campaign_lists: Vec<&[String]> = config.campaigns.iter().map(|campaign| campaign.dnc.as_slice()).collect();
+    let dnc = Arc::new(crate::dnc::DncLists::new(&config.dnc, &campaign_lists));
     let rules = VisitRules {
         max_file_size: config.max_file_size,
         allowed_owners,
@@ -47,6 +49,7 @@ pub fn spool_settings(config: &SpoolConfig, host: &HostFacts) -> (SpoolSettings,
         live_dangerously: host.live_dangerously,
         node: config.shared.then(|| Arc::from(config.node.clone().unwrap_or_default().as_str())),
         campaigns: campaigns.clone(),
+        dnc,
     };
     let settings = SpoolSettings {
         rules: Arc::new(rules),

@@ -11,13 +11,16 @@
 //! - `d_limits`: pbx_spool_rs.conf `maxcalls` and `maxrate` against the measured peak concurrency and
 //!   start rate (stock pbx_spool has no such limits);
 //! - `e_shared_spool` ([`shared`]): one pbx_spool_rs server against three on a shared spool, and the cost
-//!   of the periodic scan at 10,000 and 100,000 files.
+//!   of the periodic scan at 10,000 and 100,000 files;
+//! - `f_dnc_list` ([`dnc`]): a do-not-call list of 1,000,000 numbers: load time, memory per number, cost per
+//!   lookup (no Asterisk: the core's own code).
 //!
 //! Asterisk logs notice, warning and error only here (the sample logger.conf's `messages`), not the
 //! verbose lines the test suite keeps: both spoolers log the same per-call notices, and the
 //! benchmark measures spooling, not Asterisk's logger. AMI events are off or filtered for the same
 //! reason.
 
+mod dnc;
 mod shared;
 
 use std::collections::{HashSet, VecDeque};

@@ -9,6 +9,7 @@ mod ami_submit;
 mod campaigns;
 mod configuration;
 mod demo;
+mod dnc;
 mod documentation;
 mod faults;
 mod harness_selftest;

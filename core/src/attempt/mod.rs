@@ -7,7 +7,8 @@
 //!
 //! This root holds what the scheduler hands a visit and learns from it; the work is split by job:
 //! `visit.rs` (the entry: stock spooler, claim, the visit's context), `phases.rs` (the visit proper, phase
-//! by phase), `preflight.rs` (the checks before dialling, shared with `spool check`) and `outcome.rs`
+//! by phase), `preflight.rs` (the checks before dialling, shared with `spool check`), `do_not_call.rs` (the
+//! do-not-call lists, checked before every attempt) and `outcome.rs`
 //! (how a visit ends, and kept files).
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::bookkeeping::Millis;
 use crate::policy::Policy;
 
+mod do_not_call;
 mod outcome;
 mod phases;
 mod preflight;
@@ -47,6 +49,8 @@ pub struct VisitRules {
     pub node: Option<Arc<str>>,
     /// pbx_spool_rs.conf's campaigns: the one a file joins is named in its events (`Campaign:`).
     pub campaigns: Arc<Vec<crate::campaign::Campaign>>,
+    /// The do-not-call lists, `[general]`'s and each campaign's (in `campaigns`' order).
+    pub dnc: Arc<crate::dnc::DncLists>,
 }
 
 impl Default for VisitRules {
@@ -58,6 +62,7 @@ impl Default for VisitRules {
             live_dangerously: false,
             node: None,
             campaigns: Arc::default(),
+            dnc: Arc::default(),
         }
     }
 }

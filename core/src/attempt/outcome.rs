@@ -225,7 +225,7 @@ impl<H: Host> Visit<'_, H> {
     /// since its `Status: Failed` (pbx_spool's word, for tools that read it) does not say why; a file
     /// pbx_spool would refuse too (invalid) is archived exactly as pbx_spool archives it.
     pub(super) fn refuse(&self, call: &CallFile, status: FinalStatus, why: &[String]) -> Outcome {
-        let last = LastAttempt { attempts: call.retries, ..LastAttempt::default() };
+        let last = LastAttempt { attempts: call.retries, reason_text: why.join(" "), ..LastAttempt::default() };
         let notes: Vec<String> = match status {
             FinalStatus::Rejected => why.iter().map(|line| format!("pbx_spool_rs: {line}")).collect(),
             _ => Vec::new(),

@@ -1,4 +1,4 @@
-//! The visit proper, phase by phase: read, parse, check, record the attempt (AbortRetry, StartRetry),
+//! The visit proper, phase by phase: read, parse, check (the policy, then the do-not-call lists), record the attempt (AbortRetry, StartRetry),
 //! announce it, place the call through the [`Host`], conclude. Writes nothing to the file but bookkeeping
 //! lines (through [`crate::bookkeeping`]); removing, archiving or keeping it is `outcome.rs`'s job. No FFI.
 
@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::do_not_call::refuse_if_do_not_call;
 use super::outcome::{FinalStatus, LastAttempt, Outcome};
 use super::visit::Visit;
 use super::{is_transient, preflight, AttemptStart, VisitRules, TRANSIENT_RETRY_MS};
@@ -27,6 +28,7 @@ pub(super) fn visit_file<H: Host>(
     let parsed = parse_logging_diagnostics(visit, &bytes);
     leave_if_advanced_elsewhere(visit, rules, &meta)?;
     check(visit, rules, &parsed, &meta)?;
+    refuse_if_do_not_call(visit, rules, &parsed.call)?;
     let call = parsed.call;
     expire_if_out_of_retries(visit, &call)?;
     leave_if_stock_spooler_loaded(visit)?;

@@ -318,3 +318,69 @@ fn attempt_uniqueids_are_never_a_prefix_of_one_another() {
     }
     assert!(ids[0].len() < 80, "Asterisk keeps uniqueids under AST_MAX_UNIQUEID (150)");
 }
+
+/// Rules with `[general]`'s do-not-call list `list`.
+fn dnc_rules(list: &std::path::Path) -> VisitRules {
+    let dnc = crate::dnc::DncLists::new(&[list.display().to_string()], &[]);
+    VisitRules { dnc: std::sync::Arc::new(dnc), ..VisitRules::default() }
+}
+
+fn visit_with(host: &FakeHost, paths: &SpoolPaths, rules: &VisitRules, name: &str, contents: &str) -> Outcome {
+    let path = paths.outgoing.join(name);
+    fs::write(&path, contents).unwrap();
+    visit(host, paths, rules, &Stats::default(), &path, &mut |_| {})
+}
+
+#[test]
+fn a_listed_number_is_rejected_undialled_with_the_list_and_line() {
+    let host = FakeHost::new(|_, _| answered());
+    let paths = temp_spool("dnc-listed");
+    let list = paths.outgoing.parent().unwrap().join("dnc.txt");
+    fs::write(&list, "; numbers\n0301234\n").unwrap();
+    let rules = dnc_rules(&list);
+    let call = "Channel: Local/0301234@ctx\nContext: dest\nExtension: s\nArchive: yes\n";
+    assert_eq!(visit_with(&host, &paths, &rules, "n.call", call), Outcome::Done);
+    assert_eq!(host.with(|r| r.calls.len()), 0, "never dialled");
+    let line = format!(
+        "number 0301234 (dialled by Local/0301234@ctx) is on the do-not-call list {}, line 2; not dialled (rule dnc, \
+         value '0301234')",
+        list.display()
+    );
+    assert!(host.logged(&line), "{:?}", host.with(|r| r.logs.clone()));
+    let event = final_event(&host);
+    assert_eq!(field(&event, "Status"), "Rejected");
+    assert!(field(&event, "ReasonText").contains("(rule dnc, value '0301234')"), "{event:?}");
+    let archived = fs::read_to_string(paths.done.join("n.call")).unwrap();
+    assert!(archived.contains("pbx_spool_rs: Rejected") && archived.ends_with("Status: Failed\n"), "{archived}");
+
+    // Another number is dialled.
+    let other = "Channel: Local/0305555@ctx\nContext: dest\nExtension: s\n";
+    assert_eq!(visit_with(&host, &paths, &rules, "o.call", other), Outcome::Done);
+    assert_eq!(host.with(|r| r.calls.len()), 1);
+}
+
+#[test]
+fn a_list_never_read_keeps_the_file_waiting_untouched() {
+    let host = FakeHost::new(|_, _| answered());
+    let paths = temp_spool("dnc-never-read");
+    let rules = dnc_rules(&paths.outgoing.parent().unwrap().join("missing.txt"));
+    let call = "Channel: Local/0301234@ctx\nContext: dest\nExtension: s\n";
+    let before = bookkeeping::now_ms();
+    let outcome = visit_with(&host, &paths, &rules, "w.call", call);
+    assert!(matches!(outcome, Outcome::Requeue(at) if at >= before + 60_000), "{outcome:?}");
+    assert_eq!(host.with(|r| r.calls.len()), 0);
+    assert_eq!(fs::read_to_string(paths.outgoing.join("w.call")).unwrap(), call, "nothing written into it");
+    assert!(host.logged("Not dialling"), "{:?}", host.with(|r| r.logs.clone()));
+}
+
+#[test]
+fn a_channel_without_a_number_is_dialled_with_a_notice() {
+    let host = FakeHost::new(|_, _| answered());
+    let paths = temp_spool("dnc-no-number");
+    let list = paths.outgoing.parent().unwrap().join("dnc.txt");
+    fs::write(&list, "0301234\n").unwrap();
+    let outcome = visit_with(&host, &paths, &dnc_rules(&list), "s.call", CALL);
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(host.with(|r| r.calls.len()), 1);
+    assert!(host.logged("Channel Local/s@ctx names no number to check against the do-not-call list(s)"));
+}

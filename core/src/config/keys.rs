@@ -35,9 +35,10 @@ pub(super) enum Key {
     Watch,
     ScanInterval,
     Node,
+    Dnc,
 }
 
-pub(super) const KEYS: [(&str, Key); 23] = [
+pub(super) const KEYS: [(&str, Key); 24] = [
     ("first_leg", Key::FirstLeg),
     ("allow", Key::Allow),
     ("deny", Key::Deny),
@@ -61,6 +62,7 @@ pub(super) const KEYS: [(&str, Key); 23] = [
     ("watch", Key::Watch),
     ("scan_interval", Key::ScanInterval),
     ("node", Key::Node),
+    ("dnc", Key::Dnc),
 ];
 
 impl Key {
@@ -84,6 +86,7 @@ impl Key {
                 | Key::DenyConference
                 | Key::AllowVariable
                 | Key::AllowedOwner
+                | Key::Dnc
         )
     }
 }
@@ -238,6 +241,11 @@ impl Key {
                 &[],
                 "the host name".to_string(),
             ),
+            Key::Dnc => (
+                "A do-not-call list (absolute path): numbers no call file may dial. Repeatable.",
+                DNC_DESCRIPTION,
+                none(),
+            ),
         };
         KeyDoc { name, synopsis, description, default, repeatable: self.is_repeatable(), value_type: self.value_type() }
     }
@@ -253,6 +261,19 @@ impl Key {
         }
     }
 }
+
+/// What a `dnc` line does, shared by `[general]` and the campaigns' sections.
+pub const DNC_DESCRIPTION: &[&str] = &[
+    "One number per line; ; and # start comments; blank lines are skipped. A number is its digits: +, blanks, \
+     -, ., ( and ) are dropped, a leading + or 00 is kept as written (+4930123 is 4930123, not 004930123). Lines \
+     with anything else are skipped and reported with their line number.",
+    "Checked before every attempt against the number the Channel dials (Local: the extension; Tech/peer/number: \
+     the number; Tech/number@peer: the part before @). A listed file ends as Rejected (rule dnc), archived with \
+     Status: Failed. A campaign's lists apply to its files besides [general]'s.",
+    "The file is read again when it changes (stat before each attempt), without a reload. An unreadable list \
+     keeps its last good copy in force; one never read stops the files it applies to from being dialled \
+     (tried again every minute) until it can be read.",
+];
 
 /// The documentation of every `[general]` key, in the order `[general]` keys are declared.
 pub fn general_key_docs() -> Vec<KeyDoc> {

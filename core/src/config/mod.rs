@@ -19,7 +19,7 @@ mod settings;
 mod values;
 
 pub use describe::describe;
-pub use keys::{general_key_docs, KeyDoc, GENERAL_CATEGORY};
+pub use keys::{general_key_docs, KeyDoc, DNC_DESCRIPTION, GENERAL_CATEGORY};
 pub use last_read::{ConfigRead, ReadOutcome};
 pub use owners::allowed_owner_uids;
 pub use reader::from_entries;

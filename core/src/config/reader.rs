@@ -183,6 +183,12 @@ impl Reader {
                 }
                 self.config.scan_interval_ms = interval;
             }
+            Key::Dnc => {
+                let path = crate::dnc::parse_path(value)?;
+                if !self.config.dnc.contains(&path) {
+                    self.config.dnc.push(path);
+                }
+            }
             Key::Node => {
                 if value.is_empty() || value.len() > 64 || !value.bytes().all(|b| b.is_ascii_graphic()) {
                     return Err("must be 1 to 64 printable characters without blanks".to_string());

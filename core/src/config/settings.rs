@@ -43,6 +43,8 @@ pub struct SpoolConfig {
     pub node: Option<String>,
     /// The other sections, in the order written (see [`crate::campaign`]).
     pub campaigns: Vec<Campaign>,
+    /// `dnc` lines: do-not-call lists applied to every call file (see [`crate::dnc`]).
+    pub dnc: Vec<String>,
 }
 
 /// How new call files are found.
@@ -99,6 +101,7 @@ impl Default for SpoolConfig {
             scan_interval_ms: DEFAULT_SCAN_INTERVAL_MS,
             node: None,
             campaigns: Vec::new(),
+            dnc: Vec::new(),
         }
     }
 }

@@ -653,3 +653,22 @@ fn allow_application_adds_to_the_defaults_and_allow_function_lists_functions() {
     assert_eq!(config.policy.allowed_functions, ["CDR(accountcode)"]);
     assert_eq!(config.policy.allowed_variables, ["TRUNKVAR", "__MONITOR_FILENAME"]);
 }
+
+#[test]
+fn dnc_lists_are_absolute_paths_in_general_and_in_campaigns() {
+    let config = accepted(&[("dnc", "/a.txt"), ("DNC", "/b.txt"), ("dnc", "/a.txt")]);
+    assert_eq!(config.dnc, ["/a.txt", "/b.txt"], "repeatable, each file once");
+    for bad in ["dnc.txt", "", "/etc/asterisk/"] {
+        assert_eq!(rejected(&[("dnc", bad)]).len(), 1, "{bad:?}");
+    }
+    let entry = |key: &str, value: &str, line| ConfigEntry {
+        category: "sales".into(),
+        key: key.into(),
+        value: value.into(),
+        line,
+    };
+    let (config, _) =
+        from_entries(&[entry("match", "sales-*", 2), entry("dnc", "/s.txt", 3), entry("dnc", "/t.txt", 4)]).unwrap();
+    assert_eq!(config.campaigns[0].dnc, ["/s.txt", "/t.txt"]);
+    assert!(config.campaigns[0].describe().ends_with("dnc /s.txt /t.txt"), "{}", config.campaigns[0].describe());
+}

@@ -196,6 +196,8 @@ fn idle_until_stopped(control: &Control) {
 impl<H: Host> Scheduler<H> {
     fn new(host: Arc<H>, control: Arc<Control>, paths: SpoolPaths) -> std::io::Result<Self> {
         let settings = control.settings();
+        // Read once now, so the log and `spool show status` tell at load whether each list is in force.
+        settings.rules.dnc.refresh(&*host);
         let spool_dir = paths.outgoing.parent().map_or_else(|| paths.outgoing.clone(), Path::to_path_buf);
         let (book, problems) = CampaignBook::new(settings.campaigns.clone(), spool_dir.clone());
         for problem in problems {
@@ -264,7 +266,10 @@ impl<H: Host> Scheduler<H> {
                 break;
             }
             if self.control.settings_changed.swap(false, Ordering::SeqCst) {
-                self.settings = self.control.settings();
+                let previous = std::mem::replace(&mut self.settings, self.control.settings());
+                // Unchanged list files are not read again; a good copy stays in force if one became unreadable.
+                self.settings.rules.dnc.adopt(&previous.rules.dnc);
+                self.settings.rules.dnc.refresh(&*self.host);
                 for problem in self.book.reconfigure(self.settings.campaigns.clone()) {
                     host_log!(self.host, Level::Error, "{problem}");
                 }
