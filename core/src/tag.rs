@@ -105,8 +105,12 @@ mod tests {
         assert_eq!(of(&unusable), "");
     }
 
-    /// The events of one visit to a file with `lines`, answered or busy on every attempt.
-    fn visit_events(name: &str, lines: &str, answer: bool) -> (Vec<(String, Vec<(String, String)>)>, bool) {
+    /// Manager events as the fake host records them: name and fields.
+    type Events = Vec<(String, Vec<(String, String)>)>;
+
+    /// The events of one visit to a file with `lines`, answered or busy on every attempt, and whether the
+    /// tag was warned about.
+    fn visit_events(name: &str, lines: &str, answer: bool) -> (Events, bool) {
         use crate::attempt::{visit, Stats, VisitRules};
         use crate::testing::{answered, busy, temp_spool, FakeHost};
         let host = FakeHost::new(move |_, _| if answer { answered() } else { busy() });
