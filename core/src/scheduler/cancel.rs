@@ -194,7 +194,8 @@ impl<H: Host> Scheduler<H> {
                 (removed.answer, removed.result, removed.tag)
             }
         };
-        let mut fields = vec![("File", printable(name.as_bytes()))];
+        // Named as SpoolAttempt and SpoolFinished name it: its path.
+        let mut fields = vec![("File", printable(self.path_of(&name).as_os_str().as_bytes()))];
         if let Some(campaign) = campaign {
             fields.push(("Campaign", campaign));
         }

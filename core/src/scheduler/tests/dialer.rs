@@ -11,6 +11,11 @@ fn value<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
     fields.iter().find(|(k, _)| k == key).map_or_else(|| panic!("no {key} in {fields:?}"), |(_, v)| v.as_str())
 }
 
+/// The name in a `File:` field (the file's path, as in SpoolAttempt).
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 fn declared(name: &str, fields: &[(String, String)]) {
     let keys: Vec<&str> = fields.iter().map(|(key, _)| key.as_str()).collect();
     assert_eq!(crate::events::check_declared(name, &keys), Ok(()));
@@ -61,7 +66,7 @@ fn a_cancelled_campaign_removes_its_queued_files_now_and_its_call_in_progress_wh
     assert!(answer.starts_with("Campaign sales: 3 call file(s) cancelled: 2 removed now, 1 call(s)"), "{answer}");
     let cancelled = events_named(&host, "SpoolCancelled");
     let summary: Vec<(&str, &str, &str)> =
-        cancelled.iter().map(|f| (value(f, "File"), value(f, "Tag"), value(f, "Result"))).collect();
+        cancelled.iter().map(|f| (file_name(value(f, "File")), value(f, "Tag"), value(f, "Result"))).collect();
     assert_eq!(
         summary,
         [
