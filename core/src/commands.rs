@@ -268,7 +268,8 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         description: concat!(
             "Campaign: <name> (optional) lists only that campaign's files.\n",
             "One SpoolQueueEntry event per file waiting to be dialled (File, Campaign, Due in seconds since\n",
-            "the epoch), soonest first, then SpoolShowComplete with ListItems.",
+            "the epoch, Channel, Tag, AttemptsMade, AttemptsLeft, State, NextDue), soonest first, then the\n",
+            "paused, held, running and kept ones, then SpoolShowComplete with ListItems.",
         ),
         headers: &[AmiHeader {
             name: "Campaign",
