@@ -107,8 +107,11 @@ entry_points! {
             Some(spec) => {
                 let (campaign, file, hangup) =
                     (request.header(c"Campaign"), request.header(c"File"), request.header(c"Hangup"));
-                let control = RUNTIME.handle(|r| r.control.clone());
-                ami::answer(spec.action, &campaign, &file, &hangup, control.as_deref())
+                let running = RUNTIME.handle(|r| (r.control.clone(), r.outgoing.clone()));
+                let running = running
+                    .as_ref()
+                    .map(|(control, outgoing)| pbx_spool_core::cli::Running { spooler: &**control, outgoing });
+                ami::answer(spec.action, &campaign, &file, &hangup, running)
             }
             None => ami::AmiAnswer::Error("unknown action".into()),
         };

@@ -245,6 +245,10 @@ pub struct CallArgs {
     /// A channel variable (Set: line); repeatable, order kept.
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = OsStringValueParser::new().try_map(assignment))]
     variables: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The dialer's own ID for the call (a Set: SPOOL_TAG=ID line): named as Tag in pbx_spool_rs's events;
+    /// up to 128 bytes of printable ASCII.
+    #[arg(long, value_name = "ID", value_parser = check_tag)]
+    tag: Option<String>,
     /// Caller id, e.g. '"Reception" <100>'.
     #[arg(long, value_name = "CID")]
     callerid: Option<OsString>,
@@ -272,6 +276,11 @@ fn assignment(value: OsString) -> Result<(Vec<u8>, Vec<u8>), String> {
         Some(at) => Ok((bytes[..at].to_vec(), bytes[at + 1..].to_vec())),
         None => Err("expected NAME=VALUE".into()),
     }
+}
+
+/// A tag is checked as pbx_spool_rs checks it (an unusable one is a usage error, exit 2).
+fn check_tag(text: &str) -> Result<String, String> {
+    pbx_spool_core::tag::check(text.as_bytes()).map_err(|why| format!("not usable as a tag: {why}"))
 }
 
 /// A time zone is checked when the arguments are (an unknown one is a usage error, exit 2); it is kept as
@@ -374,7 +383,13 @@ impl CallArgs {
         Ok(CallSpec {
             channel,
             target,
-            variables: self.variables,
+            variables: {
+                let mut variables = self.variables;
+                if let Some(tag) = self.tag {
+                    variables.push((pbx_spool_core::tag::TAG_VARIABLE.as_bytes().to_vec(), tag.into_bytes()));
+                }
+                variables
+            },
             callerid: bytes(self.callerid),
             account: bytes(self.account),
             max_retries: self.retries,
@@ -504,6 +519,14 @@ mod tests {
     }
 
     #[test]
+    fn submit_tag_becomes_the_last_set_line() {
+        let args = ["submit", "--channel", "Local/1@c", "--application", "Echo", "--set", "A=1", "--tag", "crm-7"];
+        let Request::Submit { request, .. } = parse(&args).unwrap() else { panic!() };
+        let Source::Spec(spec) = request.source else { panic!() };
+        assert_eq!(spec.variables, vec![(b"A".to_vec(), b"1".to_vec()), (b"SPOOL_TAG".to_vec(), b"crm-7".to_vec())]);
+    }
+
+    #[test]
     fn submit_of_a_file_with_a_zone() {
         let request = parse(&["submit", "x.call", "--at", "2026-12-01 09:30", "--tz", "Europe/Moscow"]).unwrap();
         let Request::Submit { request, .. } = request else { panic!() };
@@ -543,6 +566,11 @@ mod tests {
                 &["submit", "--channel", "PJSIP/1", "--application", "Echo", "--wait-time", "0"],
                 ErrorKind::ValueValidation,
             ),
+            (
+                &["submit", "--channel", "PJSIP/1", "--application", "Echo", "--tag", "has\ttab"],
+                ErrorKind::ValueValidation,
+            ),
+            (&["submit", "x.call", "--tag", "t1"], ErrorKind::ArgumentConflict),
             (&["submit", "x.call", "--in", "soon"], ErrorKind::ValueValidation),
             (&["submit", "x.call", "--tz", "UTC"], ErrorKind::MissingRequiredArgument),
             (&["submit", "x.call", "--name", "a", "--name", "b"], ErrorKind::ArgumentConflict),

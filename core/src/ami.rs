@@ -3,10 +3,12 @@
 //! Asterisk. The module only reads the headers and sends the [`AmiAnswer`]. No FFI, no locks, and no
 //! time-zone arithmetic here: this runs on Asterisk's manager threads.
 
-use crate::cli::Spooler;
+use std::path::Path;
+
+use crate::cli::{Running, Spooler};
 use crate::events;
 use crate::report::Totals;
-use crate::scheduler::{QueuedFile, SnapshotQuery};
+use crate::scheduler::{CancelTarget, QueuedFile, SnapshotQuery, Via};
 use crate::text::yes_no;
 
 /// Which AMI action was invoked: one per entry of [`crate::commands::AMI_ACTIONS`].
@@ -38,34 +40,42 @@ pub enum AmiAnswer {
 const NOT_RUNNING: &str = "pbx_spool_rs is not running";
 const NO_ANSWER: &str = "The spool scheduler did not answer (stopping?)";
 
-/// The answer to `action` with the request's `Campaign`, `File` and `Hangup` headers ("" when absent).
+/// The answer to `action` with the request's `Campaign`, `File` and `Hangup` headers ("" when absent),
+/// over the running spooler and its outgoing directory (SpoolShow reads each file it lists there).
 pub fn answer<S: Spooler + ?Sized>(
     action: AmiAction,
     campaign_header: &str,
     file: &str,
     hangup: &str,
-    spooler: Option<&S>,
+    running: Option<Running<'_, S>>,
 ) -> AmiAnswer {
-    let Some(spooler) = spooler else { return AmiAnswer::Error(NOT_RUNNING.into()) };
+    let Some(Running { spooler, outgoing }) = running else { return AmiAnswer::Error(NOT_RUNNING.into()) };
     let one_line = |text: String| text.trim_end().replace('\n', "; ");
     match action {
         AmiAction::Pause | AmiAction::Resume => {
             if campaign_header.is_empty() {
                 return AmiAnswer::Error("Campaign: is required (a campaign's name, or all)".into());
             }
-            match spooler.set_paused(campaign_header, action == AmiAction::Pause) {
+            match spooler.set_paused(campaign_header, action == AmiAction::Pause, Via::Ami) {
                 Some(Ok(text)) => AmiAnswer::Ack { message: one_line(text), fields: Vec::new() },
                 Some(Err(text)) => AmiAnswer::Error(one_line(text)),
                 None => AmiAnswer::Error(NO_ANSWER.into()),
             }
         }
         AmiAction::Cancel => {
-            if file.is_empty() || file.contains('/') {
-                return AmiAnswer::Error("File: is required: a file's name in the outgoing directory".into());
-            }
+            let target = match (file.is_empty(), campaign_header.is_empty()) {
+                (false, true) if !file.contains('/') => CancelTarget::File(file.to_string()),
+                (true, false) => CancelTarget::Campaign(campaign_header.to_string()),
+                (false, false) => return AmiAnswer::Error("Give File: or Campaign:, not both".into()),
+                _ => {
+                    return AmiAnswer::Error(
+                        "File: (a file's name in the outgoing directory) or Campaign: is required".into(),
+                    )
+                }
+            };
             let hangup =
                 ["yes", "true", "y", "t", "1", "on"].iter().any(|word| hangup.trim().eq_ignore_ascii_case(word));
-            match spooler.cancel(file, hangup) {
+            match spooler.cancel(target, hangup, Via::Ami) {
                 Some(Ok(text)) => AmiAnswer::Ack { message: one_line(text), fields: Vec::new() },
                 Some(Err(text)) => AmiAnswer::Error(one_line(text)),
                 None => AmiAnswer::Error(NO_ANSWER.into()),
@@ -129,21 +139,17 @@ pub fn answer<S: Spooler + ?Sized>(
             if !campaign_header.is_empty() && !campaigns.iter().any(|c| c.name.eq_ignore_ascii_case(campaign_header)) {
                 return AmiAnswer::Error(format!("No campaign named '{campaign_header}'"));
             }
+            let max_file_size = spooler.settings().rules.max_file_size;
             let items = snapshot
                 .next
                 .into_iter()
-                .filter_map(|QueuedFile { name, due, campaign }| {
+                .chain(snapshot.others)
+                .filter(|listed| {
                     // The scheduler's answer: by `match`, or by `match` and the file's `Channel:` line.
-                    let wanted = campaign_header.is_empty()
-                        || campaign.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(campaign_header));
-                    wanted.then(|| {
-                        vec![
-                            ("File".to_string(), name),
-                            ("Campaign".to_string(), campaign.unwrap_or_default()),
-                            ("Due".to_string(), format!("{}.{:03}", due.div_euclid(1000), due.rem_euclid(1000))),
-                        ]
-                    })
+                    campaign_header.is_empty()
+                        || listed.campaign.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(campaign_header))
                 })
+                .map(|listed| queue_entry(listed, outgoing, max_file_size))
                 .collect();
             AmiAnswer::List {
                 message: "Queued call files will follow".into(),
@@ -153,6 +159,43 @@ pub fn answer<S: Spooler + ?Sized>(
             }
         }
     }
+}
+
+/// Seconds since the epoch with milliseconds, as Due and NextDue say it.
+fn epoch_seconds(ms: crate::bookkeeping::Millis) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+/// One SpoolQueueEntry: what the scheduler says of the file, and what the file says (read now, on this
+/// manager thread, as `spool show queue` reads it on the console's): its channel, tag and attempts.
+fn queue_entry(listed: QueuedFile, outgoing: &Path, max_file_size: u64) -> Vec<(String, String)> {
+    let QueuedFile { name, due, campaign, state, next_due } = listed;
+    let call = crate::bookkeeping::read_call_file(&outgoing.join(&name), max_file_size)
+        .ok()
+        .map(|(bytes, _)| crate::callfile::parse(&bytes).call);
+    let (channel, tag, made, left) = match &call {
+        Some(call) => (
+            String::from_utf8_lossy(&call.channel()).into_owned(),
+            crate::tag::of(call),
+            call.retries.to_string(),
+            (i64::from(call.max_retries) + 1 - i64::from(call.retries)).max(0).to_string(),
+        ),
+        None => Default::default(),
+    };
+    [
+        ("File", name),
+        ("Campaign", campaign.unwrap_or_default()),
+        ("Due", epoch_seconds(due)),
+        ("Channel", channel),
+        ("Tag", tag),
+        ("AttemptsMade", made),
+        ("AttemptsLeft", left),
+        ("State", state.to_string()),
+        ("NextDue", next_due.map(epoch_seconds).unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect()
 }
 
 #[cfg(test)]
@@ -184,12 +227,13 @@ mod tests {
             Totals::default()
         }
         fn request_rescan(&self) {}
-        fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
-            self.asked.borrow_mut().push(format!("pause {campaign} {pause}"));
+        fn set_paused(&self, campaign: &str, pause: bool, via: Via) -> Option<Result<String, String>> {
+            self.asked.borrow_mut().push(format!("pause {campaign} {pause} {}", via.as_str()));
             Some(Ok(format!("Campaign {campaign} paused\n")))
         }
-        fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
-            self.asked.borrow_mut().push(format!("cancel {file} {hangup}"));
+        fn cancel(&self, target: CancelTarget, hangup: bool, via: Via) -> Option<Result<String, String>> {
+            self.asked.borrow_mut().push(format!("cancel {target:?} {hangup} {}", via.as_str()));
+            let CancelTarget::File(file) = target else { return Some(Ok("Campaign cancelled\n".into())) };
             Some(Err(format!("No call file named {file} in the outgoing spool\n")))
         }
     }
@@ -205,6 +249,8 @@ mod tests {
             name: name.into(),
             due,
             campaign: campaign.map(str::to_owned),
+            state: "queued",
+            next_due: Some(due),
         };
         // The scheduler names each file's campaign: `b.call` joined `busyline` by its Channel: line.
         let snapshot = Snapshot {
@@ -219,10 +265,15 @@ mod tests {
         Fake { settings, snapshot, ..Fake::default() }
     }
 
+    /// The fake spooler over an outgoing directory with no files.
+    fn at(spooler: &Fake) -> Option<Running<'_, Fake>> {
+        Some(Running { spooler, outgoing: Path::new("/nonexistent/outgoing") })
+    }
+
     #[test]
     fn show_lists_files_with_their_campaign_and_filters() {
         let spooler = fake();
-        let AmiAnswer::List { items, complete_event, .. } = answer(AmiAction::Show, "", "", "", Some(&spooler)) else {
+        let AmiAnswer::List { items, complete_event, .. } = answer(AmiAction::Show, "", "", "", at(&spooler)) else {
             panic!("not a list")
         };
         assert_eq!(complete_event, "SpoolShowComplete");
@@ -235,22 +286,62 @@ mod tests {
         assert_eq!(items[0][2], ("Due".to_string(), "1000.500".to_string()));
         assert_eq!(items[1][1], ("Campaign".to_string(), String::new()));
         assert_eq!(items[2][1], ("Campaign".to_string(), "busyline".to_string()));
-        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "SALES", "", "", Some(&spooler)) else {
+        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "SALES", "", "", at(&spooler)) else {
             panic!("not a list")
         };
         assert_eq!(items.len(), 1);
-        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "busyline", "", "", Some(&spooler)) else {
+        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "busyline", "", "", at(&spooler)) else {
             panic!("not a list")
         };
         assert_eq!(
             items,
-            [vec![
-                ("File".to_string(), "b.call".to_string()),
-                ("Campaign".to_string(), "busyline".to_string()),
-                ("Due".to_string(), "3000.000".to_string()),
-            ]]
+            [[
+                ("File", "b.call"),
+                ("Campaign", "busyline"),
+                ("Due", "3000.000"),
+                ("Channel", ""),
+                ("Tag", ""),
+                ("AttemptsMade", ""),
+                ("AttemptsLeft", ""),
+                ("State", "queued"),
+                ("NextDue", "3000.000"),
+            ]
+            .map(|(key, value)| (key.to_string(), value.to_string()))]
         );
-        assert!(matches!(answer(AmiAction::Show, "nosuch", "", "", Some(&spooler)), AmiAnswer::Error(_)));
+        assert!(matches!(answer(AmiAction::Show, "nosuch", "", "", at(&spooler)), AmiAnswer::Error(_)));
+    }
+
+    #[test]
+    fn show_entries_read_channel_tag_and_attempts_from_the_file_and_list_the_running_ones() {
+        let spool = crate::testing::temp_spool("ami-show-entry");
+        let text = "Channel: Local/5@busy\nContext: x\nExtension: s\nMaxRetries: 2\nSet: _SPOOL_TAG=lead-9\n\
+                    StartRetry: 1 1 (5)\nEndRetry: 1 1 (5)\n";
+        std::fs::write(spool.outgoing.join("b.call"), text).unwrap();
+        std::fs::write(spool.outgoing.join("r.call"), "Channel: Local/6@busy\nApplication: Wait\n").unwrap();
+        let mut spooler = fake();
+        spooler.snapshot.others = vec![QueuedFile {
+            name: "r.call".into(),
+            due: 4_000_000,
+            campaign: Some("busyline".into()),
+            state: "running",
+            next_due: Some(4_300_000),
+        }];
+        let running = Some(Running { spooler: &spooler, outgoing: &spool.outgoing });
+        let AmiAnswer::List { items, .. } = answer(AmiAction::Show, "busyline", "", "", running) else {
+            panic!("not a list")
+        };
+        let value = |item: &Vec<(String, String)>, key: &str| {
+            item.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("no {key}"))
+        };
+        assert_eq!(items.len(), 2);
+        assert_eq!(value(&items[0], "Channel"), "Local/5@busy");
+        assert_eq!(value(&items[0], "Tag"), "lead-9");
+        assert_eq!((value(&items[0], "AttemptsMade"), value(&items[0], "AttemptsLeft")), ("1".into(), "2".into()));
+        assert_eq!(value(&items[1], "File"), "r.call");
+        assert_eq!(value(&items[1], "State"), "running");
+        assert_eq!(value(&items[1], "NextDue"), "4300.000");
+        assert_eq!(value(&items[1], "Tag"), "");
+        assert_eq!((value(&items[1], "AttemptsMade"), value(&items[1], "AttemptsLeft")), ("0".into(), "1".into()));
     }
 
     #[test]
@@ -259,7 +350,7 @@ mod tests {
         spooler.snapshot.suspended = Some("pbx_spool.so is loaded".into());
         spooler.snapshot.campaigns =
             vec![crate::scheduler::CampaignFigures { name: "sales".into(), ..Default::default() }];
-        let AmiAnswer::Ack { fields, .. } = answer(AmiAction::Status, "", "", "", Some(&spooler)) else {
+        let AmiAnswer::Ack { fields, .. } = answer(AmiAction::Status, "", "", "", at(&spooler)) else {
             panic!("not an ack")
         };
         let spec = crate::commands::AMI_ACTIONS.iter().find(|a| a.action == AmiAction::Status).unwrap();
@@ -276,17 +367,25 @@ mod tests {
     #[test]
     fn pause_and_cancel_check_their_headers_and_pass_the_answer_on() {
         let spooler = fake();
-        assert!(matches!(answer(AmiAction::Pause, "", "", "", Some(&spooler)), AmiAnswer::Error(_)));
+        assert!(matches!(answer(AmiAction::Pause, "", "", "", at(&spooler)), AmiAnswer::Error(_)));
         assert_eq!(
-            answer(AmiAction::Pause, "sales", "", "", Some(&spooler)),
+            answer(AmiAction::Pause, "sales", "", "", at(&spooler)),
             AmiAnswer::Ack { message: "Campaign sales paused".into(), fields: Vec::new() }
         );
-        assert!(matches!(answer(AmiAction::Cancel, "", "../x", "", Some(&spooler)), AmiAnswer::Error(_)));
+        assert!(matches!(answer(AmiAction::Cancel, "", "../x", "", at(&spooler)), AmiAnswer::Error(_)));
         assert_eq!(
-            answer(AmiAction::Cancel, "", "a.call", "Yes", Some(&spooler)),
+            answer(AmiAction::Cancel, "", "a.call", "Yes", at(&spooler)),
             AmiAnswer::Error("No call file named a.call in the outgoing spool".into())
         );
-        assert_eq!(*spooler.asked.borrow(), ["pause sales true", "cancel a.call true"]);
+        assert!(matches!(answer(AmiAction::Cancel, "sales", "a.call", "", at(&spooler)), AmiAnswer::Error(_)));
+        assert_eq!(
+            answer(AmiAction::Cancel, "sales", "", "no", at(&spooler)),
+            AmiAnswer::Ack { message: "Campaign cancelled".into(), fields: Vec::new() }
+        );
+        assert_eq!(
+            *spooler.asked.borrow(),
+            ["pause sales true AMI", "cancel File(\"a.call\") true AMI", "cancel Campaign(\"sales\") false AMI"]
+        );
         assert!(matches!(answer::<Fake>(AmiAction::Status, "", "", "", None), AmiAnswer::Error(_)));
     }
 }

@@ -18,7 +18,7 @@ use crate::config::ConfigRead;
 use crate::host::Host;
 use crate::os::Identity;
 use crate::report::{self, Totals, Verdict};
-use crate::scheduler::{Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings};
+use crate::scheduler::{CancelTarget, Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings, Via};
 use crate::text::printable;
 
 /// How a command ended, as Asterisk's CLI understands it (`CLI_SUCCESS`, `CLI_SHOWUSAGE`, `CLI_FAILURE`).
@@ -58,12 +58,13 @@ pub trait Spooler {
     fn totals(&self) -> Totals;
     /// Read the whole outgoing directory again.
     fn request_rescan(&self);
-    /// Pause or resume a campaign (or `all`): the admin's answer or why not; `None` if no answer.
-    fn set_paused(&self, _campaign: &str, _pause: bool) -> Option<Result<String, String>> {
+    /// Pause or resume a campaign (or `all`) for `via`: the admin's answer or why not; `None` if no answer.
+    fn set_paused(&self, _campaign: &str, _pause: bool, _via: Via) -> Option<Result<String, String>> {
         None
     }
-    /// Cancel a call file (`hangup`: end its call in progress): the admin's answer or why not.
-    fn cancel(&self, _file: &str, _hangup: bool) -> Option<Result<String, String>> {
+    /// Cancel a call file or a campaign's files (`hangup`: end their calls in progress) for `via`: the
+    /// admin's answer or why not.
+    fn cancel(&self, _target: CancelTarget, _hangup: bool, _via: Via) -> Option<Result<String, String>> {
         None
     }
     /// The last read of pbx_spool_rs.conf, when one was recorded.
@@ -96,12 +97,12 @@ impl Spooler for Control {
         Control::request_rescan(self)
     }
 
-    fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
-        Control::set_paused(self, campaign, pause)
+    fn set_paused(&self, campaign: &str, pause: bool, via: Via) -> Option<Result<String, String>> {
+        Control::set_paused(self, campaign, pause, via)
     }
 
-    fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
-        Control::cancel(self, file, hangup)
+    fn cancel(&self, target: CancelTarget, hangup: bool, via: Via) -> Option<Result<String, String>> {
+        Control::cancel(self, target, hangup, via)
     }
 
     fn config_read(&self) -> Option<ConfigRead> {
@@ -155,7 +156,7 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
             spooler.request_rescan();
             Answer::success(format!("Rescanning {}\n", outgoing.display()))
         }
-        Command::Pause { campaign, pause } => match spooler.set_paused(&campaign, pause) {
+        Command::Pause { campaign, pause } => match spooler.set_paused(&campaign, pause, Via::Cli) {
             Some(Ok(text)) => Answer::success(text),
             Some(Err(text)) => Answer::failure(text),
             None => Answer::failure(NO_ANSWER),
@@ -164,7 +165,14 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
             if file.contains('/') {
                 return Answer::failure(NOT_A_NAME);
             }
-            match spooler.cancel(&file, hangup) {
+            match spooler.cancel(CancelTarget::File(file), hangup, Via::Cli) {
+                Some(Ok(text)) => Answer::success(text),
+                Some(Err(text)) => Answer::failure(text),
+                None => Answer::failure(NO_ANSWER),
+            }
+        }
+        Command::CancelCampaign { campaign, hangup } => {
+            match spooler.cancel(CancelTarget::Campaign(campaign), hangup, Via::Cli) {
                 Some(Ok(text)) => Answer::success(text),
                 Some(Err(text)) => Answer::failure(text),
                 None => Answer::failure(NO_ANSWER),
@@ -191,7 +199,7 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
                 let campaign = (campaign != crate::campaign::ALL).then_some(campaign);
                 (name, bookkeeping::Millis::MAX, note, campaign)
             });
-            let dated = snapshot.next.into_iter().map(|QueuedFile { name, due, campaign }| {
+            let dated = snapshot.next.into_iter().map(|QueuedFile { name, due, campaign, .. }| {
                 let note = notes.iter().find(|(noted, _)| *noted == name).map(|(_, note)| note.clone());
                 (name, due, note, campaign)
             });
@@ -248,6 +256,10 @@ pub fn complete<S: Spooler + ?Sized>(
     match crate::cli_args::completion(id, position)? {
         crate::cli_args::Completion::QueuedFile => complete_file(word, n, spooler),
         crate::cli_args::Completion::Campaign => complete_campaign(word, n, spooler),
+        crate::cli_args::Completion::CampaignName => {
+            let settings = spooler?.settings();
+            settings.campaigns.iter().map(|c| c.name.clone()).filter(|name| name.starts_with(word)).nth(n)
+        }
     }
 }
 
@@ -369,7 +381,13 @@ mod tests {
             workers: 1,
             next: next
                 .iter()
-                .map(|(name, due)| QueuedFile { name: name.to_string(), due: *due, campaign: None })
+                .map(|(name, due)| QueuedFile {
+                    name: name.to_string(),
+                    due: *due,
+                    state: "queued",
+                    next_due: Some(*due),
+                    ..QueuedFile::default()
+                })
                 .collect(),
             ..Snapshot::default()
         }
@@ -667,5 +685,9 @@ mod tests {
         assert_eq!(complete(CommandId::Resume, 2, "su", 0, Some(&spooler)).as_deref(), Some("support"));
         assert_eq!(complete(CommandId::Pause, 3, "", 0, Some(&spooler)), None, "nothing after the campaign");
         assert_eq!(complete(CommandId::ShowStatus, 2, "", 0, Some(&spooler)), None);
+        let cancel = |word: &str, n: usize| complete(CommandId::CancelCampaign, 3, word, n, Some(&spooler));
+        assert_eq!(cancel("", 0).as_deref(), Some("sales"), "no 'all': a campaign is cancelled by its name");
+        assert_eq!(cancel("su", 0).as_deref(), Some("support"));
+        assert_eq!(cancel("", 2), None);
     }
 }

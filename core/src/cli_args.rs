@@ -18,6 +18,7 @@ pub enum CommandId {
     Resume,
     Cancel,
     CheckArgs,
+    CancelCampaign,
 }
 
 /// What the word at a position of a command names, for tab completion.
@@ -27,6 +28,8 @@ pub enum Completion {
     QueuedFile,
     /// A campaign, or `all` (`spool pause|resume <campaign|all>`).
     Campaign,
+    /// A campaign, not `all` (`spool cancel campaign <name>`).
+    CampaignName,
 }
 
 /// What to offer for the word at `position` (0-based, `spool` is 0) of command `id`, if anything.
@@ -57,6 +60,8 @@ pub enum Command {
     Pause { campaign: String, pause: bool },
     /// `spool cancel <file> [hangup]`
     Cancel { file: String, hangup: bool },
+    /// `spool cancel campaign <name> [hangup]`
+    CancelCampaign { campaign: String, hangup: bool },
 }
 
 /// The words do not fit the command: Asterisk prints the command's usage text.
@@ -88,14 +93,22 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
             Command::Pause { campaign: String::from_utf8_lossy(word(2)?).into_owned(), pause: id == CommandId::Pause }
         }
         CommandId::Cancel => {
-            let hangup = match words.get(3) {
-                None => false,
-                Some(word) if word.eq_ignore_ascii_case(b"hangup") => true,
-                Some(_) => return Err(ShowUsage),
-            };
-            Command::Cancel { file: String::from_utf8_lossy(word(2)?).into_owned(), hangup }
+            Command::Cancel { file: String::from_utf8_lossy(word(2)?).into_owned(), hangup: hangup_word(words.get(3))? }
         }
+        CommandId::CancelCampaign => Command::CancelCampaign {
+            campaign: String::from_utf8_lossy(word(3)?).into_owned(),
+            hangup: hangup_word(words.get(4))?,
+        },
     })
+}
+
+/// The optional last word of `spool cancel`: `hangup`, or nothing.
+fn hangup_word(word: Option<&&[u8]>) -> Result<bool, ShowUsage> {
+    match word {
+        None => Ok(false),
+        Some(word) if word.eq_ignore_ascii_case(b"hangup") => Ok(true),
+        Some(_) => Err(ShowUsage),
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +131,7 @@ mod tests {
             (CommandId::Pause, "spool pause sales"),
             (CommandId::Resume, "spool resume all"),
             (CommandId::Cancel, "spool cancel a.call hangup"),
+            (CommandId::CancelCampaign, "spool cancel campaign sales hangup"),
         ];
         for (id, line) in full {
             let line_with_extras = format!("{line} extra more");
@@ -126,6 +140,7 @@ mod tests {
                 let parsed = parse(id, &all[..n]);
                 let fits = match id {
                     CommandId::ShowQueue | CommandId::Cancel => n == 3 || n == 4,
+                    CommandId::CancelCampaign => n == 4 || n == 5,
                     _ => n == words(line).len(),
                 };
                 assert_eq!(parsed.is_ok(), fits, "{id:?} with {n} words: {parsed:?}");
@@ -151,6 +166,16 @@ mod tests {
             Ok(Command::Cancel { file: "a.call".into(), hangup: false })
         );
         assert_eq!(parse(CommandId::Cancel, &words("spool cancel a.call now")), Err(ShowUsage));
+        assert_eq!(
+            parse(CommandId::CancelCampaign, &words("spool cancel campaign sales HANGUP")),
+            Ok(Command::CancelCampaign { campaign: "sales".into(), hangup: true })
+        );
+        assert_eq!(
+            parse(CommandId::CancelCampaign, &words("spool cancel campaign sales")),
+            Ok(Command::CancelCampaign { campaign: "sales".into(), hangup: false })
+        );
+        assert_eq!(parse(CommandId::CancelCampaign, &words("spool cancel campaign sales now")), Err(ShowUsage));
+        assert_eq!(parse(CommandId::CancelCampaign, &words("spool cancel campaign")), Err(ShowUsage));
         assert_eq!(
             parse(CommandId::Resume, &words("spool resume sales")),
             Ok(Command::Pause { campaign: "sales".into(), pause: false })

@@ -151,6 +151,20 @@ pub const CLI_COMMANDS: &[CliCommand] = &[
         max_words: 4,
         completes: &[(2, Completion::QueuedFile)],
     },
+    CliCommand {
+        id: CommandId::CancelCampaign,
+        command: "spool cancel campaign",
+        summary: "Cancel every queued call file of a campaign",
+        usage: concat!(
+            "Usage: spool cancel campaign <name> [hangup]\n",
+            "       Cancels every queued, waiting, held or running call file of the campaign, each as\n",
+            "       spool cancel <file> does (deleted, or archived with 'Status: Cancelled'); 'hangup'\n",
+            "       also ends its calls in progress now. One SpoolCancelled event per file.\n",
+        ),
+        min_words: 4,
+        max_words: 5,
+        completes: &[(3, Completion::CampaignName)],
+    },
 ];
 
 impl CommandId {
@@ -254,7 +268,8 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         description: concat!(
             "Campaign: <name> (optional) lists only that campaign's files.\n",
             "One SpoolQueueEntry event per file waiting to be dialled (File, Campaign, Due in seconds since\n",
-            "the epoch), soonest first, then SpoolShowComplete with ListItems.",
+            "the epoch, Channel, Tag, AttemptsMade, AttemptsLeft, State, NextDue), soonest first, then the\n",
+            "paused, held, running and kept ones, then SpoolShowComplete with ListItems.",
         ),
         headers: &[AmiHeader {
             name: "Campaign",
@@ -304,17 +319,25 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         action: AmiAction::Cancel,
         name: c"SpoolCancel",
         permissions: ORIGINATE_OR_SYSTEM,
-        synopsis: "Cancel a call file in the outgoing spool.",
+        synopsis: "Cancel a call file, or a campaign's call files, in the outgoing spool.",
         description: concat!(
-            "File: <name> (required), the file's name in the outgoing directory. Hangup: yes ends its call\n",
+            "File: <name>, the file's name in the outgoing directory, or Campaign: <name>, every queued,\n",
+            "waiting, held or running file of that campaign (one of the two). Hangup: yes ends their calls\n",
             "in progress now; without it such a file is removed when the call ends, without a retry. A queued\n",
-            "file is deleted, or moved to outgoing_done/ with Status: Cancelled under Archive: yes.",
+            "file is deleted, or moved to outgoing_done/ with Status: Cancelled under Archive: yes. One\n",
+            "SpoolCancelled event per file.",
         ),
         headers: &[
             AmiHeader {
                 name: "File",
-                required: true,
-                text: "The call file's name in the outgoing spool directory (no path).",
+                required: false,
+                text: "The call file's name in the outgoing spool directory (no path). File or Campaign is required.",
+            },
+            AmiHeader {
+                name: "Campaign",
+                required: false,
+                text: "A campaign's name (a section of pbx_spool_rs.conf, not all): cancel every queued, waiting, \
+                       held or running file of it.",
             },
             AmiHeader {
                 name: "Hangup",
@@ -375,10 +398,12 @@ mod tests {
     /// is added, and then this module's tests until it has its table entry.
     fn every_command_id() -> Vec<CommandId> {
         use CommandId::*;
-        let all = vec![ShowStatus, ShowQueue, ShowFile, Check, Rescan, Pause, Resume, Cancel, CheckArgs];
+        let all =
+            vec![ShowStatus, ShowQueue, ShowFile, Check, Rescan, Pause, Resume, Cancel, CheckArgs, CancelCampaign];
         for id in &all {
             match id {
-                ShowStatus | ShowQueue | ShowFile | Check | Rescan | Pause | Resume | Cancel | CheckArgs => {}
+                ShowStatus | ShowQueue | ShowFile | Check | Rescan | Pause | Resume | Cancel | CheckArgs
+                | CancelCampaign => {}
             }
         }
         all

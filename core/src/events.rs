@@ -42,6 +42,14 @@ const UNIQUEID: EventField = EventField {
     name: "Uniqueid",
     text: "The uniqueid given to the call's channel, to follow it in other events and the CDR.",
 };
+const TAG: EventField = EventField {
+    name: "Tag",
+    text: "The dialer's own ID for the file: its SPOOL_TAG variable (Set: SPOOL_TAG=<id>, or _SPOOL_TAG, \
+           __SPOOL_TAG), up to 128 bytes of printable ASCII. Always present; empty when the file sets none, or \
+           one that is not usable (logged as a WARNING).",
+};
+const VIA: EventField =
+    EventField { name: "Via", text: "Who asked: CLI (an Asterisk console) or AMI (a manager session)." };
 const MAX_RETRIES: EventField = EventField {
     name: "MaxRetries",
     text: "The call file's MaxRetries: how many retries it allows after the first attempt.",
@@ -67,6 +75,7 @@ pub const AMI_EVENTS: &[AmiEvent] = &[
             MAX_RETRIES,
             UNIQUEID,
             CAMPAIGN,
+            TAG,
             NODE,
         ],
     },
@@ -97,6 +106,7 @@ pub const AMI_EVENTS: &[AmiEvent] = &[
             UNIQUEID,
             EventField { name: "Linkedid", text: "The linkedid of the call's channel (its Uniqueid)." },
             CAMPAIGN,
+            TAG,
             NODE,
         ],
     },
@@ -116,19 +126,87 @@ pub const AMI_EVENTS: &[AmiEvent] = &[
     AmiEvent {
         name: "SpoolResumed",
         class: "EVENT_FLAG_CALL",
-        synopsis: "Raised when pbx_spool_rs dispatches call files again after SpoolSuspended.",
-        description: &["Sent once pbx_spool.so is no longer loaded; the spool directory is rescanned."],
-        fields: &[EventField { name: "Reason", text: "Why dispatching resumed." }],
+        synopsis: "Raised when pbx_spool_rs dispatches call files again: after SpoolSuspended, or SpoolPaused.",
+        description: &[
+            "Sent once pbx_spool.so is no longer loaded (the spool directory is rescanned; no Via), and when an \
+             admin resumes a paused campaign (or all) with spool resume or SpoolResume (with Campaign and Via).",
+        ],
+        fields: &[
+            EventField { name: "Reason", text: "Why dispatching resumed." },
+            EventField { name: "Campaign", text: "The campaign resumed, or all (an admin's resume only)." },
+            VIA,
+        ],
+    },
+    AmiEvent {
+        name: "SpoolPaused",
+        class: "EVENT_FLAG_CALL",
+        synopsis: "Raised when an admin pauses a campaign (or all) of the outgoing spool.",
+        description: &[
+            "Sent by spool pause and SpoolPause once the pause is recorded: the campaign's files that fall due \
+             wait, calls in progress finish. SpoolResumed (with Via) follows at spool resume. The manager \
+             user's name is not given: Asterisk offers a module no way to read it from the session.",
+        ],
+        fields: &[EventField { name: "Campaign", text: "The campaign paused, or all." }, VIA],
+    },
+    AmiEvent {
+        name: "SpoolCancelled",
+        class: "EVENT_FLAG_CALL",
+        synopsis: "Raised for each call file an admin cancels.",
+        description: &[
+            "Sent once per file by spool cancel <file>, spool cancel campaign <name> and SpoolCancel (File: or \
+             Campaign:), when the cancel is decided: a queued file is then deleted or archived (Status: \
+             Cancelled); a file whose call is in progress is removed when that call ends (at once with hangup), \
+             without a retry, and may still raise its SpoolFinished if the call was answered.",
+        ],
+        fields: &[
+            FILE,
+            CAMPAIGN,
+            TAG,
+            EventField {
+                name: "Result",
+                text: "deleted, archived, removed at call end, hung up (removed at call end), gone (already), \
+                       or failed (the file could not be removed; see the log).",
+            },
+            EventField {
+                name: "CampaignCancel",
+                text: "yes when the file was cancelled with its whole campaign (spool cancel campaign, \
+                       SpoolCancel with Campaign:), no for a single file.",
+            },
+            VIA,
+            NODE,
+        ],
     },
     AmiEvent {
         name: QUEUE_ENTRY,
         class: "EVENT_FLAG_ORIGINATE",
         synopsis: "One call file waiting in the outgoing spool, in answer to SpoolShow.",
-        description: &["Sent only to the session that asked, soonest due first."],
+        description: &[
+            "Sent only to the session that asked: the files waiting to be dialled, soonest due first, then the \
+             paused, held, running and kept ones.",
+        ],
         fields: &[
             FILE,
             CAMPAIGN,
             EventField { name: "Due", text: "When it is due, in seconds since the epoch (with milliseconds)." },
+            EventField { name: "Channel", text: "The channel the file dials (its Channel); empty if unreadable." },
+            TAG,
+            EventField { name: "AttemptsMade", text: "Attempts recorded in the file so far." },
+            EventField {
+                name: "AttemptsLeft",
+                text: "Attempts it may still get: MaxRetries + 1 minus AttemptsMade (never below 0).",
+            },
+            EventField {
+                name: "State",
+                text: "queued, retrying (waiting for its next attempt), window (outside its campaign's hours), \
+                       paused (its campaign or all is paused), held (due, behind maxcalls/maxrate or a \
+                       suspension), running (a call in progress) or kept (finished, AlwaysDelete: no).",
+            },
+            EventField {
+                name: "NextDue",
+                text: "When the spooler next acts on the file, in the format of Due: its next attempt, the \
+                       window's opening, a running call's retry time, a kept file's removal; empty when it waits \
+                       for a resume.",
+            },
         ],
     },
     AmiEvent {

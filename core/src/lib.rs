@@ -54,6 +54,7 @@ pub mod scheduler;
 pub mod settings;
 pub mod spool_writer;
 pub mod submit;
+pub mod tag;
 pub mod text;
 pub mod variables;
 pub mod watcher;

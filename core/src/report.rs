@@ -155,8 +155,11 @@ pub fn due_in(due: Millis, now: Millis) -> String {
 
 /// `spool show queue`: one row per file, each column as wide as its widest cell, so long file names or
 /// channels never push the columns out of line. With `campaigns` (any configured), a Campaign column
-/// after the file's name says which campaign each file is in (`-`: none).
+/// after the file's name says which campaign each file is in (`-`: none); then a Tag column when a file
+/// listed has a tag.
 pub fn queue(rows: &[QueueRow], now: Millis, campaigns: bool) -> String {
+    // A Tag column (`-`: none) when any listed file has a tag (its SPOOL_TAG).
+    let tags = rows.iter().any(|row| row.call.as_ref().is_some_and(|call| !crate::tag::of(call).is_empty()));
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -174,11 +177,24 @@ pub fn queue(rows: &[QueueRow], now: Millis, campaigns: bool) -> String {
                 None => due_in(row.due, now),
             };
             let campaign = campaigns.then(|| row.campaign.clone().unwrap_or_else(|| "-".into()));
-            std::iter::once(row.name.clone()).chain(campaign).chain([channel, destination, attempt, due]).collect()
+            let tag = tags.then(|| {
+                let tag = row.call.as_ref().map(crate::tag::of).unwrap_or_default();
+                if tag.is_empty() {
+                    "-".to_string()
+                } else {
+                    tag
+                }
+            });
+            std::iter::once(row.name.clone())
+                .chain(campaign)
+                .chain(tag)
+                .chain([channel, destination, attempt, due])
+                .collect()
         })
         .collect();
     let header: Vec<String> = std::iter::once("File")
         .chain(campaigns.then_some("Campaign"))
+        .chain(tags.then_some("Tag"))
         .chain(["Channel", "Destination", "Attempt", "Due"])
         .map(str::to_owned)
         .collect();
@@ -219,6 +235,15 @@ pub fn call_file(
     let mut out = String::new();
     let _ = writeln!(out, "File:        {path}");
     let _ = writeln!(out, "Channel:     {}", text(&call.channel()));
+    match crate::tag::read(call) {
+        crate::tag::TagRead::Tag(tag) => {
+            let _ = writeln!(out, "Tag:         {tag}");
+        }
+        crate::tag::TagRead::Unusable(why) => {
+            let _ = writeln!(out, "Tag:         none: its {} is not used ({why})", crate::tag::TAG_VARIABLE);
+        }
+        crate::tag::TagRead::Absent => {}
+    }
     let _ = writeln!(out, "Destination: {}", destination(call));
     if !call.cid_name.is_empty() || !call.cid_num.is_empty() {
         let _ = writeln!(out, "CallerID:    \"{}\" <{}>", text(&call.cid_name), text(&call.cid_num));
@@ -325,6 +350,36 @@ mod tests {
                 assert!(!text.contains("Campaign") && !text.contains("reminders"), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn the_tag_gets_a_column_that_keeps_alignment_and_a_line_in_show_file() {
+        let call = |tag: &str| {
+            let text = format!("Channel: Local/1@c\nContext: x\nExtension: s\n{tag}");
+            crate::callfile::parse(text.as_bytes()).call
+        };
+        let row = |name: &str, tag: &str| QueueRow {
+            name: name.into(),
+            due: 10_000,
+            call: Some(call(tag)),
+            note: None,
+            campaign: Some("sales".into()),
+        };
+        let rows = [row("a.call", ""), row("b.call", "Set: SPOOL_TAG=crm-000042-long-tag\n"), row("c.call", "")];
+        let text = queue(&rows, 0, true);
+        let lines: Vec<&str> = text.lines().collect();
+        let column = |line: &str, cell: &str| line.find(cell).unwrap_or_else(|| panic!("{cell} not in {line}"));
+        assert_eq!(column(lines[0], "Tag"), column(lines[2], "crm-000042-long-tag"), "{text}");
+        assert_eq!(lines[1].split_whitespace().nth(2), Some("-"), "{text}");
+        for line in &lines[1..4] {
+            assert_eq!(column(lines[0], "Channel"), column(line, "Local/1@c"), "{text}");
+        }
+        assert!(!queue(&rows[..1], 0, true).contains("Tag"), "no tag listed, no column");
+
+        let shown = call_file("/s/b.call", &call("Set: __SPOOL_TAG=crm-7\n"), &[], &[], &Verdict::Placed);
+        assert!(shown.contains("\nTag:         crm-7\n"), "{shown}");
+        let shown = call_file("/s/b.call", &call("Set: SPOOL_TAG=caf\u{e9}\n"), &[], &[], &Verdict::Placed);
+        assert!(shown.contains("\nTag:         none: its SPOOL_TAG is not used (it holds the byte 0xc3"), "{shown}");
     }
 
     #[test]

@@ -41,8 +41,7 @@ pub const TAG_HEADER: &str = "Tag";
 pub const DUE_HEADER: &str = "Due";
 pub const SUBMIT_ID_HEADER: &str = "SubmitID";
 
-/// The variable a tag is written as: the dialer's tag as a call file carries it.
-pub const TAG_VARIABLE: &str = "SPOOL_TAG";
+use crate::tag::TAG_VARIABLE;
 
 /// The prefix of every submitted file's name.
 pub const NAME_PREFIX: &str = "submit";
@@ -130,6 +129,7 @@ pub fn build(headers: &[(String, String)], now: Millis) -> Result<Submission, St
         }
     }
     if let Some(tag) = tag {
+        let tag = crate::tag::check(tag.as_bytes()).map_err(|why| format!("Tag: {why}"))?;
         text.push_str(&format!("Set: {TAG_VARIABLE}={tag}\n"));
     }
     for set in sets {
@@ -295,6 +295,7 @@ mod tests {
             (&[("Channel", "Local/1@x"), ("Context", "x"), ("Set", "novalue")], "not name=value"),
             (&[("Channel", "Local/1@x"), ("Context", "x"), ("SubmitID", "../x")], "SubmitID"),
             (&[("Channel", "Local/1@x"), ("Context", "x"), ("Due", "tomorrow")], "is not a time"),
+            (&[("Channel", "Local/1@x"), ("Context", "x"), ("Tag", &"x".repeat(200))], "Tag: "),
             (&[("Channel", "Local/1@x"), ("Application", "System"), ("Data", "rm -rf /")], "system permission"),
             (&[("Channel", "Local/1@x"), ("Application", "Playback"), ("Data", "${SHELL(id)}")], "SHELL"),
         ];

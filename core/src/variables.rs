@@ -490,6 +490,15 @@ mod tests {
     }
 
     #[test]
+    fn the_dialers_tag_is_admitted_by_the_default_policy_in_every_form() {
+        let policy = Policy::default();
+        for name in ["SPOOL_TAG", "_SPOOL_TAG", "__SPOOL_TAG"] {
+            assert_eq!(verdict(&call_setting(name, "crm-42"), &policy), Ok(()), "{name}");
+        }
+        assert!(classified(crate::tag::TAG_VARIABLE.as_bytes()).is_none());
+    }
+
+    #[test]
     fn allow_variable_admits_every_form() {
         let allowed = vec!["__MONITOR_FILENAME".to_string(), "TRUNKVAR".to_string()];
         assert!(admitted(&allowed, b"MONITOR_FILENAME"));

@@ -10,6 +10,7 @@ mod campaigns;
 mod configuration;
 mod demo;
 mod dnc;
+mod dialer_ops;
 mod documentation;
 mod faults;
 mod harness_selftest;

@@ -216,6 +216,7 @@ impl<H: Host> Visit<'_, H> {
         if let Some(campaign) = self.campaign(call) {
             fields.push(("Campaign", campaign));
         }
+        fields.push(("Tag", crate::tag::of(call)));
         self.event("SpoolFinished", fields);
         outcome
     }

@@ -26,6 +26,7 @@ pub(super) fn visit_file<H: Host>(
 ) -> Result<Outcome, Outcome> {
     let (bytes, meta) = read(visit, rules)?;
     let parsed = parse_logging_diagnostics(visit, &bytes);
+    warn_if_tag_unusable(visit, &parsed.call);
     leave_if_advanced_elsewhere(visit, rules, &meta)?;
     check(visit, rules, &parsed, &meta)?;
     refuse_if_do_not_call(visit, rules, &parsed.call)?;
@@ -78,6 +79,17 @@ fn parse_logging_diagnostics<H: Host>(visit: &Visit<'_, H>, bytes: &[u8]) -> cal
         visit.log(level, diagnostic.message(&visit.shown));
     }
     parsed
+}
+
+/// A `SPOOL_TAG` that cannot be a tag is not used (the events carry an empty `Tag:`); the admin is told
+/// why, once per visit. The call is placed as written.
+fn warn_if_tag_unusable<H: Host>(visit: &Visit<'_, H>, call: &CallFile) {
+    if let crate::tag::TagRead::Unusable(why) = crate::tag::read(call) {
+        visit.log(
+            Level::Warning,
+            format!("{}: its {} is not used as its tag: {why}", visit.shown, crate::tag::TAG_VARIABLE),
+        );
+    }
 }
 
 /// On a shared spool, the date read under the claim: a file another server advanced since it looked due
@@ -230,6 +242,7 @@ fn announce<H: Host>(
     if let Some(campaign) = visit.campaign(call) {
         fields.push(("Campaign", campaign));
     }
+    fields.push(("Tag", crate::tag::of(call)));
     visit.event("SpoolAttempt", fields);
     uniqueid
 }

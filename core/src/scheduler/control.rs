@@ -36,9 +36,36 @@ pub(super) enum Request {
     /// other's answer.
     Snapshot(SnapshotQuery, Arc<Reply<Snapshot>>),
     /// `spool pause|resume <campaign|all>` (true = pause): the admin's answer, or why not.
-    Pause(String, bool, Arc<Reply<Result<String, String>>>),
-    /// `spool cancel <file> [hangup]` (true = hang up a call in progress).
-    Cancel(String, bool, Arc<Reply<Result<String, String>>>),
+    Pause(String, bool, Via, Arc<Reply<Result<String, String>>>),
+    /// `spool cancel <file>|campaign <name> [hangup]` (true = hang up calls in progress).
+    Cancel(CancelTarget, bool, Via, Arc<Reply<Result<String, String>>>),
+}
+
+/// Who asked for an operation, as its events say (`Via:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An Asterisk console (`spool ...`).
+    Cli,
+    /// A manager session (`Action: Spool...`).
+    Ami,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Cli => "CLI",
+            Via::Ami => "AMI",
+        }
+    }
+}
+
+/// What `spool cancel` / SpoolCancel cancels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelTarget {
+    /// One call file, by its name in outgoing/.
+    File(String),
+    /// Every queued, waiting, held or running file of a campaign.
+    Campaign(String),
 }
 
 /// A one-shot answer slot, owned by one request.
@@ -92,6 +119,11 @@ pub struct QueuedFile {
     pub due: Millis,
     /// The campaign it is in (by `match`, or by `match` and `channel`), if any.
     pub campaign: Option<String>,
+    /// Its state, as SpoolShow names it: queued, retrying, window, paused, held, running, kept.
+    pub state: &'static str,
+    /// When the scheduler next acts on it (ms): `due` for a waiting file, a running call's retry time, a
+    /// kept file's removal; `None` while it waits for a resume or for capacity.
+    pub next_due: Option<Millis>,
 }
 
 /// The scheduler's state as an admin sees it (`spool show ...`).
@@ -132,6 +164,9 @@ pub struct Snapshot {
     pub workers: usize,
     /// The next files by due time, up to the query's limit.
     pub next: Vec<QueuedFile>,
+    /// Up to the query's limit, the files not waiting for a time (paused, held, running, kept), by name;
+    /// their `due` is the file's own date.
+    pub others: Vec<QueuedFile>,
     /// The queried file's state, if it is known.
     pub file_state: Option<String>,
     /// The last periodic scan (`watch = scan | both`).
@@ -256,17 +291,17 @@ impl Control {
     }
 
     /// Pause (`pause` true) or resume a campaign, or `all`. `None` if the scheduler did not answer.
-    pub fn set_paused(&self, campaign: &str, pause: bool) -> Option<Result<String, String>> {
+    pub fn set_paused(&self, campaign: &str, pause: bool, via: Via) -> Option<Result<String, String>> {
         let reply = Reply::new();
-        self.send(Request::Pause(campaign.to_string(), pause, reply.clone()));
+        self.send(Request::Pause(campaign.to_string(), pause, via, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }
 
-    /// Cancel a call file (`hangup`: end its call if one is in progress). `None` if no answer.
-    pub fn cancel(&self, file: &str, hangup: bool) -> Option<Result<String, String>> {
+    /// Cancel a call file or a campaign's files (`hangup`: end their calls in progress). `None` if no answer.
+    pub fn cancel(&self, target: CancelTarget, hangup: bool, via: Via) -> Option<Result<String, String>> {
         let reply = Reply::new();
-        self.send(Request::Cancel(file.to_string(), hangup, reply.clone()));
+        self.send(Request::Cancel(target, hangup, via, reply.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }

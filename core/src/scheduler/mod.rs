@@ -44,6 +44,7 @@ mod state;
 mod suspension;
 
 pub use campaigns::CampaignFigures;
+pub use control::{CancelTarget, Via};
 pub use control::{Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
 pub use scan::ScanReport;
 
@@ -349,23 +350,28 @@ impl<H: Host> Scheduler<H> {
                     self.notice_stock_spooler(bookkeeping::now_ms());
                     reply.answer(self.snapshot(&query));
                 }
-                Request::Pause(campaign, pause, reply) => {
+                Request::Pause(campaign, pause, via, reply) => {
                     let answer = self.book.set_paused(&campaign, pause);
                     if answer.is_ok() {
                         host_log!(
                             self.host,
                             Level::Notice,
-                            "Campaign {} {} from the CLI/AMI",
+                            "Campaign {} {} from the {}",
                             printable(campaign.as_bytes()),
-                            if pause { "paused" } else { "resumed" }
+                            if pause { "paused" } else { "resumed" },
+                            via.as_str()
                         );
+                        self.announce_pause(&campaign, pause, via);
                         self.recheck_waiting();
                     }
                     reply.answer(answer);
                 }
-                Request::Cancel(file, hangup, reply) => {
+                Request::Cancel(target, hangup, via, reply) => {
                     self.drain_reports();
-                    let mut answer = self.cancel(&file, hangup);
+                    let mut answer = match &target {
+                        CancelTarget::File(file) => self.cancel(file, hangup, via),
+                        CancelTarget::Campaign(campaign) => self.cancel_campaign(campaign, hangup, via),
+                    };
                     // Recorded before the admin is told, so the answer holds across a restart.
                     if let (Some(why), Ok(text)) = (self.save_state_if_dirty(), answer.as_mut()) {
                         text.push_str(&format!("Warning: {why}: a restart before the call ends would dial it again\n"));

@@ -54,12 +54,25 @@ impl<H: Host> Scheduler<H> {
             .into_iter()
             .filter(|(name, _)| waiting(name))
             .take(query.limit)
-            .map(|(name, due)| QueuedFile {
-                name: name.to_string_lossy().into_owned(),
-                due: wall_time(due),
-                campaign: self.book.campaign_of(&name).map(|c| c.name.clone()),
+            .map(|(name, due)| {
+                let state = match self.files.get(&name) {
+                    Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }) => "retrying",
+                    _ => "queued",
+                };
+                let state = match self.files.get(&name) {
+                    Some(FileState::Waiting { paused: false, .. }) => "window",
+                    _ => state,
+                };
+                QueuedFile {
+                    name: name.to_string_lossy().into_owned(),
+                    due: wall_time(due),
+                    campaign: self.book.campaign_of(&name).map(|c| c.name.clone()),
+                    state,
+                    next_due: Some(wall_time(due)),
+                }
             })
             .collect();
+        snapshot.others = self.others(query.limit);
         for listed in &snapshot.next {
             if let Some(FileState::Waiting { paused: false, .. }) = self.files.get(OsStr::new(listed.name.as_str())) {
                 let campaign = listed.campaign.as_deref().unwrap_or("?");
@@ -79,6 +92,41 @@ impl<H: Host> Scheduler<H> {
         snapshot.paused_files.sort();
         snapshot.file_state = query.file.as_deref().and_then(|file| self.describe_file(file));
         snapshot
+    }
+
+    /// Up to `limit` files not waiting for a time, by name: paused, held, running and kept ones.
+    fn others(&self, limit: usize) -> Vec<QueuedFile> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut chosen: Vec<(&Arc<OsStr>, &'static str)> = self
+            .files
+            .iter()
+            .filter_map(|(name, state)| match state {
+                FileState::Waiting { paused: true, .. } => Some((name, "paused")),
+                FileState::Held => Some((name, "held")),
+                FileState::Running { .. } => Some((name, "running")),
+                FileState::Kept(_) => Some((name, "kept")),
+                _ => None,
+            })
+            .collect();
+        chosen.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        chosen.truncate(limit);
+        chosen
+            .into_iter()
+            .map(|(name, state)| {
+                let wheel_due = self.wheel.due_of(name).map(wall_time);
+                let next_due = if matches!(state, "running" | "kept") { wheel_due } else { None };
+                let own_date = crate::bookkeeping::regular_file_mtime(&self.path_of(name));
+                QueuedFile {
+                    name: name.to_string_lossy().into_owned(),
+                    due: own_date.or(wheel_due).unwrap_or(0),
+                    campaign: self.book.campaign_of(name).map(|c| c.name.clone()),
+                    state,
+                    next_due,
+                }
+            })
+            .collect()
     }
 
     /// The sentence `spool show file` prints for a known file: its state, and its due time if it has one.

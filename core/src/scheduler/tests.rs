@@ -11,6 +11,8 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+mod dialer;
+
 /// Where a fake call waits until the test opens it (a call "in progress" for as long as the test needs).
 #[derive(Clone, Default)]
 struct Gate(Arc<(Mutex<bool>, Condvar)>);
@@ -216,7 +218,7 @@ fn a_call_cancelled_in_progress_is_not_dialled_again_after_a_crash() {
     let spool = Running::start_at(host.clone(), paths.clone(), SpoolSettings::default());
     spool.drop_in("c.call", &format!("{CALL}MaxRetries: 5\nRetryTime: 1\n"));
     host.wait_for("the call", WAIT, |r| r.calls.len() == 1);
-    let answer = spool.control.cancel("c.call", false).unwrap().unwrap();
+    let answer = spool.control.cancel(CancelTarget::File("c.call".into()), false, Via::Cli).unwrap().unwrap();
     assert!(answer.contains("is removed when the call ends"), "{answer}");
     assert!(!answer.contains("Warning"), "{answer}");
     let recorded = std::fs::read_to_string(&state_file).expect("the cancellation recorded before the answer");
@@ -671,8 +673,8 @@ fn a_paused_campaign_waits_across_a_restart_and_resumes_in_due_order() {
     // maxcalls 1: calls start one after another, so the order they are dialled in is the resume order.
     let one_at_a_time = || SpoolSettings { max_calls: Some(1), ..sales(None) };
     let spool = Running::start_at(host.clone(), paths.clone(), one_at_a_time());
-    assert_eq!(spool.control.set_paused("sales", true), Some(Ok("Campaign sales paused\n".into())));
-    assert!(spool.control.set_paused("nope", true).unwrap().is_err());
+    assert_eq!(spool.control.set_paused("sales", true, Via::Cli), Some(Ok("Campaign sales paused\n".into())));
+    assert!(spool.control.set_paused("nope", true, Via::Cli).unwrap().is_err());
     let now = bookkeeping::now_ms();
     stage(&spool, "sales-b.call", &CALL.replace("s@ctx", "b@ctx"), now - 1000);
     stage(&spool, "sales-a.call", &CALL.replace("s@ctx", "a@ctx"), now - 2000);
@@ -684,7 +686,7 @@ fn a_paused_campaign_waits_across_a_restart_and_resumes_in_due_order() {
     let spool = Running::start_at(host.clone(), paths, one_at_a_time());
     wait_snapshot(&spool, "both paused after the restart", |s| s.waiting_paused == 2);
     assert_eq!(calls(&host), 1, "dialled while paused");
-    assert_eq!(spool.control.set_paused("sales", false), Some(Ok("Campaign sales resumed\n".into())));
+    assert_eq!(spool.control.set_paused("sales", false, Via::Cli), Some(Ok("Campaign sales resumed\n".into())));
     host.wait_for("both calls", WAIT, |r| r.calls.len() == 3);
     let order: Vec<String> = host.with(|r| r.calls.iter().skip(1).map(|c| c.0.clone()).collect());
     assert_eq!(order, ["Local/a@ctx", "Local/b@ctx"]);
@@ -765,14 +767,14 @@ fn a_campaign_with_a_channel_pattern_takes_only_files_dialling_it() {
     let settings = SpoolSettings { campaigns, rules, ..SpoolSettings::default() };
     let host = FakeHost::new(|_, _| answered());
     let spool = Running::start(host.clone(), "sched-channel", settings);
-    assert!(spool.control.set_paused("trunk1", true).unwrap().is_ok());
+    assert!(spool.control.set_paused("trunk1", true, Via::Cli).unwrap().is_ok());
     spool.drop_in("a.call", &CALL.replace("s@ctx", "s@trunk1"));
     spool.drop_in("b.call", CALL);
     host.wait_for("the call on another channel", WAIT, |r| r.calls.len() == 1);
     let snapshot = wait_snapshot(&spool, "a.call paused", |s| s.waiting_paused == 1);
     assert_eq!(snapshot.campaigns[0].waiting_paused, 1);
     assert_eq!(host.with(|r| r.calls[0].0.clone()), "Local/s@ctx");
-    assert!(spool.control.set_paused("trunk1", false).unwrap().is_ok());
+    assert!(spool.control.set_paused("trunk1", false, Via::Cli).unwrap().is_ok());
     host.wait_for("the campaign's call", WAIT, |r| r.calls.len() == 2);
     let campaign_of_events: Vec<Option<String>> = host.with(|r| {
         r.events
@@ -838,12 +840,12 @@ fn a_channel_campaign_counts_its_files_from_their_arrival_and_follows_a_rewrite(
 fn a_channel_campaign_file_is_counted_as_its_visit_names_it_and_while_it_waits_for_a_retry() {
     let host = FakeHost::new(|_, _| busy());
     let spool = Running::start(host.clone(), "sched-channel-retry", trunk1());
-    assert!(spool.control.set_paused("trunk1", true).unwrap().is_ok());
+    assert!(spool.control.set_paused("trunk1", true, Via::Cli).unwrap().is_ok());
     let on_trunk = CALL.replace("s@ctx", "s@trunk1");
     spool.drop_in("a.call", &format!("{on_trunk}MaxRetries: 1\nRetryTime: 3600\n"));
     let snapshot = wait_snapshot(&spool, "a.call paused", |s| s.waiting_paused == 1);
     assert_eq!(snapshot.campaigns[0].waiting_paused, 1, "{snapshot:?}");
-    assert!(spool.control.set_paused("trunk1", false).unwrap().is_ok());
+    assert!(spool.control.set_paused("trunk1", false, Via::Cli).unwrap().is_ok());
     host.wait_for("the attempt", WAIT, |r| r.calls.len() == 1);
     let snapshot = wait_snapshot(&spool, "a.call waiting for its retry", |s| s.waiting_retry == 1);
     assert_eq!(snapshot.campaigns[0].queued, 1, "{snapshot:?}");
