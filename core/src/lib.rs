@@ -50,6 +50,7 @@ pub mod report;
 pub mod runtime_slot;
 pub mod scheduler;
 pub mod settings;
+pub mod steering;
 pub mod text;
 pub mod variables;
 pub mod watcher;

@@ -279,7 +279,8 @@ impl<H: Host> Worker<H> {
                     control.wake_scheduler();
                 };
                 let visit = std::panic::AssertUnwindSafe(|| {
-                    attempt::visit(&*self.host, &self.paths, &rules, &self.control.stats, &path, &mut on_start)
+                    let (stats, steering) = (&self.control.stats, &self.control.steering);
+                    attempt::visit_steered(&*self.host, &self.paths, &rules, stats, steering, &path, &mut on_start)
                 });
                 match std::panic::catch_unwind(visit) {
                     Ok(outcome) => outcome,
