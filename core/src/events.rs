@@ -111,7 +111,8 @@ pub const AMI_EVENTS: &[AmiEvent] = &[
         synopsis: "Raised when a call's dialplan has steered its call file through SPOOL().",
         description: &[
             "Sent at the end of an attempt whose dialplan wrote SPOOL(outcome), SPOOL(retry) or SPOOL(retry_at), \
-             before the file is requeued or finished (SpoolFinished follows for a finished file).",
+             once a requeued file is dated for its next attempt, or before a finished one is removed (SpoolFinished \
+             follows).",
         ],
         fields: &[
             FILE,

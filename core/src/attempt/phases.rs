@@ -311,22 +311,24 @@ fn steer<H: Host>(
         }
         Some(request) => ("requeued", request.due(ended), true),
     };
-    let mut fields = vec![
-        ("File", visit.shown.clone()),
-        ("Attempt", number.to_string()),
-        ("Uniqueid", last.uniqueid.clone()),
-        ("Outcome", steering.outcome.clone().unwrap_or_default()),
-        ("Retry", retry.to_string()),
-        ("Due", due.map(|due| format!("{}.{:03}", due.div_euclid(1000), due.rem_euclid(1000))).unwrap_or_default()),
-    ];
-    if let Some(campaign) = visit.campaign(call) {
-        fields.push(("Campaign", campaign));
-    }
-    visit.event("SpoolSteered", fields);
+    let fields = |due: Option<Millis>| {
+        let mut fields = vec![
+            ("File", visit.shown.clone()),
+            ("Attempt", number.to_string()),
+            ("Uniqueid", last.uniqueid.clone()),
+            ("Outcome", steering.outcome.clone().unwrap_or_default()),
+            ("Retry", retry.to_string()),
+            ("Due", due.map(|due| format!("{}.{:03}", due.div_euclid(1000), due.rem_euclid(1000))).unwrap_or_default()),
+        ];
+        if let Some(campaign) = visit.campaign(call) {
+            fields.push(("Campaign", campaign));
+        }
+        fields
+    };
     if !ours {
+        visit.event("SpoolSteered", fields(None));
         return Ok(last);
     }
-    let own_mtime = Some(attempt.own_mtime.load(Ordering::SeqCst));
     match due {
         Some(due) => {
             visit.log(
@@ -337,13 +339,22 @@ fn steer<H: Host>(
                     crate::text::utc_time(due)
                 ),
             );
-            Err(record_end(visit, call, attempt, Some(due)))
+            // Announced once the file is dated, so a dialer that looks at it then sees the new date.
+            let requeued = record_end(visit, call, attempt, Some(due));
+            let dated = match requeued {
+                Outcome::Requeue(due) => Some(due),
+                _ => None,
+            };
+            visit.event("SpoolSteered", fields(dated));
+            Err(requeued)
         }
         None => {
             visit.log(
                 Level::Notice,
                 format!("The dialplan of {} asked for no further attempt of {shown}", attempt.channel),
             );
+            visit.event("SpoolSteered", fields(None));
+            let own_mtime = Some(attempt.own_mtime.load(Ordering::SeqCst));
             let status = if answered { FinalStatus::Completed } else { FinalStatus::Expired };
             Err(visit.finish(call, status, own_mtime, last))
         }
