@@ -10,10 +10,8 @@
 #ifndef PBX_SPOOL_RS_H
 #define PBX_SPOOL_RS_H
 
-#include <stddef.h>
-
-struct ast_channel;
 struct ast_config;
+struct ast_custom_function;
 struct ast_format_cap;
 struct ast_variable;
 
@@ -28,10 +26,6 @@ enum prs_endpoint { PRS_ENDPOINT_KNOWN = 0, PRS_ENDPOINT_UNKNOWN = 1, PRS_ENDPOI
 enum ast_module_load_result pbx_spool_rs_load(void);
 int pbx_spool_rs_unload(void);
 int pbx_spool_rs_reload(void);
-/* Implemented in Rust (src/module.rs, entry_points!): the read and write of the dialplan function SPOOL(),
- * as struct ast_custom_function takes them; 0 for success, -1 on error (logged). */
-int pbx_spool_rs_function_read(struct ast_channel *chan, const char *function, char *data, char *buf, size_t len);
-int pbx_spool_rs_function_write(struct ast_channel *chan, const char *function, char *data, const char *value);
 
 /* Implemented in C (src/shim.c). */
 void prs_log(int level, const char *file, int line, const char *function, const char *message);
@@ -58,9 +52,7 @@ void prs_manager_event(int category, const char *event, const char *body);
 /* 1: Asterisk's loaded XML documentation has an element <type name="name"> (manager, managerEvent, ...);
  * 0: it has not, or Asterisk was built without XML documentation. */
 int prs_xmldoc_has(const char *type, const char *name);
-/* ast_custom_function_register / ast_custom_function_unregister of the dialplan function SPOOL(), whose
- * read and write are pbx_spool_rs_function_read / _write: 0 done, -1 not (Asterisk logs why). */
-int prs_spool_function_register(void);
-int prs_spool_function_unregister(void);
+/* ast_custom_function_register (a macro naming this module): 0 done, -1 not (Asterisk logs why). */
+int prs_custom_function_register(struct ast_custom_function *function);
 
 #endif

@@ -251,7 +251,7 @@ fn load() -> LoadResult {
     // meanwhile, the registrations are dropped (unregistered) here at once.
     let cli = asterisk::cli::Registration::new(pbx_spool_rs_cli);
     let ami = asterisk::ami::Registration::new(&AMI_HANDLERS);
-    let function = asterisk::function::Registration::new();
+    let function = asterisk::function::Registration::new(pbx_spool_rs_function_read, pbx_spool_rs_function_write);
     if let Some(runtime) = RUNTIME.lock().as_mut() {
         runtime.cli = Some(cli);
         runtime.ami = Some(ami);

@@ -223,6 +223,19 @@ impl Key {
     }
 }
 
+/// The function's help without the XML documentation: its synopsis and its description (the keys, then
+/// [`DESCRIPTION`]), for `core show function SPOOL`.
+pub fn plain_help() -> (String, String) {
+    let mut description: Vec<String> = KEYS.iter().map(|spec| format!("{}: {}", spec.name, spec.text)).collect();
+    description.extend(DESCRIPTION.iter().map(|text| text.to_string()));
+    (SYNOPSIS.to_string(), description.join("\n"))
+}
+
+/// The function's synopsis.
+pub const SYNOPSIS: &str =
+    "Reads about the call file of the call running it, and steers that file: its outcome and its \
+                            next attempt.";
+
 /// The names of the keys that can be read (`read`) or written, for messages.
 fn key_names(read: bool) -> String {
     let names: Vec<&str> =
@@ -394,9 +407,10 @@ fn identify<'a>(caller: Option<Caller<'a>>, key: &str, verb: &str) -> Result<(Ca
 }
 
 fn refusal(key: &str, caller: Caller<'_>, why: &str) -> SpoolFunctionError {
+    let name = if caller.name.is_empty() { "<unnamed>" } else { caller.name };
     SpoolFunctionError(format!(
         "{FUNCTION}({key}) on channel {} (uniqueid {}): {why}; nothing done",
-        crate::text::escaped(caller.name.as_bytes(), 128),
+        crate::text::escaped(name.as_bytes(), 128),
         crate::text::escaped(caller.uniqueid.as_bytes(), 128)
     ))
 }

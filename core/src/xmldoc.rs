@@ -132,12 +132,9 @@ fn render_event(out: &mut String, event: &AmiEvent, depth: usize) {
 
 /// `SPOOL()`, the dialplan function ([`crate::steering`]).
 fn render_function(out: &mut String) {
-    use crate::steering::{DESCRIPTION, FUNCTION, KEYS};
+    use crate::steering::{DESCRIPTION, FUNCTION, KEYS, SYNOPSIS};
     let _ = writeln!(out, "\t<function name=\"{FUNCTION}\" language=\"{LANGUAGE}\" module=\"{MODULE}\">");
-    out.push_str(
-        "\t\t<synopsis>Reads about the call file of the call running it, and steers that file: \
-                  its outcome and its next attempt.</synopsis>\n",
-    );
+    let _ = writeln!(out, "\t\t<synopsis>{}</synopsis>", escape(SYNOPSIS));
     out.push_str("\t\t<syntax>\n\t\t\t<parameter name=\"key\" required=\"true\">\n\t\t\t\t<enumlist>\n");
     for key in KEYS {
         let _ = writeln!(out, "\t\t\t\t\t<enum name=\"{}\">", key.name);

@@ -8,6 +8,7 @@
 mod campaigns;
 mod configuration;
 mod demo;
+mod dialplan_function;
 mod documentation;
 mod faults;
 mod harness_selftest;
