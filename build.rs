@@ -33,6 +33,10 @@ const FUNCTIONS: &[&str] = &[
     "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
     "prs_xmldoc_has",
+    "prs_custom_function_register",
+    "ast_custom_function_unregister",
+    "ast_channel_uniqueid",
+    "ast_channel_name",
     "__internal_pbx_spool_rs_self",
     "__ast_cli_register",
     "ast_cli_unregister",
@@ -213,6 +217,16 @@ fn generate_bindings(
         "ast_cli_entry",
         "ast_cli_entry__bindgen_ty_1",
         "ast_cli_args",
+        "ast_custom_function",
+        "ast_custom_function__bindgen_ty_1",
+        "ast_string_field_mgr",
+        "ast_string_field_pool",
+        "ast_string_field",
+        "ast_doc_src",
+        "ast_acf_read_fn_t",
+        "ast_acf_read2_fn_t",
+        "ast_acf_write_fn_t",
+        "ast_str",
         "ast_module",
         "mansession",
         "message",
@@ -223,7 +237,17 @@ fn generate_bindings(
     }
     // `message` stays transparent: SpoolSubmit reads every header of a request (hdrcount, headers[]), a
     // layout that is the same in every supported Asterisk.
-    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "ast_module", "mansession"] {
+    for item in [
+        "ast_format_cap",
+        "ast_channel",
+        "ast_comment",
+        "ast_config",
+        "ast_module",
+        "mansession",
+        "ast_string_field_pool",
+        "ast_string_field_mgr",
+        "ast_str",
+    ] {
         builder = builder.opaque_type(item);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {

@@ -11,6 +11,7 @@
 #define PBX_SPOOL_RS_H
 
 struct ast_config;
+struct ast_custom_function;
 struct ast_format_cap;
 struct ast_variable;
 
@@ -51,5 +52,7 @@ void prs_manager_event(int category, const char *event, const char *body);
 /* 1: Asterisk's loaded XML documentation has an element <type name="name"> (manager, managerEvent, ...);
  * 0: it has not, or Asterisk was built without XML documentation. */
 int prs_xmldoc_has(const char *type, const char *name);
+/* ast_custom_function_register (a macro naming this module): 0 done, -1 not (Asterisk logs why). */
+int prs_custom_function_register(struct ast_custom_function *function);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * pbx_spool_rs C shim: Asterisk's module registration (AST_MODULE_INFO, whose load, unload and reload are
  * the Rust entry points in src/module.rs) and one-line wrappers for the Asterisk API that exists only as
- * macros or inline functions, which bindgen cannot bind. Everything else lives in Rust, the CLI commands
- * and AMI actions included (registered from pbx_spool_core::commands). Keep this file small: no logic here.
+ * macros or inline functions, which bindgen cannot bind. Everything else lives in Rust, the CLI commands,
+ * AMI actions and the dialplan function SPOOL() included. Keep this file small: no logic here.
  */
 #define AST_MODULE "pbx_spool_rs"
 #define AST_MODULE_SELF_SYM __internal_pbx_spool_rs_self
@@ -157,6 +157,11 @@ int prs_xmldoc_has(const char *type, const char *name)
 #else
 	return 0;
 #endif
+}
+
+int prs_custom_function_register(struct ast_custom_function *function)
+{
+	return ast_custom_function_register(function);
 }
 
 AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER, "Outgoing Spool Support (Rust)",

@@ -108,6 +108,39 @@ pub const AMI_EVENTS: &[AmiEvent] = &[
             CAMPAIGN,
             TAG,
             NODE,
+            EventField {
+                name: "Outcome",
+                text: "The last attempt's outcome as its dialplan recorded it with Set(SPOOL(outcome)=word); only \
+                       when it did.",
+            },
+        ],
+    },
+    AmiEvent {
+        name: "SpoolSteered",
+        class: "EVENT_FLAG_CALL",
+        synopsis: "Raised when a call's dialplan has steered its call file through SPOOL().",
+        description: &[
+            "Sent at the end of an attempt whose dialplan wrote SPOOL(outcome), SPOOL(retry) or SPOOL(retry_at), \
+             once a requeued file is dated for its next attempt, or before a finished one is removed (SpoolFinished \
+             follows).",
+        ],
+        fields: &[
+            FILE,
+            EventField { name: "Attempt", text: "The attempt's number, 1 for the first." },
+            UNIQUEID,
+            EventField { name: "Outcome", text: "What the dialplan wrote to SPOOL(outcome); empty if nothing." },
+            EventField {
+                name: "Retry",
+                text: "What became of its retry request: none (no request), requeued, never (finished, no \
+                       further attempt), or no-retries-left (finished: MaxRetries reached).",
+            },
+            EventField {
+                name: "Due",
+                text: "When requeued: the next attempt's date in seconds since the epoch (a campaign's calling \
+                       window may move it later).",
+            },
+            CAMPAIGN,
+            NODE,
         ],
     },
     AmiEvent {

@@ -53,6 +53,7 @@ pub mod runtime_slot;
 pub mod scheduler;
 pub mod settings;
 pub mod spool_writer;
+pub mod steering;
 pub mod submit;
 pub mod tag;
 pub mod text;

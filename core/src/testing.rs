@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::callfile::CallFile;
 use crate::host::{CallResult, Host, Level, Origin};
 
-type Answer = dyn Fn(&CallFile, i32) -> CallResult + Send + Sync;
+type Answer = dyn Fn(&CallFile, i32, &str) -> CallResult + Send + Sync;
 
 pub struct FakeHost {
     pub pid: i64,
@@ -47,6 +47,12 @@ pub fn busy() -> CallResult {
 
 impl FakeHost {
     pub fn new(answer: impl Fn(&CallFile, i32) -> CallResult + Send + Sync + 'static) -> Arc<Self> {
+        FakeHost::answering_channel(move |call, attempt, _| answer(call, attempt))
+    }
+
+    /// A host whose calls are answered by `answer`, which is also given the uniqueid of the call's
+    /// channel (as a dialplan running on that channel would know it).
+    pub fn answering_channel(answer: impl Fn(&CallFile, i32, &str) -> CallResult + Send + Sync + 'static) -> Arc<Self> {
         Arc::new(FakeHost {
             pid: 4242,
             dangerous: vec!["FILE", "DB", "SHELL"],
@@ -121,7 +127,7 @@ impl Host for FakeHost {
     fn place_call(&self, call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
         let channel = String::from_utf8_lossy(&call.channel()).into_owned();
         self.record(|r| r.calls.push((channel, attempt, uniqueid.to_string())));
-        (self.answer)(call, attempt)
+        (self.answer)(call, attempt, uniqueid)
     }
 
     fn manager_event(&self, event: &str, fields: &[(&str, String)]) {

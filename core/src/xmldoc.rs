@@ -1,8 +1,9 @@
 //! The XML documentation Asterisk reads from `<astdatadir>/documentation/thirdparty/pbx_spool_rs-en_US.xml`
 //! at startup (`config show help pbx_spool_rs`, `manager show command Spool...`, `manager show event
-//! Spool...`), rendered from the declarations the module itself runs on: the AMI actions
-//! ([`crate::commands::AMI_ACTIONS`]), the events ([`crate::events::AMI_EVENTS`]), the `[general]` keys
-//! (`config::general_key_docs`) and a campaign's keys ([`crate::campaign::CAMPAIGN_KEYS`]).
+//! Spool...`, `core show function SPOOL`), rendered from the declarations the module itself runs on: the
+//! AMI actions ([`crate::commands::AMI_ACTIONS`]), the events ([`crate::events::AMI_EVENTS`]), the
+//! `[general]` keys (`config::general_key_docs`), a campaign's keys ([`crate::campaign::CAMPAIGN_KEYS`])
+//! and the keys of the dialplan function `SPOOL()` ([`crate::steering::KEYS`]).
 //!
 //! The file is committed as `documentation/pbx_spool_rs-en_US.xml`; a unit test fails when it differs
 //! from [`render`] (`make docs-xml` writes it again). Pure text: no I/O here.
@@ -27,7 +28,9 @@ pub fn render() -> String {
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str("<!DOCTYPE docs SYSTEM \"appdocsxml.dtd\">\n");
-    out.push_str("<!-- Generated from pbx_spool_core (commands.rs, events.rs, config/keys.rs, campaign.rs): ");
+    out.push_str(
+        "<!-- Generated from pbx_spool_core (commands.rs, events.rs, config/keys.rs, campaign.rs, steering.rs): ",
+    );
     out.push_str("do not edit; run make docs-xml. -->\n");
     out.push_str("<docs xmlns:xi=\"http://www.w3.org/2001/XInclude\">\n");
     for action in AMI_ACTIONS {
@@ -37,6 +40,7 @@ pub fn render() -> String {
         render_event(&mut out, event, 1);
     }
     render_config(&mut out);
+    render_function(&mut out);
     out.push_str("</docs>\n");
     out
 }
@@ -124,6 +128,25 @@ fn render_event(out: &mut String, event: &AmiEvent, depth: usize) {
     }
     let _ = writeln!(out, "{inner}</managerEventInstance>");
     let _ = writeln!(out, "{at}</managerEvent>");
+}
+
+/// `SPOOL()`, the dialplan function ([`crate::steering`]).
+fn render_function(out: &mut String) {
+    use crate::steering::{DESCRIPTION, FUNCTION, KEYS, SYNOPSIS};
+    let _ = writeln!(out, "\t<function name=\"{FUNCTION}\" language=\"{LANGUAGE}\" module=\"{MODULE}\">");
+    let _ = writeln!(out, "\t\t<synopsis>{}</synopsis>", escape(SYNOPSIS));
+    out.push_str("\t\t<syntax>\n\t\t\t<parameter name=\"key\" required=\"true\">\n\t\t\t\t<enumlist>\n");
+    for key in KEYS {
+        let _ = writeln!(out, "\t\t\t\t\t<enum name=\"{}\">", key.name);
+        paragraphs(out, 6, &[key.text]);
+        out.push_str("\t\t\t\t\t</enum>\n");
+    }
+    out.push_str("\t\t\t\t</enumlist>\n\t\t\t</parameter>\n\t\t</syntax>\n");
+    out.push_str("\t\t<description>\n");
+    paragraphs(out, 3, DESCRIPTION);
+    out.push_str("\t\t</description>\n");
+    out.push_str("\t\t<see-also>\n\t\t\t<ref type=\"managerEvent\">SpoolSteered</ref>\n\t\t</see-also>\n");
+    out.push_str("\t</function>\n");
 }
 
 fn render_config(out: &mut String) {

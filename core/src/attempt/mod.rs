@@ -25,7 +25,7 @@ mod visit;
 
 pub use outcome::{remove_kept, FinalStatus, HeldClaim, Kept, Outcome, KEPT_UNTIL_ITS_DATE};
 pub use preflight::{preflight, Refusal};
-pub use visit::visit;
+pub use visit::{visit, visit_steered};
 
 /// Where call files live and the limits applied when reading them.
 #[derive(Debug, Clone)]

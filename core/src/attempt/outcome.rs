@@ -114,6 +114,8 @@ pub(super) struct LastAttempt {
     pub(super) reason: i32,
     pub(super) reason_text: String,
     pub(super) uniqueid: String,
+    /// What the attempt's dialplan wrote to `SPOOL(outcome)`, if anything (see [`crate::steering`]).
+    pub(super) dialplan_outcome: Option<String>,
 }
 
 impl<H: Host> Visit<'_, H> {
@@ -125,7 +127,10 @@ impl<H: Host> Visit<'_, H> {
         own_mtime: Option<Millis>,
         last: LastAttempt,
     ) -> Outcome {
-        self.finish_noting(call, status, own_mtime, last, &[])
+        // The dialplan's outcome goes into the archived copy as a comment line.
+        let notes: Vec<String> =
+            last.dialplan_outcome.iter().map(|word| format!("pbx_spool_rs: dialplan outcome: {word}")).collect();
+        self.finish_noting(call, status, own_mtime, last, &notes)
     }
 
     /// [`Visit::finish`], with `notes` written into the archived copy (see
@@ -217,6 +222,9 @@ impl<H: Host> Visit<'_, H> {
             fields.push(("Campaign", campaign));
         }
         fields.push(("Tag", crate::tag::of(call)));
+        if let Some(word) = last.dialplan_outcome {
+            fields.push(("Outcome", word));
+        }
         self.event("SpoolFinished", fields);
         outcome
     }

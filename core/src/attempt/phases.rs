@@ -2,6 +2,7 @@
 //! announce it, place the call through the [`Host`], conclude. Writes nothing to the file but bookkeeping
 //! lines (through [`crate::bookkeeping`]); removing, archiving or keeping it is `outcome.rs`'s job. No FFI.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::callfile::{self, CallFile, Severity};
 use crate::host::{CallResult, Host, Level};
 use crate::host_log;
 use crate::os::Identity;
+use crate::steering::{AttemptFacts, DialplanSteering, RetryRequest};
 
 /// The visit proper, claimed when the spool is shared: one phase after the other, each handing the next
 /// what it needs. A phase that ends the visit early returns its outcome as `Err`.
@@ -35,8 +37,12 @@ pub(super) fn visit_file<H: Host>(
     leave_if_stock_spooler_loaded(visit)?;
     let attempt = record_start(visit, &call)?;
     let uniqueid = announce(visit, &call, &attempt, on_start);
+    let name = visit.path.file_name().map(|name| crate::text::printable(name.as_bytes())).unwrap_or_default();
+    let facts = AttemptFacts::of(&call, &name, attempt.number, visit.campaign(&call));
+    let in_flight = visit.steering.enter(&uniqueid, facts);
     let result = visit.host.place_call(&call, attempt.number, &uniqueid);
-    Ok(conclude(visit, &call, &attempt, result, uniqueid))
+    let steering = in_flight.finish();
+    Ok(conclude(visit, &call, &attempt, result, uniqueid, steering))
 }
 
 /// Read the file (no symlinks, no FIFOs, at most `max_file_size`); `Err` is what becomes of one that
@@ -247,18 +253,29 @@ fn announce<H: Host>(
     uniqueid
 }
 
-/// After the call: answered, the file is finished as completed; not answered, as expired on its last
-/// attempt, otherwise dated for the next one.
+/// After the call: what its dialplan asked through `SPOOL()` first (see [`steer`]); then, answered, the
+/// file is finished as completed; not answered, as expired on its last attempt, otherwise dated for the
+/// next one.
 fn conclude<H: Host>(
     visit: &Visit<'_, H>,
     call: &CallFile,
     attempt: &Attempt,
     result: CallResult,
     uniqueid: String,
+    steering: DialplanSteering,
 ) -> Outcome {
     let own_mtime = Some(attempt.own_mtime.load(Ordering::SeqCst));
-    let last =
-        LastAttempt { attempts: attempt.number, reason: result.reason, reason_text: result.reason_text, uniqueid };
+    let last = LastAttempt {
+        attempts: attempt.number,
+        reason: result.reason,
+        reason_text: result.reason_text,
+        uniqueid,
+        dialplan_outcome: steering.outcome.clone(),
+    };
+    let last = match steer(visit, call, attempt, &steering, result.answered, last) {
+        Ok(last) => last,
+        Err(steered) => return steered,
+    };
     if result.answered {
         visit.log(Level::Notice, format!("Call completed to {}", attempt.channel));
         return visit.finish(call, FinalStatus::Completed, own_mtime, last);
@@ -268,15 +285,108 @@ fn conclude<H: Host>(
         log_expired(visit.host, &attempt.channel, attempt.number);
         return visit.finish(call, FinalStatus::Expired, own_mtime, last);
     }
-    record_end(visit, call, attempt)
+    record_end(visit, call, attempt, None)
 }
 
-/// Record the end of an unanswered attempt with retries left (EndRetry, which dates the file for the next
-/// one); `Outcome::Requeue` at that date.
-fn record_end<H: Host>(visit: &Visit<'_, H>, call: &CallFile, attempt: &Attempt) -> Outcome {
+/// What the attempt's dialplan asked through `SPOOL()`, applied before pbx_spool's rules:
+/// - `SPOOL(retry)=N` / `SPOOL(retry_at)=T` with retries left: EndRetry, the file dated for then (not
+///   RetryTime), and requeued, answered or not (the dialplan's request wins over pbx_spool's "answered
+///   means done": "call me back tomorrow at 10"). The attempt counts within MaxRetries; a campaign's
+///   calling window still applies when it falls due. Without retries left, pbx_spool's rules finish it.
+/// - `SPOOL(retry)=never`: finished at once, as Completed if answered, else as Expired.
+///
+/// A `SpoolSteered` event reports any steering. `Ok` hands `last` back for pbx_spool's rules.
+fn steer<H: Host>(
+    visit: &Visit<'_, H>,
+    call: &CallFile,
+    attempt: &Attempt,
+    steering: &DialplanSteering,
+    answered: bool,
+    last: LastAttempt,
+) -> Result<LastAttempt, Outcome> {
+    if *steering == DialplanSteering::default() {
+        return Ok(last);
+    }
+    let (shown, number) = (visit.shown.as_str(), attempt.number);
+    let ended = bookkeeping::now_ms();
+    let (retry, due, ours) = match steering.retry {
+        None => ("none", None, false),
+        Some(RetryRequest::Never) => ("never", None, true),
+        Some(request) if number > call.max_retries => {
+            visit.log(
+                Level::Notice,
+                format!(
+                    "The dialplan asked for another attempt of {shown} {}, but it has no retries left (MaxRetries: \
+                     {}); finishing it",
+                    request.describe(),
+                    call.max_retries
+                ),
+            );
+            ("no-retries-left", None, false)
+        }
+        Some(request) => ("requeued", request.due(ended), true),
+    };
+    let fields = |due: Option<Millis>| {
+        let mut fields = vec![
+            ("File", visit.shown.clone()),
+            ("Attempt", number.to_string()),
+            ("Uniqueid", last.uniqueid.clone()),
+            ("Outcome", steering.outcome.clone().unwrap_or_default()),
+            ("Retry", retry.to_string()),
+            ("Due", due.map(|due| format!("{}.{:03}", due.div_euclid(1000), due.rem_euclid(1000))).unwrap_or_default()),
+        ];
+        if let Some(campaign) = visit.campaign(call) {
+            fields.push(("Campaign", campaign));
+        }
+        fields
+    };
+    if !ours {
+        visit.event("SpoolSteered", fields(None));
+        return Ok(last);
+    }
+    match due {
+        Some(due) => {
+            visit.log(
+                Level::Notice,
+                format!(
+                    "The dialplan of {} asked for the next attempt of {shown} at {}",
+                    attempt.channel,
+                    crate::text::utc_time(due)
+                ),
+            );
+            // Announced once the file is dated, so a dialer that looks at it then sees the new date.
+            let requeued = record_end(visit, call, attempt, Some(due));
+            let dated = match requeued {
+                Outcome::Requeue(due) => Some(due),
+                _ => None,
+            };
+            visit.event("SpoolSteered", fields(dated));
+            Err(requeued)
+        }
+        None => {
+            visit.log(
+                Level::Notice,
+                format!("The dialplan of {} asked for no further attempt of {shown}", attempt.channel),
+            );
+            visit.event("SpoolSteered", fields(None));
+            let own_mtime = Some(attempt.own_mtime.load(Ordering::SeqCst));
+            let status = if answered { FinalStatus::Completed } else { FinalStatus::Expired };
+            Err(visit.finish(call, status, own_mtime, last))
+        }
+    }
+}
+
+/// Record the end of an attempt with retries left (EndRetry, which dates the file for the next one: at
+/// `due` when the dialplan asked for it, else RetryTime from now); `Outcome::Requeue` at that date.
+fn record_end<H: Host>(visit: &Visit<'_, H>, call: &CallFile, attempt: &Attempt, due: Option<Millis>) -> Outcome {
     let (path, shown) = (visit.path, visit.shown.as_str());
     let now = bookkeeping::now_ms();
-    match bookkeeping::append_mark(path, Mark::EndRetry, attempt.pid, attempt.number, now, call.retry_time) {
+    let dated = bookkeeping::append_mark(path, Mark::EndRetry, attempt.pid, attempt.number, now, call.retry_time)
+        .and_then(|retry_due| match due {
+            Some(due) => bookkeeping::set_times(path, now, due).map(|()| due),
+            None => Ok(retry_due),
+        });
+    match dated {
         Ok(due) => Outcome::Requeue(due),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Outcome::Done,
         Err(err) => {

@@ -11,6 +11,7 @@ use crate::os::Identity;
 use crate::testing::{answered, busy, temp_spool, FakeHost};
 use std::fs;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 #[test]
 fn an_owner_refusal_names_the_user_and_the_line_that_allows_it() {
@@ -383,4 +384,124 @@ fn a_channel_without_a_number_is_dialled_with_a_notice() {
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(host.with(|r| r.calls.len()), 1);
     assert!(host.logged("Channel Local/s@ctx names no number to check against the do-not-call list(s)"));
+}
+
+/// A host whose calls are answered (or not) and whose "dialplan" writes `writes` to SPOOL() on the
+/// call's own channel, through `book`.
+fn steering_host(
+    book: &Arc<crate::steering::SteeringBook>,
+    answer: bool,
+    writes: &'static [(&'static str, &'static str)],
+) -> Arc<FakeHost> {
+    let book = book.clone();
+    FakeHost::answering_channel(move |_, _, uniqueid| {
+        let channel = crate::steering::Caller { uniqueid, name: "Local/s@ctx-00000001;1" };
+        assert_eq!(book.read(Some(channel), "file").unwrap(), "s.call", "the dialplan reads its file");
+        for (key, value) in writes {
+            book.write(Some(channel), key, value, bookkeeping::now_ms()).unwrap();
+        }
+        if answer {
+            answered()
+        } else {
+            busy()
+        }
+    })
+}
+
+fn visit_steered_file(
+    host: &FakeHost,
+    book: &crate::steering::SteeringBook,
+    paths: &SpoolPaths,
+    contents: &str,
+) -> Outcome {
+    let path = paths.outgoing.join("s.call");
+    fs::write(&path, contents).unwrap();
+    visit_steered(host, paths, &VisitRules::default(), &Stats::default(), book, &path, &mut |_| {})
+}
+
+fn steered_event(host: &FakeHost) -> Vec<(String, String)> {
+    host.with(|r| r.events.iter().find(|(e, _)| e == "SpoolSteered").map(|(_, f)| f.clone()).unwrap())
+}
+
+#[test]
+fn an_answered_call_whose_dialplan_asks_for_a_retry_is_requeued_then_not_completed() {
+    let book = Arc::new(crate::steering::SteeringBook::new());
+    let host = steering_host(&book, true, &[("outcome", "voicemail"), ("retry", "2")]);
+    let paths = temp_spool("steer-retry");
+    let before = bookkeeping::now_ms();
+    let outcome =
+        visit_steered_file(&host, &book, &paths, &format!("{CALL}MaxRetries: 2\nRetryTime: 60\nArchive: yes\n"));
+    let Outcome::Requeue(due) = outcome else { panic!("{outcome:?}") };
+    assert!(due >= before + 2000 && due <= bookkeeping::now_ms() + 2000, "the dialplan's 2 s, not RetryTime: {due}");
+    let path = paths.outgoing.join("s.call");
+    assert_eq!(bookkeeping::regular_file_mtime(&path), Some(due), "the file is dated for the retry");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\nEndRetry: 4242 1 ("), "{text}");
+    assert!(!host.logged("Call completed"), "answered, but requeued as the dialplan asked");
+    let event = steered_event(&host);
+    assert_eq!(
+        (field(&event, "Outcome"), field(&event, "Retry"), field(&event, "Attempt")),
+        ("voicemail".into(), "requeued".into(), "1".into())
+    );
+    assert_eq!(field(&event, "Due"), format!("{}.{:03}", due / 1000, due % 1000));
+    assert!(host.with(|r| r.events.iter().all(|(e, _)| e != "SpoolFinished")));
+    assert_eq!(book.in_flight(), 0, "the attempt left the book when its call returned");
+}
+
+#[test]
+fn retry_never_finishes_the_file_with_the_outcome_in_the_archive_and_the_event() {
+    let book = Arc::new(crate::steering::SteeringBook::new());
+    let host = steering_host(&book, false, &[("outcome", "wrong-number"), ("retry", "never")]);
+    let paths = temp_spool("steer-never");
+    let outcome = visit_steered_file(&host, &book, &paths, &format!("{CALL}MaxRetries: 5\nArchive: yes\n"));
+    assert_eq!(outcome, Outcome::Done);
+    let archived = fs::read_to_string(paths.done.join("s.call")).unwrap();
+    assert!(archived.ends_with("pbx_spool_rs: dialplan outcome: wrong-number\nStatus: Expired\n"), "{archived}");
+    let finished = final_event(&host);
+    assert_eq!((field(&finished, "Status"), field(&finished, "Outcome")), ("Expired".into(), "wrong-number".into()));
+    assert_eq!(field(&steered_event(&host), "Retry"), "never");
+    assert!(host.logged("asked for no further attempt"));
+}
+
+#[test]
+fn a_retry_asked_without_retries_left_finishes_as_pbx_spool_would() {
+    let book = Arc::new(crate::steering::SteeringBook::new());
+    let host = steering_host(&book, true, &[("retry", "60")]);
+    let paths = temp_spool("steer-no-retries");
+    let outcome = visit_steered_file(&host, &book, &paths, &format!("{CALL}MaxRetries: 0\nArchive: yes\n"));
+    assert_eq!(outcome, Outcome::Done);
+    assert!(host.logged("but it has no retries left (MaxRetries: 0); finishing it"));
+    assert_eq!(field(&final_event(&host), "Status"), "Completed");
+    assert_eq!(field(&final_event(&host), "Outcome"), "", "no outcome was set");
+    assert_eq!(field(&steered_event(&host), "Retry"), "no-retries-left");
+}
+
+#[test]
+fn retry_at_dates_the_file_at_that_time_and_an_outcome_alone_changes_nothing_else() {
+    let book = Arc::new(crate::steering::SteeringBook::new());
+    let host = steering_host(&book, true, &[("retry_at", "2027-01-01T10:00:00+01:00")]);
+    let paths = temp_spool("steer-at");
+    let outcome = visit_steered_file(&host, &book, &paths, &format!("{CALL}MaxRetries: 1\n"));
+    assert_eq!(outcome, Outcome::Requeue(1_798_794_000_000));
+    assert_eq!(bookkeeping::regular_file_mtime(&paths.outgoing.join("s.call")), Some(1_798_794_000_000));
+
+    let host = steering_host(&book, true, &[("outcome", "human")]);
+    let paths = temp_spool("steer-outcome");
+    let outcome = visit_steered_file(&host, &book, &paths, &format!("{CALL}MaxRetries: 1\nArchive: yes\n"));
+    assert_eq!(outcome, Outcome::Done);
+    let finished = final_event(&host);
+    assert_eq!((field(&finished, "Status"), field(&finished, "Outcome")), ("Completed".into(), "human".into()));
+    assert_eq!(field(&steered_event(&host), "Retry"), "none");
+}
+
+#[test]
+fn a_call_file_writing_spool_itself_is_refused_by_the_function_write_policy() {
+    let host = FakeHost::new(|_, _| answered());
+    let paths = temp_spool("steer-policy");
+    let (outcome, started) = visit_file(&host, &paths, "p.call", &format!("{CALL}Set: SPOOL(outcome)=voicemail\n"));
+    assert_eq!(outcome, Outcome::Done);
+    assert!(started.is_none());
+    assert_eq!(host.with(|r| r.calls.len()), 0);
+    assert_eq!(field(&final_event(&host), "Status"), "Rejected");
+    assert!(host.logged("SPOOL"), "the refusal names the function");
 }

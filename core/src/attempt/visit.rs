@@ -15,8 +15,10 @@ use crate::callfile::CallFile;
 use crate::claim::{Claim, ClaimError};
 use crate::host::{Host, Level};
 use crate::host_log;
+use crate::steering::SteeringBook;
 
-/// Visit `path`, which has fallen due. `on_start` is told when a call attempt begins.
+/// Visit `path`, which has fallen due. `on_start` is told when a call attempt begins. Its dialplan cannot
+/// steer it (see [`visit_steered`]).
 pub fn visit<H: Host>(
     host: &H,
     paths: &SpoolPaths,
@@ -25,12 +27,26 @@ pub fn visit<H: Host>(
     path: &Path,
     on_start: &mut dyn FnMut(AttemptStart),
 ) -> Outcome {
+    visit_steered(host, paths, rules, stats, &SteeringBook::new(), path, on_start)
+}
+
+/// [`visit`], with the attempt in `steering` while its call is placed, so that the call's dialplan can
+/// read and steer it through `SPOOL()` ([`crate::steering`]).
+pub fn visit_steered<H: Host>(
+    host: &H,
+    paths: &SpoolPaths,
+    rules: &VisitRules,
+    stats: &Stats,
+    steering: &SteeringBook,
+    path: &Path,
+    on_start: &mut dyn FnMut(AttemptStart),
+) -> Outcome {
     if host.stock_spooler_loaded() {
         return Outcome::LeftToStockSpooler;
     }
     let shown = crate::text::printable(path.as_os_str().as_bytes());
-    let visit =
-        Visit { host, node: rules.node.as_deref(), paths, path, shown, stats, campaigns: rules.campaigns.clone() };
+    let campaigns = rules.campaigns.clone();
+    let visit = Visit { host, node: rules.node.as_deref(), paths, path, shown, stats, campaigns, steering };
     // Held until the file's next state is on disk: dropped on return, or kept with a kept file until it
     // is removed (so no other server takes its unfinished-looking StartRetry for a dead server's).
     let claim = match claim_if_shared(&visit, rules) {
@@ -56,6 +72,8 @@ pub(super) struct Visit<'a, H: Host> {
     pub(super) stats: &'a Stats,
     /// pbx_spool_rs.conf's campaigns, to name the one the file joins in its events (`Campaign:`).
     pub(super) campaigns: Arc<Vec<crate::campaign::Campaign>>,
+    /// The attempts in flight, which the call's dialplan reads and steers through `SPOOL()`.
+    pub(super) steering: &'a SteeringBook,
 }
 
 impl<H: Host> Visit<'_, H> {

@@ -202,6 +202,8 @@ pub struct Control {
     pub(super) orphans: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Totals since load.
     pub stats: Arc<Stats>,
+    /// The attempts in flight by their channel's uniqueid, for the dialplan function `SPOOL()`.
+    pub steering: crate::steering::SteeringBook,
     /// The last read of pbx_spool_rs.conf, whether or not its settings were taken (`spool show status`).
     config_read: Mutex<Option<crate::config::ConfigRead>>,
 }
@@ -220,6 +222,7 @@ impl Control {
             closing: AtomicBool::new(false),
             orphans: Mutex::new(Vec::new()),
             stats: Arc::new(Stats::default()),
+            steering: crate::steering::SteeringBook::new(),
             config_read: Mutex::new(None),
         }))
     }

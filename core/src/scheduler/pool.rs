@@ -1,7 +1,8 @@
 //! The worker pool: reusable threads that visit due files ([`attempt::visit`]) one at a time and report
 //! back to the scheduler. It grows at once to [`BASE_POOL`] and beyond only behind long calls, shrinks
 //! when idle, and is closed without ever waiting for a call. Owned by the scheduler thread; workers
-//! touch nothing but their job, the file it names, and atomics shared with the pool.
+//! touch nothing but their job, the file it names, atomics shared with the pool, and their attempt's
+//! entry in the `SPOOL()` book (`Control::steering`) while its call is placed.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -279,7 +280,8 @@ impl<H: Host> Worker<H> {
                     control.wake_scheduler();
                 };
                 let visit = std::panic::AssertUnwindSafe(|| {
-                    attempt::visit(&*self.host, &self.paths, &rules, &self.control.stats, &path, &mut on_start)
+                    let (stats, steering) = (&self.control.stats, &self.control.steering);
+                    attempt::visit_steered(&*self.host, &self.paths, &rules, stats, steering, &path, &mut on_start)
                 });
                 match std::panic::catch_unwind(visit) {
                     Ok(outcome) => outcome,

@@ -666,6 +666,35 @@ fn a_file_outside_its_window_waits_untouched_and_others_go_on() {
     host.wait_for("the campaign's call", WAIT, |r| r.calls.len() == 2);
 }
 
+/// A retry the call's dialplan asked for through SPOOL() goes the way of every requeue: when it falls
+/// due outside its campaign's window, it waits for the window.
+#[test]
+fn a_retry_asked_by_the_dialplan_waits_for_its_campaigns_window() {
+    let control_slot: Arc<std::sync::OnceLock<Arc<Control>>> = Arc::default();
+    let slot = control_slot.clone();
+    let host = FakeHost::answering_channel(move |_, attempt, uniqueid| {
+        if attempt == 1 {
+            let control = slot.get().expect("the scheduler's control");
+            let channel = crate::steering::Caller { uniqueid, name: "Local/s@ctx-00000001;1" };
+            control.steering.write(Some(channel), "retry", "2", bookkeeping::now_ms()).expect("SPOOL(retry)=2");
+        }
+        answered()
+    });
+    let spool = Running::start(host.clone(), "sched-steered-window", sales(Some("00:00-24:00")));
+    control_slot.set(spool.control.clone()).ok().expect("set once");
+    spool.drop_in("sales-1.call", &format!("{CALL}MaxRetries: 1\n"));
+    host.wait_for("the first attempt", WAIT, |r| r.calls.len() == 1);
+    // Closed from now on (a one-hour window two hours ahead), before the retry falls due 2 s later.
+    let now_min = (bookkeeping::now_ms() / 60_000 % 1440) as u16;
+    let (start, end) = ((now_min + 120) % 1440, (now_min + 180) % 1440);
+    let closed = format!("{:02}:{:02}-{:02}:{:02}", start / 60, start % 60, end / 60, end % 60);
+    spool.control.update_settings(sales(Some(&closed)));
+    wait_snapshot(&spool, "the retry waiting for the window", |s| s.waiting_window == 1);
+    assert_eq!(calls(&host), 1, "the retry was dialled outside the window");
+    spool.control.update_settings(sales(Some("00:00-24:00")));
+    host.wait_for("the retry once the window is open", WAIT, |r| r.calls.len() == 2);
+}
+
 #[test]
 fn a_paused_campaign_waits_across_a_restart_and_resumes_in_due_order() {
     let host = FakeHost::new(|_, _| answered());
