@@ -31,6 +31,8 @@ pub struct Campaign {
     pub hours: Option<Hours>,
     /// IANA name of the zone `hours` are in; `None` = the system's zone.
     pub timezone: Option<String>,
+    /// The delay after each outcome for this campaign's files, before `[general]`'s rules.
+    pub retry_rules: crate::retry_rules::RetryRules,
 }
 
 impl Campaign {
@@ -43,6 +45,7 @@ impl Campaign {
             max_rate: None,
             hours: None,
             timezone: None,
+            retry_rules: crate::retry_rules::RetryRules::default(),
         }
     }
 
@@ -77,6 +80,9 @@ impl Campaign {
         if let Some(hours) = &self.hours {
             let zone = self.timezone.as_deref().unwrap_or("system zone");
             parts.push(format!("hours {hours} ({zone})"));
+        }
+        if !self.retry_rules.is_empty() {
+            parts.push(format!("retry_rules {}", self.retry_rules));
         }
         parts.join("; ")
     }
@@ -148,6 +154,16 @@ pub const CAMPAIGN_KEYS: &[CampaignKey] = &[
         repeatable: false,
         example: "UTC",
     },
+    CampaignKey {
+        name: "retry_rules",
+        synopsis: "The delay before the next attempt after each outcome, for this campaign's files.",
+        description: &[
+            "As [general]'s retry_rules (busy:5m, noanswer:1h, unallocated:never), which still apply to the \
+             outcomes this line does not name.",
+        ],
+        repeatable: false,
+        example: "busy:300, noanswer:1h, unallocated:never",
+    },
 ];
 
 /// One key of a campaign's section, documented.
@@ -170,6 +186,7 @@ impl CampaignKey {
             "maxrate" => fresh.max_rate.unwrap_or(0.0).to_string(),
             "hours" if fresh.hours.is_none() => "at any time".to_string(),
             "timezone" => fresh.timezone.unwrap_or_else(|| "the system's zone".to_string()),
+            "retry_rules" if fresh.retry_rules.is_empty() => "[general]'s retry_rules".to_string(),
             _ => "none".to_string(),
         }
     }
@@ -221,6 +238,7 @@ pub fn apply(campaign: &mut Campaign, key: &str, value: &str) -> Result<bool, St
             check_zone_name(value)?;
             campaign.timezone = Some(value.to_string());
         }
+        "retry_rules" => campaign.retry_rules = crate::retry_rules::RetryRules::parse(value)?,
         _ => return Ok(false),
     }
     Ok(true)

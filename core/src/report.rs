@@ -263,6 +263,16 @@ pub fn call_file(
     out
 }
 
+/// The outcomes recorded in a call file (see [`crate::outcome_names::recorded_in`]), one line each, for
+/// `spool show file` and `spool check`; empty when it holds none.
+pub fn outcomes(recorded: &[(String, i32, String)]) -> String {
+    let mut out = String::new();
+    for (_, _, written) in recorded {
+        let _ = writeln!(out, "Outcome:     {written}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

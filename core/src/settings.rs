@@ -47,6 +47,7 @@ pub fn spool_settings(config: &SpoolConfig, host: &HostFacts) -> (SpoolSettings,
         live_dangerously: host.live_dangerously,
         node: config.shared.then(|| Arc::from(config.node.clone().unwrap_or_default().as_str())),
         campaigns: campaigns.clone(),
+        retry_rules: Arc::new(config.retry_rules.clone()),
     };
     let settings = SpoolSettings {
         rules: Arc::new(rules),

@@ -109,7 +109,7 @@ impl Drop for EscalationsInhibited {
 
 /// Place one attempt and block until it has completed.
 pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
-    let failed = |reason: i32| CallResult { answered: false, reason, reason_text: reason_text(reason) };
+    let failed = |reason: i32| CallResult { answered: false, reason, reason_text: reason_text(reason), cause: None };
     let Some(caps) = FormatCaps::for_call(call) else {
         return failed(0);
     };
@@ -187,7 +187,9 @@ pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult
     // unbind it so later log lines from this worker are not attributed to that call.
     // SAFETY: clears this thread's callid association, if any; harmless when there is none.
     unsafe { sys::ast_callid_threadassoc_remove() };
-    CallResult { answered: res == 0, reason, reason_text: reason_text(reason) }
+    // The hangup cause stays inside Asterisk's dial (pbx_dial_reason folds it into `reason`), so it is
+    // not known here: outcome_names derives the outcome from the reason alone.
+    CallResult { answered: res == 0, reason, reason_text: reason_text(reason), cause: None }
 }
 
 fn reason_text(reason: i32) -> String {

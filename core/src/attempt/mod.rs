@@ -7,8 +7,9 @@
 //!
 //! This root holds what the scheduler hands a visit and learns from it; the work is split by job:
 //! `visit.rs` (the entry: stock spooler, claim, the visit's context), `phases.rs` (the visit proper, phase
-//! by phase), `preflight.rs` (the checks before dialling, shared with `spool check`) and `outcome.rs`
-//! (how a visit ends, and kept files).
+//! by phase), `preflight.rs` (the checks before dialling, shared with `spool check`), `ending.rs` (the
+//! retry rule for an attempt's outcome, and `SpoolAttemptEnded`) and `outcome.rs` (how a visit ends, and
+//! kept files).
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::bookkeeping::Millis;
 use crate::policy::Policy;
 
+mod ending;
 mod outcome;
 mod phases;
 mod preflight;
@@ -47,6 +49,8 @@ pub struct VisitRules {
     pub node: Option<Arc<str>>,
     /// pbx_spool_rs.conf's campaigns: the one a file joins is named in its events (`Campaign:`).
     pub campaigns: Arc<Vec<crate::campaign::Campaign>>,
+    /// `[general]`'s retry rules (a campaign's own come first, see [`crate::retry_rules::choose`]).
+    pub retry_rules: Arc<crate::retry_rules::RetryRules>,
 }
 
 impl Default for VisitRules {
@@ -58,6 +62,7 @@ impl Default for VisitRules {
             live_dangerously: false,
             node: None,
             campaigns: Arc::default(),
+            retry_rules: Arc::default(),
         }
     }
 }
@@ -98,5 +103,7 @@ fn is_transient(err: &std::io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR))
 }
 
+#[cfg(test)]
+mod ending_tests;
 #[cfg(test)]
 mod tests;

@@ -114,6 +114,8 @@ pub(super) struct LastAttempt {
     pub(super) reason: i32,
     pub(super) reason_text: String,
     pub(super) uniqueid: String,
+    /// Its outcome, when it was placed: in `SpoolFinished` and the archived copy.
+    pub(super) outcome: Option<crate::outcome_names::Recorded>,
 }
 
 impl<H: Host> Visit<'_, H> {
@@ -125,10 +127,12 @@ impl<H: Host> Visit<'_, H> {
         own_mtime: Option<Millis>,
         last: LastAttempt,
     ) -> Outcome {
-        self.finish_noting(call, status, own_mtime, last, &[])
+        let notes: Vec<String> = last.outcome.iter().map(crate::outcome_names::Recorded::note).collect();
+        self.finish_noting(call, status, own_mtime, last, &notes)
     }
 
-    /// [`Visit::finish`], with `notes` written into the archived copy (see
+    /// [`Visit::finish`], with `notes` written into the archived copy (the last attempt's outcome, why a
+    /// file was refused; see
     /// [`bookkeeping::remove_from_queue_noting`]).
     fn finish_noting(
         &self,
@@ -213,6 +217,13 @@ impl<H: Host> Visit<'_, H> {
             ("Uniqueid", last.uniqueid.clone()),
             ("Linkedid", last.uniqueid),
         ];
+        if let Some(outcome) = last.outcome {
+            fields.push(("Outcome", outcome.name));
+            if let Some((cause, cause_text)) = outcome.cause {
+                fields.push(("Cause", cause.to_string()));
+                fields.push(("CauseText", cause_text));
+            }
+        }
         if let Some(campaign) = self.campaign(call) {
             fields.push(("Campaign", campaign));
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::ending;
 use super::outcome::{FinalStatus, LastAttempt, Outcome};
 use super::visit::Visit;
 use super::{is_transient, preflight, AttemptStart, VisitRules, TRANSIENT_RETRY_MS};
@@ -15,6 +16,8 @@ use crate::callfile::{self, CallFile, Severity};
 use crate::host::{CallResult, Host, Level};
 use crate::host_log;
 use crate::os::Identity;
+use crate::outcome_names::{self, Recorded};
+use crate::retry_rules::{RetryDelay, RuleSource};
 
 /// The visit proper, claimed when the spool is shared: one phase after the other, each handing the next
 /// what it needs. A phase that ends the visit early returns its outcome as `Err`.
@@ -33,7 +36,7 @@ pub(super) fn visit_file<H: Host>(
     let attempt = record_start(visit, &call)?;
     let uniqueid = announce(visit, &call, &attempt, on_start);
     let result = visit.host.place_call(&call, attempt.number, &uniqueid);
-    Ok(conclude(visit, &call, &attempt, result, uniqueid))
+    Ok(conclude(visit, rules, &call, &attempt, result, uniqueid))
 }
 
 /// Read the file (no symlinks, no FIFOs, at most `max_file_size`); `Err` is what becomes of one that
@@ -232,36 +235,85 @@ fn announce<H: Host>(
     uniqueid
 }
 
-/// After the call: answered, the file is finished as completed; not answered, as expired on its last
-/// attempt, otherwise dated for the next one.
+/// After the call, by its outcome ([`outcome_names`]) and the retry rule for it (see
+/// [`super::ending`]): answered, the file is finished as completed; not answered, as expired on its last
+/// attempt or when the rule says `never`, otherwise dated for the next one by the rule's delay (the file's
+/// RetryTime without a rule).
 fn conclude<H: Host>(
     visit: &Visit<'_, H>,
+    rules: &VisitRules,
     call: &CallFile,
     attempt: &Attempt,
     result: CallResult,
     uniqueid: String,
 ) -> Outcome {
     let own_mtime = Some(attempt.own_mtime.load(Ordering::SeqCst));
-    let last =
-        LastAttempt { attempts: attempt.number, reason: result.reason, reason_text: result.reason_text, uniqueid };
+    let name = outcome_names::of_attempt(result.answered, result.reason, result.cause.as_ref().map(|c| c.0));
+    let recorded = Recorded {
+        name: name.to_string(),
+        attempt: attempt.number,
+        reason: result.reason,
+        reason_text: result.reason_text.clone(),
+        cause: result.cause.clone(),
+    };
+    let last = LastAttempt {
+        attempts: attempt.number,
+        reason: result.reason,
+        reason_text: result.reason_text,
+        uniqueid: uniqueid.clone(),
+        outcome: Some(recorded.clone()),
+    };
+    let rule = ending::rule_for(visit, rules, call, &recorded.name);
     if result.answered {
         visit.log(Level::Notice, format!("Call completed to {}", attempt.channel));
-        return visit.finish(call, FinalStatus::Completed, own_mtime, last);
+    } else {
+        visit.log(Level::Notice, format!("Call failed to go through, reason ({}) {}", last.reason, last.reason_text));
     }
-    visit.log(Level::Notice, format!("Call failed to go through, reason ({}) {}", last.reason, last.reason_text));
+    let (delay, source) = match rule {
+        // An answered call is finished unless the outcome has a rule of its own.
+        None if result.answered => {
+            visit.attempt_ended(call, &recorded, &uniqueid, None);
+            return visit.finish(call, FinalStatus::Completed, own_mtime, last);
+        }
+        None => (RetryDelay::After(call.retry_time.max(1) as u32), RuleSource::RetryTime),
+        Some(rule) => rule,
+    };
+    let finished = if result.answered { FinalStatus::Completed } else { FinalStatus::Expired };
+    let RetryDelay::After(delay_s) = delay else {
+        visit.log(
+            Level::Notice,
+            format!("Outcome {name} of {}: no further attempt ({source} says {name}:never)", attempt.channel),
+        );
+        visit.attempt_ended(call, &recorded, &uniqueid, Some((RetryDelay::Never, &source, None)));
+        return visit.finish(call, finished, own_mtime, last);
+    };
     if attempt.number > call.max_retries {
-        log_expired(visit.host, &attempt.channel, attempt.number);
-        return visit.finish(call, FinalStatus::Expired, own_mtime, last);
+        if !result.answered {
+            log_expired(visit.host, &attempt.channel, attempt.number);
+        }
+        visit.attempt_ended(call, &recorded, &uniqueid, None);
+        return visit.finish(call, finished, own_mtime, last);
     }
-    record_end(visit, call, attempt)
+    let outcome = record_end(visit, attempt, &recorded, delay_s);
+    if let Outcome::Requeue(due) = outcome {
+        visit.log(
+            Level::Verbose(3),
+            format!("Outcome {name} of {}: next attempt in {delay_s}s ({source})", attempt.channel),
+        );
+        visit.attempt_ended(call, &recorded, &uniqueid, Some((delay, &source, Some(due))));
+    }
+    outcome
 }
 
-/// Record the end of an unanswered attempt with retries left (EndRetry, which dates the file for the next
-/// one); `Outcome::Requeue` at that date.
-fn record_end<H: Host>(visit: &Visit<'_, H>, call: &CallFile, attempt: &Attempt) -> Outcome {
+/// Record the end of an attempt with retries left (EndRetry, which dates the file `delay_s` ahead as
+/// pbx_spool's bookkeeping dates it RetryTime ahead, then the outcome as a comment line);
+/// `Outcome::Requeue` at that date.
+fn record_end<H: Host>(visit: &Visit<'_, H>, attempt: &Attempt, recorded: &Recorded, delay_s: u32) -> Outcome {
     let (path, shown) = (visit.path, visit.shown.as_str());
     let now = bookkeeping::now_ms();
-    match bookkeeping::append_mark(path, Mark::EndRetry, attempt.pid, attempt.number, now, call.retry_time) {
+    let delay_s = i32::try_from(delay_s).unwrap_or(i32::MAX);
+    let line = recorded.line();
+    match bookkeeping::append_mark_noting(path, Mark::EndRetry, attempt.pid, attempt.number, now, delay_s, &line) {
         Ok(due) => Outcome::Requeue(due),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Outcome::Done,
         Err(err) => {

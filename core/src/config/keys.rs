@@ -35,9 +35,10 @@ pub(super) enum Key {
     Watch,
     ScanInterval,
     Node,
+    RetryRules,
 }
 
-pub(super) const KEYS: [(&str, Key); 23] = [
+pub(super) const KEYS: [(&str, Key); 24] = [
     ("first_leg", Key::FirstLeg),
     ("allow", Key::Allow),
     ("deny", Key::Deny),
@@ -61,6 +62,7 @@ pub(super) const KEYS: [(&str, Key); 23] = [
     ("watch", Key::Watch),
     ("scan_interval", Key::ScanInterval),
     ("node", Key::Node),
+    ("retry_rules", Key::RetryRules),
 ];
 
 impl Key {
@@ -237,6 +239,22 @@ impl Key {
                 "This server's name in log lines, AMI events (Node:) and spool show status, on a shared spool.",
                 &[],
                 "the host name".to_string(),
+            ),
+            Key::RetryRules => (
+                "The delay before the next attempt after each outcome: busy:5m, noanswer:1h, unallocated:never.",
+                &[
+                    "Comma-separated outcome:delay pairs; the delay in seconds (300) or with s, m or h (5m, 1h), \
+                     or never, which finishes the file (Status: Expired). Outcomes: answered is never retried; \
+                     busy, congestion, noanswer, hangup, failed, unallocated, rejected, or a name the dialplan \
+                     chooses.",
+                    "Attempts stay within the file's MaxRetries; an outcome without a rule waits the file's \
+                     RetryTime. A campaign's retry_rules come first for its files.",
+                ],
+                if defaults.retry_rules.is_empty() {
+                    "none (RetryTime)".to_string()
+                } else {
+                    defaults.retry_rules.to_string()
+                },
             ),
         };
         KeyDoc { name, synopsis, description, default, repeatable: self.is_repeatable(), value_type: self.value_type() }

@@ -43,6 +43,8 @@ pub struct SpoolConfig {
     pub node: Option<String>,
     /// The other sections, in the order written (see [`crate::campaign`]).
     pub campaigns: Vec<Campaign>,
+    /// The delay after each outcome for files outside campaigns, and for outcomes a campaign has no rule for.
+    pub retry_rules: crate::retry_rules::RetryRules,
 }
 
 /// How new call files are found.
@@ -99,6 +101,7 @@ impl Default for SpoolConfig {
             scan_interval_ms: DEFAULT_SCAN_INTERVAL_MS,
             node: None,
             campaigns: Vec::new(),
+            retry_rules: crate::retry_rules::RetryRules::default(),
         }
     }
 }
