@@ -13,6 +13,7 @@ mod faults;
 mod harness_selftest;
 mod lifecycle;
 mod operability;
+mod outcomes;
 mod parity;
 mod parity_retry;
 mod parity_timing;
