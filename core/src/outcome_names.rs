@@ -17,7 +17,8 @@ pub const BUSY: &str = "busy";
 pub const CONGESTION: &str = "congestion";
 /// It rang (or was dialled) until WaitTime ran out, or the far end reported no answer.
 pub const NOANSWER: &str = "noanswer";
-/// Asterisk reported a hangup before the call was answered.
+/// Asterisk's reason 1: the dial's caller hung up (a spool call has none, so this comes from the dialplan;
+/// a far end hanging up before answer is [`FAILED`]).
 pub const HANGUP: &str = "hangup";
 /// Any other failure (the channel could not be created, the far end hung up without saying why).
 pub const FAILED: &str = "failed";
@@ -32,7 +33,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     (BUSY, "the far end was busy (reason 5; cause 17)"),
     (CONGESTION, "congestion or a temporary failure (reason 8; causes 34, 41, 42)"),
     (NOANSWER, "no answer within WaitTime (reason 3; causes 18, 19)"),
-    (HANGUP, "hung up before answer (reason 1)"),
+    (HANGUP, "the dial's caller hung up (reason 1; never for a spool call, which has no caller)"),
     (FAILED, "any other failure (reason 0)"),
     (UNALLOCATED, "the number does not exist (cause 1, where the cause is known)"),
     (REJECTED, "the call was rejected (cause 21, where the cause is known)"),
