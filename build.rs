@@ -30,6 +30,10 @@ const FUNCTIONS: &[&str] = &[
     "prs_endpoint",
     "pbx_builtin_getvar_helper",
     "prs_hangup_uniqueid",
+    "prs_channels_subscribe",
+    "prs_channels_unsubscribe",
+    "prs_channel_hangup",
+    "ast_cause2str",
     "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
     "prs_xmldoc_has",
@@ -214,6 +218,8 @@ fn generate_bindings(
         "ast_cli_entry__bindgen_ty_1",
         "ast_cli_args",
         "ast_module",
+        "stasis_message",
+        "stasis_subscription",
         "mansession",
         "message",
         "pid_t",
@@ -221,7 +227,17 @@ fn generate_bindings(
     ] {
         builder = builder.allowlist_type(item);
     }
-    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "ast_module", "mansession", "message"] {
+    for item in [
+        "ast_format_cap",
+        "ast_channel",
+        "ast_comment",
+        "ast_config",
+        "ast_module",
+        "mansession",
+        "message",
+        "stasis_message",
+        "stasis_subscription",
+    ] {
         builder = builder.opaque_type(item);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {

@@ -44,6 +44,8 @@ struct Runtime {
     cli: Option<asterisk::cli::Registration>,
     /// The `Spool...` AMI actions, registered after the commands.
     ami: Option<asterisk::ami::Registration>,
+    /// Every channel's updates, for the hangup cause of each attempt; ended after the scheduler thread.
+    causes: Option<asterisk::causes::Subscription>,
 }
 
 impl Runtime {
@@ -51,9 +53,10 @@ impl Runtime {
     /// running handler may take: it looks at the slot), then the thread, then the AMI actions (a running
     /// action holds a reference on the module, so Asterisk does not unload it meanwhile).
     fn shut_down(self) {
-        let Runtime { control: _, thread, outgoing: _, cli, ami } = self;
+        let Runtime { control: _, thread, outgoing: _, cli, ami, causes } = self;
         drop(cli);
         thread.join();
+        drop(causes);
         drop(ami);
     }
 }
@@ -185,6 +188,14 @@ fn load() -> LoadResult {
         }
     };
     control.record_config_read(config_read);
+    let causes = asterisk::causes::Subscription::start();
+    if causes.is_none() {
+        host_log!(
+            Asterisk,
+            Level::Warning,
+            "Unable to follow channel updates: attempts are reported without their hangup cause"
+        );
+    }
     let thread_control = control.clone();
     let outgoing = paths.outgoing.clone();
     let thread = match JoinableThread::spawn(move || {
@@ -197,7 +208,7 @@ fn load() -> LoadResult {
             return LOAD_FAILURE;
         }
     };
-    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None });
+    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None, causes });
     drop(runtime);
     // Registered with the slot unlocked, as they are unregistered; if an unload took the runtime
     // meanwhile, the registrations are dropped (unregistered) here at once.

@@ -54,8 +54,8 @@ const OUTCOME: EventField = EventField {
 };
 const CAUSE: EventField = EventField {
     name: "Cause",
-    text: "The dialled channel's hangup cause (Q.850), where known; absent otherwise (Asterisk's originate \
-           reports only Reason: match Uniqueid with the channel's Hangup event for its Cause).",
+    text: "The dialled channel's hangup cause (Q.850), read from the channel's last update (Asterisk's \
+           originate reports only Reason); absent when the channel ended without one.",
 };
 const CAUSE_TEXT: EventField = EventField { name: "CauseText", text: "The hangup cause in words, with Cause." };
 

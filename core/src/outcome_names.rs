@@ -5,9 +5,9 @@
 //!
 //! Asterisk's `ast_pbx_outgoing_exten`/`_app` hand back only the `reason` (an `AST_CONTROL_*` number):
 //! `pbx_dial_reason` folds the dialled channel's hangup cause into it (busy, congestion, ringing, or 0
-//! for everything else), and the `failed` extension gets the same number as `${REASON}`. So a cause is
-//! known only where a host can tell it ([`crate::host::CallResult::cause`]); the names derived from a
-//! cause apply then. Pure data and text: no I/O, no FFI.
+//! for everything else), and the `failed` extension gets the same number as `${REASON}`. The host reads
+//! the cause where the channel has one ([`crate::host::CallResult::cause`]: the module, from the
+//! channel's own updates); the names derived from a cause apply then. Pure data and text: no I/O, no FFI.
 
 /// An attempt answered (and run to its end).
 pub const ANSWERED: &str = "answered";
@@ -22,9 +22,9 @@ pub const NOANSWER: &str = "noanswer";
 pub const HANGUP: &str = "hangup";
 /// Any other failure (the channel could not be created, the far end hung up without saying why).
 pub const FAILED: &str = "failed";
-/// The number does not exist (hangup cause 1, unallocated number): known only with a cause.
+/// The number does not exist (hangup cause 1, unallocated number): known only from the cause.
 pub const UNALLOCATED: &str = "unallocated";
-/// The far end rejected the call (hangup cause 21, call rejected): known only with a cause.
+/// The far end rejected the call (hangup cause 21, call rejected): known only from the cause.
 pub const REJECTED: &str = "rejected";
 
 /// Every built-in outcome name with what it means, in the order the documentation lists them.
@@ -35,8 +35,8 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     (NOANSWER, "no answer within WaitTime (reason 3; causes 18, 19)"),
     (HANGUP, "the dial's caller hung up (reason 1; never for a spool call, which has no caller)"),
     (FAILED, "any other failure (reason 0)"),
-    (UNALLOCATED, "the number does not exist (cause 1, where the cause is known)"),
-    (REJECTED, "the call was rejected (cause 21, where the cause is known)"),
+    (UNALLOCATED, "the number does not exist (cause 1)"),
+    (REJECTED, "the call was rejected (cause 21)"),
 ];
 
 /// The longest outcome name accepted.

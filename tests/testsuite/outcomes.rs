@@ -29,6 +29,11 @@ exten => s,1,UserEvent(Dialled,File: ${FILE},At: ${STRFTIME(,,%s.%3q)})
 exten => s,1,UserEvent(Dialled,File: ${FILE},At: ${STRFTIME(,,%s.%3q)})
  same => n,Hangup()
 
+; Hangs up with a cause: Local hands it to the dialled channel (;1), whose last update carries it.
+[nosuchnumber]
+exten => s,1,UserEvent(Dialled,File: ${FILE},At: ${STRFTIME(,,%s.%3q)})
+ same => n,Hangup(1)
+
 [answer]
 exten => s,1,Answer()
  same => n,Wait(1)
@@ -45,7 +50,7 @@ fn call(far_end: &str, file: &str, extra: &str) -> String {
     )
 }
 
-const CONF: &str = "[general]\nretry_rules = busy:2, congestion:1, noanswer:3s\n\n\
+const CONF: &str = "[general]\nretry_rules = busy:2, congestion:1, noanswer:3s, unallocated:never\n\n\
                     [stop]\nmatch = stop-*\nretry_rules = busy:never\n";
 
 /// `SpoolAttemptEnded` events of `outgoing/<name>`, in order.
@@ -103,14 +108,18 @@ fn busy_congestion_and_no_answer_are_named_and_retried_after_their_rules_delay()
     assert_spaced(&ast, "busy.call", "busy", 3, 0.0, 2, "busy");
     assert_spaced(&ast, "congestion.call", "congestion", 2, 0.0, 1, "congestion");
     assert_spaced(&ast, "noanswer.call", "noanswer", 2, 2.0, 3, "noanswer");
-    for (name, outcome, reason, attempts) in
-        [("busy.call", "busy", 5, 3), ("congestion.call", "congestion", 8, 2), ("noanswer.call", "noanswer", 3, 2)]
-    {
+    // Asterisk's dial gives the channel it times out cause 19; Busy() and Congestion() reach the dialled
+    // channel as indications, without a cause of its own.
+    for (name, outcome, reason, attempts, cause) in [
+        ("busy.call", "busy", 5, 3, None),
+        ("congestion.call", "congestion", 8, 2, None),
+        ("noanswer.call", "noanswer", 3, 2, Some("19")),
+    ] {
         let finished = expect_finished(&ast, name);
         assert_eq!(finished.get("Status"), Some("Expired"), "{finished}");
         assert_eq!(finished.get("Outcome"), Some(outcome), "{finished}");
         assert_eq!(finished.get("Reason"), Some(reason.to_string().as_str()), "{finished}");
-        assert_eq!(finished.get("Cause"), None, "Asterisk's originate reports no cause: {finished}");
+        assert_eq!(finished.get("Cause"), cause, "{finished}");
         let archived = fs::read_to_string(ast.outgoing_done_dir().join(name)).unwrap();
         let lines: Vec<&str> = archived.lines().filter(|line| line.starts_with("# pbx_spool_rs: Outcome: ")).collect();
         let expected: Vec<String> = (1..=attempts)
@@ -164,4 +173,33 @@ fn never_ends_the_file_and_show_file_tells_the_last_outcome() {
     let archived = fs::read_to_string(ast.outgoing_done_dir().join("answered.call")).unwrap();
     assert!(archived.ends_with("\nStatus: Completed\n"), "{archived}");
     assert!(archived.contains("\n# pbx_spool_rs: Outcome: answered (attempt 1, reason 4: "), "{archived}");
+}
+
+/// A far end that hangs up with cause 1 (unallocated number): the cause is read from the dialled channel's
+/// own updates (Asterisk's originate reports only reason 0), so the outcome is `unallocated`, and
+/// `unallocated:never` ends the file after that one attempt.
+#[test]
+fn a_hangup_cause_names_the_outcome_and_never_ends_the_file() {
+    let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", CONF).start();
+    ast.drop_call_file("gone.call", &call("nosuchnumber", "gone", "MaxRetries: 3\n"));
+    let finished = expect_finished(&ast, "gone.call");
+    assert_eq!(
+        (finished.get("Status"), finished.get("Outcome"), finished.get("Attempts")),
+        (Some("Expired"), Some("unallocated"), Some("1")),
+        "{finished}"
+    );
+    assert_eq!((finished.get("Reason"), finished.get("Cause")), (Some("0"), Some("1")), "{finished}");
+    assert!(
+        finished.get("CauseText").is_some_and(|text| text.to_ascii_lowercase().contains("unallocated")),
+        "{finished}"
+    );
+    let end = &ended(&ast, "gone.call")[0];
+    assert_eq!((end.get("RetryDelay"), end.get("Cause")), (Some("never"), Some("1")), "{end}");
+    let archived = fs::read_to_string(ast.outgoing_done_dir().join("gone.call")).unwrap();
+    assert!(
+        archived.contains("\n# pbx_spool_rs: Outcome: unallocated (attempt 1, reason 0: ")
+            && archived.contains(", cause 1: "),
+        "{archived}"
+    );
+    assert!(archived.ends_with(")\nStatus: Expired\n"), "{archived}");
 }
