@@ -46,7 +46,8 @@ int prs_function_write_escalates(const char *name);
 enum prs_endpoint prs_endpoint(const char *tech, const char *dest);
 /* Hang up the channel whose uniqueid is `uniqueid` (spool cancel ... hangup): 0 done, -1 no such channel. */
 int prs_hangup_uniqueid(const char *uniqueid);
-/* Every channel's snapshot updates (stasis_subscribe on ast_channel_topic_all), delivered to `callback`
+/* Every channel's snapshot updates (stasis_subscribe on ast_channel_topic_all, filtered to that type),
+ * delivered to `callback`
  * (pbx_spool_rs_channel_update); NULL if the subscription failed. Ended by prs_channels_unsubscribe, which
  * returns once the callback will not run again. */
 struct stasis_subscription *prs_channels_subscribe(void (*callback)(void *data, struct stasis_subscription *sub,

@@ -129,7 +129,15 @@ int prs_hangup_uniqueid(const char *uniqueid)
 struct stasis_subscription *prs_channels_subscribe(void (*callback)(void *data, struct stasis_subscription *sub,
 	struct stasis_message *message))
 {
-	return stasis_subscribe(ast_channel_topic_all(), callback, NULL);
+	struct stasis_subscription *sub = stasis_subscribe(ast_channel_topic_all(), callback, NULL);
+
+	if (sub) {
+		/* Only snapshot updates reach the callback, and the subscription's own end (which the join waits for). */
+		stasis_subscription_accept_message_type(sub, ast_channel_snapshot_type());
+		stasis_subscription_accept_message_type(sub, stasis_subscription_change_type());
+		stasis_subscription_set_filter(sub, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	}
+	return sub;
 }
 
 void prs_channels_unsubscribe(struct stasis_subscription *sub)
