@@ -30,6 +30,10 @@ const FUNCTIONS: &[&str] = &[
     "prs_endpoint",
     "pbx_builtin_getvar_helper",
     "prs_hangup_uniqueid",
+    "prs_channels_subscribe",
+    "prs_channels_unsubscribe",
+    "prs_channel_hangup",
+    "ast_cause2str",
     "ast_thread_inhibit_escalations_swap",
     "prs_manager_event",
     "prs_xmldoc_has",
@@ -228,6 +232,8 @@ fn generate_bindings(
         "ast_acf_write_fn_t",
         "ast_str",
         "ast_module",
+        "stasis_message",
+        "stasis_subscription",
         "mansession",
         "message",
         "pid_t",
@@ -247,6 +253,8 @@ fn generate_bindings(
         "ast_string_field_pool",
         "ast_string_field_mgr",
         "ast_str",
+        "stasis_message",
+        "stasis_subscription",
     ] {
         builder = builder.opaque_type(item);
     }

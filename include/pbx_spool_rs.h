@@ -14,6 +14,8 @@ struct ast_config;
 struct ast_custom_function;
 struct ast_format_cap;
 struct ast_variable;
+struct stasis_message;
+struct stasis_subscription;
 
 /* prs_config_load's status */
 enum prs_config_status { PRS_CONFIG_LOADED = 0, PRS_CONFIG_MISSING = 1, PRS_CONFIG_INVALID = 2 };
@@ -45,6 +47,16 @@ int prs_function_write_escalates(const char *name);
 enum prs_endpoint prs_endpoint(const char *tech, const char *dest);
 /* Hang up the channel whose uniqueid is `uniqueid` (spool cancel ... hangup): 0 done, -1 no such channel. */
 int prs_hangup_uniqueid(const char *uniqueid);
+/* Every channel's snapshot updates (stasis_subscribe on ast_channel_topic_all, filtered to that type),
+ * delivered to `callback`
+ * (pbx_spool_rs_channel_update); NULL if the subscription failed. Ended by prs_channels_unsubscribe, which
+ * returns once the callback will not run again. */
+struct stasis_subscription *prs_channels_subscribe(void (*callback)(void *data, struct stasis_subscription *sub,
+	struct stasis_message *message));
+void prs_channels_unsubscribe(struct stasis_subscription *sub);
+/* For a channel snapshot update: its uniqueid, hangup cause and whether the channel is gone (AST_FLAG_DEAD),
+ * and 1; 0 for any other message. The uniqueid stays valid while the message is. */
+int prs_channel_hangup(struct stasis_message *message, const char **uniqueid, int *cause, int *gone);
 /* asterisk.conf [options] live_dangerously, read from the file Asterisk was started with. */
 int prs_live_dangerously(void);
 /* manager_event(category, event, "%s", body); body is "Key: value\r\n" lines. */

@@ -46,6 +46,8 @@ struct Runtime {
     ami: Option<asterisk::ami::Registration>,
     /// The dialplan function `SPOOL()`, registered last.
     function: Option<asterisk::function::Registration>,
+    /// Every channel's updates, for the hangup cause of each attempt; ended after the scheduler thread.
+    causes: Option<asterisk::causes::Subscription>,
 }
 
 impl Runtime {
@@ -54,10 +56,11 @@ impl Runtime {
     /// (a running action or function holds a reference on the module, so Asterisk does not unload it
     /// meanwhile).
     fn shut_down(self) {
-        let Runtime { control: _, thread, outgoing: _, cli, ami, function } = self;
+        let Runtime { control: _, thread, outgoing: _, cli, ami, function, causes } = self;
         drop(function);
         drop(cli);
         thread.join();
+        drop(causes);
         drop(ami);
     }
 }
@@ -243,6 +246,14 @@ fn load() -> LoadResult {
         }
     };
     control.record_config_read(config_read);
+    let causes = asterisk::causes::Subscription::start();
+    if causes.is_none() {
+        host_log!(
+            Asterisk,
+            Level::Warning,
+            "Unable to follow channel updates: attempts are reported without their hangup cause"
+        );
+    }
     let thread_control = control.clone();
     let outgoing = paths.outgoing.clone();
     let thread = match JoinableThread::spawn(move || {
@@ -255,7 +266,7 @@ fn load() -> LoadResult {
             return LOAD_FAILURE;
         }
     };
-    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None, function: None });
+    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None, function: None, causes });
     drop(runtime);
     // Registered with the slot unlocked, as they are unregistered; if an unload took the runtime
     // meanwhile, the registrations are dropped (unregistered) here at once.

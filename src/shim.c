@@ -18,6 +18,8 @@
 #include "asterisk/cli.h"
 #include "asterisk/devicestate.h"
 #include "asterisk/config.h"
+#include "asterisk/stasis.h"
+#include "asterisk/stasis_channels.h"
 #include "asterisk/manager.h"
 #include "asterisk/paths.h"
 #include "asterisk/pbx.h"
@@ -122,6 +124,39 @@ int prs_hangup_uniqueid(const char *uniqueid)
 	ast_softhangup(chan, AST_SOFTHANGUP_EXPLICIT);
 	ast_channel_unref(chan);
 	return 0;
+}
+
+struct stasis_subscription *prs_channels_subscribe(void (*callback)(void *data, struct stasis_subscription *sub,
+	struct stasis_message *message))
+{
+	struct stasis_subscription *sub = stasis_subscribe(ast_channel_topic_all(), callback, NULL);
+
+	if (sub) {
+		/* Only snapshot updates reach the callback, and the subscription's own end (which the join waits for). */
+		stasis_subscription_accept_message_type(sub, ast_channel_snapshot_type());
+		stasis_subscription_accept_message_type(sub, stasis_subscription_change_type());
+		stasis_subscription_set_filter(sub, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	}
+	return sub;
+}
+
+void prs_channels_unsubscribe(struct stasis_subscription *sub)
+{
+	stasis_unsubscribe_and_join(sub);
+}
+
+int prs_channel_hangup(struct stasis_message *message, const char **uniqueid, int *cause, int *gone)
+{
+	struct ast_channel_snapshot_update *update;
+
+	if (stasis_message_type(message) != ast_channel_snapshot_type()) {
+		return 0;
+	}
+	update = stasis_message_data(message);
+	*uniqueid = update->new_snapshot->base->uniqueid;
+	*cause = update->new_snapshot->hangup->cause;
+	*gone = ast_test_flag(&update->new_snapshot->flags, AST_FLAG_DEAD) ? 1 : 0;
+	return 1;
 }
 
 int prs_live_dangerously(void)

@@ -82,7 +82,23 @@ pub fn append_mark(
     stamp_ms: Millis,
     retry_time_s: i32,
 ) -> io::Result<Millis> {
-    let line = mark_line(mark, pid, retries, stamp_ms.div_euclid(1000));
+    append_mark_noting(path, mark, pid, retries, stamp_ms, retry_time_s, "")
+}
+
+/// [`append_mark`], with `note` (whole lines pbx_spool skips, such as `# ...` comments) written right
+/// after the bookkeeping line in the same append, before the times are set: the mtime stays the one
+/// the bookkeeping gives.
+pub fn append_mark_noting(
+    path: &Path,
+    mark: Mark,
+    pid: i64,
+    retries: i32,
+    stamp_ms: Millis,
+    retry_time_s: i32,
+    note: &str,
+) -> io::Result<Millis> {
+    let mut line = mark_line(mark, pid, retries, stamp_ms.div_euclid(1000));
+    line.push_str(note);
     let mut file = OpenOptions::new()
         .append(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)

@@ -33,6 +33,8 @@ pub struct Campaign {
     pub timezone: Option<String>,
     /// Its own do-not-call lists, besides `[general]`'s (see [`crate::dnc`]).
     pub dnc: Vec<String>,
+    /// The delay after each outcome for this campaign's files, before `[general]`'s rules.
+    pub retry_rules: crate::retry_rules::RetryRules,
 }
 
 impl Campaign {
@@ -46,6 +48,7 @@ impl Campaign {
             hours: None,
             timezone: None,
             dnc: Vec::new(),
+            retry_rules: crate::retry_rules::RetryRules::default(),
         }
     }
 
@@ -83,6 +86,9 @@ impl Campaign {
         }
         if !self.dnc.is_empty() {
             parts.push(format!("dnc {}", self.dnc.join(" ")));
+        }
+        if !self.retry_rules.is_empty() {
+            parts.push(format!("retry_rules {}", self.retry_rules));
         }
         parts.join("; ")
     }
@@ -161,6 +167,16 @@ pub const CAMPAIGN_KEYS: &[CampaignKey] = &[
         repeatable: true,
         example: "/etc/asterisk/dnc-sales.txt",
     },
+    CampaignKey {
+        name: "retry_rules",
+        synopsis: "The delay before the next attempt after each outcome, for this campaign's files.",
+        description: &[
+            "As [general]'s retry_rules (busy:5m, noanswer:1h, unallocated:never), which still apply to the \
+             outcomes this line does not name.",
+        ],
+        repeatable: false,
+        example: "busy:300, noanswer:1h, unallocated:never",
+    },
 ];
 
 /// One key of a campaign's section, documented.
@@ -183,6 +199,7 @@ impl CampaignKey {
             "maxrate" => fresh.max_rate.unwrap_or(0.0).to_string(),
             "hours" if fresh.hours.is_none() => "at any time".to_string(),
             "timezone" => fresh.timezone.unwrap_or_else(|| "the system's zone".to_string()),
+            "retry_rules" if fresh.retry_rules.is_empty() => "[general]'s retry_rules".to_string(),
             _ => "none".to_string(),
         }
     }
@@ -240,6 +257,7 @@ pub fn apply(campaign: &mut Campaign, key: &str, value: &str) -> Result<bool, St
             check_zone_name(value)?;
             campaign.timezone = Some(value.to_string());
         }
+        "retry_rules" => campaign.retry_rules = crate::retry_rules::RetryRules::parse(value)?,
         _ => return Ok(false),
     }
     Ok(true)

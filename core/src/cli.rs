@@ -325,7 +325,9 @@ fn examine_with<H: Host>(
         (None, Err(refusal)) => Verdict::Refused(refusal.lines.join("; ")),
         (None, Ok(())) => Verdict::Placed,
     };
-    Ok(report::call_file(&shown, &parsed.call, &parsed.diagnostics, &notes, &verdict))
+    let mut text = report::call_file(&shown, &parsed.call, &parsed.diagnostics, &notes, &verdict);
+    text.push_str(&report::outcomes(&crate::outcome_names::recorded_in(&bytes)));
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -55,6 +55,19 @@ const MAX_RETRIES: EventField = EventField {
     text: "The call file's MaxRetries: how many retries it allows after the first attempt.",
 };
 
+const OUTCOME: EventField = EventField {
+    name: "Outcome",
+    text: "The attempt's outcome: answered, busy, congestion, noanswer, hangup or failed (from Reason), \
+           unallocated or rejected (from Cause, where known), or the word the call's dialplan wrote with \
+           Set(SPOOL(outcome)=word).",
+};
+const CAUSE: EventField = EventField {
+    name: "Cause",
+    text: "The dialled channel's hangup cause (Q.850), read from the channel's last update (Asterisk's \
+           originate reports only Reason); absent when the channel ended without one.",
+};
+const CAUSE_TEXT: EventField = EventField { name: "CauseText", text: "The hangup cause in words, with Cause." };
+
 /// The events, in the order the documentation lists them.
 pub const AMI_EVENTS: &[AmiEvent] = &[
     AmiEvent {
@@ -105,14 +118,55 @@ pub const AMI_EVENTS: &[AmiEvent] = &[
             EventField { name: "ReasonText", text: "The same outcome, or why the file was refused, in words." },
             UNIQUEID,
             EventField { name: "Linkedid", text: "The linkedid of the call's channel (its Uniqueid)." },
+            OUTCOME,
+            CAUSE,
+            CAUSE_TEXT,
             CAMPAIGN,
             TAG,
             NODE,
+        ],
+    },
+    AmiEvent {
+        name: "SpoolAttemptEnded",
+        class: "EVENT_FLAG_CALL",
+        synopsis: "Raised when one attempt of a call file has ended, with its outcome and what follows.",
+        description: &[
+            "Sent once per attempt placed, after its end is recorded in the file (EndRetry and the file's new \
+             date) and before SpoolFinished when it was the last.",
+        ],
+        fields: &[
+            FILE,
+            EventField { name: "Channel", text: "The channel dialled (the file's Channel)." },
+            EventField { name: "Attempt", text: "This attempt's number, 1 for the first." },
+            MAX_RETRIES,
+            OUTCOME,
             EventField {
-                name: "Outcome",
-                text: "The last attempt's outcome as its dialplan recorded it with Set(SPOOL(outcome)=word); only \
-                       when it did.",
+                name: "Reason",
+                text: "Asterisk's reason for the attempt (an AST_CONTROL number: 4 answered, 5 busy, 8 \
+                       congestion, 3 no answer, 1 hangup, 0 failed).",
             },
+            EventField { name: "ReasonText", text: "The reason in words." },
+            CAUSE,
+            CAUSE_TEXT,
+            UNIQUEID,
+            EventField {
+                name: "RetryDelay",
+                text: "Seconds until the next attempt; never when a retry rule finishes the file for this \
+                       outcome; none when this was the last attempt (answered, or MaxRetries reached).",
+            },
+            EventField {
+                name: "RetryRule",
+                text: "Where RetryDelay comes from: [<campaign>] retry_rules, [general] retry_rules, or RetryTime \
+                       (the call file's own).",
+            },
+            EventField {
+                name: "NextAttempt",
+                text: "When the next attempt is due (the file's new mtime), in seconds since the epoch with \
+                       milliseconds; a campaign's calling hours may hold it later.",
+            },
+            CAMPAIGN,
+            TAG,
+            NODE,
         ],
     },
     AmiEvent {

@@ -31,6 +31,9 @@ pub struct CallResult {
     /// Asterisk's `reason` (AST_CONTROL_* / hangup cause family, see `ast_channel_reason2str`).
     pub reason: i32,
     pub reason_text: String,
+    /// The dialled channel's hangup cause (Q.850) and its text, where the host can tell it (Asterisk's
+    /// originate API folds it into `reason`; see [`crate::outcome_names`]).
+    pub cause: Option<(i32, String)>,
 }
 
 /// The host the spooler runs in. Implementations must be callable from any thread.

@@ -11,6 +11,7 @@
 //!   on this host), [`campaign`] (its campaign sections) and [`hours`]
 //!   (calling windows in a time zone; jiff, on the scheduler thread only);
 //! - pbx_spool's rules on disk: [`bookkeeping`] (retry lines, mtimes, archive), [`attempt`] (one visit),
+//!   [`outcome_names`] (an attempt's outcome as a name), [`retry_rules`] (the delay after each outcome),
 //!   [`claim`] (the lock that makes a visit exclusive on a shared spool);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
@@ -46,9 +47,11 @@ pub mod functions;
 pub mod host;
 pub mod hours;
 pub mod os;
+pub mod outcome_names;
 pub mod parser_check;
 pub mod policy;
 pub mod report;
+pub mod retry_rules;
 pub mod runtime_slot;
 pub mod scheduler;
 pub mod settings;

@@ -289,9 +289,32 @@ pub fn call_file(
     out
 }
 
+/// The outcomes recorded in a call file (see [`crate::outcome_names::recorded_in`]), one line each, for
+/// `spool show file` and `spool check`; empty when it holds none.
+pub fn outcomes(recorded: &[(String, i32, String)]) -> String {
+    let mut out = String::new();
+    for (_, _, written) in recorded {
+        let _ = writeln!(out, "Outcome:     {written}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_recorded_in_a_file_are_listed_one_a_line() {
+        let text =
+            b"Channel: Local/1@c\n\nEndRetry: 1 1 (5)\n# pbx_spool_rs: Outcome: busy (attempt 1, reason 5: Busy)\n\
+                     \nEndRetry: 1 2 (9)\n# pbx_spool_rs: Outcome: voicemail (attempt 2, reason 4: Answered)\n";
+        let listed = outcomes(&crate::outcome_names::recorded_in(text));
+        assert_eq!(
+            listed,
+            "Outcome:     busy (attempt 1, reason 5: Busy)\nOutcome:     voicemail (attempt 2, reason 4: Answered)\n"
+        );
+        assert_eq!(outcomes(&[]), "");
+    }
 
     #[test]
     fn due_in_is_human() {

@@ -50,6 +50,7 @@ pub fn spool_settings(config: &SpoolConfig, host: &HostFacts) -> (SpoolSettings,
         node: config.shared.then(|| Arc::from(config.node.clone().unwrap_or_default().as_str())),
         campaigns: campaigns.clone(),
         dnc,
+        retry_rules: Arc::new(config.retry_rules.clone()),
     };
     let settings = SpoolSettings {
         rules: Arc::new(rules),

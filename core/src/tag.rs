@@ -132,7 +132,7 @@ mod tests {
         for answer in [true, false] {
             let (events, warned) = visit_events("tag-events", "Set: __SPOOL_TAG=crm-42\n", answer);
             let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
-            assert_eq!(names, ["SpoolAttempt", "SpoolFinished"], "answered {answer}");
+            assert_eq!(names, ["SpoolAttempt", "SpoolAttemptEnded", "SpoolFinished"], "answered {answer}");
             for (name, fields) in &events {
                 assert_eq!(field(fields, "Tag"), Some("crm-42"), "{name}");
                 let keys: Vec<&str> = fields.iter().map(|(key, _)| key.as_str()).collect();
@@ -149,7 +149,7 @@ mod tests {
         assert!(!warned);
         let long = "x".repeat(MAX_TAG_BYTES + 1);
         let (events, warned) = visit_events("tag-bad", &format!("Set: SPOOL_TAG={long}\n"), true);
-        assert_eq!(events.len(), 2, "the call is placed as written");
+        assert_eq!(events.len(), 3, "the call is placed as written");
         assert!(events.iter().all(|(_, fields)| field(fields, "Tag") == Some("")));
         assert!(warned, "the admin is told why the tag is not used");
     }

@@ -38,11 +38,11 @@ pub struct Recorded {
 }
 
 pub fn answered() -> CallResult {
-    CallResult { answered: true, reason: 4, reason_text: "Remote end has answered".into() }
+    CallResult { answered: true, reason: 4, reason_text: "Remote end has answered".into(), cause: None }
 }
 
 pub fn busy() -> CallResult {
-    CallResult { answered: false, reason: 5, reason_text: "Remote end is busy".into() }
+    CallResult { answered: false, reason: 5, reason_text: "Remote end is busy".into(), cause: None }
 }
 
 impl FakeHost {

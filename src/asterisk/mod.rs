@@ -5,6 +5,7 @@
 //! module calls into Asterisk; no logic here.
 
 pub(crate) mod ami;
+pub(crate) mod causes;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod function;

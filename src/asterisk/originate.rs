@@ -12,6 +12,10 @@ use pbx_spool_core::host::{CallResult, Level, Origin};
 /// Wait until the call has finished, as pbx_spool does ("2 /* wait to finish */").
 const WAIT_COMPLETE: libc::c_int = sys::ast_pbx_outgoing_sync::AST_OUTGOING_WAIT_COMPLETE as libc::c_int;
 
+/// How long an unanswered attempt waits for its channel's last update (delivered on Asterisk's stasis
+/// thread just after the dial returns) before its outcome is decided without a cause.
+const CAUSE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The slin capabilities plus the file's `Codecs:` lines; released on drop.
 struct FormatCaps(*mut sys::ast_format_cap);
 
@@ -109,7 +113,7 @@ impl Drop for EscalationsInhibited {
 
 /// Place one attempt and block until it has completed.
 pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult {
-    let failed = |reason: i32| CallResult { answered: false, reason, reason_text: reason_text(reason) };
+    let failed = |reason: i32| CallResult { answered: false, reason, reason_text: reason_text(reason), cause: None };
     let Some(caps) = FormatCaps::for_call(call) else {
         return failed(0);
     };
@@ -125,6 +129,8 @@ pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult
     let uniqueid = c_string(uniqueid);
     let assigned = sys::ast_assigned_ids { uniqueid: uniqueid.as_ptr(), uniqueid2: ptr::null() };
     let mut reason: i32 = 0;
+    // Watched from before the dial, so no update of the attempt's channel is missed.
+    let watch = super::causes::Watch::start(uniqueid.to_str().unwrap_or_default());
     let res = if call.is_application() {
         // The application is the call file's, so it runs without escalations; the dialplan (the
         // Context/Extension form below, and the Local channels an application dials, which run on
@@ -187,7 +193,11 @@ pub(crate) fn place(call: &CallFile, attempt: i32, uniqueid: &str) -> CallResult
     // unbind it so later log lines from this worker are not attributed to that call.
     // SAFETY: clears this thread's callid association, if any; harmless when there is none.
     unsafe { sys::ast_callid_threadassoc_remove() };
-    CallResult { answered: res == 0, reason, reason_text: reason_text(reason) }
+    // Asterisk's dial folds the channel's hangup cause into `reason`; the channel's own updates tell it.
+    // Only an unanswered attempt's cause names its outcome, so only that one is waited for.
+    let answered = res == 0;
+    let cause = if answered { None } else { watch.cause(CAUSE_PATIENCE) };
+    CallResult { answered, reason, reason_text: reason_text(reason), cause }
 }
 
 fn reason_text(reason: i32) -> String {

@@ -81,7 +81,7 @@ fn the_placed_channel_reads_its_file_attempt_tag_and_retries_left() {
     assert_eq!(read.get("Campaign"), Some("[]"), "outside campaigns: {read}");
     let finished = expect_finished(&ast, "reads.call");
     assert_eq!(finished.get("Status"), Some("Completed"), "{finished}");
-    assert_eq!(finished.get("Outcome"), None, "nothing written, no outcome: {finished}");
+    assert_eq!(finished.get("Outcome"), Some("answered"), "nothing written: Asterisk's outcome: {finished}");
     assert!(events(&ast, spool_event(&ast, "SpoolSteered", "reads.call")).is_empty(), "reads steer nothing");
     assert!(ast.log_lines_with(&["SPOOL("]).is_empty(), "{}", ast.diagnostics());
 }
@@ -130,7 +130,8 @@ fn an_answered_call_asking_for_a_retry_is_dialled_again_two_seconds_later() {
     );
     let archived = fs::read_to_string(ast.outgoing_done_dir().join("amd.call")).expect("archived");
     assert!(archived.contains("\nEndRetry: "), "the requeued attempt ended with EndRetry:\n{archived}");
-    assert!(archived.ends_with("# pbx_spool_rs: dialplan outcome: human\nStatus: Completed\n"), "{archived}");
+    assert!(archived.contains("# pbx_spool_rs: Outcome: human (attempt 2, "), "{archived}");
+    assert!(archived.ends_with(", set by the dialplan)\nStatus: Completed\n"), "{archived}");
     assert_eq!(ast.log_lines_with(&["Call completed to Local/s@answer"]).len(), 1, "{}", ast.diagnostics());
 }
 
@@ -149,7 +150,8 @@ fn retry_never_finishes_the_file_after_one_attempt() {
     let steered = ast.expect_event("SpoolSteered", SOON, spool_event(&ast, "SpoolSteered", "never.call"));
     assert_eq!(steered.get("Retry"), Some("never"), "{steered}");
     let archived = fs::read_to_string(ast.outgoing_done_dir().join("never.call")).expect("archived");
-    assert!(archived.ends_with("# pbx_spool_rs: dialplan outcome: do-not-call\nStatus: Completed\n"), "{archived}");
+    assert!(archived.contains("# pbx_spool_rs: Outcome: do-not-call (attempt 1, "), "{archived}");
+    assert!(archived.ends_with(", set by the dialplan)\nStatus: Completed\n"), "{archived}");
     ast.expect_log("asked for no further attempt", SOON);
 }
 
@@ -198,7 +200,7 @@ fn other_channels_get_a_warning_and_change_nothing() {
     assert_eq!(stolen.get("Result"), Some(""), "the ;2 half reads nothing: {stolen}");
     let finished = expect_finished(&ast, "steal.call");
     assert_eq!(finished.get("Status"), Some("Completed"), "{finished}");
-    assert_eq!(finished.get("Outcome"), None, "the ;2 half's write changed nothing: {finished}");
+    assert_eq!(finished.get("Outcome"), Some("answered"), "the ;2 half's write changed nothing: {finished}");
     let warnings = ast.expect_log_lines(
         &["WARNING", "SPOOL(outcome) on channel Local/s@steal-", ";2 ", "not a call the spool placed"],
         1,

@@ -17,6 +17,7 @@ mod faults;
 mod harness_selftest;
 mod lifecycle;
 mod operability;
+mod outcomes;
 mod packaging;
 mod parity;
 mod parity_retry;

@@ -8,8 +8,8 @@
 //! This root holds what the scheduler hands a visit and learns from it; the work is split by job:
 //! `visit.rs` (the entry: stock spooler, claim, the visit's context), `phases.rs` (the visit proper, phase
 //! by phase), `preflight.rs` (the checks before dialling, shared with `spool check`), `do_not_call.rs` (the
-//! do-not-call lists, checked before every attempt) and `outcome.rs`
-//! (how a visit ends, and kept files).
+//! do-not-call lists, checked before every attempt), `ending.rs` (the retry rule for an attempt's outcome,
+//! and `SpoolAttemptEnded`) and `outcome.rs` (how a visit ends, and kept files).
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::bookkeeping::Millis;
 use crate::policy::Policy;
 
 mod do_not_call;
+mod ending;
 mod outcome;
 mod phases;
 mod preflight;
@@ -51,6 +52,8 @@ pub struct VisitRules {
     pub campaigns: Arc<Vec<crate::campaign::Campaign>>,
     /// The do-not-call lists, `[general]`'s and each campaign's (in `campaigns`' order).
     pub dnc: Arc<crate::dnc::DncLists>,
+    /// `[general]`'s retry rules (a campaign's own come first, see [`crate::retry_rules::choose`]).
+    pub retry_rules: Arc<crate::retry_rules::RetryRules>,
 }
 
 impl Default for VisitRules {
@@ -63,6 +66,7 @@ impl Default for VisitRules {
             node: None,
             campaigns: Arc::default(),
             dnc: Arc::default(),
+            retry_rules: Arc::default(),
         }
     }
 }
@@ -103,5 +107,7 @@ fn is_transient(err: &std::io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR))
 }
 
+#[cfg(test)]
+mod ending_tests;
 #[cfg(test)]
 mod tests;

@@ -114,8 +114,9 @@ pub(super) struct LastAttempt {
     pub(super) reason: i32,
     pub(super) reason_text: String,
     pub(super) uniqueid: String,
-    /// What the attempt's dialplan wrote to `SPOOL(outcome)`, if anything (see [`crate::steering`]).
-    pub(super) dialplan_outcome: Option<String>,
+    /// Its outcome, when it was placed (the dialplan's `SPOOL(outcome)` word where it wrote one): in
+    /// `SpoolFinished` and the archived copy.
+    pub(super) outcome: Option<crate::outcome_names::Recorded>,
 }
 
 impl<H: Host> Visit<'_, H> {
@@ -127,13 +128,12 @@ impl<H: Host> Visit<'_, H> {
         own_mtime: Option<Millis>,
         last: LastAttempt,
     ) -> Outcome {
-        // The dialplan's outcome goes into the archived copy as a comment line.
-        let notes: Vec<String> =
-            last.dialplan_outcome.iter().map(|word| format!("pbx_spool_rs: dialplan outcome: {word}")).collect();
+        let notes: Vec<String> = last.outcome.iter().map(crate::outcome_names::Recorded::note).collect();
         self.finish_noting(call, status, own_mtime, last, &notes)
     }
 
-    /// [`Visit::finish`], with `notes` written into the archived copy (see
+    /// [`Visit::finish`], with `notes` written into the archived copy (the last attempt's outcome, why a
+    /// file was refused; see
     /// [`bookkeeping::remove_from_queue_noting`]).
     fn finish_noting(
         &self,
@@ -218,13 +218,17 @@ impl<H: Host> Visit<'_, H> {
             ("Uniqueid", last.uniqueid.clone()),
             ("Linkedid", last.uniqueid),
         ];
+        if let Some(outcome) = last.outcome {
+            fields.push(("Outcome", outcome.name));
+            if let Some((cause, cause_text)) = outcome.cause {
+                fields.push(("Cause", cause.to_string()));
+                fields.push(("CauseText", cause_text));
+            }
+        }
         if let Some(campaign) = self.campaign(call) {
             fields.push(("Campaign", campaign));
         }
         fields.push(("Tag", crate::tag::of(call)));
-        if let Some(word) = last.dialplan_outcome {
-            fields.push(("Outcome", word));
-        }
         self.event("SpoolFinished", fields);
         outcome
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::do_not_call::refuse_if_do_not_call;
+use super::ending;
 use super::outcome::{FinalStatus, LastAttempt, Outcome};
 use super::visit::Visit;
 use super::{is_transient, preflight, AttemptStart, VisitRules, TRANSIENT_RETRY_MS};
@@ -17,6 +18,8 @@ use crate::callfile::{self, CallFile, Severity};
 use crate::host::{CallResult, Host, Level};
 use crate::host_log;
 use crate::os::Identity;
+use crate::outcome_names::{self, Recorded};
+use crate::retry_rules::{RetryDelay, RuleSource};
 use crate::steering::{AttemptFacts, DialplanSteering, RetryRequest};
 
 /// The visit proper, claimed when the spool is shared: one phase after the other, each handing the next
@@ -42,7 +45,7 @@ pub(super) fn visit_file<H: Host>(
     let in_flight = visit.steering.enter(&uniqueid, facts);
     let result = visit.host.place_call(&call, attempt.number, &uniqueid);
     let steering = in_flight.finish();
-    Ok(conclude(visit, &call, &attempt, result, uniqueid, steering))
+    Ok(conclude(visit, rules, &call, &attempt, result, uniqueid, steering))
 }
 
 /// Read the file (no symlinks, no FIFOs, at most `max_file_size`); `Err` is what becomes of one that
@@ -253,11 +256,14 @@ fn announce<H: Host>(
     uniqueid
 }
 
-/// After the call: what its dialplan asked through `SPOOL()` first (see [`steer`]); then, answered, the
-/// file is finished as completed; not answered, as expired on its last attempt, otherwise dated for the
-/// next one.
+/// After the call: what its dialplan asked through `SPOOL()` first (see [`steer`]); then by its outcome
+/// (the dialplan's `SPOOL(outcome)` word, else the one [`outcome_names`] reads from Asterisk's reason and
+/// cause) and the retry rule for it (see [`super::ending`]): answered, the file is finished as completed
+/// unless the outcome has a rule of its own; not answered, as expired on its last attempt or when the rule
+/// says `never`, otherwise dated for the next one by the rule's delay (the file's RetryTime without one).
 fn conclude<H: Host>(
     visit: &Visit<'_, H>,
+    rules: &VisitRules,
     call: &CallFile,
     attempt: &Attempt,
     result: CallResult,
@@ -265,27 +271,67 @@ fn conclude<H: Host>(
     steering: DialplanSteering,
 ) -> Outcome {
     let own_mtime = Some(attempt.own_mtime.load(Ordering::SeqCst));
+    let asterisks = outcome_names::of_attempt(result.answered, result.reason, result.cause.as_ref().map(|c| c.0));
+    let recorded = Recorded {
+        name: steering.outcome.clone().unwrap_or_else(|| asterisks.to_string()),
+        attempt: attempt.number,
+        reason: result.reason,
+        reason_text: result.reason_text.clone(),
+        cause: result.cause.clone(),
+        set_by_dialplan: steering.outcome.is_some(),
+    };
+    let name = recorded.name.clone();
     let last = LastAttempt {
         attempts: attempt.number,
         reason: result.reason,
         reason_text: result.reason_text,
-        uniqueid,
-        dialplan_outcome: steering.outcome.clone(),
+        uniqueid: uniqueid.clone(),
+        outcome: Some(recorded.clone()),
     };
-    let last = match steer(visit, call, attempt, &steering, result.answered, last) {
+    let last = match steer(visit, call, attempt, &steering, &recorded, result.answered, last) {
         Ok(last) => last,
         Err(steered) => return steered,
     };
+    let rule = ending::rule_for(visit, rules, call, &recorded.name);
     if result.answered {
         visit.log(Level::Notice, format!("Call completed to {}", attempt.channel));
-        return visit.finish(call, FinalStatus::Completed, own_mtime, last);
+    } else {
+        visit.log(Level::Notice, format!("Call failed to go through, reason ({}) {}", last.reason, last.reason_text));
     }
-    visit.log(Level::Notice, format!("Call failed to go through, reason ({}) {}", last.reason, last.reason_text));
+    let (delay, source) = match rule {
+        // An answered call is finished unless the outcome has a rule of its own.
+        None if result.answered => {
+            visit.attempt_ended(call, &recorded, &uniqueid, None);
+            return visit.finish(call, FinalStatus::Completed, own_mtime, last);
+        }
+        None => (RetryDelay::After(call.retry_time.max(1) as u32), RuleSource::RetryTime),
+        Some(rule) => rule,
+    };
+    let finished = if result.answered { FinalStatus::Completed } else { FinalStatus::Expired };
+    let RetryDelay::After(delay_s) = delay else {
+        visit.log(
+            Level::Notice,
+            format!("Outcome {name} of {}: no further attempt ({source} says {name}:never)", attempt.channel),
+        );
+        visit.attempt_ended(call, &recorded, &uniqueid, Some((RetryDelay::Never, &source, None)));
+        return visit.finish(call, finished, own_mtime, last);
+    };
     if attempt.number > call.max_retries {
-        log_expired(visit.host, &attempt.channel, attempt.number);
-        return visit.finish(call, FinalStatus::Expired, own_mtime, last);
+        if !result.answered {
+            log_expired(visit.host, &attempt.channel, attempt.number);
+        }
+        visit.attempt_ended(call, &recorded, &uniqueid, None);
+        return visit.finish(call, finished, own_mtime, last);
     }
-    record_end(visit, call, attempt, None)
+    let outcome = record_end(visit, attempt, &recorded, NextAttempt::After(delay_s));
+    if let Outcome::Requeue(due) = outcome {
+        visit.log(
+            Level::Verbose(3),
+            format!("Outcome {name} of {}: next attempt in {delay_s}s ({source})", attempt.channel),
+        );
+        visit.attempt_ended(call, &recorded, &uniqueid, Some((delay, &source, Some(due))));
+    }
+    outcome
 }
 
 /// What the attempt's dialplan asked through `SPOOL()`, applied before pbx_spool's rules:
@@ -301,6 +347,7 @@ fn steer<H: Host>(
     call: &CallFile,
     attempt: &Attempt,
     steering: &DialplanSteering,
+    recorded: &Recorded,
     answered: bool,
     last: LastAttempt,
 ) -> Result<LastAttempt, Outcome> {
@@ -355,12 +402,16 @@ fn steer<H: Host>(
                 ),
             );
             // Announced once the file is dated, so a dialer that looks at it then sees the new date.
-            let requeued = record_end(visit, call, attempt, Some(due));
+            let requeued = record_end(visit, attempt, recorded, NextAttempt::At(due));
             let dated = match requeued {
                 Outcome::Requeue(due) => Some(due),
                 _ => None,
             };
             visit.event("SpoolSteered", fields(dated));
+            if let Some(dated) = dated {
+                let delay = RetryDelay::After(u32::try_from((dated - ended).max(0) / 1000).unwrap_or(u32::MAX));
+                visit.attempt_ended(call, recorded, &last.uniqueid, Some((delay, &RuleSource::Dialplan, Some(dated))));
+            }
             Err(requeued)
         }
         None => {
@@ -369,6 +420,7 @@ fn steer<H: Host>(
                 format!("The dialplan of {} asked for no further attempt of {shown}", attempt.channel),
             );
             visit.event("SpoolSteered", fields(None));
+            visit.attempt_ended(call, recorded, &last.uniqueid, Some((RetryDelay::Never, &RuleSource::Dialplan, None)));
             let own_mtime = Some(attempt.own_mtime.load(Ordering::SeqCst));
             let status = if answered { FinalStatus::Completed } else { FinalStatus::Expired };
             Err(visit.finish(call, status, own_mtime, last))
@@ -376,15 +428,30 @@ fn steer<H: Host>(
     }
 }
 
-/// Record the end of an attempt with retries left (EndRetry, which dates the file for the next one: at
-/// `due` when the dialplan asked for it, else RetryTime from now); `Outcome::Requeue` at that date.
-fn record_end<H: Host>(visit: &Visit<'_, H>, call: &CallFile, attempt: &Attempt, due: Option<Millis>) -> Outcome {
+/// When the next attempt of a file is due.
+#[derive(Debug, Clone, Copy)]
+enum NextAttempt {
+    /// This many seconds from now, written as pbx_spool's bookkeeping writes RetryTime.
+    After(u32),
+    /// At this time: the dialplan's `SPOOL(retry_at)` or `SPOOL(retry)`.
+    At(Millis),
+}
+
+/// Record the end of an attempt with retries left: EndRetry, which dates the file for the next one as
+/// pbx_spool's bookkeeping dates it RetryTime ahead (at `At`'s time exactly when the dialplan asked for
+/// one), then the outcome as a comment line; `Outcome::Requeue` at that date.
+fn record_end<H: Host>(visit: &Visit<'_, H>, attempt: &Attempt, recorded: &Recorded, next: NextAttempt) -> Outcome {
     let (path, shown) = (visit.path, visit.shown.as_str());
     let now = bookkeeping::now_ms();
-    let dated = bookkeeping::append_mark(path, Mark::EndRetry, attempt.pid, attempt.number, now, call.retry_time)
-        .and_then(|retry_due| match due {
-            Some(due) => bookkeeping::set_times(path, now, due).map(|()| due),
-            None => Ok(retry_due),
+    let delay_s = match next {
+        NextAttempt::After(delay_s) => i32::try_from(delay_s).unwrap_or(i32::MAX),
+        NextAttempt::At(due) => i32::try_from((due - now).max(0) / 1000).unwrap_or(i32::MAX),
+    };
+    let line = recorded.line();
+    let dated = bookkeeping::append_mark_noting(path, Mark::EndRetry, attempt.pid, attempt.number, now, delay_s, &line)
+        .and_then(|retry_due| match next {
+            NextAttempt::At(due) => bookkeeping::set_times(path, now, due).map(|()| due),
+            NextAttempt::After(_) => Ok(retry_due),
         });
     match dated {
         Ok(due) => Outcome::Requeue(due),

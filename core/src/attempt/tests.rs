@@ -456,7 +456,8 @@ fn retry_never_finishes_the_file_with_the_outcome_in_the_archive_and_the_event()
     let outcome = visit_steered_file(&host, &book, &paths, &format!("{CALL}MaxRetries: 5\nArchive: yes\n"));
     assert_eq!(outcome, Outcome::Done);
     let archived = fs::read_to_string(paths.done.join("s.call")).unwrap();
-    assert!(archived.ends_with("pbx_spool_rs: dialplan outcome: wrong-number\nStatus: Expired\n"), "{archived}");
+    assert!(archived.contains("# pbx_spool_rs: Outcome: wrong-number (attempt 1, "), "{archived}");
+    assert!(archived.ends_with(", set by the dialplan)\nStatus: Expired\n"), "{archived}");
     let finished = final_event(&host);
     assert_eq!((field(&finished, "Status"), field(&finished, "Outcome")), ("Expired".into(), "wrong-number".into()));
     assert_eq!(field(&steered_event(&host), "Retry"), "never");
@@ -472,7 +473,7 @@ fn a_retry_asked_without_retries_left_finishes_as_pbx_spool_would() {
     assert_eq!(outcome, Outcome::Done);
     assert!(host.logged("but it has no retries left (MaxRetries: 0); finishing it"));
     assert_eq!(field(&final_event(&host), "Status"), "Completed");
-    assert_eq!(field(&final_event(&host), "Outcome"), "", "no outcome was set");
+    assert_eq!(field(&final_event(&host), "Outcome"), "answered", "the dialplan set none: Asterisk's");
     assert_eq!(field(&steered_event(&host), "Retry"), "no-retries-left");
 }
 

@@ -72,6 +72,7 @@ pub fn describe(config: &SpoolConfig) -> Vec<(String, String)> {
     ]
     .into_iter()
     .chain(describe_discovery(config))
+    .chain((!config.retry_rules.is_empty()).then(|| ("retry_rules", config.retry_rules.to_string())))
     .map(|(key, value)| (key.to_string(), value))
     .collect()
 }

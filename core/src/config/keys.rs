@@ -36,9 +36,10 @@ pub(super) enum Key {
     ScanInterval,
     Node,
     Dnc,
+    RetryRules,
 }
 
-pub(super) const KEYS: [(&str, Key); 24] = [
+pub(super) const KEYS: [(&str, Key); 25] = [
     ("first_leg", Key::FirstLeg),
     ("allow", Key::Allow),
     ("deny", Key::Deny),
@@ -63,6 +64,7 @@ pub(super) const KEYS: [(&str, Key); 24] = [
     ("scan_interval", Key::ScanInterval),
     ("node", Key::Node),
     ("dnc", Key::Dnc),
+    ("retry_rules", Key::RetryRules),
 ];
 
 impl Key {
@@ -245,6 +247,22 @@ impl Key {
                 "A do-not-call list (absolute path): numbers no call file may dial. Repeatable.",
                 DNC_DESCRIPTION,
                 none(),
+            ),
+            Key::RetryRules => (
+                "The delay before the next attempt after each outcome: busy:5m, noanswer:1h, unallocated:never.",
+                &[
+                    "Comma-separated outcome:delay pairs; the delay in seconds (300) or with s, m or h (5m, 1h), \
+                     or never, which finishes the file (Status: Expired). Outcomes: answered is never retried; \
+                     busy, congestion, noanswer, hangup, failed, unallocated, rejected, or a name the dialplan \
+                     chooses.",
+                    "Attempts stay within the file's MaxRetries; an outcome without a rule waits the file's \
+                     RetryTime. A campaign's retry_rules come first for its files.",
+                ],
+                if defaults.retry_rules.is_empty() {
+                    "none (RetryTime)".to_string()
+                } else {
+                    defaults.retry_rules.to_string()
+                },
             ),
         };
         KeyDoc { name, synopsis, description, default, repeatable: self.is_repeatable(), value_type: self.value_type() }

@@ -195,6 +195,7 @@ impl Reader {
                 }
                 self.config.node = Some(value.to_string());
             }
+            Key::RetryRules => self.config.retry_rules = crate::retry_rules::RetryRules::parse(value)?,
         }
         Ok(())
     }

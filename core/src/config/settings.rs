@@ -45,6 +45,8 @@ pub struct SpoolConfig {
     pub campaigns: Vec<Campaign>,
     /// `dnc` lines: do-not-call lists applied to every call file (see [`crate::dnc`]).
     pub dnc: Vec<String>,
+    /// The delay after each outcome for files outside campaigns, and for outcomes a campaign has no rule for.
+    pub retry_rules: crate::retry_rules::RetryRules,
 }
 
 /// How new call files are found.
@@ -102,6 +104,7 @@ impl Default for SpoolConfig {
             node: None,
             campaigns: Vec::new(),
             dnc: Vec::new(),
+            retry_rules: crate::retry_rules::RetryRules::default(),
         }
     }
 }

@@ -54,7 +54,7 @@ fn every_action_header_event_and_key_is_documented() {
         names.push(key.name);
         assert!(xml.contains(&format!("<configOption name=\"{}\" default=", key.name)), "{}", key.name);
     }
-    assert_eq!(names.len(), 24, "every [general] key");
+    assert_eq!(names.len(), 25, "every [general] key");
     for key in CAMPAIGN_KEYS {
         assert!(xml.contains(&format!("<configOption name=\"{}\" default=", key.name)), "{}", key.name);
     }
