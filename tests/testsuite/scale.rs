@@ -19,8 +19,12 @@ use harness::{Asterisk, Message, Spooler};
 /// overflow it.
 const MIN_FILES: usize = 20_000;
 /// Measured on the 2-core reference machine: about 9 s from the first rename to an empty spool (the
-/// whole test takes about 20 s).
-const FINISH_TIMEOUT: Duration = Duration::from_secs(90);
+/// whole test takes about 20 s). How fast is `make bench`'s business; this test asks that the spool
+/// keeps finishing files until none is left: it fails when no file has finished for this long (a stall,
+/// a lost file or a hung Asterisk), not when a loaded machine is slow. Once, with the machine 15 times
+/// oversubscribed (load average about 30 on 2 cores, this Asterisk niced), a fixed 90 s bound for the
+/// whole burst ran out at 8,457 of 20,384 files while they were still finishing at a steady pace.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the module's threads may take to return to the idle count once the spool is empty.
 const THREADS_RETURN: Duration = Duration::from_secs(60);
 
@@ -80,16 +84,30 @@ fn twenty_thousand_files_through_an_inotify_overflow() {
     };
     let outgoing = ast.outgoing_dir();
     let mut peak_threads = 0;
-    let all_done = harness::wait_until(FINISH_TIMEOUT, || {
-        peak_threads = peak_threads.max(threads(ast.pid()));
-        // The cheap check first: listing 20,000 entries every 20 ms would compete with Asterisk.
-        ast.ami().count_events(is_finished) > files && count_entries(&outgoing) == 0
-    });
+    let (mut finished_before, mut progress_at) = (0, Instant::now());
+    let all_done = loop {
+        let stalled = !harness::wait_until(STALL_TIMEOUT.saturating_sub(progress_at.elapsed()), || {
+            peak_threads = peak_threads.max(threads(ast.pid()));
+            // The cheap check first: listing 20,000 entries every 20 ms would compete with Asterisk.
+            let finished = ast.ami().count_events(is_finished);
+            finished != finished_before || (finished > files && count_entries(&outgoing) == 0)
+        });
+        let finished = ast.ami().count_events(is_finished);
+        if finished > files && count_entries(&outgoing) == 0 {
+            break true;
+        }
+        if stalled {
+            break false;
+        }
+        (finished_before, progress_at) = (finished, Instant::now());
+    };
     let finished_in = renamed_at.elapsed();
     let left = count_entries(&outgoing);
     assert!(
         all_done,
-        "after {FINISH_TIMEOUT:?}: {left} files left in outgoing/, {} of {files} finished\n{}",
+        "no file finished for {STALL_TIMEOUT:?} ({:?} after the renames): {left} files left in outgoing/, {} of \
+         {files} finished\n{}",
+        finished_in,
         ast.ami().count_events(is_finished) - 1,
         ast.diagnostics()
     );
