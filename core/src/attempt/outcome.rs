@@ -201,6 +201,8 @@ impl<H: Host> Visit<'_, H> {
             FinalStatus::Rejected => &self.stats.rejected,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let campaign = self.campaign(call);
+        self.stats.tallies.finished(campaign.as_deref(), status.as_str());
         let channel = String::from_utf8_lossy(&call.channel()).into_owned();
         let mut fields = vec![
             ("File", self.shown.clone()),
@@ -213,7 +215,7 @@ impl<H: Host> Visit<'_, H> {
             ("Uniqueid", last.uniqueid.clone()),
             ("Linkedid", last.uniqueid),
         ];
-        if let Some(campaign) = self.campaign(call) {
+        if let Some(campaign) = campaign {
             fields.push(("Campaign", campaign));
         }
         self.event("SpoolFinished", fields);
