@@ -51,8 +51,13 @@ const FUNCTIONS: &[&str] = &[
     "ast_config_destroy",
     "__ast_app_separate_args",
     "ast_app_parse_options",
+    "ast_loader_register",
+    "ast_loader_unregister",
+    "prs_metrics_callback",
+    "prs_str_append",
 ];
-const VARIABLES: &[&str] = &["ast_config_AST_SPOOL_DIR", "ast_config_AST_CONFIG_DIR", "ast_mainpid"];
+const VARIABLES: &[&str] =
+    &["ast_config_AST_SPOOL_DIR", "ast_config_AST_CONFIG_DIR", "ast_config_AST_MODULE_DIR", "ast_mainpid"];
 const CONSTANTS: &[&str] = &[
     "__LOG_DEBUG",
     "__LOG_NOTICE",
@@ -218,10 +223,22 @@ fn generate_bindings(
         "message",
         "pid_t",
         "__pid_t",
+        "ast_str",
+        "prometheus_callback",
     ] {
         builder = builder.allowlist_type(item);
     }
-    for item in ["ast_format_cap", "ast_channel", "ast_comment", "ast_config", "ast_module", "mansession", "message"] {
+    for item in [
+        "ast_format_cap",
+        "ast_channel",
+        "ast_comment",
+        "ast_config",
+        "ast_module",
+        "mansession",
+        "message",
+        "ast_str",
+        "prometheus_callback",
+    ] {
         builder = builder.opaque_type(item);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {

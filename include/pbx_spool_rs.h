@@ -12,7 +12,9 @@
 
 struct ast_config;
 struct ast_format_cap;
+struct ast_str;
 struct ast_variable;
+struct prometheus_callback;
 
 /* prs_config_load's status */
 enum prs_config_status { PRS_CONFIG_LOADED = 0, PRS_CONFIG_MISSING = 1, PRS_CONFIG_INVALID = 2 };
@@ -25,6 +27,11 @@ enum prs_endpoint { PRS_ENDPOINT_KNOWN = 0, PRS_ENDPOINT_UNKNOWN = 1, PRS_ENDPOI
 enum ast_module_load_result pbx_spool_rs_load(void);
 int pbx_spool_rs_unload(void);
 int pbx_spool_rs_reload(void);
+/* Implemented in Rust (src/metrics.rs): res_prometheus's callback, which appends the spool's metrics to a
+ * scrape, and the loader's use-count callback (ast_loader_register), which tells the metrics watcher
+ * that modules may have been loaded or unloaded. */
+void pbx_spool_rs_metrics(struct ast_str **output);
+int pbx_spool_rs_modules_changed(void);
 
 /* Implemented in C (src/shim.c). */
 void prs_log(int level, const char *file, int line, const char *function, const char *message);
@@ -51,5 +58,10 @@ void prs_manager_event(int category, const char *event, const char *body);
 /* 1: Asterisk's loaded XML documentation has an element <type name="name"> (manager, managerEvent, ...);
  * 0: it has not, or Asterisk was built without XML documentation. */
 int prs_xmldoc_has(const char *type, const char *name);
+/* The callback registered with res_prometheus: named "pbx_spool_rs", calling pbx_spool_rs_metrics. Its
+ * registration functions are resolved at run time (src/asterisk/prometheus.rs), never linked. */
+struct prometheus_callback *prs_metrics_callback(void);
+/* ast_str_append(output, 0, "%s", text). */
+void prs_str_append(struct ast_str **output, const char *text);
 
 #endif

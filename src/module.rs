@@ -44,6 +44,8 @@ struct Runtime {
     cli: Option<asterisk::cli::Registration>,
     /// The `Spool...` AMI actions, registered after the commands.
     ami: Option<asterisk::ami::Registration>,
+    /// The metrics in res_prometheus, when it is loaded (src/metrics.rs).
+    metrics: Option<crate::metrics::Exporter>,
 }
 
 impl Runtime {
@@ -51,7 +53,10 @@ impl Runtime {
     /// running handler may take: it looks at the slot), then the thread, then the AMI actions (a running
     /// action holds a reference on the module, so Asterisk does not unload it meanwhile).
     fn shut_down(self) {
-        let Runtime { control: _, thread, outgoing: _, cli, ami } = self;
+        let Runtime { control: _, thread, outgoing: _, cli, ami, metrics } = self;
+        if let Some(metrics) = metrics {
+            metrics.stop();
+        }
         drop(cli);
         thread.join();
         drop(ami);
@@ -197,15 +202,20 @@ fn load() -> LoadResult {
             return LOAD_FAILURE;
         }
     };
-    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None });
+    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None, metrics: None });
     drop(runtime);
     // Registered with the slot unlocked, as they are unregistered; if an unload took the runtime
     // meanwhile, the registrations are dropped (unregistered) here at once.
     let cli = asterisk::cli::Registration::new(pbx_spool_rs_cli);
     let ami = asterisk::ami::Registration::new(&AMI_HANDLERS);
-    if let Some(runtime) = RUNTIME.lock().as_mut() {
-        runtime.cli = Some(cli);
-        runtime.ami = Some(ami);
+    let metrics = crate::metrics::Exporter::start();
+    match RUNTIME.lock().as_mut() {
+        Some(runtime) => {
+            runtime.cli = Some(cli);
+            runtime.ami = Some(ami);
+            runtime.metrics = Some(metrics);
+        }
+        None => metrics.stop(),
     }
     LOAD_SUCCESS
 }
@@ -337,6 +347,13 @@ fn settings_from(config: &SpoolConfig) -> SpoolSettings {
         host_log!(Asterisk, Level::Error, "{CONFIG_FILE}: {problem}");
     }
     settings
+}
+
+/// The running spooler's control and its node name on a shared spool, for a metrics scrape.
+pub(crate) fn running_control() -> Option<(Arc<Control>, Option<String>)> {
+    let control = RUNTIME.handle(|r| r.control.clone())?;
+    let node = control.settings().rules.node.as_deref().map(str::to_owned);
+    Some((control, node))
 }
 
 /// The `spool ...` commands over the running spooler; what they do is `pbx_spool_core::cli`.

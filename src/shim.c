@@ -21,6 +21,8 @@
 #include "asterisk/manager.h"
 #include "asterisk/paths.h"
 #include "asterisk/pbx.h"
+#include "asterisk/res_prometheus.h"
+#include "asterisk/strings.h"
 #include "asterisk/utils.h"
 #include "asterisk/xml.h"
 #include "asterisk/xmldoc.h"
@@ -157,6 +159,23 @@ int prs_xmldoc_has(const char *type, const char *name)
 #else
 	return 0;
 #endif
+}
+
+/* Only the struct's layout comes from res_prometheus.h: no res_prometheus function is referenced here, so
+ * the module loads without it. */
+static struct prometheus_callback metrics_callback = {
+	.name = "pbx_spool_rs",
+	.callback_fn = pbx_spool_rs_metrics,
+};
+
+struct prometheus_callback *prs_metrics_callback(void)
+{
+	return &metrics_callback;
+}
+
+void prs_str_append(struct ast_str **output, const char *text)
+{
+	ast_str_append(output, 0, "%s", text);
 }
 
 AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER, "Outgoing Spool Support (Rust)",

@@ -233,8 +233,10 @@ const CAMPAIGN_GAUGES: &[CampaignGauge] = &[
     ),
 ];
 
-/// The gauges with no campaign figure: name, HELP, the value.
-const SPOOL_GAUGES: &[(&str, &str, fn(&Snapshot) -> usize)] = &[
+/// A gauge with no campaign figure: name, HELP, the value.
+type SpoolGauge = (&'static str, &'static str, fn(&Snapshot) -> usize);
+
+const SPOOL_GAUGES: &[SpoolGauge] = &[
     (
         "asterisk_spool_files_parked",
         "Call files left for the admin (unreadable, not writable, not a regular file).",

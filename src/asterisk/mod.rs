@@ -8,6 +8,7 @@ pub(crate) mod ami;
 pub(crate) mod cli;
 pub(crate) mod config;
 mod originate;
+pub(crate) mod prometheus;
 pub(crate) mod wall;
 
 use std::ffi::{CStr, CString};

@@ -12,6 +12,7 @@ mod documentation;
 mod faults;
 mod harness_selftest;
 mod lifecycle;
+mod metrics;
 mod operability;
 mod parity;
 mod parity_retry;
