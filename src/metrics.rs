@@ -25,6 +25,10 @@
 //! - At unload the callback is unregistered while res_prometheus's library is pinned; unregistering takes
 //!   its scrape lock, so no scrape is inside our callback afterwards. A scrape asks the scheduler with a
 //!   bounded wait ([`SCRAPE_WAIT`]), cut short as soon as the module starts unloading.
+//! - One window is left: `dlopen`/`dlclose` take glibc's loader lock, and the loader's `dlclose` of
+//!   res_prometheus runs its destructor, which takes Asterisk's module list lock. `module unload
+//!   pbx_spool_rs.so` typed in another console within the microseconds between res_prometheus's unload
+//!   and its `dlclose` could then wait on each other. Module commands are not run that way in practice.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
