@@ -1048,3 +1048,20 @@ fn files_the_stock_spooler_retried_meanwhile_are_met_at_their_new_date_on_resume
     assert!(bookkeeping::now_ms() >= retry_at, "dialled before the date pbx_spool gave it");
     assert_eq!(host.with(|r| r.calls[0].1), 2, "the attempt pbx_spool made counts");
 }
+
+#[test]
+fn the_start_scan_and_each_due_file_are_measured_for_the_metrics() {
+    let host = FakeHost::new(|_, _| answered());
+    let spool = Running::start(host.clone(), "sched-metrics", SpoolSettings::default());
+    host.wait_for("the start-up scan", WAIT, |_| spool.control.stats.tallies.counts().scan_duration.count() == 1);
+    spool.drop_in("a.call", CALL);
+    spool.drop_in("b.call", CALL);
+    host.wait_for("two calls", WAIT, |r| r.events.iter().filter(|(e, _)| e == "SpoolFinished").count() == 2);
+    // The report of a call's start reaches the scheduler before its end does.
+    let _ = spool.snapshot();
+    let counts = spool.control.stats.tallies.counts();
+    assert_eq!(counts.dial_latency.count(), 2);
+    assert_eq!(counts.rescans.values().sum::<u64>(), 1, "{:?}", counts.rescans);
+    assert_eq!(counts.inotify_overflows, 0);
+    assert_eq!(counts.attempts.get(""), Some(&2));
+}
