@@ -18,6 +18,8 @@ pub enum CommandId {
     Resume,
     Cancel,
     CheckArgs,
+    ShowCampaign,
+    ResetStats,
 }
 
 /// What the word at a position of a command names, for tab completion.
@@ -57,6 +59,10 @@ pub enum Command {
     Pause { campaign: String, pause: bool },
     /// `spool cancel <file> [hangup]`
     Cancel { file: String, hangup: bool },
+    /// `spool show campaign <name>`
+    ShowCampaign { name: String },
+    /// `spool reset stats`
+    ResetStats,
 }
 
 /// The words do not fit the command: Asterisk prints the command's usage text.
@@ -84,6 +90,8 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::Check => Command::Check { path: PathBuf::from(OsStr::from_bytes(word(2)?)) },
         CommandId::CheckArgs => Command::CheckArgs { path: PathBuf::from(OsStr::from_bytes(word(3)?)) },
         CommandId::Rescan => Command::Rescan,
+        CommandId::ShowCampaign => Command::ShowCampaign { name: String::from_utf8_lossy(word(3)?).into_owned() },
+        CommandId::ResetStats => Command::ResetStats,
         CommandId::Pause | CommandId::Resume => {
             Command::Pause { campaign: String::from_utf8_lossy(word(2)?).into_owned(), pause: id == CommandId::Pause }
         }

@@ -59,6 +59,8 @@ pub struct Counts {
     pub finished: BTreeMap<(String, String), u64>,
     /// Files refused before any attempt, by the rule that refused them.
     pub refusals: BTreeMap<String, u64>,
+    /// The same refusals by campaign ("" for none), for `spool show campaign`.
+    pub refusals_by_campaign: BTreeMap<String, u64>,
     /// Scans of outgoing/ begun, by reason ("inotify overflow", "periodic", ...).
     pub rescans: BTreeMap<String, u64>,
     pub inotify_overflows: u64,
@@ -74,6 +76,7 @@ impl Default for Counts {
             attempts: BTreeMap::new(),
             finished: BTreeMap::new(),
             refusals: BTreeMap::new(),
+            refusals_by_campaign: BTreeMap::new(),
             rescans: BTreeMap::new(),
             inotify_overflows: 0,
             dial_latency: Histogram::new(DIAL_LATENCY_BUCKETS),
@@ -87,6 +90,8 @@ impl Default for Counts {
 #[derive(Debug, Default)]
 pub struct Tallies {
     counts: Mutex<Counts>,
+    /// The counts at the last `spool reset stats`, and when (ms on the wall clock).
+    baseline: Mutex<Option<(Counts, crate::bookkeeping::Millis)>>,
 }
 
 impl Tallies {
@@ -104,8 +109,11 @@ impl Tallies {
         self.update(|c| *c.finished.entry(key).or_default() += 1);
     }
 
-    pub fn refused(&self, rule: &str) {
-        self.update(|c| *c.refusals.entry(rule.to_string()).or_default() += 1);
+    pub fn refused(&self, campaign: Option<&str>, rule: &str) {
+        self.update(|c| {
+            *c.refusals.entry(rule.to_string()).or_default() += 1;
+            *c.refusals_by_campaign.entry(campaign.unwrap_or_default().to_string()).or_default() += 1;
+        });
     }
 
     pub fn rescan(&self, reason: &str) {
@@ -127,6 +135,72 @@ impl Tallies {
     /// A copy of the counts, for one scrape.
     pub fn counts(&self) -> Counts {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `spool reset stats`: remembers the counts now, from which "since reset" figures count. The
+    /// metrics (counters since load) are not touched.
+    pub fn reset(&self, now: crate::bookkeeping::Millis) {
+        let counts = self.counts();
+        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = Some((counts, now));
+    }
+
+    /// The counts at the last reset, and when it was.
+    pub fn baseline(&self) -> Option<(Counts, crate::bookkeeping::Millis)> {
+        self.baseline.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// One campaign's counts (`spool show campaign`, `SpoolCampaign`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignCounts {
+    pub attempts: u64,
+    /// Finished files by outcome (lower case, as the finish names it).
+    pub outcomes: BTreeMap<String, u64>,
+    pub refusals: u64,
+}
+
+impl CampaignCounts {
+    /// Campaign `name`'s counts in `counts` (names compare without case, as campaigns do).
+    pub fn of(counts: &Counts, name: &str) -> Self {
+        let same = |campaign: &str| campaign.eq_ignore_ascii_case(name);
+        let mut outcomes = BTreeMap::new();
+        for ((campaign, outcome), value) in &counts.finished {
+            if same(campaign) {
+                *outcomes.entry(outcome.clone()).or_default() += value;
+            }
+        }
+        CampaignCounts {
+            attempts: counts.attempts.iter().filter(|(c, _)| same(c)).map(|(_, v)| v).sum(),
+            outcomes,
+            refusals: counts.refusals_by_campaign.iter().filter(|(c, _)| same(c)).map(|(_, v)| v).sum(),
+        }
+    }
+
+    /// What was counted after `earlier` (the counts at a reset).
+    pub fn since(&self, earlier: &CampaignCounts) -> Self {
+        let outcomes = self
+            .outcomes
+            .iter()
+            .map(|(outcome, value)| {
+                (outcome.clone(), value.saturating_sub(earlier.outcomes.get(outcome).copied().unwrap_or(0)))
+            })
+            .filter(|(_, value)| *value > 0)
+            .collect();
+        CampaignCounts {
+            attempts: self.attempts.saturating_sub(earlier.attempts),
+            outcomes,
+            refusals: self.refusals.saturating_sub(earlier.refusals),
+        }
+    }
+
+    /// Files finished as answered (`completed`).
+    pub fn answered(&self) -> u64 {
+        self.outcomes.get("completed").copied().unwrap_or(0)
+    }
+
+    /// Answered calls per attempt, in percent; `None` before any attempt.
+    pub fn answer_rate(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.answered() as f64 * 100.0 / self.attempts as f64)
     }
 }
 
@@ -393,7 +467,7 @@ mod tests {
         tallies.finished(Some("sales"), "Completed");
         tallies.finished(Some("sales"), "Completed");
         tallies.finished(None, "Rejected");
-        tallies.refused("application");
+        tallies.refused(None, "application");
         tallies.rescan("inotify overflow");
         tallies.inotify_overflow();
         let counts = tallies.counts();
@@ -412,6 +486,31 @@ mod tests {
         assert!(text.contains("asterisk_spool_rescans_total{reason=\"inotify overflow\",node=\"pbx\\\"1\"} 1\n"));
         assert!(text.contains("asterisk_spool_scheduler_up{node=\"pbx\\\"1\"} 0\n"));
         assert!(!text.contains("asterisk_spool_files_queued"), "no gauges without a snapshot");
+    }
+
+    #[test]
+    fn campaign_counts_are_taken_by_name_and_counted_again_from_a_reset() {
+        let tallies = Tallies::default();
+        for outcome in ["Completed", "Completed", "Expired"] {
+            tallies.attempt(Some("Sales"));
+            tallies.finished(Some("Sales"), outcome);
+        }
+        tallies.refused(Some("sales"), "application");
+        tallies.attempt(None);
+        let before = CampaignCounts::of(&tallies.counts(), "sales");
+        assert_eq!((before.attempts, before.answered(), before.refusals), (3, 2, 1));
+        assert_eq!(before.outcomes.get("expired"), Some(&1));
+        assert!((before.answer_rate().unwrap() - 66.666).abs() < 0.01);
+        tallies.reset(1_000);
+        tallies.attempt(Some("sales"));
+        tallies.finished(Some("sales"), "Expired");
+        let (baseline, at) = tallies.baseline().unwrap();
+        assert_eq!(at, 1_000);
+        let now = CampaignCounts::of(&tallies.counts(), "sales");
+        let since = now.since(&CampaignCounts::of(&baseline, "sales"));
+        assert_eq!((since.attempts, since.answered(), since.refusals), (1, 0, 0));
+        assert_eq!(since.outcomes.into_iter().collect::<Vec<_>>(), [("expired".to_string(), 1)]);
+        assert_eq!(CampaignCounts::default().answer_rate(), None);
     }
 
     #[test]

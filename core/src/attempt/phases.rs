@@ -112,7 +112,7 @@ fn check<H: Host>(
     for line in &refusal.lines {
         visit.log(Level::Warning, line.clone());
     }
-    visit.stats.tallies.refused(refusal.rule);
+    visit.stats.tallies.refused(visit.campaign(&parsed.call).as_deref(), refusal.rule);
     Err(visit.refuse(&parsed.call, refusal.status, &refusal.lines))
 }
 
