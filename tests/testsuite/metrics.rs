@@ -256,3 +256,67 @@ fn res_prometheus_unloaded_and_loaded_again_and_the_spool_itself_reloaded_lose_n
     expect_sample(&ast, port, "asterisk_spool_scheduler_up", 1.0);
     ast.assert_alive();
 }
+
+/// The value of the row labelled `label` in a `spool show campaign` section (`Since load`, ...).
+fn campaign_row(text: &str, section: &str, label: &str) -> String {
+    let body = text.split_once(section).map_or("", |(_, rest)| rest);
+    let body = body.split("\nSince ").next().unwrap_or(body);
+    let line = body.lines().find(|line| line.trim_start().starts_with(label));
+    line.map(|line| line.trim_start()[label.len()..].trim().to_string())
+        .unwrap_or_else(|| panic!("no {label} under {section} in:\n{text}"))
+}
+
+#[test]
+fn spool_show_campaign_counts_since_load_across_reload_and_since_a_reset() {
+    let ast = Asterisk::builder(Spooler::Rust)
+        .extensions(DIALPLAN)
+        .file("pbx_spool_rs.conf", "[general]\n\n[sales]\nmatch = sales-*\n")
+        .start();
+    ast.drop_call_file("sales-1.call", &call("sales1"));
+    ast.drop_call_file("sales-2.call", "Channel: Local/s@busy\nContext: report\nExtension: s\nMaxRetries: 0\n");
+    ast.drop_call_file("sales-3.call", "Channel: Local/s@answer\nApplication: System\nData: true\n");
+    ast.drop_call_file("other.call", &call("other"));
+    for name in ["sales-1.call", "sales-2.call", "sales-3.call", "other.call"] {
+        ast.expect_event(&format!("{name} finished"), SOON, spool_event(&ast, "SpoolFinished", name));
+    }
+    let check_since_load = |text: &str| {
+        assert_eq!(campaign_row(text, "Since load", "Attempts"), "2");
+        assert_eq!(campaign_row(text, "Since load", "Answered"), "1");
+        assert_eq!(campaign_row(text, "Since load", "Answer rate (answered per attempt)"), "50.0%");
+        assert_eq!(campaign_row(text, "Since load", "Refused before an attempt"), "1");
+        assert_eq!(campaign_row(text, "Since load", "Finished: expired"), "1");
+        assert_eq!(campaign_row(text, "Since load", "Finished: rejected"), "1");
+    };
+    let text = ast.cli("spool show campaign sales");
+    assert!(text.starts_with("Campaign sales (active)"), "{text}");
+    check_since_load(&text);
+    assert_eq!(campaign_row(&text, "Since spool reset stats", "Attempts"), "2");
+    assert!(ast.cli("spool show campaign nosuch").contains("No campaign named 'nosuch'"));
+
+    ast.cli("module reload pbx_spool_rs.so");
+    check_since_load(&ast.cli("spool show campaign SALES"));
+
+    assert!(ast.cli("spool reset stats").contains("Campaign statistics reset"));
+    ast.drop_call_file("sales-4.call", &call("sales4"));
+    ast.expect_event("sales-4.call finished", SOON, spool_event(&ast, "SpoolFinished", "sales-4.call"));
+    let text = ast.cli("spool show campaign sales");
+    assert_eq!(campaign_row(&text, "Since load", "Attempts"), "3");
+    assert_eq!(campaign_row(&text, "Since spool reset stats", "Attempts"), "1");
+    assert_eq!(campaign_row(&text, "Since spool reset stats", "Answer rate (answered per attempt)"), "100.0%");
+
+    let answer = ast.ami().action("SpoolCampaign", &[("Campaign", "sales")], SOON);
+    assert!(answer.has("Response", "Success"), "{answer}");
+    for (key, value) in [
+        ("Campaign", "sales"),
+        ("Attempts", "3"),
+        ("Answered", "2"),
+        ("Refused", "1"),
+        ("Outcomes", "completed=2,expired=1,rejected=1"),
+        ("AttemptsSinceReset", "1"),
+        ("AnswerRateSinceReset", "100.0"),
+        ("InProgress", "0"),
+    ] {
+        assert!(answer.has(key, value), "{key}: {value} in {answer}");
+    }
+    assert!(ast.ami().action("SpoolCampaign", &[("Campaign", "nosuch")], SOON).has("Response", "Error"));
+}
