@@ -263,6 +263,53 @@ pub fn call_file(
     out
 }
 
+/// `spool show campaign <name>`: the campaign's files now (`figures`), its counts since load, and since
+/// the last `spool reset stats` (with when it was), if one was made.
+pub fn campaign(
+    figures: &crate::scheduler::CampaignFigures,
+    since_load: &crate::metrics::CampaignCounts,
+    since_reset: Option<(&crate::metrics::CampaignCounts, Millis)>,
+    now: Millis,
+) -> String {
+    let mut out = String::new();
+    let state = if figures.paused { "PAUSED (spool resume)" } else { "active" };
+    let _ = writeln!(out, "Campaign {} ({state})", figures.name);
+    let _ = writeln!(out, "  {:<38} {}", "Settings", figures.settings);
+    let next_open = match figures.next_open {
+        Some(open) => format!("{} ({})", crate::text::utc_time(open), due_in(open, now)),
+        None => "open now (or no calling hours)".into(),
+    };
+    let _ = writeln!(out, "  {:<38} {next_open}", "Calling window");
+    let waiting = figures.queued + figures.waiting_window + figures.waiting_paused + figures.held;
+    for (label, value) in [
+        ("Calls in progress", figures.in_progress),
+        ("Waiting (all below)", waiting),
+        ("  queued for their time", figures.queued),
+        ("  due, outside the calling window", figures.waiting_window),
+        ("  due, campaign paused", figures.waiting_paused),
+        ("  due, held by limits", figures.held),
+    ] {
+        let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    let mut section = |title: String, counts: &crate::metrics::CampaignCounts| {
+        let _ = writeln!(out, "{title}");
+        let rate = counts.answer_rate().map_or_else(|| "-".to_string(), |rate| format!("{rate:.1}%"));
+        let _ = writeln!(out, "  {:<38} {}", "Attempts", counts.attempts);
+        let _ = writeln!(out, "  {:<38} {}", "Answered", counts.answered());
+        let _ = writeln!(out, "  {:<38} {rate}", "Answer rate (answered per attempt)");
+        let _ = writeln!(out, "  {:<38} {}", "Refused before an attempt", counts.refusals);
+        for (outcome, value) in &counts.outcomes {
+            let _ = writeln!(out, "  {:<38} {value}", format!("Finished: {outcome}"));
+        }
+    };
+    section("Since load".into(), since_load);
+    match since_reset {
+        Some((counts, at)) => section(format!("Since spool reset stats ({})", crate::text::utc_time(at)), counts),
+        None => section("Since spool reset stats (never reset: since load)".into(), since_load),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,51 +422,4 @@ mod tests {
             "{text}"
         );
     }
-}
-
-/// `spool show campaign <name>`: the campaign's files now (`figures`), its counts since load, and since
-/// the last `spool reset stats` (with when it was), if one was made.
-pub fn campaign(
-    figures: &crate::scheduler::CampaignFigures,
-    since_load: &crate::metrics::CampaignCounts,
-    since_reset: Option<(&crate::metrics::CampaignCounts, Millis)>,
-    now: Millis,
-) -> String {
-    let mut out = String::new();
-    let state = if figures.paused { "PAUSED (spool resume)" } else { "active" };
-    let _ = writeln!(out, "Campaign {} ({state})", figures.name);
-    let _ = writeln!(out, "  {:<38} {}", "Settings", figures.settings);
-    let next_open = match figures.next_open {
-        Some(open) => format!("{} ({})", crate::text::utc_time(open), due_in(open, now)),
-        None => "open now (or no calling hours)".into(),
-    };
-    let _ = writeln!(out, "  {:<38} {next_open}", "Calling window");
-    let waiting = figures.queued + figures.waiting_window + figures.waiting_paused + figures.held;
-    for (label, value) in [
-        ("Calls in progress", figures.in_progress),
-        ("Waiting (all below)", waiting),
-        ("  queued for their time", figures.queued),
-        ("  due, outside the calling window", figures.waiting_window),
-        ("  due, campaign paused", figures.waiting_paused),
-        ("  due, held by limits", figures.held),
-    ] {
-        let _ = writeln!(out, "  {label:<38} {value}");
-    }
-    let mut section = |title: String, counts: &crate::metrics::CampaignCounts| {
-        let _ = writeln!(out, "{title}");
-        let rate = counts.answer_rate().map_or_else(|| "-".to_string(), |rate| format!("{rate:.1}%"));
-        let _ = writeln!(out, "  {:<38} {}", "Attempts", counts.attempts);
-        let _ = writeln!(out, "  {:<38} {}", "Answered", counts.answered());
-        let _ = writeln!(out, "  {:<38} {rate}", "Answer rate (answered per attempt)");
-        let _ = writeln!(out, "  {:<38} {}", "Refused before an attempt", counts.refusals);
-        for (outcome, value) in &counts.outcomes {
-            let _ = writeln!(out, "  {:<38} {value}", format!("Finished: {outcome}"));
-        }
-    };
-    section("Since load".into(), since_load);
-    match since_reset {
-        Some((counts, at)) => section(format!("Since spool reset stats ({})", crate::text::utc_time(at)), counts),
-        None => section("Since spool reset stats (never reset: since load)".into(), since_load),
-    }
-    out
 }
