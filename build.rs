@@ -59,8 +59,13 @@ const FUNCTIONS: &[&str] = &[
     "ast_config_destroy",
     "__ast_app_separate_args",
     "ast_app_parse_options",
+    "ast_loader_register",
+    "ast_loader_unregister",
+    "prs_metrics_callback",
+    "prs_str_append",
 ];
-const VARIABLES: &[&str] = &["ast_config_AST_SPOOL_DIR", "ast_config_AST_CONFIG_DIR", "ast_mainpid"];
+const VARIABLES: &[&str] =
+    &["ast_config_AST_SPOOL_DIR", "ast_config_AST_CONFIG_DIR", "ast_config_AST_MODULE_DIR", "ast_mainpid"];
 const CONSTANTS: &[&str] = &[
     "__LOG_DEBUG",
     "__LOG_NOTICE",
@@ -238,6 +243,8 @@ fn generate_bindings(
         "message",
         "pid_t",
         "__pid_t",
+        "ast_str",
+        "prometheus_callback",
     ] {
         builder = builder.allowlist_type(item);
     }
@@ -255,6 +262,7 @@ fn generate_bindings(
         "ast_str",
         "stasis_message",
         "stasis_subscription",
+        "prometheus_callback",
     ] {
         builder = builder.opaque_type(item);
     }

@@ -13,9 +13,11 @@
 struct ast_config;
 struct ast_custom_function;
 struct ast_format_cap;
+struct ast_str;
 struct ast_variable;
 struct stasis_message;
 struct stasis_subscription;
+struct prometheus_callback;
 
 /* prs_config_load's status */
 enum prs_config_status { PRS_CONFIG_LOADED = 0, PRS_CONFIG_MISSING = 1, PRS_CONFIG_INVALID = 2 };
@@ -28,6 +30,11 @@ enum prs_endpoint { PRS_ENDPOINT_KNOWN = 0, PRS_ENDPOINT_UNKNOWN = 1, PRS_ENDPOI
 enum ast_module_load_result pbx_spool_rs_load(void);
 int pbx_spool_rs_unload(void);
 int pbx_spool_rs_reload(void);
+/* Implemented in Rust (src/metrics.rs): res_prometheus's callback, which appends the spool's metrics to a
+ * scrape, and the loader's use-count callback (ast_loader_register), which tells the metrics watcher
+ * that modules may have been loaded or unloaded. */
+void pbx_spool_rs_metrics(struct ast_str **output);
+int pbx_spool_rs_modules_changed(void);
 
 /* Implemented in C (src/shim.c). */
 void prs_log(int level, const char *file, int line, const char *function, const char *message);
@@ -66,5 +73,10 @@ void prs_manager_event(int category, const char *event, const char *body);
 int prs_xmldoc_has(const char *type, const char *name);
 /* ast_custom_function_register (a macro naming this module): 0 done, -1 not (Asterisk logs why). */
 int prs_custom_function_register(struct ast_custom_function *function);
+/* The callback registered with res_prometheus: named "pbx_spool_rs", calling pbx_spool_rs_metrics. Its
+ * registration functions are resolved at run time (src/asterisk/prometheus.rs), never linked. */
+struct prometheus_callback *prs_metrics_callback(void);
+/* ast_str_append(output, 0, "%s", text). */
+void prs_str_append(struct ast_str **output, const char *text);
 
 #endif

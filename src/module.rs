@@ -48,6 +48,8 @@ struct Runtime {
     function: Option<asterisk::function::Registration>,
     /// Every channel's updates, for the hangup cause of each attempt; ended after the scheduler thread.
     causes: Option<asterisk::causes::Subscription>,
+    /// The metrics in res_prometheus, when it is loaded (src/metrics.rs).
+    metrics: Option<crate::metrics::Exporter>,
 }
 
 impl Runtime {
@@ -56,7 +58,10 @@ impl Runtime {
     /// (a running action or function holds a reference on the module, so Asterisk does not unload it
     /// meanwhile).
     fn shut_down(self) {
-        let Runtime { control: _, thread, outgoing: _, cli, ami, function, causes } = self;
+        let Runtime { control: _, thread, outgoing: _, cli, ami, function, causes, metrics } = self;
+        if let Some(metrics) = metrics {
+            metrics.stop();
+        }
         drop(function);
         drop(cli);
         thread.join();
@@ -266,17 +271,22 @@ fn load() -> LoadResult {
             return LOAD_FAILURE;
         }
     };
-    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None, function: None, causes });
+    *runtime = Some(Runtime { control, thread, outgoing, cli: None, ami: None, function: None, causes, metrics: None });
     drop(runtime);
     // Registered with the slot unlocked, as they are unregistered; if an unload took the runtime
     // meanwhile, the registrations are dropped (unregistered) here at once.
     let cli = asterisk::cli::Registration::new(pbx_spool_rs_cli);
     let ami = asterisk::ami::Registration::new(&AMI_HANDLERS);
     let function = asterisk::function::Registration::new(pbx_spool_rs_function_read, pbx_spool_rs_function_write);
-    if let Some(runtime) = RUNTIME.lock().as_mut() {
-        runtime.cli = Some(cli);
-        runtime.ami = Some(ami);
-        runtime.function = Some(function);
+    let metrics = crate::metrics::Exporter::start();
+    match RUNTIME.lock().as_mut() {
+        Some(runtime) => {
+            runtime.cli = Some(cli);
+            runtime.ami = Some(ami);
+            runtime.function = Some(function);
+            runtime.metrics = Some(metrics);
+        }
+        None => metrics.stop(),
     }
     LOAD_SUCCESS
 }
@@ -456,6 +466,13 @@ mod steering {
             }
         }
     }
+}
+
+/// The running spooler's control and its node name on a shared spool, for a metrics scrape.
+pub(crate) fn running_control() -> Option<(Arc<Control>, Option<String>)> {
+    let control = RUNTIME.handle(|r| r.control.clone())?;
+    let node = control.settings().rules.node.as_deref().map(str::to_owned);
+    Some((control, node))
 }
 
 /// The `spool ...` commands over the running spooler; what they do is `pbx_spool_core::cli`.

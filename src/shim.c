@@ -23,6 +23,8 @@
 #include "asterisk/manager.h"
 #include "asterisk/paths.h"
 #include "asterisk/pbx.h"
+#include "asterisk/res_prometheus.h"
+#include "asterisk/strings.h"
 #include "asterisk/utils.h"
 #include "asterisk/xml.h"
 #include "asterisk/xmldoc.h"
@@ -197,6 +199,23 @@ int prs_xmldoc_has(const char *type, const char *name)
 int prs_custom_function_register(struct ast_custom_function *function)
 {
 	return ast_custom_function_register(function);
+}
+
+/* Only the struct's layout comes from res_prometheus.h: no res_prometheus function is referenced here, so
+ * the module loads without it. */
+static struct prometheus_callback metrics_callback = {
+	.name = "pbx_spool_rs",
+	.callback_fn = pbx_spool_rs_metrics,
+};
+
+struct prometheus_callback *prs_metrics_callback(void)
+{
+	return &metrics_callback;
+}
+
+void prs_str_append(struct ast_str **output, const char *text)
+{
+	ast_str_append(output, 0, "%s", text);
 }
 
 AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER, "Outgoing Spool Support (Rust)",

@@ -21,6 +21,8 @@ pub enum AmiAction {
     Cancel,
     /// `SpoolSubmit`, answered by [`crate::ami_submit::answer`] (it reads every header of the request).
     Submit,
+    /// `SpoolCampaign`: one campaign's figures and statistics.
+    Campaign,
 }
 
 /// Most files SpoolShow lists in one answer.
@@ -39,6 +41,48 @@ pub enum AmiAnswer {
 
 const NOT_RUNNING: &str = "pbx_spool_rs is not running";
 const NO_ANSWER: &str = "The spool scheduler did not answer (stopping?)";
+
+/// SpoolCampaign's fields (declared in `commands::CAMPAIGN_FIELDS`).
+fn campaign_fields(view: &crate::cli::CampaignView) -> Vec<(String, String)> {
+    let figures = &view.figures;
+    let counts = |counts: &crate::metrics::CampaignCounts| {
+        let rate = counts.answer_rate().map(|rate| format!("{rate:.1}")).unwrap_or_default();
+        let outcomes: Vec<String> = counts.outcomes.iter().map(|(o, n)| format!("{o}={n}")).collect();
+        [
+            counts.attempts.to_string(),
+            counts.answered().to_string(),
+            rate,
+            counts.refusals.to_string(),
+            outcomes.join(","),
+        ]
+    };
+    let waiting = figures.queued + figures.waiting_window + figures.waiting_paused + figures.held;
+    let mut fields: Vec<(String, String)> = [
+        ("Campaign", figures.name.clone()),
+        ("Paused", yes_no(figures.paused).to_string()),
+        ("InProgress", figures.in_progress.to_string()),
+        ("Waiting", waiting.to_string()),
+        ("Queued", figures.queued.to_string()),
+        ("WaitingWindow", figures.waiting_window.to_string()),
+        ("WaitingPaused", figures.waiting_paused.to_string()),
+        ("Held", figures.held.to_string()),
+        ("NextOpen", figures.next_open.map(crate::text::utc_time).unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    let names = ["Attempts", "Answered", "AnswerRate", "Refused", "Outcomes"];
+    for (name, value) in names.iter().zip(counts(&view.since_load)) {
+        fields.push((name.to_string(), value));
+    }
+    let since_reset = view.since_reset.as_ref();
+    fields.push(("ResetAt".into(), since_reset.map(|(_, at)| crate::text::utc_time(*at)).unwrap_or_default()));
+    let reset_counts = counts(since_reset.map_or(&view.since_load, |(counts, _)| counts));
+    for (name, value) in names.iter().zip(reset_counts) {
+        fields.push((format!("{name}SinceReset"), value));
+    }
+    fields
+}
 
 /// The answer to `action` with the request's `Campaign`, `File` and `Hangup` headers ("" when absent),
 /// over the running spooler and its outgoing directory (SpoolShow reads each file it lists there).
@@ -79,6 +123,17 @@ pub fn answer<S: Spooler + ?Sized>(
                 Some(Ok(text)) => AmiAnswer::Ack { message: one_line(text), fields: Vec::new() },
                 Some(Err(text)) => AmiAnswer::Error(one_line(text)),
                 None => AmiAnswer::Error(NO_ANSWER.into()),
+            }
+        }
+        AmiAction::Campaign => {
+            if campaign_header.is_empty() {
+                return AmiAnswer::Error("Campaign: is required (a campaign's name)".into());
+            }
+            match crate::cli::campaign_view(spooler, campaign_header) {
+                Ok(view) => {
+                    AmiAnswer::Ack { message: "Campaign statistics follow".into(), fields: campaign_fields(&view) }
+                }
+                Err(why) => AmiAnswer::Error(why),
             }
         }
         AmiAction::Status => {

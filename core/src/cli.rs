@@ -71,6 +71,40 @@ pub trait Spooler {
     fn config_read(&self) -> Option<ConfigRead> {
         None
     }
+    /// The counts since load, and those at the last `spool reset stats` with its time.
+    fn campaign_counts(&self) -> Option<CountsAndBaseline> {
+        None
+    }
+    /// `spool reset stats`: false if this spooler keeps no statistics.
+    fn reset_stats(&self) -> bool {
+        false
+    }
+}
+
+/// [`Spooler::campaign_counts`]: the counts since load, and those at the last reset with its time.
+pub type CountsAndBaseline = (crate::metrics::Counts, Option<(crate::metrics::Counts, bookkeeping::Millis)>);
+
+/// One campaign as `spool show campaign` and `SpoolCampaign` show it: its figures now, its counts since
+/// load, and since the last reset (with when), if any.
+pub struct CampaignView {
+    pub figures: crate::scheduler::CampaignFigures,
+    pub since_load: crate::metrics::CampaignCounts,
+    pub since_reset: Option<(crate::metrics::CampaignCounts, bookkeeping::Millis)>,
+}
+
+/// The campaign named `name` (any case), or the admin's error.
+pub fn campaign_view<S: Spooler + ?Sized>(spooler: &S, name: &str) -> Result<CampaignView, String> {
+    let snapshot = spooler.snapshot(SnapshotQuery { limit: 0, file: None }).ok_or(NO_ANSWER.trim_end())?;
+    let figures = snapshot
+        .campaigns
+        .into_iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| format!("No campaign named '{}'", printable(name.as_bytes())))?;
+    let (counts, baseline) = spooler.campaign_counts().unwrap_or_default();
+    let since_load = crate::metrics::CampaignCounts::of(&counts, &figures.name);
+    let since_reset = baseline
+        .map(|(earlier, at)| (since_load.since(&crate::metrics::CampaignCounts::of(&earlier, &figures.name)), at));
+    Ok(CampaignView { figures, since_load, since_reset })
 }
 
 impl Spooler for Control {
@@ -107,6 +141,15 @@ impl Spooler for Control {
 
     fn config_read(&self) -> Option<ConfigRead> {
         Control::config_read(self)
+    }
+
+    fn campaign_counts(&self) -> Option<CountsAndBaseline> {
+        Some((self.stats.tallies.counts(), self.stats.tallies.baseline()))
+    }
+
+    fn reset_stats(&self) -> bool {
+        self.stats.tallies.reset(bookkeeping::now_ms());
+        true
     }
 }
 
@@ -152,6 +195,19 @@ pub fn run<H: Host, S: Spooler + ?Sized>(host: &H, command: Command, running: Op
     match command {
         Command::Check { path } => check(host, &path, &spooler.settings(), outgoing),
         Command::CheckArgs { path } => crate::parser_check::run(host, &path),
+        Command::ShowCampaign { name } => match campaign_view(spooler, &name) {
+            Ok(view) => Answer::success(report::campaign(
+                &view.figures,
+                &view.since_load,
+                view.since_reset.as_ref().map(|(counts, at)| (counts, *at)),
+                bookkeeping::now_ms(),
+            )),
+            Err(why) => Answer::failure(format!("{why}\n")),
+        },
+        Command::ResetStats => match spooler.reset_stats() {
+            true => Answer::success("Campaign statistics reset: spool show campaign counts from now\n"),
+            false => Answer::failure(NOT_RUNNING),
+        },
         Command::Rescan => {
             spooler.request_rescan();
             Answer::success(format!("Rescanning {}\n", outgoing.display()))

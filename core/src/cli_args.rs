@@ -19,6 +19,8 @@ pub enum CommandId {
     Cancel,
     CheckArgs,
     CancelCampaign,
+    ShowCampaign,
+    ResetStats,
 }
 
 /// What the word at a position of a command names, for tab completion.
@@ -62,6 +64,10 @@ pub enum Command {
     Cancel { file: String, hangup: bool },
     /// `spool cancel campaign <name> [hangup]`
     CancelCampaign { campaign: String, hangup: bool },
+    /// `spool show campaign <name>`
+    ShowCampaign { name: String },
+    /// `spool reset stats`
+    ResetStats,
 }
 
 /// The words do not fit the command: Asterisk prints the command's usage text.
@@ -89,6 +95,8 @@ pub fn parse(id: CommandId, words: &[&[u8]]) -> Result<Command, ShowUsage> {
         CommandId::Check => Command::Check { path: PathBuf::from(OsStr::from_bytes(word(2)?)) },
         CommandId::CheckArgs => Command::CheckArgs { path: PathBuf::from(OsStr::from_bytes(word(3)?)) },
         CommandId::Rescan => Command::Rescan,
+        CommandId::ShowCampaign => Command::ShowCampaign { name: String::from_utf8_lossy(word(3)?).into_owned() },
+        CommandId::ResetStats => Command::ResetStats,
         CommandId::Pause | CommandId::Resume => {
             Command::Pause { campaign: String::from_utf8_lossy(word(2)?).into_owned(), pause: id == CommandId::Pause }
         }

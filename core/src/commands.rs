@@ -111,6 +111,33 @@ pub const CLI_COMMANDS: &[CliCommand] = &[
         completes: &[],
     },
     CliCommand {
+        id: CommandId::ShowCampaign,
+        command: "spool show campaign",
+        summary: "Show one campaign's figures and statistics",
+        usage: concat!(
+            "Usage: spool show campaign <name>\n",
+            "       Shows the campaign's calls in progress, files waiting (and why), when its calling\n",
+            "       window opens next, and its attempts, answered calls, answer rate, outcomes and refusals,\n",
+            "       since load (kept across module reload) and since spool reset stats.\n",
+        ),
+        min_words: 4,
+        max_words: 4,
+        completes: &[(3, Completion::Campaign)],
+    },
+    CliCommand {
+        id: CommandId::ResetStats,
+        command: "spool reset stats",
+        summary: "Start the since-reset campaign statistics anew",
+        usage: concat!(
+            "Usage: spool reset stats\n",
+            "       Starts the \"since spool reset stats\" figures of spool show campaign and SpoolCampaign\n",
+            "       from zero. Totals since load and the Prometheus counters are not reset.\n",
+        ),
+        min_words: 3,
+        max_words: 3,
+        completes: &[],
+    },
+    CliCommand {
         id: CommandId::Pause,
         command: "spool pause",
         summary: "Pause a campaign of the outgoing spool",
@@ -388,6 +415,46 @@ pub const AMI_ACTIONS: &[AmiCommand] = &[
         list: None,
         answer_fields: &[],
     },
+    AmiCommand {
+        action: AmiAction::Campaign,
+        name: c"SpoolCampaign",
+        permissions: ORIGINATE_OR_SYSTEM,
+        synopsis: "One campaign's figures and statistics, as 'spool show campaign' gives them.",
+        description: concat!(
+            "Campaign: <name> (required). Its files now, when its window opens next, and its attempts,\n",
+            "answered calls, answer rate, outcomes and refusals since load and since spool reset stats.",
+        ),
+        headers: &[AmiHeader {
+            name: "Campaign",
+            required: true,
+            text: "The campaign's name (a section of pbx_spool_rs.conf).",
+        }],
+        list: None,
+        answer_fields: CAMPAIGN_FIELDS,
+    },
+];
+
+const CAMPAIGN_FIELDS: &[EventField] = &[
+    field("Campaign", "The campaign's name as configured."),
+    field("Paused", "yes while the campaign is paused (spool pause)."),
+    field("InProgress", "Its calls in progress."),
+    field("Waiting", "Its files waiting: Queued + WaitingWindow + WaitingPaused + Held."),
+    field("Queued", "Its files waiting for their due time."),
+    field("WaitingWindow", "Its files due, waiting for the calling window to open."),
+    field("WaitingPaused", "Its files due, waiting for the campaign to be resumed."),
+    field("Held", "Its files due, held back by maxcalls or maxrate."),
+    field("NextOpen", "When its calling window opens next (UTC); empty while open or without hours."),
+    field("Attempts", "Call attempts since load."),
+    field("Answered", "Files finished answered (Completed) since load."),
+    field("AnswerRate", "Answered per attempt since load, in percent (empty before any attempt)."),
+    field("Refused", "Files refused before an attempt since load."),
+    field("Outcomes", "Finished files by outcome since load: outcome=count, comma-separated."),
+    field("ResetAt", "When spool reset stats was last run (UTC); empty if never (the figures below are since load)."),
+    field("AttemptsSinceReset", "Call attempts since spool reset stats."),
+    field("AnsweredSinceReset", "Answered files since spool reset stats."),
+    field("AnswerRateSinceReset", "Answered per attempt since spool reset stats, in percent."),
+    field("RefusedSinceReset", "Files refused before an attempt since spool reset stats."),
+    field("OutcomesSinceReset", "Finished files by outcome since spool reset stats."),
 ];
 
 #[cfg(test)]
@@ -398,12 +465,24 @@ mod tests {
     /// is added, and then this module's tests until it has its table entry.
     fn every_command_id() -> Vec<CommandId> {
         use CommandId::*;
-        let all =
-            vec![ShowStatus, ShowQueue, ShowFile, Check, Rescan, Pause, Resume, Cancel, CheckArgs, CancelCampaign];
+        let all = vec![
+            ShowStatus,
+            ShowQueue,
+            ShowFile,
+            Check,
+            Rescan,
+            Pause,
+            Resume,
+            Cancel,
+            CheckArgs,
+            CancelCampaign,
+            ShowCampaign,
+            ResetStats,
+        ];
         for id in &all {
             match id {
                 ShowStatus | ShowQueue | ShowFile | Check | Rescan | Pause | Resume | Cancel | CheckArgs
-                | CancelCampaign => {}
+                | CancelCampaign | ShowCampaign | ResetStats => {}
             }
         }
         all
@@ -411,10 +490,10 @@ mod tests {
 
     fn every_ami_action() -> Vec<AmiAction> {
         use AmiAction::*;
-        let all = vec![Show, Status, Pause, Resume, Cancel, Submit];
+        let all = vec![Show, Status, Pause, Resume, Cancel, Submit, Campaign];
         for action in &all {
             match action {
-                Show | Status | Pause | Resume | Cancel | Submit => {}
+                Show | Status | Pause | Resume | Cancel | Submit | Campaign => {}
             }
         }
         all

@@ -15,7 +15,7 @@
 //!   [`claim`] (the lock that makes a visit exclusive on a shared spool);
 //! - time and events: [`wheel`] (timer wheel), [`watcher`] (inotify, eventfd, timerfd over libc);
 //! - the engine: [`scheduler`], generic over the [`host::Host`] trait;
-//! - what admins read: [`report`], every CLI command and AMI action declared once: [`commands`], the
+//! - what admins read: [`report`], [`metrics`] (the Prometheus exposition), every CLI command and AMI action declared once: [`commands`], the
 //!   words of their commands: [`cli_args`] (bounds-checked), and what
 //!   each command does and answers: [`cli`] (generic over the host and the running spooler), and the
 //!   AMI actions' answers: [`ami`];
@@ -46,6 +46,7 @@ pub mod events;
 pub mod functions;
 pub mod host;
 pub mod hours;
+pub mod metrics;
 pub mod os;
 pub mod outcome_names;
 pub mod parser_check;

@@ -299,6 +299,53 @@ pub fn outcomes(recorded: &[(String, i32, String)]) -> String {
     out
 }
 
+/// `spool show campaign <name>`: the campaign's files now (`figures`), its counts since load, and since
+/// the last `spool reset stats` (with when it was), if one was made.
+pub fn campaign(
+    figures: &crate::scheduler::CampaignFigures,
+    since_load: &crate::metrics::CampaignCounts,
+    since_reset: Option<(&crate::metrics::CampaignCounts, Millis)>,
+    now: Millis,
+) -> String {
+    let mut out = String::new();
+    let state = if figures.paused { "PAUSED (spool resume)" } else { "active" };
+    let _ = writeln!(out, "Campaign {} ({state})", figures.name);
+    let _ = writeln!(out, "  {:<38} {}", "Settings", figures.settings);
+    let next_open = match figures.next_open {
+        Some(open) => format!("{} ({})", crate::text::utc_time(open), due_in(open, now)),
+        None => "open now (or no calling hours)".into(),
+    };
+    let _ = writeln!(out, "  {:<38} {next_open}", "Calling window");
+    let waiting = figures.queued + figures.waiting_window + figures.waiting_paused + figures.held;
+    for (label, value) in [
+        ("Calls in progress", figures.in_progress),
+        ("Waiting (all below)", waiting),
+        ("  queued for their time", figures.queued),
+        ("  due, outside the calling window", figures.waiting_window),
+        ("  due, campaign paused", figures.waiting_paused),
+        ("  due, held by limits", figures.held),
+    ] {
+        let _ = writeln!(out, "  {label:<38} {value}");
+    }
+    let mut section = |title: String, counts: &crate::metrics::CampaignCounts| {
+        let _ = writeln!(out, "{title}");
+        let rate = counts.answer_rate().map_or_else(|| "-".to_string(), |rate| format!("{rate:.1}%"));
+        let _ = writeln!(out, "  {:<38} {}", "Attempts", counts.attempts);
+        let _ = writeln!(out, "  {:<38} {}", "Answered", counts.answered());
+        let _ = writeln!(out, "  {:<38} {rate}", "Answer rate (answered per attempt)");
+        let _ = writeln!(out, "  {:<38} {}", "Refused before an attempt", counts.refusals);
+        for (outcome, value) in &counts.outcomes {
+            let _ = writeln!(out, "  {:<38} {value}", format!("Finished: {outcome}"));
+        }
+    };
+    section("Since load".into(), since_load);
+    match since_reset {
+        Some((counts, at)) => section(format!("Since spool reset stats ({})", crate::text::utc_time(at)), counts),
+        None => section("Since spool reset stats (never reset: since load)".into(), since_load),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +361,38 @@ mod tests {
             "Outcome:     busy (attempt 1, reason 5: Busy)\nOutcome:     voicemail (attempt 2, reason 4: Answered)\n"
         );
         assert_eq!(outcomes(&[]), "");
+    }
+
+    #[test]
+    fn a_campaign_shows_its_files_window_rate_and_both_periods() {
+        let figures = crate::scheduler::CampaignFigures {
+            name: "sales".into(),
+            settings: "match sales-*".into(),
+            in_progress: 1,
+            queued: 4,
+            held: 2,
+            next_open: Some(7_200_000),
+            ..Default::default()
+        };
+        let mut since_load = crate::metrics::CampaignCounts { attempts: 4, refusals: 1, ..Default::default() };
+        since_load.outcomes.insert("completed".into(), 3);
+        since_load.outcomes.insert("expired".into(), 1);
+        let text = campaign(&figures, &since_load, None, 0);
+        let row = |label: &str| {
+            let line =
+                text.lines().find(|line| line.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{text}"));
+            line[2 + 38..].trim().to_string()
+        };
+        assert!(text.starts_with("Campaign sales (active)\n"), "{text}");
+        assert_eq!(row("Calling window"), "1970-01-01 02:00:00 UTC (in 2h 00m)");
+        assert_eq!((row("Calls in progress"), row("Waiting (all below)")), ("1".into(), "6".into()));
+        assert_eq!(row("Answer rate"), "75.0%");
+        assert_eq!(row("Finished: expired"), "1");
+        assert!(text.contains("Since spool reset stats (never reset: since load)\n"), "{text}");
+        let since_reset = crate::metrics::CampaignCounts::default();
+        let text = campaign(&figures, &since_load, Some((&since_reset, 1_000)), 0);
+        let reset = text.split("Since spool reset stats (1970-01-01 00:00:01 UTC)\n").nth(1).expect(&text);
+        assert!(reset.contains("Attempts") && reset.contains(" -\n"), "{reset}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod function;
 mod originate;
+pub(crate) mod prometheus;
 pub(crate) mod wall;
 
 use std::ffi::{CStr, CString};

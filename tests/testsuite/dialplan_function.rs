@@ -132,7 +132,8 @@ fn an_answered_call_asking_for_a_retry_is_dialled_again_two_seconds_later() {
     assert!(archived.contains("\nEndRetry: "), "the requeued attempt ended with EndRetry:\n{archived}");
     assert!(archived.contains("# pbx_spool_rs: Outcome: human (attempt 2, "), "{archived}");
     assert!(archived.ends_with(", set by the dialplan)\nStatus: Completed\n"), "{archived}");
-    assert_eq!(ast.log_lines_with(&["Call completed to Local/s@answer"]).len(), 1, "{}", ast.diagnostics());
+    let completed = ast.expect_log_lines(&["Call completed to Local/s@answer"], 1);
+    assert_eq!(completed.len(), 1, "only the second attempt completes: {completed:?}");
 }
 
 /// `SPOOL(retry)=never` after a retry request: the last write wins, the file is finished after one attempt.
@@ -249,7 +250,8 @@ fn a_call_file_writing_spool_itself_is_refused() {
     assert_eq!(finished.get("Status"), Some("Rejected"), "{finished}");
     assert!(events(&ast, spool_event(&ast, "SpoolAttempt", "forged.call")).is_empty());
     assert!(events(&ast, ue("SpoolRead", "forged")).is_empty());
-    assert_eq!(ast.log_lines_with(&["Rejected", "SPOOL"]).len(), 1, "{}", ast.diagnostics());
+    let rejected = ast.expect_log_lines(&["Rejected", "SPOOL"], 1);
+    assert_eq!(rejected.len(), 1, "{rejected:?}\n{}", ast.diagnostics());
 }
 
 /// With the XML documentation installed, `core show function SPOOL` answers from it; the function is

@@ -16,6 +16,7 @@ mod documentation;
 mod faults;
 mod harness_selftest;
 mod lifecycle;
+mod metrics;
 mod operability;
 mod outcomes;
 mod packaging;

@@ -154,7 +154,7 @@ fn never_ends_the_file_and_show_file_tells_the_last_outcome() {
         (Some("never"), Some("[stop] retry_rules"), Some("stop")),
         "{end}"
     );
-    assert!(!ast.log_lines_with(&["Outcome busy of Local/s@busy: no further attempt ([stop] retry_rules"]).is_empty());
+    ast.expect_log_lines(&["Outcome busy of Local/s@busy: no further attempt ([stop] retry_rules"], 1);
 
     // The far end hangs up without a word: failed, which has no rule, so the file's RetryTime (60 s).
     ast.drop_call_file("later.call", &call("hangup", "later", "MaxRetries: 1\n"));

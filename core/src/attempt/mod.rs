@@ -96,6 +96,8 @@ pub struct Stats {
     pub rejected: AtomicU64,
     /// Due files another server had claimed when this one tried (shared spool only).
     pub claims_lost: AtomicU64,
+    /// The counts behind the Prometheus metrics (by campaign, outcome, rule; latencies).
+    pub tallies: crate::metrics::Tallies,
 }
 
 /// How long a file waits after a passing resource shortage before it is tried again.

@@ -206,6 +206,8 @@ impl<H: Host> Visit<'_, H> {
             FinalStatus::Rejected => &self.stats.rejected,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let campaign = self.campaign(call);
+        self.stats.tallies.finished(campaign.as_deref(), status.as_str());
         let channel = String::from_utf8_lossy(&call.channel()).into_owned();
         let mut fields = vec![
             ("File", self.shown.clone()),
@@ -225,7 +227,7 @@ impl<H: Host> Visit<'_, H> {
                 fields.push(("CauseText", cause_text));
             }
         }
-        if let Some(campaign) = self.campaign(call) {
+        if let Some(campaign) = campaign {
             fields.push(("Campaign", campaign));
         }
         fields.push(("Tag", crate::tag::of(call)));

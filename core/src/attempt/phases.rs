@@ -135,6 +135,7 @@ fn check<H: Host>(
     for line in &refusal.lines {
         visit.log(Level::Warning, line.clone());
     }
+    visit.stats.tallies.refused(visit.campaign(&parsed.call).as_deref(), refusal.rule);
     Err(visit.refuse(&parsed.call, refusal.status, &refusal.lines))
 }
 
@@ -240,6 +241,8 @@ fn announce<H: Host>(
     let (channel, number) = (&attempt.channel, attempt.number);
     visit.log(Level::Verbose(3), format!("Attempting call on {channel} for {destination} (Retry {number})"));
     visit.stats.attempts.fetch_add(1, Ordering::Relaxed);
+    let campaign = visit.campaign(call);
+    visit.stats.tallies.attempt(campaign.as_deref());
     let mut fields = vec![
         ("File", visit.shown.clone()),
         ("Channel", channel.clone()),
@@ -248,7 +251,7 @@ fn announce<H: Host>(
         ("MaxRetries", call.max_retries.to_string()),
         ("Uniqueid", uniqueid.clone()),
     ];
-    if let Some(campaign) = visit.campaign(call) {
+    if let Some(campaign) = campaign {
         fields.push(("Campaign", campaign));
     }
     fields.push(("Tag", crate::tag::of(call)));

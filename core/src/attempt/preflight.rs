@@ -36,6 +36,8 @@ impl<H: Host> FunctionRegistry for HostFunctions<'_, H> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub status: FinalStatus,
+    /// The rule that refused it: a policy rule's name, or `owner`, `invalid`, `contents`.
+    pub rule: &'static str,
     pub lines: Vec<String>,
 }
 
@@ -49,22 +51,30 @@ pub fn preflight<H: Host>(
     owner_uid: u32,
     shown: &str,
 ) -> Result<(), Refusal> {
-    let refuse = |status, lines: Vec<String>| Err(Refusal { status, lines });
+    let refuse = |status, rule, lines: Vec<String>| Err(Refusal { status, rule, lines });
     if rules.allowed_owners.as_ref().is_some_and(|owners| !owners.contains(&owner_uid)) {
-        return refuse(FinalStatus::Rejected, vec![owner_refusal(shown, owner_uid)]);
+        return refuse(FinalStatus::Rejected, "owner", vec![owner_refusal(shown, owner_uid)]);
     }
     if let Err(invalid) = call.validate() {
         return refuse(
             FinalStatus::Failed,
+            "invalid",
             vec![invalid.message(shown), format!("Invalid file contents in {shown}, deleting")],
         );
     }
     if diagnostics.iter().any(|d| d.kind == DiagnosticKind::NulByte) {
-        return refuse(FinalStatus::Rejected, vec![format!("Rejected {shown}: it contains NUL bytes (rule contents)")]);
+        return refuse(
+            FinalStatus::Rejected,
+            "contents",
+            vec![format!("Rejected {shown}: it contains NUL bytes (rule contents)")],
+        );
     }
     let functions = HostFunctions { host, live_dangerously: rules.live_dangerously };
-    policy::check(call, &rules.policy, &functions)
-        .map_err(|rejection| Refusal { status: FinalStatus::Rejected, lines: vec![rejection.message(shown)] })
+    policy::check(call, &rules.policy, &functions).map_err(|rejection| Refusal {
+        status: FinalStatus::Rejected,
+        rule: rejection.rule,
+        lines: vec![rejection.message(shown)],
+    })
 }
 
 /// The refusal of a file owned by a user not allowed to submit calls, naming the user and the line that

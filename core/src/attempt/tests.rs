@@ -506,3 +506,28 @@ fn a_call_file_writing_spool_itself_is_refused_by_the_function_write_policy() {
     assert_eq!(field(&final_event(&host), "Status"), "Rejected");
     assert!(host.logged("SPOOL"), "the refusal names the function");
 }
+
+#[test]
+fn visits_count_attempts_outcomes_and_refusal_rules_for_the_metrics() {
+    let paths = temp_spool("tallies");
+    let stats = Stats::default();
+    let run = |host: &FakeHost, name: &str, contents: &str| {
+        let path = paths.outgoing.join(name);
+        fs::write(&path, contents).unwrap();
+        visit(host, &paths, &VisitRules::default(), &stats, &path, &mut |_| {});
+    };
+    let answering = FakeHost::new(|_, _| answered());
+    run(&answering, "a.call", CALL);
+    run(&answering, "b.call", CALL);
+    run(&FakeHost::new(|_, _| busy()), "c.call", CALL);
+    run(&answering, "t.call", "Channel: PJSIP/123@trunk\nApplication: Echo\n");
+    run(&answering, "i.call", "Channel: Local/s@ctx\n");
+    let counts = stats.tallies.counts();
+    assert_eq!(counts.attempts.get(""), Some(&3));
+    let finished = |outcome: &str| counts.finished.get(&(String::new(), outcome.to_string())).copied();
+    assert_eq!((finished("completed"), finished("expired")), (Some(2), Some(1)));
+    assert_eq!((finished("rejected"), finished("failed")), (Some(1), Some(1)));
+    assert_eq!(counts.refusals.get("invalid"), Some(&1));
+    assert_eq!(counts.refusals.len(), 2, "{:?}", counts.refusals);
+    assert_eq!(stats.attempts.load(Ordering::Relaxed), 3);
+}

@@ -85,6 +85,8 @@ impl<H: Host> Scheduler<H> {
                 let level = if why == PERIODIC_SCAN { Level::Debug(2) } else { Level::Debug(1) };
                 host_log!(self.host, level, "Scanning {} ({why})", self.paths.outgoing.display());
                 self.rescan = Some(dir);
+                self.rescan_started = Some(std::time::Instant::now());
+                self.control.stats.tallies.rescan(why);
                 if self.settings.watch.scans() {
                     self.scan.begin(stamp);
                 }
@@ -128,6 +130,9 @@ impl<H: Host> Scheduler<H> {
         }
         if finished {
             self.rescan = None;
+            if let Some(started) = self.rescan_started.take() {
+                self.control.stats.tallies.scan_duration(started.elapsed());
+            }
             self.drop_unmet_records();
             if self.scan.in_progress() {
                 self.end_scan();

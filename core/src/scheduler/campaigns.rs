@@ -75,6 +75,8 @@ pub struct CampaignFigures {
     pub waiting_window: usize,
     pub waiting_paused: usize,
     pub held: usize,
+    /// When its calling window opens next (ms on the wall clock); `None` while open, or with no hours.
+    pub next_open: Option<Millis>,
 }
 
 impl CampaignBook {
@@ -283,14 +285,19 @@ impl CampaignBook {
     }
 
     /// Per campaign: name, paused, calls in progress and settings; the scheduler adds the file counts.
-    pub(super) fn figures(&self) -> Vec<CampaignFigures> {
+    pub(super) fn figures(&self, now: Millis) -> Vec<CampaignFigures> {
         self.campaigns
             .iter()
-            .map(|c| CampaignFigures {
+            .zip(&self.zones)
+            .map(|(c, zone)| CampaignFigures {
                 name: c.name.clone(),
                 paused: self.is_paused(Some(c)),
                 in_progress: self.live.get(&c.name.to_ascii_lowercase()).map_or(0, |l| l.running),
                 settings: c.describe(),
+                next_open: match (&c.hours, zone) {
+                    (Some(hours), Ok(zone)) => hours.next_open(zone, now).filter(|&open| open > now),
+                    _ => None,
+                },
                 ..CampaignFigures::default()
             })
             .collect()

@@ -293,6 +293,20 @@ impl Control {
         reply.wait(deadline, || self.exited.load(Ordering::SeqCst))
     }
 
+    /// [`Control::snapshot`] for a metrics scrape: waits at most `timeout`, and gives up as soon as
+    /// `gave_up()` holds (the module is unloading), so a scrape never holds Asterisk's HTTP thread long.
+    pub fn snapshot_within(
+        &self,
+        query: SnapshotQuery,
+        timeout: std::time::Duration,
+        gave_up: impl Fn() -> bool,
+    ) -> Option<Snapshot> {
+        let reply = Reply::new();
+        self.send(Request::Snapshot(query, reply.clone()));
+        let deadline = std::time::Instant::now() + timeout;
+        reply.wait(deadline, || gave_up() || self.exited.load(Ordering::SeqCst))
+    }
+
     /// Pause (`pause` true) or resume a campaign, or `all`. `None` if the scheduler did not answer.
     pub fn set_paused(&self, campaign: &str, pause: bool, via: Via) -> Option<Result<String, String>> {
         let reply = Reply::new();

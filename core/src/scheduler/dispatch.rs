@@ -81,7 +81,11 @@ impl<H: Host> Scheduler<H> {
         let retrying =
             matches!(self.files.get(&name), Some(FileState::Retrying | FileState::Waiting { retrying: true, .. }));
         match self.book.gate(&name, now) {
-            Gate::Open => self.dispatch_or_hold(name),
+            Gate::Open => {
+                // Due and let through by its campaign: from here to its call is the dial latency.
+                self.due_since.entry(name.clone()).or_insert_with(std::time::Instant::now);
+                self.dispatch_or_hold(name)
+            }
             Gate::Paused => {
                 host_log!(self.host, Level::Debug(1), "{} is due; its campaign is paused", printable(name.as_bytes()));
                 self.wheel.cancel(&name);
@@ -233,6 +237,9 @@ impl<H: Host> Scheduler<H> {
         while let Some(report) = self.pool.try_report() {
             match report {
                 WorkerReport::Started(name, start) => {
+                    if let Some(due_since) = self.due_since.remove(&name) {
+                        self.control.stats.tallies.dial_latency(due_since.elapsed());
+                    }
                     if let Some(FileState::Running { attempt, .. }) = self.files.get_mut(&name) {
                         self.wheel.schedule(name.clone(), wheel_time(start.recheck_at));
                         *attempt = Some(Box::new(start));
@@ -245,6 +252,7 @@ impl<H: Host> Scheduler<H> {
     }
 
     fn finished(&mut self, name: Arc<OsStr>, outcome: Outcome) {
+        self.due_since.remove(&name);
         self.book.finished(&name);
         self.running -= 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);

@@ -54,6 +54,7 @@ impl<H: Host> Scheduler<H> {
 
     pub(super) fn handle_event(&mut self, event: RawEvent) {
         if event.mask & libc::IN_Q_OVERFLOW != 0 {
+            self.control.stats.tallies.inotify_overflow();
             host_log!(
                 self.host,
                 Level::Warning,

@@ -99,6 +99,11 @@ struct Scheduler<H: Host> {
     pacer: Pacer,
     rate_wakeup: Option<Millis>,
     rescan: Option<fs::ReadDir>,
+    /// When the scan in `rescan` began (for its duration in the metrics).
+    rescan_started: Option<std::time::Instant>,
+    /// When each file now due became due (its arrival, for a file already due when it came), until its
+    /// call starts: the metrics' dial latency.
+    due_since: HashMap<Arc<OsStr>, std::time::Instant>,
     /// After a reload: queued files whose `channel =` campaign is to be read again (see
     /// [`Scheduler::rejoin_campaigns`]).
     rejoining: VecDeque<Arc<OsStr>>,
@@ -244,6 +249,8 @@ impl<H: Host> Scheduler<H> {
             pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
+            rescan_started: None,
+            due_since: HashMap::new(),
             rejoining: VecDeque::new(),
             scan: scan::PeriodicScan::default(),
             running: 0,
@@ -402,6 +409,7 @@ impl<H: Host> Scheduler<H> {
 
     /// Stop following `name` (gone, or no longer ours): out of the wheel, the held queue and its campaign.
     fn forget(&mut self, name: &Arc<OsStr>) {
+        self.due_since.remove(name);
         self.book.forget(name);
         self.wheel.cancel(name);
         match self.files.remove(name) {

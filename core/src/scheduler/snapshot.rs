@@ -17,7 +17,7 @@ impl<H: Host> Scheduler<H> {
         let mut snapshot = Snapshot {
             workers: self.pool.len(),
             last_scan: self.scan.last(),
-            campaigns: self.book.figures(),
+            campaigns: self.book.figures(crate::bookkeeping::now_ms()),
             all_paused: self.book.all_paused(),
             suspended: self.suspension.map(|_| STOCK_SPOOLER_REASON.to_string()),
             ..Snapshot::default()

@@ -1114,3 +1114,20 @@ fn an_idle_scanned_spool_is_not_read_until_its_directory_changes() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_start_scan_and_each_due_file_are_measured_for_the_metrics() {
+    let host = FakeHost::new(|_, _| answered());
+    let spool = Running::start(host.clone(), "sched-metrics", SpoolSettings::default());
+    host.wait_for("the start-up scan", WAIT, |_| spool.control.stats.tallies.counts().scan_duration.count() == 1);
+    spool.drop_in("a.call", CALL);
+    spool.drop_in("b.call", CALL);
+    host.wait_for("two calls", WAIT, |r| r.events.iter().filter(|(e, _)| e == "SpoolFinished").count() == 2);
+    // The report of a call's start reaches the scheduler before its end does.
+    let _ = spool.snapshot();
+    let counts = spool.control.stats.tallies.counts();
+    assert_eq!(counts.dial_latency.count(), 2);
+    assert_eq!(counts.rescans.values().sum::<u64>(), 1, "{:?}", counts.rescans);
+    assert_eq!(counts.inotify_overflows, 0);
+    assert_eq!(counts.attempts.get(""), Some(&2));
+}
