@@ -43,6 +43,7 @@ pub mod events;
 pub mod functions;
 pub mod host;
 pub mod hours;
+pub mod membership;
 pub mod os;
 pub mod parser_check;
 pub mod policy;
