@@ -1,6 +1,6 @@
 //! A shared spool's members (`shared = yes`): this node's heartbeat in `pbx_spool_rs.nodes/` beside
 //! `outgoing/` (one small file per node, named after it, rewritten every
-//! [`HEARTBEAT_INTERVAL_MS`](crate::membership::HEARTBEAT_INTERVAL_MS) by the scheduler thread and removed at
+//! [`HEARTBEAT_INTERVAL_MS`] by the scheduler thread and removed at
 //! a clean stop), the others' heartbeats read at the same beat, and the question the scheduler asks when a
 //! file falls due: is it this node's turn ([`crate::membership::Membership::turn`])? The decisions are
 //! `membership.rs`'s; this file does the I/O and keeps the figures for `spool show status`. It touches only
