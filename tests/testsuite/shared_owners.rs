@@ -149,3 +149,37 @@ fn files_of_a_killed_server_falling_due_later_are_placed_once_by_the_others_with
         eprintln!("{node}: {} attempts", count(ast, "SpoolAttempt"));
     }
 }
+
+#[test]
+fn a_server_killed_during_a_burst_leaves_its_share_to_the_others_none_twice() {
+    const FILES: usize = 3_000;
+    let spool = SharedSpool::new("owners-burst-kill");
+    let mut servers: Vec<Asterisk> = NODES.iter().map(|node| server(&spool, node)).collect();
+    expect_live_nodes(&servers.iter().collect::<Vec<_>>(), 3);
+    let due = SystemTime::now() + Duration::from_secs(3);
+    // RetryTime 2: the attempts own1 had started when it died are dated 2 s ahead by their StartRetry, and
+    // finished by the others then (AbortRetry first; out of retries, so expired), not 300 s later.
+    let staged = stage(&servers[0], FILES, Some(due), |i| quick_file(i) + "RetryTime: 2\n");
+    staged.rename_all();
+    let started = wait_until(Duration::from_secs(60), || {
+        servers.iter().map(|a| count(a, "SpoolAttempt")).sum::<usize>() >= FILES / 6
+    });
+    assert!(started, "the burst never got going\n{}", servers[0].diagnostics());
+    servers[0].crash();
+    let victim_events = servers[0].ami().events();
+    let survivors: Vec<&Asterisk> = servers[1..].iter().collect();
+    let outgoing = spool.outgoing();
+    let done = wait_until(Duration::from_secs(90), || count_entries(&outgoing) == 0);
+    assert!(
+        done,
+        "{} files left\n{}",
+        count_entries(&outgoing),
+        survivors.iter().map(|a| a.cli("spool show status")).collect::<String>()
+    );
+    let mut finishes =
+        per_file(&survivors.iter().flat_map(|a| a.ami().events()).chain(victim_events).collect::<Vec<_>>(), |e| {
+            e.is_event("SpoolFinished")
+        });
+    finishes.retain(|_, n| *n > 1);
+    assert!(finishes.is_empty(), "finished twice: {finishes:?}");
+}
