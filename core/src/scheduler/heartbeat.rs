@@ -221,7 +221,9 @@ impl Members {
 impl<H: Host> Scheduler<H> {
     /// The heartbeat, at its interval: logs a change in the live nodes, and a heartbeat problem once.
     pub(super) fn beat(&mut self, now: Millis) {
-        let backlog = self.held.len() + self.pool.waiting();
+        // While dispatch is suspended (pbx_spool.so loaded) nothing here will start: files held meanwhile
+        // must not keep the others waiting.
+        let backlog = if self.suspension.is_some() { 0 } else { self.held.len() + self.pool.waiting() };
         let Some(news) = self.members.as_mut().and_then(|members| members.beat_if_due(now, backlog)) else {
             return;
         };
