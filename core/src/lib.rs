@@ -46,6 +46,7 @@ pub mod events;
 pub mod functions;
 pub mod host;
 pub mod hours;
+pub mod membership;
 pub mod metrics;
 pub mod os;
 pub mod outcome_names;

@@ -86,6 +86,22 @@ pub fn status(
         if shared {
             let _ = writeln!(out, "  {:<38} {}", "Claims lost to other servers", totals.claims_lost);
         }
+        if let Some(nodes) = &snapshot.nodes {
+            let live = nodes.live.join(", ");
+            let _ = writeln!(out, "  {:<38} {} ({live}; this node: {})", "Live nodes", nodes.live.len(), nodes.me);
+            let _ = writeln!(
+                out,
+                "  {:<38} 1/{} of due files, by name (rendezvous hashing)",
+                "This node's share",
+                nodes.live.len().max(1)
+            );
+            let _ = writeln!(out, "  {:<38} {}", "Due files taken as their owner", nodes.taken_as_owner);
+            let _ = writeln!(
+                out,
+                "  {:<38} {} (looked at after the owner's grace: {})",
+                "Due files left to their owner", nodes.left_to_owner, nodes.taken_after_grace
+            );
+        }
         let last_scan = snapshot.last_scan.map_or_else(
             || "none yet".to_string(),
             |scan| {

@@ -1,11 +1,12 @@
-//! (e) A shared spool: one server against three on the same spool directory, all with
-//! `shared = yes`, on N files due at once (files/s, duplicates, claims lost, CPU per file), and the cost of
+//! (e) A shared spool: one server against three and five on the same spool directory, all with
+//! `shared = yes`, on N files due at once (files/s, duplicates, claims lost, CPU per file, each server's
+//! share of the attempts), three servers of which one is killed (kill -9) mid-run, and the cost of
 //! the periodic scan (`watch = scan`) over 10,000 and 100,000 queued files. pbx_spool_rs only: stock
 //! pbx_spool has no shared mode (two of them dial every file twice).
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::{thousands, DIALPLAN, FAIL_CALL, LOGGER};
+use crate::{load_average, thousands, DIALPLAN, FAIL_CALL, LOGGER};
 use harness::bulk::{ami_only, count_entries, cpu_seconds, expect_spool_watch, file_number, stage, stage_range};
 use harness::{wait_until, Asterisk, SharedSpool};
 
@@ -30,40 +31,107 @@ struct ClusterRun {
     duplicates: usize,
     claims_lost: f64,
     cpu_ms_per_file: f64,
+    /// Each server's attempts over the files.
+    shares: Vec<f64>,
+    /// Kill run: attempts in progress at the killed server (their files are aborted and expired by the
+    /// others; one dialled again would be a takeover, not a duplicate).
+    in_progress_at_kill: usize,
 }
 
-fn cluster(servers: usize, files: usize) -> Option<ClusterRun> {
+/// Until every server counts `servers` live nodes (their heartbeats read), so the run starts with owners.
+fn expect_live_nodes(all: &[Asterisk]) -> bool {
+    all.iter()
+        .all(|ast| wait_until(Duration::from_secs(30), || status_number(ast, "Live nodes") == Some(all.len() as f64)))
+}
+
+/// `files` due at once through `servers` servers; with `kill_one`, the first server is killed (kill -9) once a
+/// sixth of the files have been attempted.
+fn cluster(servers: usize, files: usize, kill_one: bool) -> Option<ClusterRun> {
     let spool = SharedSpool::new("bench-shared");
-    let all: Vec<Asterisk> = (1..=servers).map(|i| server(&spool, &format!("b{i}"), "")).collect();
+    let mut all: Vec<Asterisk> = (1..=servers).map(|i| server(&spool, &format!("b{i}"), "")).collect();
     for ast in &all {
         expect_spool_watch(ast);
-        ami_only(ast, &["Event: SpoolAttempt"]);
+        ami_only(ast, &["Event: SpoolAttempt", "Event: SpoolFinished"]);
+    }
+    if !expect_live_nodes(&all) {
+        eprintln!("bench e: the {servers} servers never all saw each other's heartbeats");
+        return None;
     }
     let due = SystemTime::now() + Duration::from_secs(4);
-    let staged = stage(&all[0], files, Some(due), |_| FAIL_CALL.to_owned());
+    // Kill run: RetryTime 2, so that the attempts the killed server had started (dated RetryTime ahead by
+    // their StartRetry) are finished by the others 2 s later, not after the default 300 s.
+    let contents = if kill_one { format!("{FAIL_CALL}RetryTime: 2\n") } else { FAIL_CALL.to_owned() };
+    let staged = stage(&all[0], files, Some(due), |_| contents.clone());
     staged.rename_all();
-    let cpu_before: f64 = all.iter().map(|a| cpu_seconds(a.pid())).sum();
-    let attempts = || all.iter().map(|a| a.ami().count_events(|e| e.is_event("SpoolAttempt"))).sum::<usize>();
+    let cpu_before: Vec<f64> = all.iter().map(|a| cpu_seconds(a.pid())).collect();
+    let count = |ast: &Asterisk, event: &str| ast.ami().count_events(|e| e.is_event(event));
+    let mut victim = None;
+    if kill_one {
+        let started = wait_until(Duration::from_secs(60), || {
+            all.iter().map(|a| count(a, "SpoolAttempt")).sum::<usize>() >= files / 6
+        });
+        if !started {
+            eprintln!("bench e: the kill run never got going");
+            return None;
+        }
+        let cpu = cpu_seconds(all[0].pid()) - cpu_before[0];
+        all[0].crash();
+        victim = Some((all.remove(0), cpu));
+    }
+    let survivors_cpu_before = if kill_one { &cpu_before[1..] } else { &cpu_before[..] };
+    let victim_events = victim.as_ref().map(|(ast, _)| ast.ami().events()).unwrap_or_default();
+    let finished_by_victim: std::collections::HashSet<Option<usize>> = victim_events
+        .iter()
+        .filter(|e| e.is_event("SpoolFinished"))
+        .map(|e| file_number(e.get("File").unwrap_or_default()))
+        .collect();
+    let attempts = || {
+        all.iter().map(|a| count(a, "SpoolAttempt")).sum::<usize>()
+            + victim_events.iter().filter(|e| e.is_event("SpoolAttempt")).count()
+    };
     let outgoing = spool.outgoing();
+    // (The killed server's unfinished attempts count: their files are expired by the others, not dialled.)
     let finished = wait_until(Duration::from_secs(180), || attempts() >= files && count_entries(&outgoing) == 0);
     let seconds = SystemTime::now().duration_since(due).unwrap_or_default().as_secs_f64();
     if !finished {
         eprintln!("bench e: {servers} server(s) did not finish {files} files in 180 s");
         return None;
     }
-    let cpu: f64 = all.iter().map(|a| cpu_seconds(a.pid())).sum::<f64>() - cpu_before;
-    let mut seen = std::collections::HashSet::new();
-    for ast in &all {
-        for e in ast.ami().events().iter().filter(|e| e.is_event("SpoolAttempt")) {
-            seen.insert(file_number(e.get("File").unwrap_or_default()));
+    let cpu: f64 = all.iter().zip(survivors_cpu_before).map(|(a, before)| cpu_seconds(a.pid()) - before).sum::<f64>()
+        + victim.as_ref().map_or(0.0, |(_, cpu)| *cpu);
+    let mut per_file: std::collections::HashMap<Option<usize>, usize> = std::collections::HashMap::new();
+    let mut shares = Vec::new();
+    let mut by_server: Vec<Vec<harness::Message>> = all.iter().map(|a| a.ami().events()).collect();
+    if kill_one {
+        by_server.insert(0, victim_events.clone());
+    }
+    for events in &by_server {
+        let mine = events.iter().filter(|e| e.is_event("SpoolAttempt")).count();
+        shares.push(mine as f64 / files as f64);
+        for e in events.iter().filter(|e| e.is_event("SpoolAttempt")) {
+            *per_file.entry(file_number(e.get("File").unwrap_or_default())).or_insert(0) += 1;
         }
+    }
+    // A file the killed server had started but not finished is dialled again by design (AbortRetry).
+    let victim_unfinished: std::collections::HashSet<Option<usize>> = victim_events
+        .iter()
+        .filter(|e| e.is_event("SpoolAttempt"))
+        .map(|e| file_number(e.get("File").unwrap_or_default()))
+        .filter(|f| !finished_by_victim.contains(f))
+        .collect();
+    let mut duplicates = 0;
+    for (file, n) in &per_file {
+        let takeover = usize::from(*n > 1 && victim_unfinished.contains(file));
+        duplicates += n - 1 - takeover;
     }
     let claims_lost = all.iter().filter_map(|a| status_number(a, "Claims lost to other servers")).sum();
     Some(ClusterRun {
         seconds,
-        duplicates: attempts() - seen.len(),
+        duplicates,
         claims_lost,
         cpu_ms_per_file: cpu * 1000.0 / files as f64,
+        shares,
+        in_progress_at_kill: victim_unfinished.len(),
     })
 }
 
@@ -132,23 +200,45 @@ fn scan_cost(files: usize) -> Option<ScanCost> {
 #[ignore = "benchmark: make bench"]
 fn e_shared_spool() {
     const FILES: usize = 10_000;
-    let mut out = String::from("### (e) Shared spool: one server against three (pbx_spool_rs, shared = yes)\n\n");
-    out.push_str("| workload | servers | files/s | duplicates | claims lost | Asterisk CPU per file |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|\n");
-    for servers in [1, 3] {
-        eprintln!("bench e: {} files due at once, {servers} server(s)", thousands(FILES));
-        match cluster(servers, FILES) {
-            Some(run) => out.push_str(&format!(
-                "| {} files due at once, failing at once | {servers} | {:.0} | {} | {:.0} | {:.2} ms |\n",
-                thousands(FILES),
-                FILES as f64 / run.seconds,
-                run.duplicates,
-                run.claims_lost,
-                run.cpu_ms_per_file
-            )),
-            None => out.push_str(&format!("| {} files | {servers} | did not finish | | | |\n", thousands(FILES))),
+    let mut out =
+        String::from("### (e) Shared spool: one server against three and five (pbx_spool_rs, shared = yes)\n\n");
+    out.push_str(
+        "| workload | servers | files/s | duplicates | claims lost | Asterisk CPU per file | share per server |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---|\n");
+    let load_before = load_average();
+    for (servers, kill_one) in [(1, false), (3, false), (5, false), (3, true)] {
+        let workload = if kill_one {
+            format!("{} files due at once, failing at once; b1 killed (kill -9) after 1/6", thousands(FILES))
+        } else {
+            format!("{} files due at once, failing at once", thousands(FILES))
+        };
+        eprintln!("bench e: {workload}, {servers} server(s)");
+        match cluster(servers, FILES, kill_one) {
+            Some(run) => {
+                let shares: Vec<String> = run.shares.iter().map(|s| format!("{:.1} %", s * 100.0)).collect();
+                let in_progress = if kill_one {
+                    format!(
+                        " ({} in progress at b1 when killed: aborted and expired by the others)",
+                        run.in_progress_at_kill
+                    )
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "| {workload} | {servers} | {:.0} ({:.1} s) | {}{in_progress} | {:.0} | {:.2} ms | {} |\n",
+                    FILES as f64 / run.seconds,
+                    run.seconds,
+                    run.duplicates,
+                    run.claims_lost,
+                    run.cpu_ms_per_file,
+                    shares.join(", ")
+                ))
+            }
+            None => out.push_str(&format!("| {workload} | {servers} | did not finish | | | | |\n")),
         }
     }
+    out.push_str(&format!("\nLoad average before: {load_before}, after: {}\n", load_average()));
     println!("{out}");
 }
 

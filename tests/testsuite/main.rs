@@ -30,6 +30,7 @@ mod security_escalations;
 mod security_red_team;
 mod security_values;
 mod shared;
+mod shared_owners;
 mod survives_restart;
 mod tool;
 mod two_spoolers;

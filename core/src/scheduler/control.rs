@@ -171,6 +171,8 @@ pub struct Snapshot {
     pub file_state: Option<String>,
     /// The last periodic scan (`watch = scan | both`).
     pub last_scan: Option<super::ScanReport>,
+    /// On a shared spool: the live nodes and this node's share.
+    pub nodes: Option<super::NodesReport>,
 }
 
 /// The answer to a stop request.

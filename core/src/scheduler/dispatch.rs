@@ -30,9 +30,19 @@ impl<H: Host> Scheduler<H> {
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
                 match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                     Some(mtime) if mtime > now => {
+                        // Re-dated (here or by another server's attempt): a new due time, a new grace.
+                        if let Some(members) = self.members.as_mut() {
+                            members.forget(&name);
+                        }
                         self.wheel.schedule(name, wheel_time(mtime));
                     }
-                    Some(_) => self.admit(name, now),
+                    // On a shared spool, first its owner's (see `heartbeat.rs`).
+                    Some(_) => match self.not_my_turn_until(&name, now) {
+                        Some(later) => {
+                            self.wheel.schedule(name, wheel_time(later));
+                        }
+                        None => self.admit(name, now),
+                    },
                     None => self.forget(&name),
                 }
             }
@@ -130,6 +140,9 @@ impl<H: Host> Scheduler<H> {
                     name.clone(),
                     matches!(self.files.get(&name), Some(FileState::Waiting { retrying: true, .. })),
                 );
+            } else if let Some(later) = self.not_my_turn_until(&name, now) {
+                // A shared spool's file: first its owner's, as when it fell due.
+                self.wheel.schedule(name, wheel_time(later));
             } else {
                 self.admit(name, now);
             }

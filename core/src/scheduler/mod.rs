@@ -12,7 +12,8 @@
 //! - [`suspension`]: standing aside while the stock pbx_spool is loaded;
 //! - [`kept`]: files that stay after their call (kept, parked), and writing and reading back the state file;
 //! - [`snapshot`]: `spool show`'s figures and sentences;
-//! - [`cancel`]: what `spool cancel` does to a file.
+//! - [`cancel`]: what `spool cancel` does to a file;
+//! - [`heartbeat`]: on a shared spool, this node's heartbeat, the live nodes, and whose turn a due file is.
 //!
 //! Its helpers, plain data or I/O with no scheduler state of their own:
 //!
@@ -35,6 +36,7 @@ mod control;
 mod dispatch;
 mod events;
 mod files;
+mod heartbeat;
 mod kept;
 mod pacer;
 mod pool;
@@ -46,6 +48,7 @@ mod suspension;
 pub use campaigns::CampaignFigures;
 pub use control::{CancelTarget, Via};
 pub use control::{Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings, StopAnswer};
+pub use heartbeat::NodesReport;
 pub use scan::ScanReport;
 
 use std::collections::{HashMap, VecDeque};
@@ -131,6 +134,8 @@ struct Scheduler<H: Host> {
     next_stock_look: Millis,
     /// A change came before `next_stock_look`: look then.
     stock_look_owed: bool,
+    /// On a shared spool: the live nodes and this node's heartbeat (`None` on a spool of its own).
+    members: Option<heartbeat::Members>,
 }
 
 /// Run the spooler on the current thread until a stop request is accepted. Called on the thread the
@@ -227,7 +232,9 @@ impl<H: Host> Scheduler<H> {
                 state_file.display()
             );
         }
+        let members = settings.rules.node.as_deref().map(|node| heartbeat::Members::new(&spool_dir, node));
         Ok(Scheduler {
+            members,
             book,
             cancelled: HashMap::new(),
             state_file,
@@ -278,6 +285,7 @@ impl<H: Host> Scheduler<H> {
                 // Unchanged list files are not read again; a good copy stays in force if one became unreadable.
                 self.settings.rules.dnc.adopt(&previous.rules.dnc);
                 self.settings.rules.dnc.refresh(&*self.host);
+                self.follow_node_setting();
                 for problem in self.book.reconfigure(self.settings.campaigns.clone()) {
                     host_log!(self.host, Level::Error, "{problem}");
                 }
@@ -306,6 +314,7 @@ impl<H: Host> Scheduler<H> {
             }
 
             let now = bookkeeping::now_ms();
+            self.beat(now);
             self.check_suspension(now);
             if self.stock_look_due().is_some_and(|at| at <= now) {
                 self.notice_stock_spooler(now);
@@ -324,11 +333,18 @@ impl<H: Host> Scheduler<H> {
             }
             let scan_at = self.scan.wakeup(self.settings.watch.scans());
             let suspension_check = self.suspension.map(|s| s.next_check).or(self.stock_look_due());
-            let next =
-                [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at, suspension_check]
-                    .into_iter()
-                    .flatten()
-                    .min();
+            let next_beat = self.members.as_ref().map(heartbeat::Members::next_beat);
+            let next = [
+                self.wheel.next_due().map(wall_time),
+                self.rate_wakeup,
+                self.grow_check_at,
+                scan_at,
+                suspension_check,
+                next_beat,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             if let Err(err) = self.timer.arm(next) {
                 host_log!(self.host, Level::Error, "Unable to arm the spool timer: {err}");
             }
@@ -341,6 +357,7 @@ impl<H: Host> Scheduler<H> {
         }
         self.save_state_if_dirty();
         self.pool.close();
+        self.leave_members();
         self.control.answer_stop(StopAnswer::Stopped);
     }
 
@@ -410,6 +427,9 @@ impl<H: Host> Scheduler<H> {
     /// Stop following `name` (gone, or no longer ours): out of the wheel, the held queue and its campaign.
     fn forget(&mut self, name: &Arc<OsStr>) {
         self.due_since.remove(name);
+        if let Some(members) = self.members.as_mut() {
+            members.forget(name);
+        }
         self.book.forget(name);
         self.wheel.cancel(name);
         match self.files.remove(name) {

@@ -96,6 +96,11 @@ impl<H: Host> WorkerPool<H> {
         self.jobs.is_none()
     }
 
+    /// Jobs handed to the pool that no worker has taken yet.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting_jobs.load(Ordering::SeqCst)
+    }
+
     /// Threads in the pool.
     pub(super) fn len(&self) -> usize {
         self.workers.len()

@@ -17,6 +17,7 @@ impl<H: Host> Scheduler<H> {
         let mut snapshot = Snapshot {
             workers: self.pool.len(),
             last_scan: self.scan.last(),
+            nodes: self.nodes_report(),
             campaigns: self.book.figures(crate::bookkeeping::now_ms()),
             all_paused: self.book.all_paused(),
             suspended: self.suspension.map(|_| STOCK_SPOOLER_REASON.to_string()),
@@ -160,6 +161,12 @@ impl<H: Host> Scheduler<H> {
         if let (Some(state), Some(due)) = (described.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file)))) {
             let due = i64::try_from(due).unwrap_or(i64::MAX);
             state.push_str(&format!(", due at {}", crate::text::utc_time(due)));
+        }
+        if let (Some(state), Some(members)) = (described.as_mut(), self.members.as_ref()) {
+            let owner = members.owner(OsStr::new(file));
+            let mine = if owner == members.me() { " (this node)" } else { "" };
+            state
+                .push_str(&format!("; owner among the live nodes: {}{mine}", crate::text::printable(owner.as_bytes())));
         }
         described
     }

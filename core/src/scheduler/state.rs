@@ -241,7 +241,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// A name as one blank-free printable word: bytes outside `!`..`~`, `%` and `/`, as `%XX`.
-fn escape(bytes: &[u8]) -> String {
+pub(super) fn escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         if b.is_ascii_graphic() && b != b'%' && b != b'/' {
@@ -253,7 +253,7 @@ fn escape(bytes: &[u8]) -> String {
     out
 }
 
-fn unescape(text: &str) -> Option<Vec<u8>> {
+pub(super) fn unescape(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1131,3 +1131,53 @@ fn the_start_scan_and_each_due_file_are_measured_for_the_metrics() {
     assert_eq!(counts.inotify_overflows, 0);
     assert_eq!(counts.attempts.get(""), Some(&2));
 }
+
+#[test]
+fn on_a_shared_spool_this_nodes_file_goes_at_once_and_a_live_peers_only_after_the_grace() {
+    use crate::membership::{owner_of, Heartbeat, OWNER_GRACE_MS};
+    let host = FakeHost::new(|_, _| answered());
+    let paths = temp_spool("owners-grace");
+    let nodes_dir = paths.outgoing.parent().unwrap().join(heartbeat::NODES_DIR);
+    std::fs::create_dir_all(&nodes_dir).unwrap();
+    // The peer beats every 200 ms until told to stop (as a server that then dies would).
+    let beating = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let peer = {
+        let (beating, file) = (beating.clone(), nodes_dir.join("peer"));
+        std::thread::spawn(move || {
+            for beat in 1.. {
+                if !beating.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::fs::write(&file, Heartbeat { beat, backlog: 0 }.render()).unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let rules = crate::attempt::VisitRules { node: Some(Arc::from("me")), ..Default::default() };
+    let spool = Running::start_at(host.clone(), paths, SpoolSettings { rules: Arc::new(rules), ..Default::default() });
+    let deadline = std::time::Instant::now() + WAIT;
+    while spool.snapshot().nodes.map(|n| n.live) != Some(vec!["me".to_string(), "peer".to_string()]) {
+        assert!(std::time::Instant::now() < deadline, "the peer never seen live: {:?}", spool.snapshot().nodes);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let name = |owner: &str| {
+        (0..).map(|i| format!("f{i}.call")).find(|f| owner_of(f.as_bytes(), ["me", "peer"]) == Some(owner)).unwrap()
+    };
+    let dropped = std::time::Instant::now();
+    spool.drop_in(&name("peer"), &CALL.replace("s@ctx", "peer@ctx"));
+    spool.drop_in(&name("me"), &CALL.replace("s@ctx", "me@ctx"));
+    host.wait_for("this node's file", WAIT, |r| r.calls.len() == 1);
+    assert_eq!(host.with(|r| r.calls[0].0.clone()), "Local/me@ctx", "this node's own file first");
+    // The peer dies: its file is placed here once it is seen gone and the grace is over.
+    beating.store(false, Ordering::SeqCst);
+    peer.join().unwrap();
+    host.wait_for("the peer's file", WAIT, |r| r.calls.len() == 2);
+    let waited = dropped.elapsed();
+    assert_eq!(host.with(|r| r.calls[1].0.clone()), "Local/peer@ctx");
+    assert!(waited >= Duration::from_millis(OWNER_GRACE_MS - 500), "the peer's file waited its grace: {waited:?}");
+    let nodes = spool.snapshot().nodes.unwrap();
+    assert_eq!((nodes.taken_as_owner, nodes.left_to_owner, nodes.taken_after_grace), (1, 1, 1), "{nodes:?}");
+    assert_eq!(nodes.live, ["me"], "the peer is gone");
+    drop(spool);
+    assert!(!nodes_dir.join("me").exists(), "this node's heartbeat is removed at a clean stop");
+}
