@@ -270,7 +270,7 @@ impl<H: Host> Scheduler<H> {
         match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
             Some(due) => {
                 if matches!(self.files.get(&name), Some(FileState::Held)) {
-                    self.held.retain(|n| *n != name);
+                    self.held.remove(&name);
                 }
                 let state = if retrying { FileState::Retrying } else { FileState::Queued };
                 self.join_campaign(&name);

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::campaigns::Gate;
 use super::files::{fingerprint, FileState, FinishedAs, KeptFile};
+use super::held::CampaignIndex;
 use super::pool::{Job, WorkerReport};
 use super::{cancel, wheel_time, Scheduler};
 use crate::attempt::Outcome;
@@ -110,7 +111,9 @@ impl<H: Host> Scheduler<H> {
             .filter(|(_, state)| matches!(state, FileState::Waiting { .. } | FileState::Held))
             .map(|(name, _)| name.clone())
             .collect();
-        self.held.retain(|name| !names.contains(name));
+        for name in &names {
+            self.held.remove(name);
+        }
         let mut ordered: Vec<(Millis, Arc<OsStr>)> = names
             .into_iter()
             .map(|name| (bookkeeping::regular_file_mtime(&self.path_of(&name)).unwrap_or(now), name))
@@ -161,8 +164,7 @@ impl<H: Host> Scheduler<H> {
                 "{} is due; not dispatched while pbx_spool.so is loaded",
                 printable(name.as_bytes())
             );
-            self.files.insert(name.clone(), FileState::Held);
-            self.held.push_back(name);
+            self.hold(name);
             return;
         }
         if !campaign_ok {
@@ -177,33 +179,49 @@ impl<H: Host> Scheduler<H> {
         if let Err((limit, _)) = self.capacity(now) {
             host_log!(self.host, Level::Debug(1), "{} is due; held back by {limit}", printable(name.as_bytes()));
         }
-        self.files.insert(name.clone(), FileState::Held);
-        self.held.push_back(name);
+        self.hold(name);
     }
 
-    /// Start held files while capacity allows; returns when the next one may start under maxrate.
-    /// A file held by its campaign's own limits does not hold back other campaigns' files behind it.
+    /// Wait behind every file held before it, in its campaign's queue.
+    fn hold(&mut self, name: Arc<OsStr>) {
+        self.files.insert(name.clone(), FileState::Held);
+        let campaign = self.book.index_of(&name);
+        self.held.hold(name, campaign);
+    }
+
+    /// Start held files while capacity allows, earliest held first; returns when the next one may start
+    /// under maxrate. A file held by its campaign's own limits does not hold back other campaigns' files
+    /// behind it. Each start looks at one file per campaign holding files (the head of its queue, see
+    /// `held.rs`), however many are held.
     pub(super) fn dispatch_held(&mut self) {
         self.rate_wakeup = None;
-        let mut index = 0;
-        while let Some(name) = self.held.get(index).cloned() {
+        while !self.held.is_empty() {
             let now = bookkeeping::now_ms();
             if let Err((_, wakeup)) = self.capacity(now) {
                 self.rate_wakeup = wakeup;
                 return;
             }
-            if let Err((_, wait)) = self.book.capacity(&name, std::time::Instant::now()) {
-                if let Some(wait) = wait {
-                    let at = now + (wait.as_micros().div_ceil(1000) as Millis).max(1);
-                    self.rate_wakeup = Some(self.rate_wakeup.map_or(at, |earlier| earlier.min(at)));
+            let instant = std::time::Instant::now();
+            let mut earliest_open: Option<(u64, CampaignIndex)> = None;
+            for (campaign, order) in self.held.heads() {
+                match self.book.capacity_of(campaign, instant) {
+                    Ok(()) => {
+                        if earliest_open.map_or(true, |(earliest, _)| order < earliest) {
+                            earliest_open = Some((order, campaign));
+                        }
+                    }
+                    Err((_, Some(wait))) => {
+                        let at = now + (wait.as_micros().div_ceil(1000) as Millis).max(1);
+                        self.rate_wakeup = Some(self.rate_wakeup.map_or(at, |earlier| earlier.min(at)));
+                    }
+                    Err((_, None)) => {}
                 }
-                index += 1;
-                continue;
             }
+            let Some((_, campaign)) = earliest_open else { return };
             if self.dispatch_suspended() {
                 return;
             }
-            self.held.remove(index);
+            let Some(name) = self.held.pop_first(campaign) else { return };
             if !matches!(self.book.gate(&name, now), Gate::Open) {
                 // Its window closed (or its campaign was paused) while it waited behind the limits: it
                 // waits for the window again instead of starting late.

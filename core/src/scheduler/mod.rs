@@ -18,6 +18,7 @@
 //!
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
+//! - [`held`]: due files waiting behind a limit, a queue per campaign;
 //! - [`pool`]: the worker threads that visit due files;
 //! - [`pacer`]: `maxrate`'s arithmetic;
 //! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
@@ -35,6 +36,7 @@ mod control;
 mod dispatch;
 mod events;
 mod files;
+mod held;
 mod kept;
 mod pacer;
 mod pool;
@@ -65,6 +67,7 @@ use crate::wheel::TimerWheel;
 use campaigns::CampaignBook;
 use control::Request;
 use files::FileState;
+use held::HeldQueues;
 use pacer::Pacer;
 use pool::WorkerPool;
 use state::{FileIdentity, Record};
@@ -93,7 +96,8 @@ struct Scheduler<H: Host> {
     timer: WallTimer,
     wheel: TimerWheel<Arc<OsStr>>,
     files: HashMap<Arc<OsStr>, FileState>,
-    held: VecDeque<Arc<OsStr>>,
+    /// Due files waiting behind a limit, per campaign in the order they were held.
+    held: HeldQueues,
     /// When the last call was started (for maxrate), and when the next held one may start.
     pacer: Pacer,
     rate_wakeup: Option<Millis>,
@@ -237,7 +241,7 @@ impl<H: Host> Scheduler<H> {
             timer: WallTimer::new()?,
             wheel: TimerWheel::new(wheel_time(bookkeeping::now_ms())),
             files: HashMap::new(),
-            held: VecDeque::new(),
+            held: HeldQueues::default(),
             pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
@@ -394,7 +398,9 @@ impl<H: Host> Scheduler<H> {
         self.book.forget(name);
         self.wheel.cancel(name);
         match self.files.remove(name) {
-            Some(FileState::Held) => self.held.retain(|n| n != name),
+            Some(FileState::Held) => {
+                self.held.remove(name);
+            }
             Some(FileState::Kept(_) | FileState::Parked { finished: Some(_), .. }) => self.state_dirty = true,
             _ => {}
         }
