@@ -31,7 +31,7 @@ impl<H: Host> Scheduler<H> {
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
                 match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                     Some(mtime) if mtime > now => {
-                        self.wheel.schedule(name, wheel_time(mtime));
+                        self.files.schedule(name, wheel_time(mtime));
                     }
                     Some(_) => self.admit(name, now),
                     None => self.forget(&name),
@@ -60,7 +60,7 @@ impl<H: Host> Scheduler<H> {
                             "Delaying retry since we're currently running '{}'",
                             printable(path.as_os_str().as_bytes())
                         );
-                        self.wheel.schedule(name, wheel_time(mtime));
+                        self.files.schedule(name, wheel_time(mtime));
                     }
                     Err(err) => host_log!(
                         self.host,
@@ -85,7 +85,7 @@ impl<H: Host> Scheduler<H> {
             Gate::Open => self.dispatch_or_hold(name),
             Gate::Paused => {
                 host_log!(self.host, Level::Debug(1), "{} is due; its campaign is paused", printable(name.as_bytes()));
-                self.wheel.cancel(&name);
+                self.files.cancel(&name);
                 self.files.insert(name, FileState::Waiting { retrying, paused: true });
             }
             Gate::Closed(open) => {
@@ -97,7 +97,7 @@ impl<H: Host> Scheduler<H> {
                     crate::text::utc_time(open)
                 );
                 self.files.insert(name.clone(), FileState::Waiting { retrying, paused: false });
-                self.wheel.schedule(name, wheel_time(open));
+                self.files.schedule(name, wheel_time(open));
             }
         }
     }
@@ -109,7 +109,7 @@ impl<H: Host> Scheduler<H> {
             .files
             .iter()
             .filter(|(_, state)| matches!(state, FileState::Waiting { .. } | FileState::Held))
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| Arc::from(name))
             .collect();
         for name in &names {
             self.held.remove(name);
@@ -252,8 +252,9 @@ impl<H: Host> Scheduler<H> {
             match report {
                 WorkerReport::Started(name, start) => {
                     if let Some(FileState::Running { attempt, .. }) = self.files.get_mut(&name) {
-                        self.wheel.schedule(name.clone(), wheel_time(start.recheck_at));
+                        let recheck_at = start.recheck_at;
                         *attempt = Some(Box::new(start));
+                        self.files.schedule(name, wheel_time(recheck_at));
                     }
                 }
                 WorkerReport::Finished(name, outcome) => self.finished(name, outcome),
@@ -266,7 +267,7 @@ impl<H: Host> Scheduler<H> {
         self.book.finished(&name);
         self.running -= 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
-        self.wheel.cancel(&name);
+        self.files.cancel(&name);
         let changed = matches!(self.files.remove(&name), Some(FileState::Running { changed: true, .. }));
         let cancelled = self.cancelled.remove(&name).is_some();
         self.state_dirty |= cancelled;
@@ -286,14 +287,14 @@ impl<H: Host> Scheduler<H> {
                         Some(mtime) => {
                             self.join_campaign(&name);
                             self.files.insert(name.clone(), FileState::Retrying);
-                            self.wheel.schedule(name, wheel_time(mtime.max(due)));
+                            self.files.schedule(name, wheel_time(mtime.max(due)));
                         }
                         None => self.forget(&name),
                     }
                 } else {
                     self.join_campaign(&name);
                     self.files.insert(name.clone(), FileState::Retrying);
-                    self.wheel.schedule(name, wheel_time(due));
+                    self.files.schedule(name, wheel_time(due));
                 }
             }
             Outcome::Kept(kept) => match fs::symlink_metadata(self.path_of(&name)) {
@@ -303,7 +304,7 @@ impl<H: Host> Scheduler<H> {
                     let due = kept.due;
                     let state = KeptFile { fingerprint: fingerprint(&meta), kept };
                     self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
-                    self.wheel.schedule(name, wheel_time(due));
+                    self.files.schedule(name, wheel_time(due));
                     self.state_dirty = true;
                 }
                 Err(_) => self.forget(&name),

@@ -1,6 +1,7 @@
 //! The spooler's engine: one scheduler thread that owns every piece of state (which files are known,
-//! their due times in a [`TimerWheel`], which are running), sleeping on inotify, a wake-up eventfd and a
-//! wall-clock timer, and handing due files to the [`pool`]. No lock is held across file I/O or a call,
+//! their due times in a [`TimerWheel`](crate::wheel::TimerWheel) inside the [`FileTable`], which are
+//! running), sleeping on inotify, a wake-up eventfd and a wall-clock timer, and handing due files to the
+//! [`pool`]. No lock is held across file I/O or a call,
 //! and the scheduler never waits on a worker.
 //!
 //! This file holds the [`Scheduler`] itself: its state, start-up, the loop, and the requests from
@@ -18,6 +19,7 @@
 //!
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
+//! - [`file_table`]: every name followed, its state and due time, each name stored once;
 //! - [`held`]: due files waiting behind a limit, a queue per campaign;
 //! - [`pool`]: the worker threads that visit due files;
 //! - [`pacer`]: `maxrate`'s arithmetic;
@@ -35,6 +37,7 @@ mod cancel;
 mod control;
 mod dispatch;
 mod events;
+mod file_table;
 mod files;
 mod held;
 mod kept;
@@ -63,9 +66,9 @@ use crate::host::{Host, Level};
 use crate::host_log;
 use crate::text::printable;
 use crate::watcher::{self, Inotify, WallTimer};
-use crate::wheel::TimerWheel;
 use campaigns::CampaignBook;
 use control::Request;
+use file_table::FileTable;
 use files::FileState;
 use held::HeldQueues;
 use pacer::Pacer;
@@ -94,8 +97,8 @@ struct Scheduler<H: Host> {
     outgoing_wd: Option<i32>,
     parent_wd: Option<i32>,
     timer: WallTimer,
-    wheel: TimerWheel<Arc<OsStr>>,
-    files: HashMap<Arc<OsStr>, FileState>,
+    /// Every name followed, its state and due time.
+    files: FileTable,
     /// Due files waiting behind a limit, per campaign in the order they were held.
     held: HeldQueues,
     /// When the last call was started (for maxrate), and when the next held one may start.
@@ -239,8 +242,7 @@ impl<H: Host> Scheduler<H> {
             outgoing_wd: None,
             parent_wd: None,
             timer: WallTimer::new()?,
-            wheel: TimerWheel::new(wheel_time(bookkeeping::now_ms())),
-            files: HashMap::new(),
+            files: FileTable::new(wheel_time(bookkeeping::now_ms())),
             held: HeldQueues::default(),
             pacer: Pacer::default(),
             rate_wakeup: None,
@@ -302,7 +304,7 @@ impl<H: Host> Scheduler<H> {
                 self.notice_stock_spooler(now);
             }
             expired.clear();
-            self.wheel.expire(wheel_time(now), &mut expired);
+            self.files.expire(wheel_time(now), &mut expired);
             for (name, _) in expired.drain(..) {
                 self.fire(name, now);
             }
@@ -316,7 +318,7 @@ impl<H: Host> Scheduler<H> {
             let scan_at = self.scan.wakeup(self.settings.watch.scans());
             let suspension_check = self.suspension.map(|s| s.next_check).or(self.stock_look_due());
             let next =
-                [self.wheel.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at, suspension_check]
+                [self.files.next_due().map(wall_time), self.rate_wakeup, self.grow_check_at, scan_at, suspension_check]
                     .into_iter()
                     .flatten()
                     .min();
@@ -396,7 +398,7 @@ impl<H: Host> Scheduler<H> {
     /// Stop following `name` (gone, or no longer ours): out of the wheel, the held queue and its campaign.
     fn forget(&mut self, name: &Arc<OsStr>) {
         self.book.forget(name);
-        self.wheel.cancel(name);
+        self.files.cancel(name);
         match self.files.remove(name) {
             Some(FileState::Held) => {
                 self.held.remove(name);

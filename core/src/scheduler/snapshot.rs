@@ -22,7 +22,7 @@ impl<H: Host> Scheduler<H> {
             suspended: self.suspension.map(|_| STOCK_SPOOLER_REASON.to_string()),
             ..Snapshot::default()
         };
-        for (name, state) in &self.files {
+        for (name, state) in self.files.iter() {
             if let Some(figures) = self.book.index_of(name).and_then(|i| snapshot.campaigns.get_mut(i)) {
                 match state {
                     FileState::Queued | FileState::Retrying => figures.queued += 1,
@@ -49,7 +49,7 @@ impl<H: Host> Scheduler<H> {
         let waiting = |name: &Arc<OsStr>| {
             matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }))
         };
-        let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
+        let listed = self.files.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
         snapshot.next = listed
             .into_iter()
             .filter(|(name, _)| waiting(name))
@@ -109,7 +109,7 @@ impl<H: Host> Scheduler<H> {
                 state.kept.status.as_str()
             ),
         });
-        if let (Some(state), Some(due)) = (described.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file)))) {
+        if let (Some(state), Some(due)) = (described.as_mut(), self.files.due_of(&Arc::from(OsStr::new(file)))) {
             let due = i64::try_from(due).unwrap_or(i64::MAX);
             state.push_str(&format!(", due at {}", crate::text::utc_time(due)));
         }
