@@ -11,13 +11,16 @@
 //! - `d_limits`: pbx_spool_rs.conf `maxcalls` and `maxrate` against the measured peak concurrency and
 //!   start rate (stock pbx_spool has no such limits);
 //! - `e_shared_spool` ([`shared`]): one pbx_spool_rs server against three on a shared spool, and the cost
-//!   of the periodic scan at 10,000 and 100,000 files.
+//!   of the periodic scan at 10,000 and 100,000 files;
+//! - `f_held_campaign` ([`held`]): a campaign of 100,000 files held by its closed window, then opened:
+//!   time to place at its `maxrate` and CPU per file, against the same files unheld.
 //!
 //! Asterisk logs notice, warning and error only here (the sample logger.conf's `messages`), not the
 //! verbose lines the test suite keeps: both spoolers log the same per-call notices, and the
 //! benchmark measures spooling, not Asterisk's logger. AMI events are off or filtered for the same
 //! reason.
 
+mod held;
 mod shared;
 
 use std::collections::{HashSet, VecDeque};
