@@ -290,7 +290,8 @@ mod tests {
 
     /// Where a queued file's bytes go. A unit-level count: the table's own parts by `size_of`, the name's
     /// allocation as glibc's malloc rounds it (8 bytes of header, 16-byte steps, 32 at least), the index
-    /// and the wheel at their load after 10,000 and 100,000 inserts.
+    /// and the wheel at their load after 10,000 and 100,000 inserts. Slots are counted by length (the
+    /// unused tail of a large vector is never touched, so never resident), the wheel by capacity.
     #[test]
     fn a_queued_file_costs_less_than_112_bytes_name_included() {
         use std::mem::size_of;
