@@ -14,6 +14,8 @@
 //!   of the periodic scan at 10,000 and 100,000 files;
 //! - `f_dnc_list` ([`dnc`]): a do-not-call list of 1,000,000 numbers: load time, memory per number, cost per
 //!   lookup (no Asterisk: the core's own code).
+//! - `f_held_campaign` ([`held`]): a campaign of 100,000 files held by its closed window, then opened:
+//!   time to place at its `maxrate` and CPU per file, against the same files unheld.
 //!
 //! Asterisk logs notice, warning and error only here (the sample logger.conf's `messages`), not the
 //! verbose lines the test suite keeps: both spoolers log the same per-call notices, and the
@@ -21,6 +23,7 @@
 //! reason.
 
 mod dnc;
+mod held;
 mod shared;
 
 use std::collections::{HashSet, VecDeque};

@@ -59,7 +59,7 @@ impl<H: Host> Scheduler<H> {
             .files
             .iter()
             .filter(|(_, state)| matches!(state, FileState::Parked { .. }))
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| Arc::from(name))
             .collect();
         for name in parked {
             self.unpark_if_changed(name);
@@ -186,13 +186,13 @@ impl<H: Host> Scheduler<H> {
             // Created in place by a writer (a hard link has a second name, and is complete: take it now).
             // Wait for the writer's write-close, or for the file to be left unchanged for the grace.
             self.files.insert(name.clone(), FileState::Writing);
-            self.wheel.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
+            self.files.schedule(name, wheel_time(bookkeeping::now_ms() + CREATE_GRACE_MS));
             return;
         }
         let due = bookkeeping::mtime_ms(&meta);
         self.join_campaign(&name);
         self.files.insert(name.clone(), FileState::Queued);
-        self.wheel.schedule(name, wheel_time(due));
+        self.files.schedule(name, wheel_time(due));
     }
 
     /// Learn which campaign a queued file joins when its `Channel:` line decides it (read now, see
@@ -211,7 +211,7 @@ impl<H: Host> Scheduler<H> {
             .filter(|(name, state)| {
                 matches!(state, FileState::Queued | FileState::Retrying) && self.book.needs_channel(name)
             })
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| Arc::from(name))
             .collect();
         if !names.is_empty() {
             host_log!(
@@ -247,7 +247,7 @@ impl<H: Host> Scheduler<H> {
         match fresh {
             Some(mtime) => {
                 self.files.insert(name.clone(), FileState::Writing);
-                self.wheel.schedule(name, wheel_time(mtime + CREATE_GRACE_MS));
+                self.files.schedule(name, wheel_time(mtime + CREATE_GRACE_MS));
             }
             None => self.consider_new(name, false),
         }
@@ -258,7 +258,7 @@ impl<H: Host> Scheduler<H> {
     pub(super) fn writer_grace_over(&mut self, name: Arc<OsStr>, now: Millis) {
         match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
             Some(mtime) if still_being_written(mtime, now) => {
-                self.wheel.schedule(name, wheel_time(mtime + CREATE_GRACE_MS));
+                self.files.schedule(name, wheel_time(mtime + CREATE_GRACE_MS));
             }
             _ => self.requeue_at_mtime(name),
         }
@@ -275,12 +275,12 @@ impl<H: Host> Scheduler<H> {
         match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
             Some(due) => {
                 if matches!(self.files.get(&name), Some(FileState::Held)) {
-                    self.held.retain(|n| *n != name);
+                    self.held.remove(&name);
                 }
                 let state = if retrying { FileState::Retrying } else { FileState::Queued };
                 self.join_campaign(&name);
                 self.files.insert(name.clone(), state);
-                self.wheel.schedule(name, wheel_time(due));
+                self.files.schedule(name, wheel_time(due));
             }
             None => self.forget(&name),
         }

@@ -209,7 +209,16 @@ impl CampaignBook {
         name: &OsStr,
         now: std::time::Instant,
     ) -> Result<(), (&'static str, Option<std::time::Duration>)> {
-        let Some(campaign) = self.campaign_of(name) else { return Ok(()) };
+        self.capacity_of(self.index(name), now)
+    }
+
+    /// [`Self::capacity`] for the campaign at `index` in the configuration (`None`: no campaign).
+    pub(super) fn capacity_of(
+        &self,
+        index: Option<usize>,
+        now: std::time::Instant,
+    ) -> Result<(), (&'static str, Option<std::time::Duration>)> {
+        let Some(campaign) = index.and_then(|i| self.campaigns.get(i)) else { return Ok(()) };
         let live = self.live.get(&campaign.name.to_ascii_lowercase());
         if let Some(max) = campaign.max_calls {
             if live.is_some_and(|l| l.running >= max) {

@@ -102,7 +102,7 @@ impl<H: Host> Scheduler<H> {
                         | FileState::Running { .. }
                 )
             })
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| Arc::from(name))
             .collect();
         let mut names = Vec::new();
         for name in candidates {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::campaigns::Gate;
 use super::files::{fingerprint, FileState, FinishedAs, KeptFile};
+use super::held::CampaignIndex;
 use super::pool::{Job, WorkerReport};
 use super::{cancel, wheel_time, Scheduler};
 use crate::attempt::Outcome;
@@ -34,12 +35,12 @@ impl<H: Host> Scheduler<H> {
                         if let Some(members) = self.members.as_mut() {
                             members.forget(&name);
                         }
-                        self.wheel.schedule(name, wheel_time(mtime));
+                        self.files.schedule(name, wheel_time(mtime));
                     }
                     // On a shared spool, first its owner's (see `heartbeat.rs`).
                     Some(_) => match self.not_my_turn_until(&name, now) {
                         Some(later) => {
-                            self.wheel.schedule(name, wheel_time(later));
+                            self.files.schedule(name, wheel_time(later));
                         }
                         None => self.admit(name, now),
                     },
@@ -69,7 +70,7 @@ impl<H: Host> Scheduler<H> {
                             "Delaying retry since we're currently running '{}'",
                             printable(path.as_os_str().as_bytes())
                         );
-                        self.wheel.schedule(name, wheel_time(mtime));
+                        self.files.schedule(name, wheel_time(mtime));
                     }
                     Err(err) => host_log!(
                         self.host,
@@ -98,7 +99,7 @@ impl<H: Host> Scheduler<H> {
             }
             Gate::Paused => {
                 host_log!(self.host, Level::Debug(1), "{} is due; its campaign is paused", printable(name.as_bytes()));
-                self.wheel.cancel(&name);
+                self.files.cancel(&name);
                 self.files.insert(name, FileState::Waiting { retrying, paused: true });
             }
             Gate::Closed(open) => {
@@ -110,7 +111,7 @@ impl<H: Host> Scheduler<H> {
                     crate::text::utc_time(open)
                 );
                 self.files.insert(name.clone(), FileState::Waiting { retrying, paused: false });
-                self.wheel.schedule(name, wheel_time(open));
+                self.files.schedule(name, wheel_time(open));
             }
         }
     }
@@ -122,9 +123,11 @@ impl<H: Host> Scheduler<H> {
             .files
             .iter()
             .filter(|(_, state)| matches!(state, FileState::Waiting { .. } | FileState::Held))
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| Arc::from(name))
             .collect();
-        self.held.retain(|name| !names.contains(name));
+        for name in &names {
+            self.held.remove(name);
+        }
         let mut ordered: Vec<(Millis, Arc<OsStr>)> = names
             .into_iter()
             .map(|name| (bookkeeping::regular_file_mtime(&self.path_of(&name)).unwrap_or(now), name))
@@ -142,7 +145,7 @@ impl<H: Host> Scheduler<H> {
                 );
             } else if let Some(later) = self.not_my_turn_until(&name, now) {
                 // A shared spool's file: first its owner's, as when it fell due.
-                self.wheel.schedule(name, wheel_time(later));
+                self.files.schedule(name, wheel_time(later));
             } else {
                 self.admit(name, now);
             }
@@ -178,8 +181,7 @@ impl<H: Host> Scheduler<H> {
                 "{} is due; not dispatched while pbx_spool.so is loaded",
                 printable(name.as_bytes())
             );
-            self.files.insert(name.clone(), FileState::Held);
-            self.held.push_back(name);
+            self.hold(name);
             return;
         }
         if !campaign_ok {
@@ -194,33 +196,49 @@ impl<H: Host> Scheduler<H> {
         if let Err((limit, _)) = self.capacity(now) {
             host_log!(self.host, Level::Debug(1), "{} is due; held back by {limit}", printable(name.as_bytes()));
         }
-        self.files.insert(name.clone(), FileState::Held);
-        self.held.push_back(name);
+        self.hold(name);
     }
 
-    /// Start held files while capacity allows; returns when the next one may start under maxrate.
-    /// A file held by its campaign's own limits does not hold back other campaigns' files behind it.
+    /// Wait behind every file held before it, in its campaign's queue.
+    fn hold(&mut self, name: Arc<OsStr>) {
+        self.files.insert(name.clone(), FileState::Held);
+        let campaign = self.book.index_of(&name);
+        self.held.hold(name, campaign);
+    }
+
+    /// Start held files while capacity allows, earliest held first; returns when the next one may start
+    /// under maxrate. A file held by its campaign's own limits does not hold back other campaigns' files
+    /// behind it. Each start looks at one file per campaign holding files (the head of its queue, see
+    /// `held.rs`), however many are held.
     pub(super) fn dispatch_held(&mut self) {
         self.rate_wakeup = None;
-        let mut index = 0;
-        while let Some(name) = self.held.get(index).cloned() {
+        while !self.held.is_empty() {
             let now = bookkeeping::now_ms();
             if let Err((_, wakeup)) = self.capacity(now) {
                 self.rate_wakeup = wakeup;
                 return;
             }
-            if let Err((_, wait)) = self.book.capacity(&name, std::time::Instant::now()) {
-                if let Some(wait) = wait {
-                    let at = now + (wait.as_micros().div_ceil(1000) as Millis).max(1);
-                    self.rate_wakeup = Some(self.rate_wakeup.map_or(at, |earlier| earlier.min(at)));
+            let instant = std::time::Instant::now();
+            let mut earliest_open: Option<(u64, CampaignIndex)> = None;
+            for (campaign, order) in self.held.heads() {
+                match self.book.capacity_of(campaign, instant) {
+                    Ok(()) => {
+                        if earliest_open.map_or(true, |(earliest, _)| order < earliest) {
+                            earliest_open = Some((order, campaign));
+                        }
+                    }
+                    Err((_, Some(wait))) => {
+                        let at = now + (wait.as_micros().div_ceil(1000) as Millis).max(1);
+                        self.rate_wakeup = Some(self.rate_wakeup.map_or(at, |earlier| earlier.min(at)));
+                    }
+                    Err((_, None)) => {}
                 }
-                index += 1;
-                continue;
             }
+            let Some((_, campaign)) = earliest_open else { return };
             if self.dispatch_suspended() {
                 return;
             }
-            self.held.remove(index);
+            let Some(name) = self.held.pop_first(campaign) else { return };
             if !matches!(self.book.gate(&name, now), Gate::Open) {
                 // Its window closed (or its campaign was paused) while it waited behind the limits: it
                 // waits for the window again instead of starting late.
@@ -254,8 +272,9 @@ impl<H: Host> Scheduler<H> {
                         self.control.stats.tallies.dial_latency(due_since.elapsed());
                     }
                     if let Some(FileState::Running { attempt, .. }) = self.files.get_mut(&name) {
-                        self.wheel.schedule(name.clone(), wheel_time(start.recheck_at));
+                        let recheck_at = start.recheck_at;
                         *attempt = Some(Box::new(start));
+                        self.files.schedule(name, wheel_time(recheck_at));
                     }
                 }
                 WorkerReport::Finished(name, outcome) => self.finished(name, outcome),
@@ -269,7 +288,7 @@ impl<H: Host> Scheduler<H> {
         self.book.finished(&name);
         self.running -= 1;
         self.control.calls_in_progress.store(self.running, Ordering::SeqCst);
-        self.wheel.cancel(&name);
+        self.files.cancel(&name);
         let changed = matches!(self.files.remove(&name), Some(FileState::Running { changed: true, .. }));
         let cancelled = self.cancelled.remove(&name).is_some();
         self.state_dirty |= cancelled;
@@ -289,14 +308,14 @@ impl<H: Host> Scheduler<H> {
                         Some(mtime) => {
                             self.join_campaign(&name);
                             self.files.insert(name.clone(), FileState::Retrying);
-                            self.wheel.schedule(name, wheel_time(mtime.max(due)));
+                            self.files.schedule(name, wheel_time(mtime.max(due)));
                         }
                         None => self.forget(&name),
                     }
                 } else {
                     self.join_campaign(&name);
                     self.files.insert(name.clone(), FileState::Retrying);
-                    self.wheel.schedule(name, wheel_time(due));
+                    self.files.schedule(name, wheel_time(due));
                 }
             }
             Outcome::Kept(kept) => match fs::symlink_metadata(self.path_of(&name)) {
@@ -306,7 +325,7 @@ impl<H: Host> Scheduler<H> {
                     let due = kept.due;
                     let state = KeptFile { fingerprint: fingerprint(&meta), kept };
                     self.files.insert(name.clone(), FileState::Kept(Box::new(state)));
-                    self.wheel.schedule(name, wheel_time(due));
+                    self.files.schedule(name, wheel_time(due));
                     self.state_dirty = true;
                 }
                 Err(_) => self.forget(&name),

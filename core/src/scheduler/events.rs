@@ -143,7 +143,7 @@ impl<H: Host> Scheduler<H> {
             .files
             .iter()
             .filter(|(_, s)| !matches!(s, FileState::Running { .. }))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| Arc::from(n))
             .collect();
         for name in names {
             self.forget(&name);

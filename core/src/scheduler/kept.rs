@@ -31,7 +31,7 @@ impl<H: Host> Scheduler<H> {
         let path = state::path_for(&spool_dir, self.settings.rules.node.as_deref());
         let kept = self.files.iter().filter_map(|(name, state)| match state {
             FileState::Kept(kept) => Some((
-                &**name,
+                name,
                 Record::Kept {
                     fingerprint: kept.fingerprint,
                     due: kept.kept.due,
@@ -40,7 +40,7 @@ impl<H: Host> Scheduler<H> {
                 },
             )),
             FileState::Parked { fingerprint, finished: Some(FinishedAs { status, archive }) } => {
-                Some((&**name, Record::Unremovable { fingerprint: *fingerprint, archive: *archive, status: *status }))
+                Some((name, Record::Unremovable { fingerprint: *fingerprint, archive: *archive, status: *status }))
             }
             _ => None,
         });
@@ -153,7 +153,7 @@ impl<H: Host> Scheduler<H> {
                 );
                 let kept = attempt::Kept { due, archive, status, claim: claim.map(attempt::HeldClaim::new) };
                 self.files.insert(name.clone(), FileState::Kept(Box::new(KeptFile { fingerprint, kept })));
-                self.wheel.schedule(name.clone(), wheel_time(due));
+                self.files.schedule(name.clone(), wheel_time(due));
                 self.state_dirty = true;
             }
             Record::Cancelled(_) => {
@@ -224,7 +224,7 @@ impl<H: Host> Scheduler<H> {
         match bookkeeping::regular_file_mtime(&path) {
             // The wall clock was set back: its date has not come yet.
             Some(mtime) if mtime > now => {
-                self.wheel.schedule(name, wheel_time(mtime));
+                self.files.schedule(name, wheel_time(mtime));
             }
             Some(_) => {
                 match attempt::remove_kept(&*self.host, &self.paths, &path, kept, attempt::KEPT_UNTIL_ITS_DATE) {

@@ -1,6 +1,7 @@
 //! The spooler's engine: one scheduler thread that owns every piece of state (which files are known,
-//! their due times in a [`TimerWheel`], which are running), sleeping on inotify, a wake-up eventfd and a
-//! wall-clock timer, and handing due files to the [`pool`]. No lock is held across file I/O or a call,
+//! their due times in a [`TimerWheel`](crate::wheel::TimerWheel) inside the [`FileTable`], which are
+//! running), sleeping on inotify, a wake-up eventfd and a wall-clock timer, and handing due files to the
+//! [`pool`]. No lock is held across file I/O or a call,
 //! and the scheduler never waits on a worker.
 //!
 //! This file holds the [`Scheduler`] itself: its state, start-up, the loop, and the requests from
@@ -19,6 +20,8 @@
 //!
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
+//! - [`file_table`]: every name followed, its state and due time, each name stored once;
+//! - [`held`]: due files waiting behind a limit, a queue per campaign;
 //! - [`pool`]: the worker threads that visit due files;
 //! - [`pacer`]: `maxrate`'s arithmetic;
 //! - [`scan`]: discovery by periodic scans, for spools inotify cannot see (network file systems).
@@ -35,8 +38,10 @@ mod cancel;
 mod control;
 mod dispatch;
 mod events;
+mod file_table;
 mod files;
 mod heartbeat;
+mod held;
 mod kept;
 mod pacer;
 mod pool;
@@ -65,10 +70,11 @@ use crate::host::{Host, Level};
 use crate::host_log;
 use crate::text::printable;
 use crate::watcher::{self, Inotify, WallTimer};
-use crate::wheel::TimerWheel;
 use campaigns::CampaignBook;
 use control::Request;
+use file_table::FileTable;
 use files::FileState;
+use held::HeldQueues;
 use pacer::Pacer;
 use pool::WorkerPool;
 use state::{FileIdentity, Record};
@@ -95,9 +101,10 @@ struct Scheduler<H: Host> {
     outgoing_wd: Option<i32>,
     parent_wd: Option<i32>,
     timer: WallTimer,
-    wheel: TimerWheel<Arc<OsStr>>,
-    files: HashMap<Arc<OsStr>, FileState>,
-    held: VecDeque<Arc<OsStr>>,
+    /// Every name followed, its state and due time.
+    files: FileTable,
+    /// Due files waiting behind a limit, per campaign in the order they were held.
+    held: HeldQueues,
     /// When the last call was started (for maxrate), and when the next held one may start.
     pacer: Pacer,
     rate_wakeup: Option<Millis>,
@@ -250,9 +257,8 @@ impl<H: Host> Scheduler<H> {
             outgoing_wd: None,
             parent_wd: None,
             timer: WallTimer::new()?,
-            wheel: TimerWheel::new(wheel_time(bookkeeping::now_ms())),
-            files: HashMap::new(),
-            held: VecDeque::new(),
+            files: FileTable::new(wheel_time(bookkeeping::now_ms())),
+            held: HeldQueues::default(),
             pacer: Pacer::default(),
             rate_wakeup: None,
             rescan: None,
@@ -320,7 +326,7 @@ impl<H: Host> Scheduler<H> {
                 self.notice_stock_spooler(now);
             }
             expired.clear();
-            self.wheel.expire(wheel_time(now), &mut expired);
+            self.files.expire(wheel_time(now), &mut expired);
             for (name, _) in expired.drain(..) {
                 self.fire(name, now);
             }
@@ -335,7 +341,7 @@ impl<H: Host> Scheduler<H> {
             let suspension_check = self.suspension.map(|s| s.next_check).or(self.stock_look_due());
             let next_beat = self.members.as_ref().map(heartbeat::Members::next_beat);
             let next = [
-                self.wheel.next_due().map(wall_time),
+                self.files.next_due().map(wall_time),
                 self.rate_wakeup,
                 self.grow_check_at,
                 scan_at,
@@ -431,9 +437,11 @@ impl<H: Host> Scheduler<H> {
             members.forget(name);
         }
         self.book.forget(name);
-        self.wheel.cancel(name);
+        self.files.cancel(name);
         match self.files.remove(name) {
-            Some(FileState::Held) => self.held.retain(|n| n != name),
+            Some(FileState::Held) => {
+                self.held.remove(name);
+            }
             Some(FileState::Kept(_) | FileState::Parked { finished: Some(_), .. }) => self.state_dirty = true,
             _ => {}
         }

@@ -154,12 +154,12 @@ impl PeriodicScan {
     /// forget. Returns those the scan did not find, and schedules the next scan.
     pub(super) fn finish<'a>(
         &mut self,
-        known: impl Iterator<Item = &'a Arc<OsStr>>,
+        known: impl Iterator<Item = &'a OsStr>,
         now: Millis,
         interval_ms: u64,
     ) -> Vec<Arc<OsStr>> {
         let Some(seen) = self.seen.take() else { return Vec::new() };
-        let vanished: Vec<Arc<OsStr>> = known.filter(|name| !seen.contains(*name)).cloned().collect();
+        let vanished: Vec<Arc<OsStr>> = known.filter(|name| !seen.contains(*name)).map(Arc::from).collect();
         let duration = self.started.take().map_or(Duration::ZERO, |started| started.elapsed());
         if std::mem::take(&mut self.confirming) {
             if let Some(under) = self.read_under.as_mut() {
@@ -207,7 +207,7 @@ mod tests {
         assert!(!scan.due(true, 0), "one scan at a time");
         scan.saw(&name("a"), true);
         let known = [name("a"), name("b")];
-        let vanished = scan.finish(known.iter(), 10_000, 1000);
+        let vanished = scan.finish(known.iter().map(|name| &**name), 10_000, 1000);
         assert_eq!(vanished, vec![name("b")]);
         assert_eq!(scan.last().map(|r| (r.names, r.new, r.vanished)), Some((1, 1, 1)));
         assert_eq!(scan.wakeup(true), Some(11_000));

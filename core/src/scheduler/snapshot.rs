@@ -23,7 +23,7 @@ impl<H: Host> Scheduler<H> {
             suspended: self.suspension.map(|_| STOCK_SPOOLER_REASON.to_string()),
             ..Snapshot::default()
         };
-        for (name, state) in &self.files {
+        for (name, state) in self.files.iter() {
             if let Some(figures) = self.book.index_of(name).and_then(|i| snapshot.campaigns.get_mut(i)) {
                 match state {
                     FileState::Queued | FileState::Retrying => figures.queued += 1,
@@ -50,7 +50,7 @@ impl<H: Host> Scheduler<H> {
         let waiting = |name: &Arc<OsStr>| {
             matches!(self.files.get(name), Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }))
         };
-        let listed = self.wheel.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
+        let listed = self.files.earliest(query.limit + snapshot.in_progress + snapshot.being_written);
         snapshot.next = listed
             .into_iter()
             .filter(|(name, _)| waiting(name))
@@ -100,7 +100,7 @@ impl<H: Host> Scheduler<H> {
         if limit == 0 {
             return Vec::new();
         }
-        let mut chosen: Vec<(&Arc<OsStr>, &'static str)> = self
+        let mut chosen: Vec<(&OsStr, &'static str)> = self
             .files
             .iter()
             .filter_map(|(name, state)| match state {
@@ -116,7 +116,7 @@ impl<H: Host> Scheduler<H> {
         chosen
             .into_iter()
             .map(|(name, state)| {
-                let wheel_due = self.wheel.due_of(name).map(wall_time);
+                let wheel_due = self.files.due_of(name).map(wall_time);
                 let next_due = if matches!(state, "running" | "kept") { wheel_due } else { None };
                 let own_date = crate::bookkeeping::regular_file_mtime(&self.path_of(name));
                 QueuedFile {
@@ -158,7 +158,7 @@ impl<H: Host> Scheduler<H> {
                 state.kept.status.as_str()
             ),
         });
-        if let (Some(state), Some(due)) = (described.as_mut(), self.wheel.due_of(&Arc::from(OsStr::new(file)))) {
+        if let (Some(state), Some(due)) = (described.as_mut(), self.files.due_of(&Arc::from(OsStr::new(file)))) {
             let due = i64::try_from(due).unwrap_or(i64::MAX);
             state.push_str(&format!(", due at {}", crate::text::utc_time(due)));
         }

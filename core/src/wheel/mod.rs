@@ -52,9 +52,12 @@
 //! 2,000,000 entries: 61 to 104 bytes per entry, 81 on average (81 at 100,000 entries, 89 at
 //! 1,000,000), not counting the strings. The fixed part is 451 list heads of 32 bytes (14 KiB). About
 //! four billion entries fit (u32 indices), far beyond the memory they would need.
+//!
+//! A caller that keeps its keys in a table of its own can key the wheel by slot numbers with a
+//! [`DenseIndex`] ([`TimerWheel::with_index`]): a 24-byte node and 4 bytes of index per entry, no hashing
+//! and no copy of the key (the scheduler's `FileTable` does this).
 
 use std::cell::Cell;
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -76,15 +79,101 @@ mod tests;
 
 use slot_lists::{slot_list, SlotLists, NIL, OVERFLOW_FUTURE, OVERFLOW_PAST, SCRATCH, SENTINELS};
 
+/// How a wheel finds the node of a key: a hash map for any key, or [`DenseIndex`] for keys that are a
+/// caller's own small slot numbers.
+pub trait KeyIndex<K> {
+    fn get(&self, key: &K) -> Option<u32>;
+    fn insert(&mut self, key: K, node: u32);
+    fn remove(&mut self, key: &K) -> Option<u32>;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Called when the wheel is empty: give memory back beyond room for `keep` keys.
+    fn reclaim(&mut self, keep: usize);
+    /// The bytes the index holds (its capacity), for memory accounting.
+    fn memory_bytes(&self) -> usize;
+}
+
+impl<K: Eq + Hash> KeyIndex<K> for HashMap<K, u32> {
+    fn get(&self, key: &K) -> Option<u32> {
+        HashMap::get(self, key).copied()
+    }
+    fn insert(&mut self, key: K, node: u32) {
+        HashMap::insert(self, key, node);
+    }
+    fn remove(&mut self, key: &K) -> Option<u32> {
+        HashMap::remove(self, key)
+    }
+    fn len(&self) -> usize {
+        HashMap::len(self)
+    }
+    fn reclaim(&mut self, keep: usize) {
+        if self.capacity() > keep {
+            *self = HashMap::new();
+        }
+    }
+    fn memory_bytes(&self) -> usize {
+        // A bucket per slot and a control byte, at hashbrown's load of at most 7/8.
+        (self.capacity() * 8).div_ceil(7) * (std::mem::size_of::<(K, u32)>() + 1)
+    }
+}
+
+/// A [`KeyIndex`] for `u32` keys that are slot numbers of the caller's own table (dense, reused): a
+/// vector indexed by key, 4 bytes a key, no hashing.
+#[derive(Debug, Default)]
+pub struct DenseIndex {
+    nodes: Vec<u32>,
+    len: usize,
+}
+
+impl KeyIndex<u32> for DenseIndex {
+    fn get(&self, key: &u32) -> Option<u32> {
+        self.nodes.get(*key as usize).copied().filter(|&node| node != NIL)
+    }
+    fn insert(&mut self, key: u32, node: u32) {
+        let at = key as usize;
+        if at >= self.nodes.len() {
+            if at >= self.nodes.capacity() {
+                // Grow by a quarter, as the caller's table does.
+                self.nodes.reserve_exact((at + 1 - self.nodes.len()).max(self.nodes.len() / 4));
+            }
+            self.nodes.resize(at + 1, NIL);
+        }
+        if self.nodes[at] == NIL {
+            self.len += 1;
+        }
+        self.nodes[at] = node;
+    }
+    fn remove(&mut self, key: &u32) -> Option<u32> {
+        let node = self.get(key)?;
+        self.nodes[*key as usize] = NIL;
+        self.len -= 1;
+        Some(node)
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn reclaim(&mut self, keep: usize) {
+        self.nodes.clear();
+        if self.nodes.capacity() > keep {
+            self.nodes = Vec::new();
+        }
+    }
+    fn memory_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
 /// A hierarchical hashed timer wheel mapping keys (call file names) to due times in wall-clock
 /// milliseconds. See the module documentation for the design, complexity and memory use.
 ///
 /// `Send` but not `Sync` (the `next_due` memo is a `Cell`): share it behind a `Mutex`.
-pub struct TimerWheel<K> {
+pub struct TimerWheel<K, I = HashMap<K, u32>> {
     /// The wheel's time: the last `now_ms` given to `expire` (or to `new`).
     now_ms: u64,
     lists: SlotLists<K>,
-    index: HashMap<K, u32>,
+    index: I,
     /// The exact earliest due time, when known; `next_due` is called on every poll, and scanning a
     /// higher-level slot holding a campaign's 100,000 entries each time would be too slow.
     next_due_memo: Cell<NextDueMemo>,
@@ -108,12 +197,21 @@ impl<K: Eq + Hash + Clone> TimerWheel<K> {
     /// An empty wheel whose time is `now_ms`.
     #[must_use]
     pub fn new(now_ms: u64) -> Self {
-        TimerWheel {
-            now_ms,
-            lists: SlotLists::new(),
-            index: HashMap::new(),
-            next_due_memo: Cell::new(NextDueMemo::Known(None)),
-        }
+        Self::with_index(now_ms, HashMap::new())
+    }
+}
+
+impl<K: Eq + Hash + Clone, I: KeyIndex<K>> TimerWheel<K, I> {
+    /// An empty wheel whose time is `now_ms`, finding keys with `index` (empty).
+    #[must_use]
+    pub fn with_index(now_ms: u64, index: I) -> Self {
+        TimerWheel { now_ms, lists: SlotLists::new(), index, next_due_memo: Cell::new(NextDueMemo::Known(None)) }
+    }
+
+    /// The bytes the wheel holds for its entries (node slab and key index, by capacity), not counting
+    /// what the keys point to.
+    pub fn memory_bytes(&self) -> usize {
+        self.lists.nodes.capacity() * std::mem::size_of::<slot_lists::Node<K>>() + self.index.memory_bytes()
     }
 
     /// Insert or move `key` to fire at `due_ms`. Returns the previous due time if it was scheduled.
@@ -123,9 +221,8 @@ impl<K: Eq + Hash + Clone> TimerWheel<K> {
     /// scheduled again at the time it already has keeps its place.
     pub fn schedule(&mut self, key: K, due_ms: u64) -> Option<u64> {
         let target = list_for(self.now_ms, due_ms);
-        match self.index.entry(key) {
-            Entry::Occupied(found) => {
-                let node = *found.get();
+        match self.index.get(&key) {
+            Some(node) => {
                 let previous = self.lists.due_of(node);
                 if previous == due_ms {
                     return Some(previous);
@@ -136,12 +233,11 @@ impl<K: Eq + Hash + Clone> TimerWheel<K> {
                 self.note_moved(previous, due_ms);
                 Some(previous)
             }
-            Entry::Vacant(vacant) => {
-                let stored_key = vacant.key().clone();
+            None => {
                 // Only fails past u32::MAX entries, which memory rules out long before.
-                let node = self.lists.allocate(stored_key, due_ms)?;
+                let node = self.lists.allocate(key.clone(), due_ms)?;
                 self.lists.link_at_tail(target, node);
-                vacant.insert(node);
+                self.index.insert(key, node);
                 self.note_added(due_ms);
                 None
             }
@@ -161,11 +257,11 @@ impl<K: Eq + Hash + Clone> TimerWheel<K> {
 
     /// The due time of `key`, if scheduled.
     pub fn due_of(&self, key: &K) -> Option<u64> {
-        self.index.get(key).map(|&node| self.lists.due_of(node))
+        self.index.get(key).map(|node| self.lists.due_of(node))
     }
 
     pub fn contains(&self, key: &K) -> bool {
-        self.index.contains_key(key)
+        self.index.get(key).is_some()
     }
 
     pub fn len(&self) -> usize {
@@ -370,13 +466,11 @@ impl<K: Eq + Hash + Clone> TimerWheel<K> {
             return;
         }
         self.lists.clear_entries();
-        if self.index.capacity() > KEEP_CAPACITY_WHEN_EMPTY {
-            self.index = HashMap::new();
-        }
+        self.index.reclaim(KEEP_CAPACITY_WHEN_EMPTY);
     }
 }
 
-impl<K> fmt::Debug for TimerWheel<K> {
+impl<K, I: KeyIndex<K>> fmt::Debug for TimerWheel<K, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimerWheel")
             .field("now_ms", &self.now_ms)
