@@ -9,6 +9,7 @@ mod ami_submit;
 mod campaigns;
 mod configuration;
 mod demo;
+mod dialer_campaign;
 mod dialer_ops;
 mod dialplan_function;
 mod dnc;
