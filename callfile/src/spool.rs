@@ -1,5 +1,5 @@
 //! Spool access: placing a call file into `<spool>/outgoing` so that the spool never sees a partial file,
-//! through the core's [`spool_writer`] (temporary file on the same file system, fsynced, owned, moded and
+//! through the core's [`pbx_spool_core::spool_writer`] (temporary file on the same file system, fsynced, owned, moded and
 //! dated, renamed in under a fresh name without ever replacing an existing file), with this tool's errors.
 //!
 //! The only module that writes into the spool. It does not decide whether a file may be placed (that is
