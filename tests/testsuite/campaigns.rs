@@ -181,10 +181,9 @@ fn a_retry_due_after_the_window_closes_waits_for_the_next_window() {
 fn cancel_removes_a_queued_file_or_archives_it_as_cancelled() {
     let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).start();
     let later = SystemTime::now() + std::time::Duration::from_secs(3600);
-    let plain = ast.drop_call_file("later.call", &call("later"));
-    ast.set_mtime(&plain, later);
-    let kept = ast.drop_call_file("kept.call", &format!("{}Archive: yes\n", call("kept")));
-    ast.set_mtime(&kept, later);
+    // Dated before they arrive: a file dated after its arrival could be dialled first, as due now.
+    let plain = harness::files::drop_dated(&ast, "later.call", &call("later"), later);
+    harness::files::drop_dated(&ast, "kept.call", &format!("{}Archive: yes\n", call("kept")), later);
     ast.expect_until("both queued", SOON, || ast.cli("spool show queue").contains("2 file(s) listed"));
     let answer = ast.cli("spool cancel later.call");
     assert!(answer.starts_with("Cancelled ") && answer.trim_end().ends_with("later.call: deleted"), "{answer}");
@@ -245,20 +244,21 @@ fn campaign_limits_apply_to_their_own_files_only() {
     let conf = "[general]\n\n[sales]\nmatch = sales-*\nmaxcalls = 2\n\n[rem]\nmatch = rem-*\nmaxrate = 2\n";
     let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", conf).start();
     let due = SystemTime::now() + std::time::Duration::from_secs(2);
-    let mut paths = Vec::new();
+    // All due at the same instant, so the limits, not the arrival, decide; dated before they arrive, so
+    // none is due at its arrival.
     for i in 0..5 {
-        paths.push(ast.drop_call_file(
+        harness::files::drop_dated(
+            &ast,
             &format!("sales-{i}.call"),
             &format!("Channel: Local/s@ringheld\nContext: report\nExtension: s\nSet: TAG=s{i}\n"),
-        ));
-        paths.push(ast.drop_call_file(
+            due,
+        );
+        harness::files::drop_dated(
+            &ast,
             &format!("rem-{i}.call"),
             &format!("Channel: Local/s@answer\nContext: stamp\nExtension: s\nSet: TAG=r{i}\n"),
-        ));
-    }
-    // All due at the same instant, so the limits, not the arrival, decide.
-    for path in &paths {
-        ast.set_mtime(path, due);
+            due,
+        );
     }
     let reminder_done =
         |e: &harness::Message| e.is_event("SpoolFinished") && e.get("File").is_some_and(|f| f.contains("/rem-"));
@@ -323,8 +323,7 @@ fn ami_actions_show_pause_resume_cancel_and_need_the_permission() {
     let ast = Asterisk::builder(Spooler::Rust).extensions(DIALPLAN).file("pbx_spool_rs.conf", conf).start();
     let later = SystemTime::now() + std::time::Duration::from_secs(3600);
     for name in ["sales-1.call", "sales-2.call", "rem-1.call"] {
-        let path = ast.drop_call_file(name, &call(name));
-        ast.set_mtime(&path, later);
+        harness::files::drop_dated(&ast, name, &call(name), later);
     }
     ast.expect_until("three queued", SOON, || ast.cli("spool show queue").contains("3 file(s) listed"));
     let ami = ast.ami();
