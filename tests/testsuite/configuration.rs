@@ -160,8 +160,8 @@ fn a_misspelt_general_section_is_a_warning_not_a_campaign() {
 fn a_call_file_asterisks_user_cannot_write_is_reported_with_the_chown_that_fixes_it() {
     let ast = start(|b| b.run_as(RUN_USER));
     let later = SystemTime::now() + Duration::from_secs(3600);
-    let future = ast.drop_call_file("later.call", &report_call("Local/s@answer", "later", ""));
-    ast.set_mtime(&future, later);
+    // Dated before it arrives, so it is never due (and visited) at its arrival.
+    harness::files::drop_dated(&ast, "later.call", &report_call("Local/s@answer", "later", ""), later);
     let fix = |path: &str| {
         format!(
             "cannot write {path}: Permission denied (Asterisk runs as uid {} user {RUN_USER}; the file is owned by \
