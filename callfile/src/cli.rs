@@ -17,7 +17,7 @@ use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::bulk::{BulkRequest, Manifest};
-use crate::commands::submit::{Source, SubmitRequest};
+use crate::commands::submit::{AmiRequest, Source, SubmitRequest};
 use crate::conf::{ConfigChoice, Settings};
 use crate::render::{CallSpec, Target};
 use crate::time::{named_zone, parse_duration, parse_seconds, When};
@@ -86,6 +86,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run and turned into a `Request` at once: the size of its largest variant (`submit`
+// with its call and --ami flags) costs nothing, and clap's `flatten` cannot take a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     #[command(about = CHECK_ABOUT, long_about = CHECK_LONG_ABOUT, after_long_help = AFTER_LONG_HELP)]
@@ -108,6 +111,8 @@ pub enum Command {
         name: NameArg,
         #[command(flatten)]
         call: CallArgs,
+        #[command(flatten)]
+        ami: AmiArgs,
         /// A call file to submit byte for byte (instead of the call flags).
         #[arg(value_name = "FILE", conflicts_with = "call_flags")]
         file: Option<PathBuf>,
@@ -218,6 +223,38 @@ pub struct NameArg {
     /// without .call, else 'callfile'.
     #[arg(long, value_name = "PREFIX")]
     name: Option<String>,
+}
+
+/// `submit --ami`: through the manager's `SpoolSubmit` instead of a local spool.
+#[derive(Debug, Args)]
+pub struct AmiArgs {
+    /// Submit through pbx_spool_rs's SpoolSubmit AMI action at HOST:PORT instead of writing into a local
+    /// spool (for a dialer on another host). The server checks the call with its own rules and answers
+    /// with the file's name, or the rule that refused it.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "name")]
+    ami: Option<String>,
+    /// The manager user (manager.conf) for --ami; it needs the originate write permission.
+    #[arg(long, value_name = "USER", requires = "ami")]
+    ami_user: Option<String>,
+    /// A file holding the manager user's secret. Default: the CALLFILE_AMI_SECRET environment variable.
+    #[arg(long, value_name = "FILE", requires = "ami")]
+    ami_secret_file: Option<PathBuf>,
+    /// With --ami: the dialer's own ID for this call (SubmitID). Sending the same ID again never places a
+    /// second call: the server answers with the first file.
+    #[arg(long, value_name = "ID", requires = "ami")]
+    submit_id: Option<String>,
+}
+
+impl AmiArgs {
+    fn request(self) -> Option<AmiRequest> {
+        let address = self.ami?;
+        Some(AmiRequest {
+            address,
+            user: self.ami_user.unwrap_or_else(|| "callfile".to_string()),
+            secret_file: self.ami_secret_file,
+            submit_id: self.submit_id,
+        })
+    }
 }
 
 /// The flags that describe a call (`submit` without FILE).
@@ -408,7 +445,7 @@ impl Cli {
             Command::Check { config, files } => {
                 Request::Check { settings: Settings { config: config.choice(), ..Settings::default() }, files }
             }
-            Command::Submit { spool, config, when, name, call, file } => {
+            Command::Submit { spool, config, when, name, call, ami, file } => {
                 let source = match file {
                     Some(file) => Source::File(file),
                     None => Source::Spec(call.spec().map_err(|(kind, why)| {
@@ -421,7 +458,7 @@ impl Cli {
                 };
                 Request::Submit {
                     settings: spool.settings(config.choice()),
-                    request: SubmitRequest { source, when: when.when(), prefix: name.name },
+                    request: SubmitRequest { source, when: when.when(), prefix: name.name, ami: ami.request() },
                 }
             }
             Command::Bulk { spool, config, template, when, spread, name, name_with_number, manifest, numbers } => {

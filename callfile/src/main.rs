@@ -16,6 +16,7 @@ use std::io::{self, IsTerminal, Write};
 use clap::Parser;
 use indicatif::ProgressDrawTarget;
 
+mod ami_submit;
 mod cli;
 mod commands;
 mod conf;

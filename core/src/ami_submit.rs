@@ -2,8 +2,11 @@
 //! rules in force exactly as a file in `outgoing/` is checked before it is dialled
 //! ([`crate::attempt::preflight`]), and on acceptance written into `outgoing/` with
 //! [`crate::spool_writer`], so it is durable, paced, windowed, retried and cancellable like any call file.
-//! A request with a `SubmitID` names its file after it: while that file is in `outgoing/` or
-//! `outgoing_done/`, the same ID is answered with it instead of a second call.
+//! A request with a `SubmitID` names its file after it, and the ID is recorded in
+//! `pbx_spool_rs.submitted/` beside `outgoing/` (one empty file per ID, created exclusively, so two
+//! requests with one ID cannot both win): for [`SUBMITTED_KEPT_DAYS`] days the same ID is answered with
+//! that file instead of a second call, whether the call is queued, in progress, finished and archived, or
+//! finished and deleted.
 //!
 //! Runs on Asterisk's manager threads: the policy and file I/O only (no jiff, no threads, nothing that
 //! leaves thread-local destructors behind).
@@ -20,6 +23,12 @@ use crate::scheduler::SpoolSettings;
 use crate::spool_writer::{NewName, PlaceError, SpoolWriter};
 use crate::submit::{self, NAME_PREFIX};
 use crate::text::utc_time;
+
+/// How long a SubmitID is remembered after its submission.
+pub const SUBMITTED_KEPT_DAYS: i64 = 30;
+/// The directory of submitted IDs, beside `outgoing/`.
+pub const SUBMITTED_DIR: &str = "pbx_spool_rs.submitted";
+const DAY_MS: i64 = 86_400_000;
 
 /// The answer to a `SpoolSubmit` with `headers` (every header of the request, in order), for the spool
 /// whose `outgoing/` is `outgoing`, under `settings` (`None`: the spooler is not running).
@@ -56,19 +65,37 @@ pub fn answer<H: Host>(
     {
         return refused(refusal.lines.join("; "));
     }
+    // The ID is taken before the file is written: of two requests with one ID, one creates the record.
+    let record = match &submission.name {
+        Some(name) => match Record::take(spool, name, now) {
+            Ok(Some(record)) => Some(record),
+            Ok(None) => return already_submitted(spool, name).unwrap_or_else(|| duplicate(name)),
+            Err(err) => {
+                host_log!(host, Level::Error, "SpoolSubmit: cannot record the submission ID of {name}: {err}");
+                return AmiAnswer::Error(format!("Cannot record the submission ID: {err}"));
+            }
+        },
+        None => None,
+    };
     let name = match &submission.name {
         Some(name) => NewName::Exact(name),
         None => NewName::Unique { prefix: NAME_PREFIX },
     };
     match writer.place(submission.text.as_bytes(), submission.due, name) {
         Ok(path) => {
+            if let Some(record) = record {
+                record.keep();
+            }
             let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             host_log!(host, Level::Notice, "SpoolSubmit: accepted as {file}, due {}", utc_time(submission.due));
             accepted("Accepted", &file, submission.due, false)
         }
-        // Another submission with the same ID got there first.
+        // A file of that name was put there by hand: the ID is its.
         Err(PlaceError::Exists(_)) => {
-            already_submitted(spool, shown).unwrap_or_else(|| refused(format!("{shown} appeared and vanished")))
+            if let Some(record) = record {
+                record.keep();
+            }
+            already_submitted(spool, shown).unwrap_or_else(|| duplicate(shown))
         }
         Err(err) => {
             host_log!(host, Level::Error, "SpoolSubmit: cannot write the call file: {err}");
@@ -78,14 +105,82 @@ pub fn answer<H: Host>(
 }
 
 /// The answer for a submission whose file `name` exists already: in `outgoing/` (queued or in progress)
-/// or archived in `outgoing_done/`.
+/// or archived in `outgoing_done/`; or whose ID alone is recorded ([`duplicate`]): `None` when neither.
 fn already_submitted(spool: &Path, name: &str) -> Option<AmiAnswer> {
     let due_of = |path: &Path| std::fs::symlink_metadata(path).ok().map(|meta| crate::bookkeeping::mtime_ms(&meta));
     if let Some(due) = due_of(&spool.join("outgoing").join(name)) {
         return Some(accepted("Already submitted: the file is in the spool", name, due, true));
     }
-    due_of(&spool.join("outgoing_done").join(name))
-        .map(|_| accepted("Already submitted: the file has finished (see outgoing_done/)", name, 0, true))
+    if due_of(&spool.join("outgoing_done").join(name)).is_some() {
+        return Some(accepted("Already submitted: the file has finished (see outgoing_done/)", name, 0, true));
+    }
+    Record::exists(spool, name).then(|| duplicate(name))
+}
+
+/// A recorded ID whose file is gone: its call has finished and the file was deleted.
+fn duplicate(name: &str) -> AmiAnswer {
+    accepted("Already submitted: the call has finished and its file was deleted", name, 0, true)
+}
+
+/// A submission ID recorded in [`SUBMITTED_DIR`]: removed again unless [`Record::keep`] is called (the
+/// file could not be written).
+struct Record {
+    path: std::path::PathBuf,
+    keep: bool,
+}
+
+impl Record {
+    fn path(spool: &Path, name: &str) -> std::path::PathBuf {
+        spool.join(SUBMITTED_DIR).join(name)
+    }
+
+    fn exists(spool: &Path, name: &str) -> bool {
+        Record::path(spool, name).symlink_metadata().is_ok()
+    }
+
+    /// Creates the record of `name`; `Ok(None)` when it exists already. Records older than
+    /// [`SUBMITTED_KEPT_DAYS`] are pruned first, at most once an hour.
+    fn take(spool: &Path, name: &str, now: Millis) -> std::io::Result<Option<Record>> {
+        let dir = spool.join(SUBMITTED_DIR);
+        crate::os::create_dir_all_mode(&dir, 0o770)?;
+        prune(&dir, now);
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => Ok(Some(Record { path, keep: false })),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Removes records older than [`SUBMITTED_KEPT_DAYS`], at most once an hour (per process).
+fn prune(dir: &Path, now: Millis) {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+    let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    if last != i64::MIN && now - last < DAY_MS / 24 {
+        return;
+    }
+    LAST.store(now, std::sync::atomic::Ordering::Relaxed);
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let old =
+            entry.metadata().is_ok_and(|meta| now - crate::bookkeeping::mtime_ms(&meta) > SUBMITTED_KEPT_DAYS * DAY_MS);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn accepted(message: &str, file: &str, due: Millis, duplicate: bool) -> AmiAnswer {
@@ -143,6 +238,16 @@ mod tests {
         let finished = answer(&*host, &request, Some(&settings), &paths.outgoing, 0);
         assert_eq!(field(&finished, "Duplicate"), Some("yes"), "{finished:?}");
         assert_eq!(std::fs::read_dir(&paths.outgoing).unwrap().count(), 0);
+        // Finished and deleted (no Archive: yes): the recorded ID still answers, nothing is written.
+        std::fs::remove_file(paths.done.join("submit-order-17.call")).unwrap();
+        let deleted = answer(&*host, &request, Some(&settings), &paths.outgoing, 0);
+        assert_eq!(field(&deleted, "Duplicate"), Some("yes"), "{deleted:?}");
+        assert_eq!(std::fs::read_dir(&paths.outgoing).unwrap().count(), 0, "no second call");
+        // A refused submission records no ID: the same ID may be sent again, corrected.
+        let bad = headers(&[("Channel", "Local/1@x"), ("SubmitID", "order-18")]);
+        assert!(matches!(answer(&*host, &bad, Some(&settings), &paths.outgoing, 0), AmiAnswer::Error(_)));
+        let spool = paths.outgoing.parent().unwrap();
+        assert!(!spool.join(SUBMITTED_DIR).join("submit-order-18.call").exists());
     }
 
     #[test]

@@ -287,3 +287,53 @@ fn check_reports_what_the_module_logs() {
     ast.expect_until("the refused file to be removed", SOON, || !dropped.exists());
     ast.expect_log_since(mark, &["(rule first_leg, value 'PJSIP/123@trunk')"]);
 }
+
+/// `callfile submit --ami`: a dialer on another host submits through the manager's `SpoolSubmit`; the
+/// call is placed, the same `--submit-id` again places nothing more, and a call the server's rules refuse
+/// exits 1 with the rule. No spool directory is given to the tool.
+#[test]
+fn submit_over_ami_places_the_call_once_per_submit_id_and_reports_a_refusal() {
+    let ast = setup(Asterisk::builder(Spooler::Rust)).start();
+    spooler_ready(&ast);
+    let (user, secret) = ast.ami_login();
+    let secret_file = ast.spool_dir().parent().expect("the instance directory").join("ami-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let address = format!("127.0.0.1:{}", ast.ami_port());
+    let secret_arg = secret_file.display().to_string();
+    let ami = ["--ami", &address, "--ami-user", user, "--ami-secret-file", &secret_arg];
+    let submit = |extra: &[&str]| {
+        let mut args = vec!["submit", "--channel", "Local/s@answer", "--context", "report", "--extension", "s"];
+        args.extend_from_slice(&ami);
+        args.extend_from_slice(extra);
+        callfile(&args)
+    };
+    let (code, stdout, stderr) = submit(&["--set", "FILE=over-ami", "--submit-id", "lead-9"]);
+    assert_eq!((code, stdout.trim()), (0, "submit-lead-9.call"), "stderr {stderr}");
+    ast.expect_event("the call submitted over the AMI", SOON, ue("Report", "over-ami"));
+    let (code, stdout, stderr) = submit(&["--set", "FILE=over-ami", "--submit-id", "lead-9"]);
+    assert_eq!((code, stdout.trim()), (0, "submit-lead-9.call (already submitted)"), "stderr {stderr}");
+    let (code, _, stderr) = submit(&["--set", "SHELL(id)=1"]);
+    assert_eq!(code, 1, "refused by the server's rules: {stderr}");
+    assert!(stderr.contains("Refused: ") && stderr.contains("SHELL"), "{stderr}");
+    let wrong = secret_file.with_file_name("wrong-secret");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    let wrong_arg = wrong.display().to_string();
+    let (code, _, stderr) = callfile(&[
+        "submit",
+        "--channel",
+        "Local/s@answer",
+        "--context",
+        "report",
+        "--extension",
+        "s",
+        "--ami",
+        &address,
+        "--ami-user",
+        user,
+        "--ami-secret-file",
+        &wrong_arg,
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("Login to the manager") && stderr.contains("failed"), "{stderr}");
+    assert_eq!(ast.ami().count_events(ue("Report", "over-ami")), 1, "placed once");
+}

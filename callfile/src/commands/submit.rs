@@ -6,7 +6,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use pbx_spool_core::bookkeeping;
+
 use super::{open_spool, Start};
+use crate::ami_submit::{self, AmiTarget};
 use crate::conf::Settings;
 use crate::error::{Error, Exit};
 use crate::examine::{absolute, examine, print_examination, read_for_check};
@@ -29,6 +32,53 @@ pub struct SubmitRequest {
     pub when: When,
     /// `--name`; otherwise the source file's name, or [`DEFAULT_PREFIX`].
     pub prefix: Option<String>,
+    /// `--ami`: submitted through the manager's `SpoolSubmit` instead of into a local spool.
+    pub ami: Option<AmiRequest>,
+}
+
+/// `--ami HOST:PORT --ami-user USER [--ami-secret-file FILE] [--submit-id ID]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmiRequest {
+    pub address: String,
+    pub user: String,
+    /// Where the secret is; `None`: the `CALLFILE_AMI_SECRET` environment variable.
+    pub secret_file: Option<PathBuf>,
+    pub submit_id: Option<String>,
+}
+
+/// The environment variable `--ami` takes the manager's secret from without `--ami-secret-file`.
+pub const SECRET_VARIABLE: &str = "CALLFILE_AMI_SECRET";
+
+impl AmiRequest {
+    fn target(&self) -> Result<AmiTarget, Error> {
+        let secret = match &self.secret_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|err| Error::io(format!("--ami-secret-file {}", path.display()), &err))?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+            None => std::env::var(SECRET_VARIABLE).map_err(|_| {
+                Error::usage(format!("--ami needs the manager's secret: --ami-secret-file FILE or {SECRET_VARIABLE}"))
+            })?,
+        };
+        Ok(AmiTarget {
+            address: self.address.clone(),
+            user: self.user.clone(),
+            secret,
+            submit_id: self.submit_id.clone(),
+        })
+    }
+}
+
+/// `submit --ami`: the call file (from FILE, byte for byte, or from the flags) sent to `SpoolSubmit`, due
+/// at `--at`/`--in`; the server checks it with its own rules. The file's name goes to `out`.
+fn submit_over_ami(request: &SubmitRequest, ami: &AmiRequest, out: &mut dyn Write) -> Result<Exit, Error> {
+    let due = request.when.resolve(bookkeeping::now_ms())?;
+    let bytes = match &request.source {
+        Source::File(path) => std::fs::read(path).map_err(|err| Error::io(path.display(), &err))?,
+        Source::Spec(spec) => render(spec)?,
+    };
+    let headers = ami_submit::headers(&bytes, due, ami.submit_id.as_deref())?;
+    ami_submit::submit(&ami.target()?, &headers, out)
 }
 
 /// `callfile submit`: validates, then places the call file; its path goes to `out`, problems to `err`.
@@ -38,6 +88,9 @@ pub fn submit_command(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Exit, Error> {
+    if let Some(ami) = &request.ami {
+        return submit_over_ami(request, ami, out);
+    }
     let Start { rules, now, due, .. } = Start::new(settings, request.prefix.as_deref(), &request.when, err)?;
     let (bytes, shown, check_path, default_prefix) = match &request.source {
         Source::File(path) => {
@@ -78,8 +131,12 @@ mod tests {
     #[test]
     fn submit_from_flags_writes_a_due_file() {
         let dir = TempDir::spool("submit");
-        let request =
-            SubmitRequest { source: Source::Spec(spec()), when: When::In("10m".into()), prefix: Some("wake".into()) };
+        let request = SubmitRequest {
+            source: Source::Spec(spec()),
+            when: When::In("10m".into()),
+            prefix: Some("wake".into()),
+            ami: None,
+        };
         let before = bookkeeping::now_ms();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(submit_command(&dir.settings(), &request, &mut out, &mut err), Ok(Exit::Success));
@@ -96,7 +153,8 @@ mod tests {
         let invalid = dir.file("invalid.call", "Channel: PJSIP/100\nData: x\n");
         let refused = dir.file("refused.call", "Channel: PJSIP/100\nApplication: System\nData: id\n");
         for path in [invalid, refused] {
-            let request = SubmitRequest { source: Source::File(path.clone()), when: When::Now, prefix: None };
+            let request =
+                SubmitRequest { source: Source::File(path.clone()), when: When::Now, prefix: None, ami: None };
             let (mut out, mut err) = (Vec::new(), Vec::new());
             let error = submit_command(&dir.settings(), &request, &mut out, &mut err).unwrap_err();
             assert_eq!(error.exit, Exit::Refused, "{}", error.message);
@@ -105,7 +163,7 @@ mod tests {
         }
         let mut bad_spec = spec();
         bad_spec.channel = b"PJSIP/1@trunk".to_vec();
-        let request = SubmitRequest { source: Source::Spec(bad_spec), when: When::Now, prefix: None };
+        let request = SubmitRequest { source: Source::Spec(bad_spec), when: When::Now, prefix: None, ami: None };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(submit_command(&dir.settings(), &request, &mut out, &mut err).unwrap_err().exit, Exit::Refused);
         assert!(dir.names("outgoing").is_empty());
@@ -118,7 +176,7 @@ mod tests {
         let source = dir.0.join("wakeup.call");
         let text = format!("{VALID}Bogus: kept\n");
         fs::write(&source, &text).unwrap();
-        let request = SubmitRequest { source: Source::File(source), when: When::Now, prefix: None };
+        let request = SubmitRequest { source: Source::File(source), when: When::Now, prefix: None, ami: None };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(submit_command(&dir.settings(), &request, &mut out, &mut err), Ok(Exit::Success));
         let path = PathBuf::from(String::from_utf8(out).unwrap().trim_end());
@@ -134,7 +192,7 @@ mod tests {
         // 2036-12-01 09:30 in Moscow is 06:30 UTC, whatever the machine's own zone.
         let expected = 2_111_725_800_000;
         for when in [at("2036-12-01 09:30", Some("Europe/Moscow")), at("2036-12-01T09:30+03:00", None)] {
-            let request = SubmitRequest { source: Source::Spec(spec()), when, prefix: None };
+            let request = SubmitRequest { source: Source::Spec(spec()), when, prefix: None, ami: None };
             let (mut out, mut err) = (Vec::new(), Vec::new());
             assert_eq!(submit_command(&dir.settings(), &request, &mut out, &mut err), Ok(Exit::Success));
             let path = PathBuf::from(String::from_utf8(out).unwrap().trim_end());
@@ -144,6 +202,7 @@ mod tests {
             source: Source::Spec(spec()),
             when: at("2036-12-01 09:30", Some("Nowhere/Else")),
             prefix: None,
+            ami: None,
         };
         let error = submit_command(&dir.settings(), &request, &mut Vec::new(), &mut Vec::new()).unwrap_err();
         assert_eq!(error.exit, Exit::Failure);

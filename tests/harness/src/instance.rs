@@ -347,6 +347,13 @@ impl Asterisk {
         self.ami_port
     }
 
+    /// The manager user every instance has and its secret (allowed everything), for a client of the
+    /// test's own, such as `callfile submit --ami`.
+    pub fn ami_login(&self) -> (&'static str, String) {
+        let dir_name = self.host_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        (AMI_USER, format!("secret-{dir_name}"))
+    }
+
     /// The AMI connection, logged in, receiving every event since boot.
     pub fn ami(&self) -> &Ami {
         self.ami.as_ref().expect("AMI connection is open while the instance lives")
