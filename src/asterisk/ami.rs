@@ -109,8 +109,7 @@ impl Request {
             .iter()
             .filter(|header| !header.is_null())
             .filter_map(|&header| {
-                // SAFETY: Asterisk's parser fills the first `hdrcount` slots with NUL-terminated lines that
-                // live as long as the message.
+                // SAFETY: Asterisk's parser fills the first `hdrcount` slots with NUL-terminated lines that live as long as the message.
                 let line = unsafe { CStr::from_ptr(header) }.to_string_lossy().into_owned();
                 let (name, value) = line.split_once(':')?;
                 Some((name.trim().to_string(), value.trim_start().to_string()))

@@ -42,8 +42,9 @@ unsafe impl Sync for Subscription {}
 impl Subscription {
     /// `None` when Asterisk could not subscribe: attempts then have no cause, as before.
     pub(crate) fn start() -> Option<Subscription> {
-        // SAFETY: subscribes the callback defined below, which outlives the subscription (the module is
-        // mapped until unload, and unload ends the subscription first); no data pointer.
+        // The callback defined below outlives the subscription: the module is mapped until unload, and
+        // unload ends the subscription first.
+        // SAFETY: subscribes that callback, with no data pointer.
         let handle = unsafe { sys::prs_channels_subscribe(Some(pbx_spool_rs_channel_update)) };
         (!handle.is_null()).then_some(Subscription(handle))
     }
