@@ -78,7 +78,12 @@ entry_points! {
             return;
         }
         // SAFETY: a NUL-terminated string owned by the message, valid for the call.
-        let uniqueid = unsafe { CStr::from_ptr(uniqueid) }.to_string_lossy();
+        let uniqueid = unsafe { CStr::from_ptr(uniqueid) };
+        // Every channel of the PBX passes here: those the spool did not place are left before the lock.
+        if !uniqueid.to_bytes().starts_with(pbx_spool_core::attempt::UNIQUEID_PREFIX.as_bytes()) {
+            return;
+        }
+        let uniqueid = uniqueid.to_string_lossy();
         let mut seen = seen();
         if let Some(entry) = seen.as_mut().and_then(|map| map.get_mut(uniqueid.as_ref())) {
             if cause != 0 {

@@ -26,6 +26,10 @@ mod visit;
 
 pub use outcome::{remove_kept, FinalStatus, HeldClaim, Kept, Outcome, KEPT_UNTIL_ITS_DATE};
 pub use preflight::{preflight, Refusal};
+
+/// How every uniqueid the spool gives an attempt's channel begins (see `phases::attempt_uniqueid`), so
+/// code that sees all of the PBX's channels can leave the others at once.
+pub const UNIQUEID_PREFIX: &str = "spool-";
 pub use visit::{visit, visit_steered};
 
 /// Where call files live and the limits applied when reading them.

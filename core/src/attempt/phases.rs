@@ -497,9 +497,10 @@ fn destination_text(call: &CallFile) -> String {
 /// Fixed width: Asterisk refuses a new channel whose uniqueid is a prefix of a live channel's (its lookup
 /// compares only the new id's length), so `...-1` must never meet a live `...-15`.
 pub(super) fn attempt_uniqueid(pid: i64) -> String {
+    use super::UNIQUEID_PREFIX;
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let secs = bookkeeping::now_ms() / 1000;
-    format!("spool-{pid:010}-{secs:012}-{:020}", NEXT.fetch_add(1, Ordering::Relaxed))
+    format!("{UNIQUEID_PREFIX}{pid:010}-{secs:012}-{:020}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// After a refusal on permissions, the end of the log line: `: cannot write <file>: Permission denied
