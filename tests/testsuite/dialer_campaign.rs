@@ -68,10 +68,14 @@ fn listed(i: usize) -> bool {
 
 fn call_file(i: usize) -> String {
     let (far_end, ..) = KINDS[i % KINDS.len()];
-    // RetryTime far longer than any rule: a retry that comes soon came by its rule.
+    // RetryTime far longer than any rule: a retry that comes soon came by its rule. Only the far end that
+    // rings is ended by WaitTime (its outcome is "noanswer"); every other far end ends the call itself, so
+    // its WaitTime is long enough never to race it: with 1,000 calls on a loaded machine, a Hangup(1) can
+    // reach the caller more than a second after the dial, and a 1 s WaitTime then ends it as unanswered.
+    let wait_time = if far_end == "ring" { 1 } else { 30 };
     format!(
-        "Channel: Local/{}@{far_end}\nContext: report\nExtension: s\nMaxRetries: 2\nRetryTime: 300\nWaitTime: 1\n\
-         Archive: yes\nSet: FILE=f{i}\nSet: SPOOL_TAG=lead-{i}\n",
+        "Channel: Local/{}@{far_end}\nContext: report\nExtension: s\nMaxRetries: 2\nRetryTime: 300\n\
+         WaitTime: {wait_time}\nArchive: yes\nSet: FILE=f{i}\nSet: SPOOL_TAG=lead-{i}\n",
         number(i)
     )
 }
