@@ -21,6 +21,7 @@
 //! - [`control`]: what Asterisk's threads may touch ([`Control`]: requests, settings, stop);
 //! - [`files`]: the state of each name in outgoing/;
 //! - [`file_table`]: every name followed, its state and due time, each name stored once;
+//! - [`stored_name`]: a name as the table keeps it, inline when short;
 //! - [`held`]: due files waiting behind a limit, a queue per campaign;
 //! - [`pool`]: the worker threads that visit due files;
 //! - [`pacer`]: `maxrate`'s arithmetic;
@@ -48,6 +49,7 @@ mod pool;
 mod scan;
 mod snapshot;
 mod state;
+mod stored_name;
 mod suspension;
 
 pub use campaigns::CampaignFigures;
