@@ -15,16 +15,23 @@
 //! - `f_dnc_list` ([`dnc`]): a do-not-call list of 1,000,000 numbers: load time, memory per number, cost per
 //!   lookup (no Asterisk: the core's own code).
 //! - `f_held_campaign` ([`held`]): a campaign of 100,000 files held by its closed window, then opened:
-//!   time to place at its `maxrate` and CPU per file, against the same files unheld.
+//!   time to place at its `maxrate` and CPU per file, against the same files unheld;
+//! - `g_submit_vs_originate` ([`submit`]): 20,000 `SpoolSubmit` against 20,000 AMI `Originate` on one
+//!   Asterisk, straight through and across `core restart now`.
+//!
+//! (b) also shows AMI `Originate` ([`ami_burst`]), what dialers use instead of a spool, beside both
+//! spoolers.
 //!
 //! Asterisk logs notice, warning and error only here (the sample logger.conf's `messages`), not the
 //! verbose lines the test suite keeps: both spoolers log the same per-call notices, and the
 //! benchmark measures spooling, not Asterisk's logger. AMI events are off or filtered for the same
 //! reason.
 
+mod ami_burst;
 mod dnc;
 mod held;
 mod shared;
+mod submit;
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
@@ -154,19 +161,25 @@ struct Row {
 
 /// "How many times better pbx_spool_rs is": stock ÷ rs where lower is better, rs ÷ stock where higher is.
 fn ratio(row: &Row) -> String {
-    let (Some(stock), Some(ours)) = (row.stock.value, row.ours.value) else {
+    ratio_of(&row.stock, &row.ours, row.better)
+}
+
+/// How many times better `ours` is than `baseline`: baseline ÷ ours where lower is better, ours ÷
+/// baseline where higher is.
+fn ratio_of(baseline: &Cell, ours: &Cell, better: Better) -> String {
+    let (Some(base), Some(mine)) = (baseline.value, ours.value) else {
         return "".into();
     };
     // A run cut short at its limit only bounds its figure: the ratio is then a bound too.
-    let prefix = match (row.stock.lower_bound, row.ours.lower_bound) {
+    let prefix = match (baseline.lower_bound, ours.lower_bound) {
         (false, false) => "",
         (true, false) => "> ",
         (false, true) => "< ",
         (true, true) => return "".into(),
     };
-    let (num, den) = match row.better {
-        Better::Lower => (stock, ours),
-        Better::Higher => (ours, stock),
+    let (num, den) = match better {
+        Better::Lower => (base, mine),
+        Better::Higher => (mine, base),
         Better::Neither => return "".into(),
     };
     if den <= 0.0 {
@@ -181,20 +194,40 @@ fn ratio(row: &Row) -> String {
 }
 
 fn render(title: &str, rows: &[Row], notes: &[String]) -> String {
+    render_with(title, ("pbx_spool", "pbx_spool_rs"), rows, None, notes)
+}
+
+/// A group's table: `names` head the two columns each [`Row`] holds (its `stock` and `ours`). With
+/// `originate`, AMI Originate's figure for each row stands between them, with pbx_spool_rs's ratio to
+/// it in a last column.
+fn render_with(title: &str, names: (&str, &str), rows: &[Row], originate: Option<&[Cell]>, notes: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n### {title}\n");
-    let _ = writeln!(out, "| workload | metric | pbx_spool | pbx_spool_rs | ratio |");
-    let _ = writeln!(out, "|---|---|---:|---:|---:|");
-    for row in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            row.workload,
-            row.metric,
-            row.stock.text,
-            row.ours.text,
-            ratio(row)
-        );
+    let (baseline, ours) = names;
+    match originate {
+        None => {
+            let _ = writeln!(out, "| workload | metric | {baseline} | {ours} | ratio |");
+            let _ = writeln!(out, "|---|---|---:|---:|---:|");
+        }
+        Some(_) => {
+            let _ = writeln!(
+                out,
+                "| workload | metric | {baseline} | AMI Originate | {ours} | ratio to {baseline} | ratio to AMI Originate |"
+            );
+            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+        }
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let _ = write!(out, "| {} | {} | {} |", row.workload, row.metric, row.stock.text);
+        let third = originate.map(|cells| cells.get(i).cloned().unwrap_or_else(|| Cell::text("not run")));
+        if let Some(third) = &third {
+            let _ = write!(out, " {} |", third.text);
+        }
+        let _ = write!(out, " {} | {} |", row.ours.text, ratio(row));
+        if let Some(third) = &third {
+            let _ = write!(out, " {} |", ratio_of(third, &row.ours, row.better));
+        }
+        let _ = writeln!(out);
     }
     if !notes.is_empty() {
         let _ = writeln!(out);
@@ -237,23 +270,44 @@ const SAMPLE: Duration = Duration::from_millis(100);
 const QUIET_CPU: f64 = 0.02;
 const QUIET_WINDOW: Duration = Duration::from_secs(1);
 
+/// A process's CPU over the last [`QUIET_WINDOW`], from samples its caller takes.
+struct CpuWindow {
+    samples: VecDeque<(Instant, f64)>,
+}
+
+impl CpuWindow {
+    fn new() -> CpuWindow {
+        CpuWindow { samples: VecDeque::new() }
+    }
+
+    /// Adds `cpu` seconds sampled `at`; true once the samples span [`QUIET_WINDOW`] and the process used
+    /// less than [`QUIET_CPU`] across it.
+    fn push(&mut self, at: Instant, cpu: f64) -> bool {
+        self.samples.push_back((at, cpu));
+        while self.samples.len() > 1 && at.duration_since(self.samples[1].0) >= QUIET_WINDOW {
+            self.samples.pop_front();
+        }
+        let (start, start_cpu) = self.samples[0];
+        at.duration_since(start) >= QUIET_WINDOW && cpu - start_cpu < QUIET_CPU
+    }
+
+    /// The oldest sample in the window: when a quiet stretch began and the CPU seconds then.
+    fn start(&self) -> (Instant, f64) {
+        self.samples[0]
+    }
+}
+
 /// Samples the process's CPU until it stays quiet for [`QUIET_WINDOW`]; returns the instant the quiet
 /// window began and the CPU seconds then, or None at the deadline (or if Asterisk died).
 fn wait_quiet(pid: u32, deadline: Instant) -> Option<(Instant, f64)> {
-    let mut window: VecDeque<(Instant, f64)> = VecDeque::new();
+    let mut window = CpuWindow::new();
     loop {
         let now = Instant::now();
         if !harness::process::is_alive(pid) {
             return None;
         }
-        let cpu = cpu_seconds(pid);
-        window.push_back((now, cpu));
-        while window.len() > 1 && now.duration_since(window[1].0) >= QUIET_WINDOW {
-            window.pop_front();
-        }
-        let (start, start_cpu) = window[0];
-        if now.duration_since(start) >= QUIET_WINDOW && cpu - start_cpu < QUIET_CPU {
-            return Some((start, start_cpu));
+        if window.push(now, cpu_seconds(pid)) {
+            return Some(window.start());
         }
         if now >= deadline {
             return None;
@@ -378,18 +432,26 @@ fn a_future_dated() {
 struct RemovalCounter {
     inotify: Inotify,
     events: Vec<RawEvent>,
+    /// The number a counted file's name carries; other names are not counted.
+    number_of: fn(&str) -> Option<usize>,
     removed: HashSet<usize>,
     overflowed: bool,
 }
 
 impl RemovalCounter {
+    /// Counts the bench's own files (named by [`file_name`]).
     fn new(dir: &Path) -> RemovalCounter {
+        RemovalCounter::of_names(dir, file_number)
+    }
+
+    /// Counts the files whose names `number_of` numbers.
+    fn of_names(dir: &Path, number_of: fn(&str) -> Option<usize>) -> RemovalCounter {
         // The module's own inotify wrapper (src/watcher.rs), on an instance of the benchmark's own.
         let inotify = Inotify::new().expect("inotify_init1");
         inotify
             .add_watch(dir, libc::IN_DELETE | libc::IN_MOVED_FROM)
             .unwrap_or_else(|e| panic!("watch {}: {e}", dir.display()));
-        RemovalCounter { inotify, events: Vec::new(), removed: HashSet::new(), overflowed: false }
+        RemovalCounter { inotify, events: Vec::new(), number_of, removed: HashSet::new(), overflowed: false }
     }
 
     /// Reads every queued event; returns how many distinct call files have been removed so far.
@@ -400,7 +462,7 @@ impl RemovalCounter {
             if event.mask & libc::IN_Q_OVERFLOW != 0 {
                 self.overflowed = true;
             }
-            if let Some(number) = std::str::from_utf8(&event.name).ok().and_then(file_number) {
+            if let Some(number) = std::str::from_utf8(&event.name).ok().and_then(self.number_of) {
                 self.removed.insert(number);
             }
         }
@@ -464,7 +526,7 @@ fn due_at_once(spooler: Spooler, n: usize) -> Drained {
     };
     let mut last_change = Instant::now();
     let mut last_sample = Instant::now();
-    let mut cpu_window: VecDeque<(Instant, f64)> = VecDeque::new();
+    let mut cpu_window = CpuWindow::new();
     loop {
         std::thread::sleep(Duration::from_millis(20));
         let since_due = epoch_secs(SystemTime::now()) - due;
@@ -490,12 +552,7 @@ fn due_at_once(spooler: Spooler, n: usize) -> Drained {
             ast.accept_death();
             break;
         }
-        let cpu = cpu_seconds(pid);
-        cpu_window.push_back((last_sample, cpu));
-        while cpu_window.len() > 1 && last_sample.duration_since(cpu_window[1].0) >= QUIET_WINDOW {
-            cpu_window.pop_front();
-        }
-        let idle = last_sample.duration_since(cpu_window[0].0) >= QUIET_WINDOW && cpu - cpu_window[0].1 < QUIET_CPU;
+        let idle = cpu_window.push(last_sample, cpu_seconds(pid));
         if since_due > 0.0 && last_change.elapsed() >= STALL && idle {
             result.stalled = true;
             break;
@@ -518,7 +575,17 @@ fn b_due_at_once() {
     let mut notes = Vec::new();
     let mut rates = Vec::new();
     let mut at_20k = None;
+    let mut originate_cells = Vec::new();
     for n in [3_000, 20_000, 100_000] {
+        let originate = (n <= ORIGINATE_UP_TO).then(|| {
+            eprintln!("bench b: {} AMI Originates at once", thousands(n));
+            let r = originate_at_once(n);
+            eprintln!(
+                "bench b: AMI Originate: {} sent, {} answered, {} attempted (all by {:?} s), died {}",
+                r.sent, r.responses, r.attempted, r.all_attempted_at, r.died
+            );
+            r
+        });
         let [stock, ours] = SPOOLERS.map(|s| {
             eprintln!("bench b: {} files due at once, {}", thousands(n), label(s));
             let r = due_at_once(s, n);
@@ -559,16 +626,57 @@ fn b_due_at_once() {
             let v = r.cpu * 1000.0 / r.finished as f64;
             Cell::num(v, format!("{v:.2} ms"))
         };
-        let mut row = |metric, stock: Cell, ours: Cell, better| {
-            rows.push(Row { workload: workload.clone(), metric, stock, ours, better })
+        let mut row = |metric, stock: Cell, originate: Option<Cell>, ours: Cell, better| {
+            rows.push(Row { workload: workload.clone(), metric, stock, ours, better });
+            originate_cells.push(originate.unwrap_or_else(|| Cell::text("not run")));
         };
-        row("due → spool empty", secs(&stock), secs(&ours), Better::Lower);
-        row("files placed", count(stock.finished), count(ours.finished), Better::Neither);
-        row("calls/s while placing", rate(&stock), rate(&ours), Better::Higher);
-        row("files left", count(stock.left), count(ours.left), Better::Neither);
-        row("peak Asterisk threads", count(stock.peak_threads), count(ours.peak_threads), Better::Lower);
-        row("Asterisk CPU", cpu(&stock), cpu(&ours), Better::Lower);
-        row("Asterisk CPU per call placed", cpu_per_call(&stock), cpu_per_call(&ours), Better::Lower);
+        let o = originate.as_ref();
+        let o_secs = o.map(|r| match (r.all_attempted_at, r.died, r.cut_short) {
+            (Some(s), _, _) => Cell::num(s, format!("{s:.2} s")),
+            (None, true, _) => Cell::text("never: Asterisk died"),
+            (None, _, true) => Cell::at_least(limit as f64, format!("did not finish in {limit} s")),
+            (None, _, _) => Cell::text(format!("never: {} calls not attempted", thousands(n - r.attempted))),
+        });
+        let o_rate = o.map(|r| {
+            if r.last_attempted > 0.0 {
+                let v = r.attempted as f64 / r.last_attempted;
+                Cell::num(v, format!("{v:.0}"))
+            } else {
+                Cell::text("n/a")
+            }
+        });
+        let o_cpu_per_call = o.map(|r| {
+            if r.attempted == 0 {
+                return Cell::text("n/a (none attempted)");
+            }
+            let v = r.cpu * 1000.0 / r.attempted as f64;
+            Cell::num(v, format!("{v:.2} ms"))
+        });
+        row("due → spool empty", secs(&stock), o_secs, secs(&ours), Better::Lower);
+        row(
+            "files placed",
+            count(stock.finished),
+            o.map(|r| count(r.attempted)),
+            count(ours.finished),
+            Better::Neither,
+        );
+        row("calls/s while placing", rate(&stock), o_rate, rate(&ours), Better::Higher);
+        row("files left", count(stock.left), o.map(|r| count(n - r.attempted)), count(ours.left), Better::Neither);
+        row(
+            "peak Asterisk threads",
+            count(stock.peak_threads),
+            o.map(|r| count(r.peak_threads)),
+            count(ours.peak_threads),
+            Better::Lower,
+        );
+        row(
+            "Asterisk CPU",
+            cpu(&stock),
+            o.map(|r| Cell::num(r.cpu, format!("{:.1} s", r.cpu))),
+            cpu(&ours),
+            Better::Lower,
+        );
+        row("Asterisk CPU per call placed", cpu_per_call(&stock), o_cpu_per_call, cpu_per_call(&ours), Better::Lower);
         for (r, s) in [(&stock, Spooler::Stock), (&ours, Spooler::Rust)] {
             if let Some(late) = r.late_by {
                 notes.push(format!("{} {}: renames ended {late:.2} s after the due time", thousands(n), label(s)));
@@ -611,8 +719,40 @@ fn b_due_at_once() {
         rate_of(100_000).map_or("n/a".into(), |r| format!("{r:.0}")),
         rate_of(3_000).map_or("n/a".into(), |r| format!("{r:.0}"))
     ));
+    notes.push(
+        "AMI Originate: the same N calls sent as N Async `Originate` actions on one AMI connection, as fast as \
+         the socket takes them, to an idle Asterisk of their own; its times run from the first action \
+         written, \"placed\" is an `OriginateResponse` received and \"left\" a call never attempted. Not \
+         run at 100,000."
+            .to_owned(),
+    );
     notes.push(machine_note(&load_before));
-    println!("{}", render("(b) Files due at once, each call failing at once (Local channel, Hangup)", &rows, &notes));
+    println!(
+        "{}",
+        render_with(
+            "(b) Files due at once, each call failing at once (Local channel, Hangup)",
+            ("pbx_spool", "pbx_spool_rs"),
+            &rows,
+            Some(&originate_cells),
+            &notes
+        )
+    );
+}
+
+/// (b)'s AMI Originate column runs at 3,000 and 20,000 (the issue's sizes); 100,000 Async Originates
+/// at once would only measure how Asterisk copes with 100,000 threads.
+const ORIGINATE_UP_TO: usize = 20_000;
+
+/// AMI Originate's figures for (b): `n` Async Originates of the same failing call on an idle instance
+/// of their own, bounded like a spool run of the same size.
+fn originate_at_once(n: usize) -> ami_burst::Burst {
+    let mut ast = instance(Spooler::Rust, None);
+    ami_only(&ast, &[]);
+    let result = ami_burst::burst(&ast, ami_burst::Action::Originate, "b", n, false, drain_limit(n));
+    if result.died {
+        ast.accept_death();
+    }
+    result
 }
 
 fn limit_ratio(limit: Duration, ours: f64) -> f64 {

@@ -146,18 +146,47 @@ impl Ami {
     /// None if no response came within `timeout` or the connection ended.
     pub fn try_action(&self, name: &str, headers: &[(&str, &str)], timeout: Duration) -> Option<Message> {
         let action_id = format!("prs-{}", self.next_action_id.fetch_add(1, Ordering::Relaxed));
+        if !self.send(name, &action_id, headers) {
+            return None;
+        }
+        self.shared.wait(timeout, |h| h.responses.iter().find(|r| r.has("ActionID", &action_id)).cloned())
+    }
+
+    /// Sends action `name` with `headers` and an ActionID of `action_id` without waiting for its
+    /// response, as a load generator does; false if the socket would not take it (the connection ended).
+    /// Collect the answers with [`Ami::new_responses`].
+    pub fn send(&self, name: &str, action_id: &str, headers: &[(&str, &str)]) -> bool {
         let mut text = format!("Action: {name}\r\nActionID: {action_id}\r\n");
         for (key, value) in headers {
             text.push_str(&format!("{key}: {value}\r\n"));
         }
         text.push_str("\r\n");
-        {
-            let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-            if writer.write_all(text.as_bytes()).is_err() {
-                return None;
-            }
-        }
-        self.shared.wait(timeout, |h| h.responses.iter().find(|r| r.has("ActionID", &action_id)).cloned())
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.write_all(text.as_bytes()).is_ok()
+    }
+
+    /// The events after the first `*seen` that match `predicate`; moves `*seen` past every event so far,
+    /// so a poller looks at each event once however many arrive.
+    pub fn new_events(&self, seen: &mut usize, predicate: impl Fn(&Message) -> bool) -> Vec<Message> {
+        let history = self.shared.lock();
+        let found = history.events.iter().skip(*seen).filter(|e| predicate(e)).cloned().collect();
+        *seen = history.events.len();
+        found
+    }
+
+    /// [`Ami::new_events`] for action responses.
+    pub fn new_responses(&self, seen: &mut usize, predicate: impl Fn(&Message) -> bool) -> Vec<Message> {
+        let history = self.shared.lock();
+        let found = history.responses.iter().skip(*seen).filter(|r| predicate(r)).cloned().collect();
+        *seen = history.responses.len();
+        found
+    }
+
+    /// Shuts the connection down: a [`Ami::send`] blocked on a full socket returns false, and the reader
+    /// sees the end. Dropping the connection does this too.
+    pub fn close(&self) {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writer.shutdown(Shutdown::Both);
     }
 
     /// Like [`Ami::try_action`], panicking when no response arrives.
@@ -216,9 +245,7 @@ impl Ami {
 
 impl Drop for Ami {
     fn drop(&mut self) {
-        if let Ok(writer) = self.writer.lock() {
-            let _ = writer.shutdown(Shutdown::Both);
-        }
+        self.close();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
