@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use crate::ami::AmiAnswer;
-use crate::attempt::preflight;
+use crate::attempt::{preflight, refusal_if_listed};
 use crate::bookkeeping::Millis;
 use crate::callfile;
 use crate::host::{Host, Level};
@@ -60,9 +60,12 @@ pub fn answer<H: Host>(
     }
     let parsed = callfile::parse(submission.text.as_bytes());
     let shown = submission.name.as_deref().unwrap_or("SpoolSubmit");
-    if let Err(refusal) =
-        preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, writer.file_owner(), shown)
-    {
+    // The file's name picks its campaign (and so its do-not-call lists): a SubmitID's, else the prefix every
+    // unnamed submission's name starts with.
+    let name = submission.name.as_deref().unwrap_or(NAME_PREFIX);
+    let checked = preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, writer.file_owner(), shown)
+        .and_then(|()| refusal_if_listed(host, &settings.rules, name.as_bytes(), &parsed.call, shown));
+    if let Err(refusal) = checked {
         return refused(refusal.lines.join("; "));
     }
     // The ID is taken before the file is written: of two requests with one ID, one creates the record.
@@ -268,6 +271,27 @@ mod tests {
         }
         assert_eq!(std::fs::read_dir(&paths.outgoing).unwrap().count(), 0);
         assert!(host.with(|r| r.logs.iter().any(|(_, line)| line.contains("SpoolSubmit refused"))));
+
+        // A number on the do-not-call list is refused at once, with the list and its line, and its ID is
+        // not recorded.
+        let list = paths.outgoing.parent().unwrap().join("dnc.txt");
+        std::fs::write(&list, "0301234\n").unwrap();
+        let dnc = crate::dnc::DncLists::new(&[list.display().to_string()], &[]);
+        let rules = crate::attempt::VisitRules { dnc: std::sync::Arc::new(dnc), ..Default::default() };
+        let listing = SpoolSettings { rules: std::sync::Arc::new(rules), ..SpoolSettings::default() };
+        let listed = [("Channel", "Local/0301234@x"), ("Context", "x"), ("Extension", "s"), ("SubmitID", "dnc-1")];
+        match answer(&*host, &headers(&listed), Some(&listing), &paths.outgoing, 0) {
+            AmiAnswer::Error(text) => assert!(
+                text.starts_with("Refused: ")
+                    && text.contains(&format!("is on the do-not-call list {}, line 1", list.display()))
+                    && text.contains("(rule dnc, value '0301234')"),
+                "{text}"
+            ),
+            other => panic!("a listed number was accepted: {other:?}"),
+        }
+        assert_eq!(std::fs::read_dir(&paths.outgoing).unwrap().count(), 0);
+        let spool = paths.outgoing.parent().unwrap();
+        assert!(!spool.join(SUBMITTED_DIR).join("submit-dnc-1.call").exists());
         assert!(matches!(answer(&*host, &headers(cases[0].0), None, &paths.outgoing, 0), AmiAnswer::Error(_)));
     }
 }

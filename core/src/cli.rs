@@ -366,7 +366,9 @@ fn examine_with<H: Host>(
     })?;
     let parsed = callfile::parse(&bytes);
     let shown = printable(path.as_os_str().as_bytes());
-    let refusal = attempt::preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, meta.uid(), &shown);
+    let name = path.file_name().map(OsStrExt::as_bytes).unwrap_or_default();
+    let refusal = attempt::preflight(host, &settings.rules, &parsed.call, &parsed.diagnostics, meta.uid(), &shown)
+        .and_then(|()| attempt::refusal_if_listed(host, &settings.rules, name, &parsed.call, &shown));
     // A refused file is only read, then removed; a file to dial gets its bookkeeping lines first.
     let problem = access::call_file_problem(path, outgoing, refusal.is_ok(), access, &me);
     let mut notes = Vec::new();
@@ -669,6 +671,37 @@ mod tests {
             )),
             "{text}"
         );
+    }
+
+    #[test]
+    fn check_refuses_a_number_on_the_do_not_call_list_as_its_attempt_would() {
+        let host = FakeHost::new(|_, _| answered());
+        let spool = temp_spool("cli-check-dnc");
+        let list = spool.outgoing.parent().unwrap().join("dnc.txt");
+        std::fs::write(&list, "; numbers\n0301234\n").unwrap();
+        let dnc = crate::dnc::DncLists::new(&[list.display().to_string()], &[]);
+        let rules = VisitRules { dnc: Arc::new(dnc), ..VisitRules::default() };
+        let settings = SpoolSettings { rules: Arc::new(rules), ..SpoolSettings::default() };
+        let everything = |_: &Path, _: Need| Ok(());
+
+        let listed = spool.outgoing.join("listed.call");
+        std::fs::write(&listed, "Channel: Local/0301234@ctx\nContext: dest\nExtension: s\n").unwrap();
+        let text = examine_with(&*host, &listed, &settings, &spool.outgoing, &everything).unwrap();
+        let verdict = text.lines().find(|l| l.starts_with("Verdict:")).unwrap();
+        assert!(
+            verdict.contains(&format!(
+                "REFUSED: Rejected {}: number 0301234 (dialled by Local/0301234@ctx) is on the do-not-call list {}, line 2",
+                listed.display(),
+                list.display()
+            )) && verdict.contains("(rule dnc, value '0301234')"),
+            "{text}"
+        );
+
+        let clear = spool.outgoing.join("clear.call");
+        std::fs::write(&clear, "Channel: Local/0305555@ctx\nContext: dest\nExtension: s\n").unwrap();
+        let text = examine_with(&*host, &clear, &settings, &spool.outgoing, &everything).unwrap();
+        assert!(text.ends_with("Verdict:     would be placed\n"), "{text}");
+        assert_eq!(host.with(|r| r.calls.len()), 0, "a check never dials");
     }
 
     #[test]

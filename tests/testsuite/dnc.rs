@@ -142,3 +142,32 @@ fn a_list_never_read_is_an_error_and_its_files_wait_undialled() {
     assert!(!dialled(&ast, "0305555"));
     assert!(ast.cli("spool show status").contains("never read: the files it applies to are not dialled"));
 }
+
+#[test]
+fn spool_check_and_spool_submit_refuse_a_listed_number_before_any_attempt() {
+    let (ast, list) = start(Some("0301234\n"));
+    let inside_list = ast.inside_path(&list);
+    let aside = ast.path("check");
+    fs::create_dir_all(&aside).unwrap();
+    for (name, number, verdict) in [("listed.call", "0301234", "REFUSED: "), ("free.call", "0305555", "would be placed")] {
+        let file = aside.join(name);
+        fs::write(&file, call(number, name)).unwrap();
+        let check = ast.cli(&format!("spool check {}", ast.inside_path(&file)));
+        let line = check.lines().find(|l| l.starts_with("Verdict:")).unwrap_or_else(|| panic!("{check}"));
+        assert!(line.contains(verdict), "{name}: {check}");
+        if number == "0301234" {
+            assert!(line.contains(&format!("is on the do-not-call list {inside_list}, line 1")), "{check}");
+            assert!(line.contains("(rule dnc, value '0301234')"), "{check}");
+        }
+    }
+    let reply = ast.ami().action(
+        "SpoolSubmit",
+        &[("Channel", "Local/0301234@numbers"), ("Context", "report"), ("Extension", "s"), ("SubmitID", "dnc-1")],
+        SOON,
+    );
+    assert!(reply.has("Response", "Error"), "{reply}");
+    let message = reply.get("Message").unwrap_or_default();
+    assert!(message.starts_with("Refused: ") && message.contains("(rule dnc, value '0301234')"), "{reply}");
+    assert_eq!(fs::read_dir(ast.outgoing_dir()).unwrap().count(), 0, "a refused submission wrote a file");
+    assert!(!dialled(&ast, "0301234"), "a channel was created for a listed number\n{}", ast.diagnostics());
+}

@@ -24,6 +24,7 @@ mod phases;
 mod preflight;
 mod visit;
 
+pub use do_not_call::refusal_if_listed;
 pub use outcome::{remove_kept, FinalStatus, HeldClaim, Kept, Outcome, KEPT_UNTIL_ITS_DATE};
 pub use preflight::{preflight, Refusal};
 
