@@ -149,7 +149,9 @@ fn spool_check_and_spool_submit_refuse_a_listed_number_before_any_attempt() {
     let inside_list = ast.inside_path(&list);
     let aside = ast.path("check");
     fs::create_dir_all(&aside).unwrap();
-    for (name, number, verdict) in [("listed.call", "0301234", "REFUSED: "), ("free.call", "0305555", "would be placed")] {
+    for (name, number, verdict) in
+        [("listed.call", "0301234", "REFUSED: "), ("free.call", "0305555", "would be placed")]
+    {
         let file = aside.join(name);
         fs::write(&file, call(number, name)).unwrap();
         let check = ast.cli(&format!("spool check {}", ast.inside_path(&file)));
