@@ -236,11 +236,11 @@ impl CampaignBook {
     pub(super) fn started(&mut self, name: &Arc<OsStr>, now: std::time::Instant) {
         let Some(campaign) = self.campaign_of(name) else { return };
         let key = campaign.name.to_ascii_lowercase();
-        let paced = campaign.max_rate.is_some();
+        let rate = campaign.max_rate;
         let live = self.live.entry(key.clone()).or_default();
         live.running += 1;
-        if paced {
-            live.pacer.started(now);
+        if let Some(rate) = rate {
+            live.pacer.started(now, rate);
         }
         self.running_in.insert(name.clone(), key);
     }

@@ -254,8 +254,8 @@ impl<H: Host> Scheduler<H> {
         if self.pool.is_closed() {
             return;
         }
-        if self.settings.max_rate.is_some() {
-            self.pacer.started(std::time::Instant::now());
+        if let Some(rate) = self.settings.max_rate {
+            self.pacer.started(std::time::Instant::now(), rate);
         }
         self.book.started(&name, std::time::Instant::now());
         self.files.insert(name.clone(), FileState::Running { changed: false, attempt: None });
