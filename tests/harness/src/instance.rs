@@ -539,9 +539,13 @@ impl Asterisk {
         let mut failures = Vec::new();
         for _ in 0..3 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let Some(output) = self.run_cli(cmd, left) else {
+            let output = self.run_cli_output(cmd, left);
+            if let Some(why) = &output.not_started {
+                panic!("CLI command {cmd:?} could not be run: {why}\n{}", self.diagnostics())
+            }
+            if output.status.is_none() {
                 panic!("CLI command {cmd:?} did not finish within {CLI_TIMEOUT:?}\n{}", self.diagnostics())
-            };
+            }
             let succeeded = output.status.is_some_and(|status| status.success());
             if succeeded || !output.stdout.is_empty() {
                 return output.stdout;
@@ -560,10 +564,14 @@ impl Asterisk {
     }
 
     fn run_cli(&self, cmd: &str, timeout: Duration) -> Option<process::Output> {
+        let output = self.run_cli_output(cmd, timeout);
+        output.status.is_some().then_some(output)
+    }
+
+    fn run_cli_output(&self, cmd: &str, timeout: Duration) -> process::Output {
         let mut command = Command::new("chroot");
         command.arg(&self.chroot).args([env::Install::get().binary.as_str(), "-C", &self.conf_inside(), "-rx", cmd]);
-        let output = process::run_with_timeout(&mut command, timeout);
-        output.status.is_some().then_some(output)
+        process::run_with_timeout(&mut command, timeout)
     }
 
     /// Whether the Asterisk process is running.

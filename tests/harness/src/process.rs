@@ -25,22 +25,28 @@ pub fn die_with_parent(command: &mut Command) -> &mut Command {
 
 /// Outcome of [`run_with_timeout`].
 pub struct Output {
-    /// None when the command was killed at the deadline.
+    /// None when the command was killed at the deadline, or never started.
     pub status: Option<ExitStatus>,
+    /// Why the command could not be started at all.
+    pub not_started: Option<String>,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Runs `command` to completion or until `timeout`, whichever comes first; on timeout the child is
 /// killed (by its pid: it is ours) and reaped. Output is collected by reader threads so a chatty child
-/// cannot block on a full pipe.
+/// cannot block on a full pipe. A command that cannot be started (no free pid while an Asterisk holds
+/// tens of thousands of threads, say) comes back with no status and the reason in `not_started`, not as
+/// a panic: teardown must still reach its signals by pid.
 pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Output {
-    let mut child = die_with_parent(command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {command:?}: {e}"));
+    let spawned = die_with_parent(command).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            let why = format!("cannot spawn {command:?}: {e}");
+            return Output { status: None, not_started: Some(why.clone()), stdout: String::new(), stderr: why };
+        }
+    };
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let status = wait_child(&mut child, timeout);
@@ -48,7 +54,12 @@ pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Output {
         let _ = child.kill();
         let _ = child.wait();
     }
-    Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
+    Output {
+        status,
+        not_started: None,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
