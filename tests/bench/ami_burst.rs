@@ -76,6 +76,9 @@ pub(crate) struct Burst {
     pub attempted: usize,
     pub last_attempted: f64,
     pub all_attempted_at: Option<f64>,
+    /// Submitted files still in `outgoing/` at the end: known, due later (an attempt a restart interrupted
+    /// waits for its `RetryTime`, as in pbx_spool).
+    pub still_queued: usize,
     /// With a restart: calls attempted when the old Asterisk's AMI closed, and seconds from
     /// `core restart now` until the new one was fully booted.
     pub before_restart: Option<usize>,
@@ -92,6 +95,11 @@ impl Burst {
     /// Asterisk said yes but never attempted the call.
     pub(crate) fn accepted_not_attempted(&self) -> usize {
         self.accepted.saturating_sub(self.attempted)
+    }
+
+    /// Accepted, never attempted and no longer known: lost.
+    pub(crate) fn lost(&self) -> usize {
+        self.accepted_not_attempted().saturating_sub(self.still_queued)
     }
 }
 
@@ -172,6 +180,7 @@ pub(crate) fn burst(
         attempted: 0,
         last_attempted: 0.0,
         all_attempted_at: None,
+        still_queued: 0,
         before_restart: None,
         reboot_seconds: None,
         peak_threads: threads(pid),
@@ -271,6 +280,12 @@ pub(crate) fn burst(
         first.close();
     });
     result.sent = sent.load(Ordering::Relaxed);
+    if action == Action::SpoolSubmit {
+        let ours = |name: &str| name.starts_with(&format!("submit-{prefix}")) && submitted_number(name).is_some();
+        result.still_queued = std::fs::read_dir(ast.outgoing_dir())
+            .map(|dir| dir.flatten().filter(|e| ours(&e.file_name().to_string_lossy())).count())
+            .unwrap_or(0);
+    }
     result.cpu = cpu_seconds(pid) - cpu0;
     result
 }

@@ -124,11 +124,19 @@ fn g_submit_vs_originate() {
     );
     row(
         &restarted,
-        "accepted, never attempted",
+        "accepted, not attempted by the end",
         count(originate_restart.accepted_not_attempted()),
         count(submit_restart.accepted_not_attempted()),
         Better::Lower,
     );
+    row(
+        &restarted,
+        "of those, still queued (known)",
+        count(originate_restart.still_queued),
+        count(submit_restart.still_queued),
+        Better::Higher,
+    );
+    row(&restarted, "accepted and lost", count(originate_restart.lost()), count(submit_restart.lost()), Better::Lower);
     let reboot = |b: &Burst| b.reboot_seconds.map_or(Cell::text("n/a"), |s| Cell::num(s, format!("{s:.1} s")));
     row(&restarted, "restart → fully booted", reboot(&originate_restart), reboot(&submit_restart), Better::Neither);
 
@@ -147,10 +155,12 @@ fn g_submit_vs_originate() {
          SubmitID makes that safe)."
             .to_owned(),
         format!(
-            "Target: no call SpoolSubmit accepted is lost across `core restart now`: {} ({} accepted, never \
-             attempted)",
-            met(submit_restart.accepted_not_attempted() == 0 && submit_restart.accepted > 0),
-            thousands(submit_restart.accepted_not_attempted())
+            "Target: no call SpoolSubmit accepted is lost across `core restart now`: {} ({} lost; {} still \
+             queued: an attempt the restart interrupted keeps its file, dated `RetryTime` ahead by its \
+             `StartRetry` line as pbx_spool dates it, and is answered with `AbortRetry` then)",
+            met(submit_restart.lost() == 0 && submit_restart.accepted > 0),
+            thousands(submit_restart.lost()),
+            thousands(submit_restart.still_queued)
         ),
     ];
     for (b, what) in [
