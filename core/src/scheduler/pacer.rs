@@ -112,7 +112,10 @@ mod tests {
                 pacer.started(resumed, rate);
                 burst += 1;
             }
-            assert!(burst as f64 <= 1.0 + CATCH_UP.as_secs_f64() * rate, "{rate}/s: {burst} starts at once after a pause");
+            assert!(
+                burst as f64 <= 1.0 + CATCH_UP.as_secs_f64() * rate,
+                "{rate}/s: {burst} starts at once after a pause"
+            );
         }
     }
 }
