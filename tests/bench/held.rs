@@ -44,8 +44,9 @@ fn place(held_by_window: bool) -> Placement {
     let staged = stage(&ast, FILES, Some(SystemTime::now() - Duration::from_secs(1)), |_| FAIL_CALL.to_owned());
     let mut removals = RemovalCounter::new(&outgoing);
     let cpu0 = cpu_seconds(pid);
-    staged.rename_all();
+    // Unheld files start as soon as they arrive: the time runs from the first rename.
     let mut start = Instant::now();
+    staged.rename_all();
     if held_by_window {
         // All absorbed and waiting for the window before it opens; nothing placed early.
         wait_quiet(pid, Instant::now() + Duration::from_secs(60));
