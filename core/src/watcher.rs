@@ -8,6 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::bookkeeping::Millis;
 
@@ -147,17 +148,25 @@ impl AsRawFd for EventFd {
 /// is set, so due times follow the wall clock the files' mtimes are measured in.
 pub struct WallTimer {
     fd: OwnedFd,
+    /// What the kernel's timer is set to, while that is known: `arm` with the same value again is no
+    /// syscall. Unknown (None) after an expiry or a clock change has been drained.
+    armed: Option<Option<Millis>>,
 }
 
 impl WallTimer {
     pub fn new() -> io::Result<Self> {
         // SAFETY: plain syscall with constant arguments.
         let fd = owned(unsafe { libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) })?;
-        Ok(WallTimer { fd })
+        Ok(WallTimer { fd, armed: None })
     }
 
-    /// Arm at `at` (ms since the epoch), or disarm with `None`.
-    pub fn arm(&self, at: Option<Millis>) -> io::Result<()> {
+    /// Arm at `at` (ms since the epoch), or disarm with `None`. Setting what is already set does nothing:
+    /// the scheduler arms once per wake-up, and a burst of arrivals wakes it thousands of times a second.
+    pub fn arm(&mut self, at: Option<Millis>) -> io::Result<()> {
+        if self.armed == Some(at) {
+            return Ok(());
+        }
+        self.armed = None;
         let value = match at {
             Some(ms) => {
                 let ms = ms.max(1);
@@ -171,11 +180,15 @@ impl WallTimer {
         let spec = libc::itimerspec { it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 }, it_value: value };
         let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
         // SAFETY: `spec` is a valid itimerspec for the call's duration; a null old-value pointer is allowed.
-        check(unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), flags, &spec, std::ptr::null_mut()) }).map(|_| ())
+        check(unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), flags, &spec, std::ptr::null_mut()) })?;
+        self.armed = Some(at);
+        Ok(())
     }
 
-    /// Consume an expiry or a clock-change notification.
-    pub fn drain(&self) {
+    /// Consume an expiry or a clock-change notification. Either leaves the kernel's timer unset (an
+    /// absolute one-shot timer that fired, or one the clock change cancelled), so the next `arm` sets it.
+    pub fn drain(&mut self) {
+        self.armed = None;
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64 from our open, non-blocking timerfd (ECANCELED/EAGAIN are fine).
         unsafe { libc::read(self.fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
@@ -188,13 +201,18 @@ impl AsRawFd for WallTimer {
     }
 }
 
-/// Wait until one of `fds` is readable. Returns which ones are.
-pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> {
-    let mut pollfds: Vec<libc::pollfd> =
-        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+/// Wait until one of `fds` is readable, or `timeout` has passed (None: no limit). Returns, in the order
+/// of `fds`, which ones are readable (none, when the time ran out).
+pub fn wait_readable<const N: usize>(fds: [RawFd; N], timeout: Option<Duration>) -> io::Result<[bool; N]> {
+    let mut pollfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    let limit = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let limit_ptr = limit.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     loop {
-        // SAFETY: `pollfds` is a valid array of `len` pollfd structs alive for the call; timeout -1 = block, the timerfd bounds the wait.
-        let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, -1) };
+        // SAFETY: `pollfds` is a valid array of N pollfd structs alive for the call; `limit_ptr` is null (block) or points at a live timespec; a null signal mask leaves the mask unchanged.
+        let rc = unsafe { libc::ppoll(pollfds.as_mut_ptr(), N as libc::nfds_t, limit_ptr, std::ptr::null()) };
         if rc >= 0 {
             break;
         }
@@ -203,7 +221,52 @@ pub fn wait_readable(fds: &[RawFd], readable: &mut Vec<bool>) -> io::Result<()> 
             return Err(err);
         }
     }
-    readable.clear();
-    readable.extend(pollfds.iter().map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0));
-    Ok(())
+    Ok(pollfds.map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bookkeeping;
+
+    #[test]
+    fn a_timer_that_fired_fires_again_when_armed_at_the_same_time() {
+        let mut timer = WallTimer::new().unwrap();
+        let past = bookkeeping::now_ms() - 1000;
+        timer.arm(Some(past)).unwrap();
+        assert_eq!(wait_readable([timer.as_raw_fd()], Some(Duration::from_secs(5))).unwrap(), [true]);
+        timer.drain();
+        assert_eq!(wait_readable([timer.as_raw_fd()], Some(Duration::ZERO)).unwrap(), [false], "drained");
+        // The same due time as before: the kernel's timer is no longer set, so this must set it again.
+        timer.arm(Some(past)).unwrap();
+        assert_eq!(wait_readable([timer.as_raw_fd()], Some(Duration::from_secs(5))).unwrap(), [true]);
+    }
+
+    #[test]
+    fn arming_again_at_a_new_time_replaces_the_old_one() {
+        let mut timer = WallTimer::new().unwrap();
+        let now = bookkeeping::now_ms();
+        timer.arm(Some(now + 3_600_000)).unwrap();
+        timer.arm(Some(now + 3_600_000)).unwrap();
+        assert_eq!(wait_readable([timer.as_raw_fd()], Some(Duration::from_millis(20))).unwrap(), [false]);
+        timer.arm(Some(now - 1)).unwrap();
+        assert_eq!(wait_readable([timer.as_raw_fd()], Some(Duration::from_secs(5))).unwrap(), [true]);
+        timer.drain();
+        timer.arm(None).unwrap();
+        assert_eq!(wait_readable([timer.as_raw_fd()], Some(Duration::from_millis(20))).unwrap(), [false]);
+    }
+
+    #[test]
+    fn a_wait_with_a_limit_ends_with_nothing_readable_and_says_which_fd_woke_it() {
+        let wakeup = EventFd::new().unwrap();
+        let timer = WallTimer::new().unwrap();
+        let fds = [wakeup.as_raw_fd(), timer.as_raw_fd()];
+        let started = std::time::Instant::now();
+        assert_eq!(wait_readable(fds, Some(Duration::from_millis(5))).unwrap(), [false, false]);
+        assert!(started.elapsed() >= Duration::from_millis(5));
+        wakeup.wake();
+        assert_eq!(wait_readable(fds, None).unwrap(), [true, false]);
+        wakeup.drain();
+        assert_eq!(wait_readable(fds, Some(Duration::ZERO)).unwrap(), [false, false]);
+    }
 }

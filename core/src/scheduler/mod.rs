@@ -4,6 +4,11 @@
 //! [`pool`]. No lock is held across file I/O or a call,
 //! and the scheduler never waits on a worker.
 //!
+//! While inotify events keep coming, they are read at most once per [`ARRIVAL_BATCH`]: a script
+//! renaming 30,000 files a second into outgoing/ would otherwise wake the scheduler for almost every
+//! file, and the wake-up (a context switch and four system calls) costs more than the file. The first
+//! event after a quiet spell is read at once, so a file dropped into an idle spool waits for nothing.
+//!
 //! This file holds the [`Scheduler`] itself: its state, start-up, the loop, and the requests from
 //! Asterisk's threads. The scheduler's work is split by job, each file adding its own `impl` block:
 //!
@@ -58,6 +63,10 @@ pub use control::{Control, QueuedFile, Snapshot, SnapshotQuery, SpoolSettings, S
 pub use heartbeat::NodesReport;
 pub use scan::ScanReport;
 
+/// After a wake-up that read inotify events, how long the next read waits so that events arriving in a
+/// burst are read together (control requests and the timer are still answered at once meanwhile).
+const ARRIVAL_BATCH: Duration = Duration::from_millis(1);
+
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
 use std::fs;
@@ -65,6 +74,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::attempt::SpoolPaths;
 use crate::bookkeeping::{self, Millis};
@@ -185,9 +195,7 @@ fn wait_until_booted<H: Host>(host: &H, control: &Control) -> bool {
         }
         // Booting is a one-off wait of seconds; Asterisk offers modules no callback for it, so look again
         // every 100 ms or as soon as we are woken.
-        let mut pfd = libc::pollfd { fd: control.wakeup.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, 100) };
+        let _ = watcher::wait_readable([control.wakeup.as_raw_fd()], Some(Duration::from_millis(100)));
         control.wakeup.drain();
     }
 }
@@ -206,9 +214,7 @@ fn idle_until_stopped(control: &Control) {
             control.answer_stop(StopAnswer::Stopped);
             return;
         }
-        let mut pfd = libc::pollfd { fd: control.wakeup.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the duration of the call; blocks until woken.
-        unsafe { libc::poll(&mut pfd, 1, -1) };
+        let _ = watcher::wait_readable([control.wakeup.as_raw_fd()], None);
         control.wakeup.drain();
     }
 }
@@ -282,8 +288,8 @@ impl<H: Host> Scheduler<H> {
         self.dispatch_suspended();
         self.watch_outgoing();
         let mut events = Vec::new();
-        let mut readable = Vec::new();
         let mut expired = Vec::new();
+        let mut events_read_at: Option<Instant> = None;
         loop {
             if self.handle_requests() {
                 break;
@@ -309,6 +315,7 @@ impl<H: Host> Scheduler<H> {
                 host_log!(self.host, Level::Error, "Unable to read inotify events: {err}");
             }
             if !events.is_empty() {
+                events_read_at = Some(Instant::now());
                 self.notice_stock_spooler(bookkeeping::now_ms());
             }
             for event in events.drain(..) {
@@ -356,12 +363,28 @@ impl<H: Host> Scheduler<H> {
             if let Err(err) = self.timer.arm(next) {
                 host_log!(self.host, Level::Error, "Unable to arm the spool timer: {err}");
             }
-            let fds = [self.inotify.as_raw_fd(), self.control.wakeup.as_raw_fd(), self.timer.as_raw_fd()];
-            if let Err(err) = watcher::wait_readable(&fds, &mut readable) {
-                host_log!(self.host, Level::Error, "poll failed in the spool scheduler: {err}");
+            let batch_left = events_read_at.take().and_then(|at| ARRIVAL_BATCH.checked_sub(at.elapsed()));
+            let (wakeup, timer) = (self.control.wakeup.as_raw_fd(), self.timer.as_raw_fd());
+            let woken = match batch_left {
+                Some(left) if !left.is_zero() => watcher::wait_readable([wakeup, timer], Some(left)),
+                _ => watcher::wait_readable([self.inotify.as_raw_fd(), wakeup, timer], None)
+                    .map(|[_, wakeup, timer]| [wakeup, timer]),
+            };
+            match woken {
+                Ok([by_request, by_timer]) => {
+                    if by_request {
+                        self.control.wakeup.drain();
+                    }
+                    if by_timer {
+                        self.timer.drain();
+                    }
+                }
+                Err(err) => {
+                    host_log!(self.host, Level::Error, "poll failed in the spool scheduler: {err}");
+                    self.control.wakeup.drain();
+                    self.timer.drain();
+                }
             }
-            self.control.wakeup.drain();
-            self.timer.drain();
         }
         self.save_state_if_dirty();
         self.pool.close();
