@@ -135,17 +135,18 @@ impl Exporter {
                 "pbx_spool_rs: cannot follow module loads; spool metrics reach res_prometheus only by its periodic check"
             );
         }
-        let thread = match JoinableThread::spawn(|| crate::asterisk::wall::guard(WATCHER, (), watch)) {
-            Ok(thread) => Some(thread),
-            Err(err) => {
-                host_log!(
-                    Asterisk,
-                    Level::Warning,
-                    "pbx_spool_rs: unable to start the metrics thread ({err}); no spool metrics in res_prometheus"
-                );
-                None
-            }
-        };
+        let thread =
+            match JoinableThread::spawn(c"pbx_spool_rs mx", || crate::asterisk::wall::guard(WATCHER, (), watch)) {
+                Ok(thread) => Some(thread),
+                Err(err) => {
+                    host_log!(
+                        Asterisk,
+                        Level::Warning,
+                        "pbx_spool_rs: unable to start the metrics thread ({err}); no spool metrics in res_prometheus"
+                    );
+                    None
+                }
+            };
         Exporter { loader, thread }
     }
 

@@ -261,7 +261,7 @@ fn load() -> LoadResult {
     }
     let thread_control = control.clone();
     let outgoing = paths.outgoing.clone();
-    let thread = match JoinableThread::spawn(move || {
+    let thread = match JoinableThread::spawn(c"pbx_spool_rs", move || {
         // scheduler::run marks the control exited however it ends, a panic included.
         wall::guard(SCHEDULER, (), || scheduler::run(Arc::new(Asterisk), thread_control, paths));
     }) {
