@@ -277,6 +277,11 @@ impl<H: Host> Scheduler<H> {
                 if matches!(self.files.get(&name), Some(FileState::Held)) {
                     self.held.remove(&name);
                 }
+                // A new date (an attempt's StartRetry re-dates the file): a new due time, a new grace for
+                // its owner, on a shared spool.
+                if let Some(members) = self.members.as_mut() {
+                    members.forget(&name);
+                }
                 let state = if retrying { FileState::Retrying } else { FileState::Queued };
                 self.join_campaign(&name);
                 self.files.insert(name.clone(), state);

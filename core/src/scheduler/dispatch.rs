@@ -28,6 +28,12 @@ impl<H: Host> Scheduler<H> {
     pub(super) fn fire(&mut self, name: Arc<OsStr>, now: Millis) {
         match self.files.get_mut(&name) {
             Some(FileState::Queued | FileState::Retrying | FileState::Waiting { .. }) => {
+                // On a shared spool, first its owner's (see `heartbeat.rs`): asked before the file is
+                // looked at, since most due files are other servers' and are gone before their grace ends.
+                if let Some(later) = self.not_my_turn_until(&name, now) {
+                    self.files.schedule(name, wheel_time(later));
+                    return;
+                }
                 // The file may have been re-dated since it was queued (pbx_spool misses this).
                 match bookkeeping::regular_file_mtime(&self.path_of(&name)) {
                     Some(mtime) if mtime > now => {
@@ -37,13 +43,10 @@ impl<H: Host> Scheduler<H> {
                         }
                         self.files.schedule(name, wheel_time(mtime));
                     }
-                    // On a shared spool, first its owner's (see `heartbeat.rs`).
-                    Some(_) => match self.not_my_turn_until(&name, now) {
-                        Some(later) => {
-                            self.files.schedule(name, wheel_time(later));
-                        }
-                        None => self.admit(name, now),
-                    },
+                    Some(_) => {
+                        self.taking_my_turn(&name);
+                        self.admit(name, now);
+                    }
                     None => self.forget(&name),
                 }
             }
@@ -147,6 +150,7 @@ impl<H: Host> Scheduler<H> {
                 // A shared spool's file: first its owner's, as when it fell due.
                 self.files.schedule(name, wheel_time(later));
             } else {
+                self.taking_my_turn(&name);
                 self.admit(name, now);
             }
         }

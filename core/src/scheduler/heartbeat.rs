@@ -170,27 +170,28 @@ impl Members {
     }
 
     /// Whether this node is to look at `name`, due (by its mtime) now: `None` to go ahead, or the time to
-    /// look again.
+    /// look again (the file is then left to its owner until that time, and counted so once).
     pub(super) fn later(&mut self, name: &Arc<OsStr>, now: Millis) -> Option<Millis> {
         let first_due = self.deferred.get(name).copied();
-        let due = first_due.unwrap_or(now);
-        match self.view.turn(name.as_bytes(), due, now, self.mono()) {
-            Turn::Now => {
-                if first_due.is_some() {
-                    self.deferred.remove(name);
-                    self.figures.taken_after_grace += 1;
-                } else {
-                    self.figures.taken_as_owner += 1;
-                }
-                None
-            }
+        match self.view.turn(name.as_bytes(), first_due.unwrap_or(now), now, self.mono()) {
+            Turn::Now => None,
             Turn::At(at) => {
                 if first_due.is_none() {
-                    self.deferred.insert(name.clone(), due);
+                    self.deferred.insert(name.clone(), now);
                     self.figures.left_to_owner += 1;
                 }
                 Some(at)
             }
+        }
+    }
+
+    /// This node goes ahead with `name`, which [`Members::later`] said was its turn: counted as taken as
+    /// its owner, or after the owner's grace.
+    pub(super) fn taking(&mut self, name: &Arc<OsStr>) {
+        if self.deferred.remove(name).is_some() {
+            self.figures.taken_after_grace += 1;
+        } else {
+            self.figures.taken_as_owner += 1;
         }
     }
 
@@ -240,6 +241,13 @@ impl<H: Host> Scheduler<H> {
         }
         if news.recovered {
             host_log!(self.host, Level::Notice, "Shared spool: heartbeats written and read again");
+        }
+    }
+
+    /// This node goes ahead with a due file whose turn it is (see [`Scheduler::not_my_turn_until`]).
+    pub(super) fn taking_my_turn(&mut self, name: &Arc<OsStr>) {
+        if let Some(members) = self.members.as_mut() {
+            members.taking(name);
         }
     }
 

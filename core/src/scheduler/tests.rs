@@ -1132,45 +1132,76 @@ fn the_start_scan_and_each_due_file_are_measured_for_the_metrics() {
     assert_eq!(counts.attempts.get(""), Some(&2));
 }
 
+/// A peer node "peer" beside this one ("me") on a shared spool: it beats every 200 ms (backlog 0, so it
+/// never looks busy) until it dies, and never takes a file itself.
+struct PeerNode {
+    beating: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PeerNode {
+    /// A spool run by "me", once it sees "peer" live.
+    fn beside_me(host: &Arc<FakeHost>, name: &str) -> (Running, PeerNode) {
+        use crate::membership::Heartbeat;
+        let paths = temp_spool(name);
+        let nodes_dir = paths.outgoing.parent().unwrap().join(heartbeat::NODES_DIR);
+        std::fs::create_dir_all(&nodes_dir).unwrap();
+        let beating = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let thread = {
+            let (beating, file) = (beating.clone(), nodes_dir.join("peer"));
+            std::thread::spawn(move || {
+                for beat in 1.. {
+                    if !beating.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::fs::write(&file, Heartbeat { beat, backlog: 0 }.render()).unwrap();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        };
+        let rules = crate::attempt::VisitRules { node: Some(Arc::from("me")), ..Default::default() };
+        let settings = SpoolSettings { rules: Arc::new(rules), ..Default::default() };
+        let spool = Running::start_at(host.clone(), paths, settings);
+        let deadline = std::time::Instant::now() + WAIT;
+        while spool.snapshot().nodes.map(|n| n.live) != Some(vec!["me".to_string(), "peer".to_string()]) {
+            assert!(std::time::Instant::now() < deadline, "the peer never seen live: {:?}", spool.snapshot().nodes);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (spool, PeerNode { beating, thread: Some(thread) })
+    }
+
+    /// The peer stops beating, as a server that dies.
+    fn die(mut self) {
+        self.beating.store(false, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+impl Drop for PeerNode {
+    fn drop(&mut self) {
+        self.beating.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A file name whose owner between "me" and "peer" is `owner`.
+fn owned_by(owner: &str) -> String {
+    use crate::membership::owner_of;
+    (0..).map(|i| format!("f{i}.call")).find(|f| owner_of(f.as_bytes(), ["me", "peer"]) == Some(owner)).unwrap()
+}
+
 #[test]
 fn on_a_shared_spool_this_nodes_file_goes_at_once_and_a_live_peers_only_after_the_grace() {
-    use crate::membership::{owner_of, Heartbeat, OWNER_GRACE_MS};
+    use crate::membership::OWNER_GRACE_MS;
     let host = FakeHost::new(|_, _| answered());
-    let paths = temp_spool("owners-grace");
-    let nodes_dir = paths.outgoing.parent().unwrap().join(heartbeat::NODES_DIR);
-    std::fs::create_dir_all(&nodes_dir).unwrap();
-    // The peer beats every 200 ms until told to stop (as a server that then dies would).
-    let beating = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let peer = {
-        let (beating, file) = (beating.clone(), nodes_dir.join("peer"));
-        std::thread::spawn(move || {
-            for beat in 1.. {
-                if !beating.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::fs::write(&file, Heartbeat { beat, backlog: 0 }.render()).unwrap();
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        })
-    };
-    let rules = crate::attempt::VisitRules { node: Some(Arc::from("me")), ..Default::default() };
-    let spool = Running::start_at(host.clone(), paths, SpoolSettings { rules: Arc::new(rules), ..Default::default() });
-    let deadline = std::time::Instant::now() + WAIT;
-    while spool.snapshot().nodes.map(|n| n.live) != Some(vec!["me".to_string(), "peer".to_string()]) {
-        assert!(std::time::Instant::now() < deadline, "the peer never seen live: {:?}", spool.snapshot().nodes);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let name = |owner: &str| {
-        (0..).map(|i| format!("f{i}.call")).find(|f| owner_of(f.as_bytes(), ["me", "peer"]) == Some(owner)).unwrap()
-    };
+    let (spool, peer) = PeerNode::beside_me(&host, "owners-grace");
+    let nodes_dir = spool.paths.outgoing.parent().unwrap().join(heartbeat::NODES_DIR);
     let dropped = std::time::Instant::now();
-    spool.drop_in(&name("peer"), &CALL.replace("s@ctx", "peer@ctx"));
-    spool.drop_in(&name("me"), &CALL.replace("s@ctx", "me@ctx"));
+    spool.drop_in(&owned_by("peer"), &CALL.replace("s@ctx", "peer@ctx"));
+    spool.drop_in(&owned_by("me"), &CALL.replace("s@ctx", "me@ctx"));
     host.wait_for("this node's file", WAIT, |r| r.calls.len() == 1);
     assert_eq!(host.with(|r| r.calls[0].0.clone()), "Local/me@ctx", "this node's own file first");
     // The peer dies: its file is placed here once it is seen gone and the grace is over.
-    beating.store(false, Ordering::SeqCst);
-    peer.join().unwrap();
+    peer.die();
     host.wait_for("the peer's file", WAIT, |r| r.calls.len() == 2);
     let waited = dropped.elapsed();
     assert_eq!(host.with(|r| r.calls[1].0.clone()), "Local/peer@ctx");
@@ -1186,4 +1217,32 @@ fn on_a_shared_spool_this_nodes_file_goes_at_once_and_a_live_peers_only_after_th
     }
     drop(spool);
     assert!(!nodes_dir.join("me").exists(), "this node's heartbeat is removed at a clean stop");
+}
+
+#[test]
+fn a_peers_file_its_owner_re_dates_gets_a_whole_new_grace_at_its_new_date() {
+    use crate::membership::OWNER_GRACE_MS;
+    let host = FakeHost::new(|_, _| answered());
+    let (spool, _peer) = PeerNode::beside_me(&host, "owners-redated");
+    let name = owned_by("peer");
+    spool.drop_in(&name, CALL);
+    let deadline = std::time::Instant::now() + WAIT;
+    while spool.snapshot().nodes.map(|n| n.left_to_owner) != Some(1) {
+        assert!(std::time::Instant::now() < deadline, "the peer's file never left to it: {:?}", spool.snapshot().nodes);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The owner's attempt re-dates the file 2 s ahead (its StartRetry), within the grace.
+    let new_date = bookkeeping::now_ms() + 2000;
+    bookkeeping::set_times(&spool.paths.outgoing.join(&name), new_date, new_date).unwrap();
+    // The owner does not come back to it: this node takes it, but only a whole grace after the new date,
+    // not when the grace counted from the first date ends.
+    host.wait_for("the peer's file", WAIT + Duration::from_millis(OWNER_GRACE_MS), |r| r.calls.len() == 1);
+    let taken_at = bookkeeping::now_ms();
+    assert!(
+        taken_at >= new_date + OWNER_GRACE_MS as i64 - 500,
+        "taken {} ms after its new date, before a whole grace of {OWNER_GRACE_MS} ms",
+        taken_at - new_date
+    );
+    let nodes = spool.snapshot().nodes.unwrap();
+    assert_eq!((nodes.taken_as_owner, nodes.left_to_owner, nodes.taken_after_grace), (0, 2, 1), "{nodes:?}");
 }
